@@ -1,0 +1,124 @@
+"""Building the apps: one service alone (distributed) or all four in one process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services import intake, notify, routing, triage
+from services.notify import demo_sink
+from shared.auth import ClientKind, KeyRegistry
+from shared.bus.base import Bus
+from shared.bus.embedded import EmbeddedBus
+from shared.bus.kafka import KafkaBus
+from shared.events import all_topics
+from shared.runtime import ServiceDefinition, build_app, context_of
+from shared.settings import Settings
+
+DEFINITIONS: dict[str, ServiceDefinition] = {
+    "intake": intake.definition,
+    "triage": triage.definition,
+    "routing": routing.definition,
+    "notify": notify.definition,
+}
+
+
+def make_bus(settings: Settings, client_id: str) -> Bus:
+    """Kafka when configured, else the embedded log (embedded mode only)."""
+    if settings.kafka_bootstrap_servers:
+        return KafkaBus(
+            settings.kafka_bootstrap_servers,
+            client_id=client_id,
+            topics=all_topics(),
+            partitions=settings.topic_partitions,
+        )
+    if settings.mode != "embedded":
+        raise SystemExit("KAFKA_BOOTSTRAP_SERVERS is required outside embedded mode")
+    return EmbeddedBus(settings.data_dir / "events.db")
+
+
+def service_app(name: str, settings: Settings) -> FastAPI:
+    """One service as its own process (distributed mode)."""
+    definition = DEFINITIONS[name]
+    return build_app(
+        title=f"Signpost {name}",
+        definitions=[definition],
+        settings=settings,
+        bus=make_bus(settings, client_id=f"signpost-{name}"),
+    )
+
+
+def embedded_app(
+    settings: Settings, *, on_started: Callable[[FastAPI], Awaitable[None]] | None = None
+) -> FastAPI:
+    """All four services in one process on one port, on the embedded log."""
+    return build_app(
+        title="Signpost",
+        definitions=list(DEFINITIONS.values()),
+        settings=settings,
+        bus=make_bus(settings, client_id="signpost"),
+        extra_routers=[demo_sink.router],
+        on_started=on_started,
+    )
+
+
+DEMO_KEYS = {
+    "police": (ClientKind.POLICE, "demo-police", ["reports:write", "reports:read"]),
+    "school": (ClientKind.SCHOOL, "100001", ["reports:write", "reports:read"]),
+    "hub": (
+        ClientKind.HUB,
+        "demoshire-hub",
+        ["subscriptions:write", "referrals:read", "referrals:write", "triage:override"],
+    ),
+}
+
+
+def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[None]]:
+    """First run: demo keys and a hub subscription to the demo sink; later runs reuse them."""
+
+    async def setup(app: FastAPI) -> None:
+        state_file = data_dir / "demo.json"
+        registry: KeyRegistry = app.state.key_registry
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+        else:
+            keys = {}
+            for label, (kind, org, scopes) in DEMO_KEYS.items():
+                _, key = await registry.create(
+                    name=f"demo {label}", kind=kind, organisation=org, scopes=scopes
+                )
+                keys[label] = key
+            from services.notify.models import WebhookSubscription
+            from services.notify.webhooks import new_secret
+
+            secret = new_secret()
+            notify_ctx = app.state.runtimes["notify"].ctx
+            async with notify_ctx.db.session() as session:
+                session.add(
+                    WebhookSubscription(
+                        id="sub_demo_sink",
+                        organisation="demoshire-hub",
+                        client_kind="hub",
+                        client_id="demo",
+                        url=f"{base_url}/demo/sink/webhook",
+                        event_types=[
+                            "org.signpost.referral.routed.v1",
+                            "org.signpost.referral.status.v1",
+                        ],
+                        secret=secret,
+                    )
+                )
+                await session.commit()
+            state = {"keys": keys, "sink_secret": secret}
+            state_file.write_text(json.dumps(state, indent=2))
+            state_file.chmod(0o600)
+        app.state.demo_sink = demo_sink.DemoSink(state["sink_secret"], data_dir / "demo-sink.jsonl")
+        app.state.demo_keys = state["keys"]
+
+    return setup
+
+
+__all__ = ["DEFINITIONS", "context_of", "demo_setup", "embedded_app", "service_app"]

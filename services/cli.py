@@ -1,0 +1,188 @@
+"""The `signpost` command: run the embedded default, serve one service, manage keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+SERVICES = ("intake", "triage", "routing", "notify")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="signpost", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="all four services in one process (embedded default)")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--data-dir", type=Path, default=Path("./var"))
+    run.add_argument(
+        "--no-demo", action="store_true", help="skip the demo keys, subscription and webhook sink"
+    )
+
+    serve = sub.add_parser("serve", help="one service as its own process (distributed mode)")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a container's service port
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key; the key is the last line printed")
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--kind", required=True, choices=["police", "school", "agency", "hub", "admin"]
+    )
+    create.add_argument("--organisation", required=True)
+    create.add_argument("--scopes", required=True, help="comma-separated, e.g. reports:write")
+    create.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="embedded key registry folder (default: KEYS_DATABASE_URL)",
+    )
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    revoke.add_argument("--data-dir", type=Path, default=None)
+    listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--data-dir", type=Path, default=None)
+    return parser
+
+
+def _registry(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    from shared.auth import KeyRegistry
+    from shared.db import Database
+    from shared.settings import Settings
+
+    if data_dir is not None:
+        url = f"sqlite+aiosqlite:///{data_dir / 'keys.db'}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        settings = Settings(mode="embedded")
+        url = settings.key_registry_url()
+    return KeyRegistry(Database(url), cache_seconds=0)
+
+
+async def _keys(args: argparse.Namespace) -> int:
+    from shared.auth import SCOPES, ClientKind
+
+    registry = _registry(args.data_dir)
+    await registry.create_schema()
+    try:
+        if args.keys_command == "create":
+            scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+            unknown = sorted(set(scopes) - set(SCOPES))
+            if unknown:
+                print(
+                    f"unknown scope(s): {', '.join(unknown)}; known: {', '.join(SCOPES)}",
+                    file=sys.stderr,
+                )
+                return 2
+            row, key = await registry.create(
+                name=args.name,
+                kind=ClientKind(args.kind),
+                organisation=args.organisation,
+                scopes=scopes,
+            )
+            print(f"created key {row.id} for {row.name} ({row.kind.value}, {row.organisation})")
+            print(f"scopes: {', '.join(row.scopes)}")
+            print("the key is shown once; store it now:")
+            print(key)
+            return 0
+        if args.keys_command == "revoke":
+            if await registry.revoke(args.key_id):
+                print(f"revoked {args.key_id}")
+                return 0
+            print(f"no active key {args.key_id}", file=sys.stderr)
+            return 1
+        for row in await registry.list():
+            print(
+                json.dumps(
+                    {
+                        "id": row.id,
+                        "name": row.name,
+                        "kind": row.kind.value,
+                        "organisation": row.organisation,
+                        "scopes": row.scopes,
+                        "revoked": row.revoked_at is not None,
+                    }
+                )
+            )
+        return 0
+    finally:
+        await registry.db.dispose()
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.apps import demo_setup, embedded_app
+    from shared.logging import configure_logging
+    from shared.settings import embedded_settings
+
+    configure_logging()
+    data_dir: Path = args.data_dir.resolve()
+    base_url = f"http://{args.host}:{args.port}"
+    settings = embedded_settings(data_dir, webhook_allow_private=not args.no_demo)
+    setup = None if args.no_demo else demo_setup(data_dir, base_url)
+
+    async def announce(app):  # type: ignore[no-untyped-def]
+        if setup is not None:
+            await setup(app)
+        keys = getattr(app.state, "demo_keys", {})
+        lines = [
+            "",
+            f"Signpost is running (embedded mode) on {base_url}",
+            f"  data folder:   {data_dir}",
+            f"  API docs:      {base_url}/docs",
+        ]
+        if keys:
+            lines += [
+                f"  demo police key: {keys['police']}",
+                f"  demo school key: {keys['school']}  (school URN 100001)",
+                f"  demo hub key:    {keys['hub']}",
+                f"  demo webhook sink (what partners receive): {base_url}/demo/sink",
+                "",
+                "Next: post the example police report:",
+                f"  curl -s -X POST {base_url}/v1/reports \\",
+                f"    -H 'Authorization: Bearer {keys['police']}' \\",
+                "    -H 'Content-Type: application/json' \\",
+                "    --data @examples/police-report.json",
+                "then follow it with GET /v1/reports/<referral_id> and watch "
+                f"{base_url}/demo/sink.",
+            ]
+        print("\n".join(lines), flush=True)
+
+    app = embedded_app(settings, on_started=announce)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.apps import service_app
+    from shared.logging import configure_logging
+    from shared.settings import Settings
+
+    configure_logging()
+    settings = Settings()
+    app = service_app(args.service, settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "serve":
+        return _serve(args)
+    return asyncio.run(_keys(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Intake: validates concern reports, stores them durably, emits referral.received."""
+
+from services.intake.api import router
+from services.intake.handlers import subscriptions
+from services.intake.models import IdempotencyRecord, JourneyStep, Report
+from shared.runtime import ServiceDefinition
+
+definition = ServiceDefinition(
+    name="intake",
+    router=router,
+    tables=[Report, JourneyStep, IdempotencyRecord],
+    subscriptions=subscriptions,
+)

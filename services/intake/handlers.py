@@ -1,0 +1,87 @@
+"""Intake follows each referral's journey from the events the other services emit,
+so the referrer can see what happened (the feedback loop)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cloudevents.core.base import BaseCloudEvent
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.intake.models import JourneyStep, Report
+from shared.consuming import Subscription
+from shared.envelope import event_data
+from shared.events import EventType, ReferralRouted, ReferralStatus, ReferralTriaged, Topic
+from shared.runtime import ServiceContext
+
+_ORDER = ["received", "triaged", "routed"]
+
+_DESTINATION_PHRASE = {
+    "mash": "children's social care (the MASH), who will decide on statutory action",
+    "hub": "the early intervention hub, who will agree the right support",
+    "agency": "{name}, who are best placed to help",
+    "universal": "no referral: universal services advised",
+}
+
+
+def _advance(report: Report, status: str) -> None:
+    # Events for one referral can arrive from several topics; never step backwards.
+    current = _ORDER.index(report.status) if report.status in _ORDER else len(_ORDER)
+    target = _ORDER.index(status) if status in _ORDER else len(_ORDER)
+    if target >= current:
+        report.status = status
+
+
+async def follow_journey(session: AsyncSession, event: BaseCloudEvent) -> None:
+    referral_id = event.get_subject()
+    report = await session.get(Report, referral_id) if referral_id else None
+    if report is None:
+        return  # not one of ours (another intake deployment)
+    now = datetime.now(UTC)
+    kind = event.get_type()
+    if kind == EventType.REFERRAL_TRIAGED:
+        triaged = event_data(event, ReferralTriaged)
+        report.level, report.priority = triaged.level, triaged.priority
+        _advance(report, "triaged")
+        summary = f"Assessed at level {triaged.level} ({triaged.priority})."
+        status = "triaged"
+    elif kind == EventType.REFERRAL_ROUTED:
+        routed = event_data(event, ReferralRouted)
+        report.destination_kind = routed.destination.kind
+        report.destination_name = routed.destination.name
+        _advance(report, "routed")
+        phrase = _DESTINATION_PHRASE[routed.destination.kind].format(name=routed.destination.name)
+        summary = (
+            f"Passed to {phrase}."
+            if routed.destination.kind != "universal"
+            else ("No referral needed: universal services advised.")
+        )
+        status = "routed"
+    elif kind == EventType.REFERRAL_STATUS:
+        changed = event_data(event, ReferralStatus)
+        report.status = changed.status
+        summary = f"Status: {changed.status}."
+        status = changed.status
+    else:
+        return
+    report.updated_at = now
+    session.add(report)
+    session.add(
+        JourneyStep(
+            referral_id=report.referral_id,
+            status=status,
+            at=now,
+            summary=summary,
+            ce_id=event.get_id(),
+        )
+    )
+
+
+def subscriptions(ctx: ServiceContext) -> list[Subscription]:
+    return [
+        Subscription(
+            group="intake-journey",
+            topics=[Topic.REFERRAL_TRIAGED, Topic.REFERRAL_ROUTED, Topic.REFERRAL_STATUS],
+            handler=follow_journey,
+        )
+    ]

@@ -1,0 +1,60 @@
+"""Intake's tables: reports as received, the journey the referrer sees, idempotency keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Report(SQLModel, table=True):
+    """A concern report as accepted; its personal data stays in intake."""
+
+    __tablename__ = "report"
+
+    referral_id: str = Field(primary_key=True, max_length=40)
+    client_id: str = Field(index=True, max_length=40)
+    organisation: str = Field(max_length=64)
+    source_kind: str = Field(max_length=16)
+    source_reference: str = Field(max_length=64, index=True)
+    subject_key: str = Field(max_length=64, index=True)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="received", max_length=20)
+    level: int | None = None
+    priority: str | None = Field(default=None, max_length=8)
+    destination_kind: str | None = Field(default=None, max_length=16)
+    destination_name: str | None = Field(default=None, max_length=200)
+    received_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class JourneyStep(SQLModel, table=True):
+    """One step of a referral's journey, phrased for the referrer."""
+
+    __tablename__ = "journey_step"
+
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: str = Field(index=True, max_length=40)
+    status: str = Field(max_length=20)
+    at: datetime
+    summary: str = Field(max_length=500)
+    ce_id: str | None = Field(default=None, max_length=100)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer given to a client's Idempotency-Key, replayed on a retry."""
+
+    __tablename__ = "idempotency_key"
+
+    client_id: str = Field(primary_key=True, max_length=40)
+    key: str = Field(primary_key=True, max_length=200)
+    request_sha256: str = Field(max_length=64)
+    status_code: int
+    response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

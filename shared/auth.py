@@ -1,0 +1,210 @@
+"""API keys: one registry every service reads, keys stored hashed, scopes per route.
+
+Why one registry rather than self-verifying tokens: a key must stop working
+everywhere the moment it is revoked (a lost school laptop, a partner that leaves the
+partnership). A shared table gives that with a short, bounded cache; signed tokens
+would need a revocation list shared anyway. This table is the one deliberate
+exception to "each service owns its tables".
+
+A key reads `sp_<key id>_<secret>`; only a SHA-256 of the secret is stored (the secret
+is 256 random bits, so a slow hash adds nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel, select
+
+from shared.db import Database
+from shared.problems import Problem
+
+
+class ClientKind(StrEnum):
+    POLICE = "police"
+    SCHOOL = "school"
+    AGENCY = "agency"
+    HUB = "hub"
+    ADMIN = "admin"
+
+
+SCOPES: dict[str, str] = {
+    "reports:write": "Submit concern reports",
+    "reports:read": "Read the status of your own reports",
+    "subscriptions:write": "Create and manage your organisation's webhook subscriptions",
+    "subscriptions:read": "List your organisation's webhook subscriptions",
+    "referrals:read": "Read referrals addressed to your organisation",
+    "referrals:write": "Accept, decline and close referrals addressed to you",
+    "triage:override": "Raise or lower a triage level with a rationale (hub practitioners)",
+    "directory:write": "Manage the agency directory",
+    "admin": "Everything",
+}
+
+
+class ApiKey(SQLModel, table=True):
+    """A client's key: who it belongs to and what it may do. The secret is never stored."""
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    kind: ClientKind
+    organisation: str = Field(max_length=100, index=True)
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    secret_sha256: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated client behind a request."""
+
+    key_id: str
+    client_id: str
+    name: str
+    kind: ClientKind
+    organisation: str
+    scopes: frozenset[str]
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyRegistry:
+    """Creates, revokes and verifies keys; verification is cached for a few seconds."""
+
+    def __init__(self, db: Database, *, cache_seconds: float = 5.0) -> None:
+        self.db = db
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+
+    async def create_schema(self) -> None:
+        from shared.db import table_of
+
+        await self.db.create_tables([table_of(ApiKey)])
+
+    async def create(
+        self, *, name: str, kind: ClientKind, organisation: str, scopes: Sequence[str]
+    ) -> tuple[ApiKey, str]:
+        """A new key; returns the stored row and the plaintext key (shown once)."""
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scope(s): {', '.join(unknown)}")
+        key_id = uuid.uuid4().hex[:16]
+        secret = secrets.token_urlsafe(32)
+        row = ApiKey(
+            id=key_id,
+            name=name,
+            kind=kind,
+            organisation=organisation,
+            scopes=sorted(set(scopes)),
+            secret_sha256=_digest(secret),
+        )
+        async with self.db.session() as session:
+            session.add(row)
+            await session.commit()
+        return row, f"sp_{key_id}_{secret}"
+
+    async def revoke(self, key_id: str) -> bool:
+        async with self.db.session() as session:
+            row = await session.get(ApiKey, key_id)
+            if row is None or row.revoked_at is not None:
+                return False
+            row.revoked_at = datetime.now(UTC)
+            session.add(row)
+            await session.commit()
+        self._cache.pop(key_id, None)
+        return True
+
+    async def list(self) -> list[ApiKey]:
+        async with self.db.session() as session:
+            return list((await session.exec(select(ApiKey).order_by(ApiKey.created_at))).all())
+
+    async def verify(self, token: str) -> Principal | None:
+        """The principal for a presented key, or None if it is unknown or revoked."""
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != "sp" or not parts[1] or not parts[2]:
+            return None
+        key_id, secret = parts[1], parts[2]
+        now = time.monotonic()
+        cached = self._cache.get(key_id)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            row = cached[1]
+        else:
+            async with self.db.session() as session:
+                row = await session.get(ApiKey, key_id)
+            self._cache[key_id] = (now, row)
+        if row is None or row.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(row.secret_sha256, _digest(secret)):
+            return None
+        return Principal(
+            key_id=row.id,
+            client_id=row.id,
+            name=row.name,
+            kind=row.kind,
+            organisation=row.organisation,
+            scopes=frozenset(row.scopes),
+        )
+
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api key>")
+
+
+def _unauthorised(detail: str) -> Problem:
+    return Problem(
+        401,
+        "Unauthorised",
+        detail,
+        type="unauthorised",
+        headers={"WWW-Authenticate": 'Bearer realm="signpost"'},
+    )
+
+
+async def authenticate(
+    request: Request,
+    security_scopes: SecurityScopes,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, who must hold every scope the route asks for."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorised("Send 'Authorization: Bearer <api key>'.")
+    registry: KeyRegistry = request.app.state.key_registry
+    principal = await registry.verify(credentials.credentials)
+    if principal is None:
+        raise _unauthorised("The API key is not valid or has been revoked.")
+    missing = [s for s in security_scopes.scopes if not principal.has(s)]
+    if missing:
+        raise Problem(
+            403,
+            "Forbidden",
+            f"This key lacks the scope(s): {', '.join(missing)}.",
+            type="missing-scope",
+            missing_scopes=missing,
+        )
+    request.state.principal = principal
+    return principal
+
+
+def requires(*scopes: str) -> Callable[..., object]:
+    """A `Security` dependency for routes: `Annotated[Principal, requires("x:y")]`."""
+    from fastapi import Security
+
+    return Security(authenticate, scopes=list(scopes))  # type: ignore[no-any-return]

@@ -1,0 +1,258 @@
+"""A durable local event log for the single-process default (no Kafka needed).
+
+Records live in one SQLite file (WAL, synchronous=FULL): `publish` returns only after
+the commit reached the disk, and each consumer group's position is stored beside the
+records, so a restart resumes where the group last committed. Partitioning by key
+hash keeps every key's records in order, as on Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import zlib
+from base64 import b64decode, b64encode
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from shared.bus.base import Bus, Consumer, Record, next_positions
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    key BLOB,
+    value BLOB NOT NULL,
+    headers TEXT NOT NULL,
+    PRIMARY KEY (topic, partition, offset)
+);
+CREATE TABLE IF NOT EXISTS positions (
+    grp TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    PRIMARY KEY (grp, topic, partition)
+);
+"""
+
+
+def partition_for(key: bytes | None, partitions: int) -> int:
+    """Stable partition of a key (records without a key go to partition 0)."""
+    if not key or partitions == 1:
+        return 0
+    return zlib.crc32(key) % partitions
+
+
+def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
+    return json.dumps([[name, b64encode(value).decode()] for name, value in headers])
+
+
+def _decode_headers(text: str) -> tuple[tuple[str, bytes], ...]:
+    return tuple((name, b64decode(value)) for name, value in json.loads(text))
+
+
+class EmbeddedBus(Bus):
+    """The embedded log: one SQLite file, one writer thread, in-process wake-ups."""
+
+    def __init__(self, path: Path, *, partitions: int = 1) -> None:
+        self.path = path
+        self.partitions = partitions
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log")
+        self._conn: sqlite3.Connection | None = None
+        self._wakeups: set[asyncio.Event] = set()
+        self._groups: set[str] = set()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("the embedded event log is not started")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, conn)
+
+    async def start(self) -> None:
+        if self._conn is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+        def open_log() -> sqlite3.Connection:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+            return conn
+
+        loop = asyncio.get_running_loop()
+        self._conn = await loop.run_in_executor(self._executor, open_log)
+
+    async def stop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, conn.close)
+        self._groups.clear()
+
+    async def ready(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            await self._run(lambda c: c.execute("SELECT 1").fetchone())
+            return True
+        except sqlite3.Error:
+            return False
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        if not records:
+            return
+
+        def append(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                next_offset: dict[tuple[str, int], int] = {}
+                for record in records:
+                    part = partition_for(record.key, self.partitions)
+                    tp = (record.topic, part)
+                    if tp not in next_offset:
+                        row = conn.execute(
+                            "SELECT COALESCE(MAX(offset) + 1, 0) FROM records "
+                            "WHERE topic = ? AND partition = ?",
+                            tp,
+                        ).fetchone()
+                        next_offset[tp] = int(row[0])
+                    conn.execute(
+                        "INSERT INTO records (topic, partition, offset, key, value, headers) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            record.topic,
+                            part,
+                            next_offset[tp],
+                            record.key,
+                            record.value,
+                            _encode_headers(record.headers),
+                        ),
+                    )
+                    next_offset[tp] += 1
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        await self._run(append)
+        for wakeup in self._wakeups:
+            wakeup.set()
+
+    def consumer(self, *, group: str, topics: Sequence[str]) -> Consumer:
+        return EmbeddedConsumer(self, group=group, topics=list(topics))
+
+    # -- used by EmbeddedConsumer ------------------------------------------------
+
+    def _join(self, group: str, wakeup: asyncio.Event) -> None:
+        # One process owns the log, so a group has one member: a second member
+        # would read the same partitions twice.
+        if group in self._groups:
+            raise RuntimeError(f"consumer group {group!r} already has a member in this process")
+        self._groups.add(group)
+        self._wakeups.add(wakeup)
+
+    def _leave(self, group: str, wakeup: asyncio.Event) -> None:
+        self._groups.discard(group)
+        self._wakeups.discard(wakeup)
+
+
+class EmbeddedConsumer(Consumer):
+    """The single member of a group on the embedded log; owns every partition."""
+
+    def __init__(self, bus: EmbeddedBus, *, group: str, topics: list[str]) -> None:
+        self.bus = bus
+        self.group = group
+        self.topics = topics
+        self._wakeup = asyncio.Event()
+        self._cursor: dict[tuple[str, int], int] = {}
+        self._started = False
+
+    async def start(self) -> None:
+        self.bus._join(self.group, self._wakeup)
+        self._started = True
+        self._wakeup.set()
+
+        def load(conn: sqlite3.Connection) -> dict[tuple[str, int], int]:
+            rows = conn.execute(
+                "SELECT topic, partition, offset FROM positions WHERE grp = ?", (self.group,)
+            ).fetchall()
+            return {(t, p): o for t, p, o in rows}
+
+        self._cursor = await self.bus._run(load)
+
+    async def stop(self) -> None:
+        if self._started:
+            self.bus._leave(self.group, self._wakeup)
+            self._started = False
+
+    async def fetch(self, *, timeout: float, max_records: int) -> list[Record]:
+        records = await self._read(max_records)
+        if records:
+            return records
+        self._wakeup.clear()
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            return []
+        return await self._read(max_records)
+
+    async def _read(self, max_records: int) -> list[Record]:
+        cursor = dict(self._cursor)
+        topics = self.topics
+
+        def read(conn: sqlite3.Connection) -> list[Record]:
+            out: list[Record] = []
+            placeholders = ",".join("?" for _ in topics)
+            parts = conn.execute(
+                f"SELECT DISTINCT topic, partition FROM records WHERE topic IN ({placeholders})",  # noqa: S608
+                topics,
+            ).fetchall()
+            for topic, part in parts:
+                if len(out) >= max_records:
+                    break
+                rows = conn.execute(
+                    "SELECT offset, key, value, headers FROM records "
+                    "WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?",
+                    (topic, part, cursor.get((topic, part), 0), max_records - len(out)),
+                ).fetchall()
+                out.extend(
+                    Record(
+                        topic=topic,
+                        partition=part,
+                        offset=offset,
+                        key=key,
+                        value=value,
+                        headers=_decode_headers(headers),
+                    )
+                    for offset, key, value, headers in rows
+                )
+            return out
+
+        records = await self.bus._run(read)
+        for tp, position in next_positions(records).items():
+            self._cursor[tp] = position
+        return records
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        positions = next_positions(records)
+        if not positions:
+            return
+        group = self.group
+
+        def store(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO positions (grp, topic, partition, offset) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset "
+                "WHERE excluded.offset > positions.offset",
+                [(group, t, p, o) for (t, p), o in positions.items()],
+            )
+
+        await self.bus._run(store)

@@ -1,0 +1,202 @@
+"""Runs an event handler over a consumer group with the delivery guarantees of DESIGN.md.
+
+For each record, in partition order: decode the CloudEvent, skip it if the inbox has
+it, else run the handler and record the inbox entry in the same transaction and
+commit. Offsets are committed after the transactions. A handler that keeps failing
+is retried with backoff a bounded number of times, then the record is parked on
+`<topic>.dlq` with error headers and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cloudevents.core.base import BaseCloudEvent
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.bus.base import Bus, Consumer, Record
+from shared.db import Database
+from shared.envelope import from_record
+from shared.events import dlq_topic
+from shared.outbox import already_handled, remember_handled
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, BaseCloudEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer group: the topics it reads and the handler it runs."""
+
+    group: str
+    topics: Sequence[str]
+    handler: Handler
+
+
+class PoisonRecord(Exception):
+    """The record can never be handled (it is not a valid CloudEvent)."""
+
+
+class EventConsumer:
+    """One group member: fetch, handle exactly once in effect, commit, park poison."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        db: Database,
+        subscription: Subscription,
+        max_attempts: int = 5,
+        backoff_seconds: float = 0.2,
+        on_committed: Callable[[], None] | None = None,
+        batch_size: int = 200,
+    ) -> None:
+        self.bus = bus
+        self.db = db
+        self.subscription = subscription
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.on_committed = on_committed
+        self.batch_size = batch_size
+        self._consumer: Consumer | None = None
+        self.handled = 0
+        self.parked = 0
+
+    async def start(self) -> None:
+        self._consumer = self.bus.consumer(
+            group=self.subscription.group, topics=self.subscription.topics
+        )
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        if self._consumer is None:
+            await self.start()
+        while True:
+            await self.poll_once(timeout=1.0)
+
+    async def poll_once(self, *, timeout: float) -> int:
+        """Fetch, handle and commit one batch; returns how many records it took."""
+        consumer = self._consumer
+        assert consumer is not None, "start() first"
+        records = await consumer.fetch(timeout=timeout, max_records=self.batch_size)
+        for record in records:
+            await self._process(record)
+            consumer.mark_done(record)
+        if records:
+            await consumer.commit(records)
+        return len(records)
+
+    async def _process(self, record: Record) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                changed = await self.handle(record)
+                if changed and self.on_committed is not None:
+                    self.on_committed()
+                self.handled += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                final = isinstance(exc, PoisonRecord) or attempt >= self.max_attempts
+                log.warning(
+                    "event handler failed",
+                    extra={
+                        "group": self.subscription.group,
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "attempt": attempt,
+                        "error": type(exc).__name__,
+                    },
+                )
+                if final:
+                    await self._park(record, exc, attempt)
+                    return
+                await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+
+    async def handle(self, record: Record) -> bool:
+        """Handle one record in one transaction; False when it was a duplicate."""
+        try:
+            event = from_record(record)
+        except Exception as exc:
+            raise PoisonRecord(f"not a CloudEvent in binary mode: {type(exc).__name__}") from exc
+        group = self.subscription.group
+        source, event_id = event.get_source(), event.get_id()
+        try:
+            async with self.db.session() as session:
+                if await already_handled(session, consumer=group, source=source, event_id=event_id):
+                    return False
+                await self.subscription.handler(session, event)
+                remember_handled(session, consumer=group, source=source, event_id=event_id)
+                await session.commit()
+                return True
+        except IntegrityError:
+            # Another member handled the same event concurrently (a rebalance):
+            # its transaction won; ours rolled back whole.
+            async with self.db.session() as session:
+                if await already_handled(session, consumer=group, source=source, event_id=event_id):
+                    return False
+            raise
+
+    async def _park(self, record: Record, exc: BaseException, attempts: int) -> None:
+        """Put the original record on the dead-letter twin, with why it failed."""
+        # The error class and a bounded message: never the record's content, which
+        # may hold personal data.
+        message = str(exc)[:500] if isinstance(exc, PoisonRecord) else type(exc).__name__
+        headers = (
+            *record.headers,
+            ("x-signpost-error-class", type(exc).__name__.encode()),
+            ("x-signpost-error-message", message.encode()),
+            ("x-signpost-error-consumer", self.subscription.group.encode()),
+            ("x-signpost-error-attempts", str(attempts).encode()),
+            ("x-signpost-original-topic", record.topic.encode()),
+            ("x-signpost-original-partition", str(record.partition).encode()),
+            ("x-signpost-original-offset", str(record.offset).encode()),
+            ("x-signpost-parked-at", datetime.now(UTC).isoformat().encode()),
+        )
+        while True:
+            try:
+                await self.bus.publish(
+                    [
+                        Record(
+                            topic=dlq_topic(record.topic),
+                            key=record.key,
+                            value=record.value,
+                            headers=headers,
+                        )
+                    ]
+                )
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as publish_error:
+                # The record stays uncommitted until it is parked: never dropped.
+                log.error(
+                    "could not park a record on the DLQ; retrying",
+                    extra={"error": type(publish_error).__name__},
+                )
+                await asyncio.sleep(1.0)
+        self.parked += 1
+        log.error(
+            "event parked on the dead-letter topic",
+            extra={
+                "group": self.subscription.group,
+                "topic": record.topic,
+                "offset": record.offset,
+                "attempts": attempts,
+            },
+        )

@@ -1,0 +1,72 @@
+"""CloudEvents 1.0 envelope in Kafka binary content mode, through the SDK's Kafka binding.
+
+`ce_*` headers carry the attributes, `content-type: application/json`, the value is the
+data, and the Kafka key is the `partitionkey` extension: the pseudonymous subject key,
+so every event about one child is ordered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import BaseModel
+
+from shared.bus.base import Record
+from shared.events import DATA_MODEL, TOPIC_OF, EventData, EventType
+
+D = TypeVar("D", bound=EventData)
+
+
+def new_event(
+    *, type: EventType, source: str, subject: str, partitionkey: str, data: BaseModel
+) -> CloudEvent:
+    """A new CloudEvent with a fresh UUID id and the current time."""
+    return CloudEvent(
+        attributes={
+            "type": type.value,
+            "source": source,
+            "id": str(uuid.uuid4()),
+            "subject": subject,
+            "time": datetime.now(UTC),
+            "datacontenttype": "application/json",
+            "partitionkey": partitionkey,
+        },
+        data=data.model_dump(mode="json"),
+    )
+
+
+def to_record(event: BaseCloudEvent, topic: str | None = None) -> Record:
+    """Encode an event as a Kafka binary-mode record for its topic."""
+    message = ce_kafka.to_binary_event(event)
+    key = message.key.encode() if isinstance(message.key, str) else message.key
+    return Record(
+        topic=topic or TOPIC_OF[EventType(event.get_type())].value,
+        key=key,
+        value=message.value,
+        headers=tuple(message.headers.items()),
+    )
+
+
+def from_record(record: Record) -> BaseCloudEvent:
+    """Decode a binary-mode record back into a CloudEvent (raises on a malformed one)."""
+    message = ce_kafka.KafkaMessage(
+        headers=dict(record.headers),
+        key=record.key,
+        value=record.value,
+    )
+    return ce_kafka.from_binary_event(message)
+
+
+def event_data(event: BaseCloudEvent, model: type[D]) -> D:
+    """Validate an event's data against the model of its type."""
+    return model.model_validate(event.get_data())
+
+
+def data_model(event: BaseCloudEvent) -> type[EventData]:
+    """The data model registered for an event's type."""
+    return DATA_MODEL[EventType(event.get_type())]

@@ -1,0 +1,163 @@
+"""The event contract: CloudEvents types, topics and the pydantic models of their data.
+
+Within a `.v1` type only additive changes are allowed; a breaking change is a new type.
+`referral.received` and `referral.triaged` are internal topics. The partner-facing
+topics (`referral.routed`, `referral.status`) carry no personal data: ids, destination,
+level, priority, deadlines and reason codes only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.report import ConcernReport
+
+
+class EventType(StrEnum):
+    REFERRAL_RECEIVED = "org.signpost.referral.received.v1"
+    REFERRAL_TRIAGED = "org.signpost.referral.triaged.v1"
+    REFERRAL_ROUTED = "org.signpost.referral.routed.v1"
+    REFERRAL_STATUS = "org.signpost.referral.status.v1"
+    NOTIFICATION_DELIVERY = "org.signpost.notification.delivery.v1"
+
+
+class Topic(StrEnum):
+    REFERRAL_RECEIVED = "referral.received"
+    REFERRAL_TRIAGED = "referral.triaged"
+    REFERRAL_ROUTED = "referral.routed"
+    REFERRAL_STATUS = "referral.status"
+    NOTIFICATION_DELIVERY = "notification.delivery"
+
+
+TOPIC_OF: dict[EventType, Topic] = {
+    EventType.REFERRAL_RECEIVED: Topic.REFERRAL_RECEIVED,
+    EventType.REFERRAL_TRIAGED: Topic.REFERRAL_TRIAGED,
+    EventType.REFERRAL_ROUTED: Topic.REFERRAL_ROUTED,
+    EventType.REFERRAL_STATUS: Topic.REFERRAL_STATUS,
+    EventType.NOTIFICATION_DELIVERY: Topic.NOTIFICATION_DELIVERY,
+}
+
+PARTNER_FACING: frozenset[EventType] = frozenset(
+    {EventType.REFERRAL_ROUTED, EventType.REFERRAL_STATUS}
+)
+
+
+def dlq_topic(topic: str) -> str:
+    """The dead-letter twin of a topic."""
+    return f"{topic}.dlq"
+
+
+def all_topics() -> list[str]:
+    """Every topic Signpost uses, dead-letter twins included."""
+    names = [t.value for t in Topic]
+    return names + [dlq_topic(n) for n in names]
+
+
+Level = int
+Priority = Literal["red", "amber", "green", "blue"]
+DestinationKind = Literal["agency", "hub", "mash", "universal"]
+ReferralState = Literal[
+    "received",
+    "triaged",
+    "routed",
+    "requested",
+    "accepted",
+    "rejected",
+    "in-progress",
+    "completed",
+    "failed",
+    "cancelled",
+]
+
+
+class EventData(BaseModel):
+    """Base of every event's data: unknown fields from newer producers are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ReferralReceived(EventData):
+    """Internal: a report as accepted by intake. Carries personal data; never partner-facing."""
+
+    referral_id: str
+    subject_key: str
+    client_id: str
+    received_at: AwareDatetime
+    report: ConcernReport
+
+
+class ReferralTriaged(EventData):
+    """Internal: the threshold decision for one referral."""
+
+    referral_id: str
+    subject_key: str
+    level: Level = Field(ge=1, le=5)
+    priority: Priority
+    concern_codes: list[str]
+    immediate_risk: bool
+    reasons: list[str]
+    policy_version: str
+    decided_at: AwareDatetime
+    source_kind: Literal["police", "school"]
+    referrer_organisation: str
+    child_age_years: int | None = None
+    postcode_district: str | None = None
+
+
+class Destination(EventData):
+    kind: DestinationKind
+    id: str
+    organisation: str
+    name: str
+
+
+class ReferralRouted(EventData):
+    """Partner-facing: where a referral went and why, as codes. No personal data."""
+
+    referral_id: str
+    destination: Destination
+    level: Level = Field(ge=1, le=5)
+    priority: Priority
+    reason_codes: list[str]
+    directory_version: str
+    routed_at: AwareDatetime
+    referrer_organisation: str
+    respond_by: datetime | None = None
+
+
+class ReferralStatus(EventData):
+    """Partner-facing: a step in a referral's lifecycle. No personal data."""
+
+    referral_id: str
+    status: ReferralState
+    destination_id: str | None = None
+    reason_code: str | None = None
+    occurred_at: AwareDatetime
+    referrer_organisation: str
+
+
+class NotificationDelivery(EventData):
+    """An attempt outcome of a webhook delivery (for operators and dashboards)."""
+
+    delivery_id: str
+    subscription_id: str
+    organisation: str
+    event_type: str
+    referral_id: str | None = None
+    outcome: Literal["delivered", "retrying", "parked"]
+    attempts: int
+    response_status: int | None = None
+    occurred_at: AwareDatetime
+
+
+DATA_MODEL: dict[EventType, type[EventData]] = {
+    EventType.REFERRAL_RECEIVED: ReferralReceived,
+    EventType.REFERRAL_TRIAGED: ReferralTriaged,
+    EventType.REFERRAL_ROUTED: ReferralRouted,
+    EventType.REFERRAL_STATUS: ReferralStatus,
+    EventType.NOTIFICATION_DELIVERY: NotificationDelivery,
+}

@@ -1,0 +1,202 @@
+"""Transactional outbox and inbox.
+
+A service writes its state change and the events it implies in one transaction
+(`stage`); the `OutboxRelay` publishes committed rows and marks them sent only after
+the bus acknowledged them, so a crash anywhere means re-publication, never loss.
+Consumers record `(consumer, ce_source, ce_id)` in the inbox inside the handler's own
+transaction, so a redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from base64 import b64decode, b64encode
+from datetime import UTC, datetime, timedelta
+
+from cloudevents.core.base import BaseCloudEvent
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, delete, func, select, text, update
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.bus.base import Bus, Record
+from shared.db import Database
+from shared.envelope import to_record
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An event waiting to be published (or published, until purged)."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    topic: str = Field(max_length=200)
+    key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    headers: str
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = Field(default=None, index=True)
+
+
+class InboxEntry(SQLModel, table=True):
+    """An event a consumer has already handled."""
+
+    __tablename__ = "inbox"
+
+    consumer: str = Field(primary_key=True, max_length=100)
+    ce_source: str = Field(primary_key=True, max_length=300)
+    ce_id: str = Field(primary_key=True, max_length=100)
+    handled_at: datetime = Field(default_factory=utcnow)
+
+
+def stage(session: AsyncSession, event: BaseCloudEvent, topic: str | None = None) -> None:
+    """Add an event to the caller's transaction; it is published after the commit."""
+    record = to_record(event, topic)
+    session.add(
+        OutboxMessage(
+            topic=record.topic,
+            key=record.key,
+            value=record.value,
+            headers=json.dumps([[k, b64encode(v).decode()] for k, v in record.headers]),
+        )
+    )
+
+
+def _as_record(row: OutboxMessage) -> Record:
+    return Record(
+        topic=row.topic,
+        key=row.key,
+        value=row.value,
+        headers=tuple((k, b64decode(v)) for k, v in json.loads(row.headers)),
+    )
+
+
+async def already_handled(
+    session: AsyncSession, *, consumer: str, source: str, event_id: str
+) -> bool:
+    """True when this consumer has handled the event before (in a committed transaction)."""
+    row = await session.get(InboxEntry, (consumer, source, event_id))
+    return row is not None
+
+
+def remember_handled(session: AsyncSession, *, consumer: str, source: str, event_id: str) -> None:
+    """Record in the handler's transaction that this event is handled."""
+    session.add(InboxEntry(consumer=consumer, ce_source=source, ce_id=event_id))
+
+
+# Any constant works: it only has to be the same in every replica of one service.
+_RELAY_LOCK = 0x5167_6E70
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order, then marks them sent."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        *,
+        batch_size: int = 500,
+        idle_seconds: float = 1.0,
+        keep_sent: timedelta = timedelta(hours=1),
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.keep_sent = keep_sent
+        self._wakeup = asyncio.Event()
+        self._last_purge = utcnow()
+
+    def wake(self) -> None:
+        """Tell the relay that new rows were committed (otherwise it polls)."""
+        self._wakeup.set()
+
+    async def relay_once(self) -> int:
+        """Publish one batch of unsent rows; returns how many were published."""
+        async with self.db.session() as session:
+            if not self.db.is_sqlite:
+                # One relay per service at a time across replicas keeps per-key order.
+                await session.execute(text(f"SELECT pg_advisory_xact_lock({_RELAY_LOCK})"))
+            rows = (
+                (
+                    await session.exec(
+                        select(OutboxMessage)  # type: ignore[arg-type]
+                        .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
+                        .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+                        .limit(self.batch_size)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not rows:
+                await session.commit()
+                return 0
+            await self.bus.publish([_as_record(r) for r in rows])
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([r.id for r in rows]))  # type: ignore[union-attr]
+                .values(sent_at=utcnow())
+            )
+            await session.commit()
+            return len(rows)
+
+    async def pending(self) -> int:
+        """How many rows wait to be published."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
+            )
+            return int(result.scalar_one())
+
+    async def _purge(self) -> None:
+        cutoff = utcnow() - self.keep_sent
+        async with self.db.session() as session:
+            await session.execute(
+                delete(OutboxMessage).where(OutboxMessage.sent_at < cutoff)  # type: ignore[operator]
+            )
+            await session.commit()
+        self._last_purge = utcnow()
+
+    async def run(self) -> None:
+        """Relay until cancelled; a failed publish is retried, never dropped."""
+        failures = 0
+        while True:
+            # Cleared before reading, so a wake-up during a batch is not lost.
+            self._wakeup.clear()
+            try:
+                published = await self.relay_once()
+                failures = 0
+                if utcnow() - self._last_purge > self.keep_sent:
+                    await self._purge()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                delay = min(30.0, 0.2 * 2**failures)
+                log.warning(
+                    "outbox relay failed; retrying",
+                    extra={"error": type(exc).__name__, "retry_in": delay},
+                )
+                await asyncio.sleep(delay)
+                continue
+            if published < self.batch_size:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self.idle_seconds)
+                except TimeoutError:
+                    pass

@@ -1,0 +1,145 @@
+"""RFC 9457 problem details: every error leaves as `application/problem+json`.
+
+Validation failures list each field error with its location; nothing leaks a stack
+trace, and bad input never becomes a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://signpost.example/problems/"
+
+
+class Problem(Exception):
+    """A domain error that becomes a problem+json answer."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type
+        self.headers = headers
+        self.extra = extra
+
+
+class NotFound(Problem):
+    def __init__(self, what: str) -> None:
+        super().__init__(404, "Not found", f"{what} not found", type="not-found")
+
+
+def problem_response(
+    status: int,
+    title: str,
+    *,
+    detail: str | None = None,
+    type: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + type if type else "about:blank",
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        errors.append(
+            {
+                "loc": loc,
+                "pointer": "/" + "/".join(loc[1:]) if loc and loc[0] == "body" else None,
+                "field": ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc),
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type", "value_error"),
+            }
+        )
+    return errors
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Turn every error the app can raise into problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            exc.title,
+            detail=exc.detail,
+            type=exc.type,
+            instance=request.url.path,
+            headers=exc.headers,
+            **exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        fields = ", ".join(e["field"] for e in errors[:10] if e["field"])
+        return problem_response(
+            422,
+            "The request is not valid",
+            detail=f"{len(errors)} field error(s): {fields}" if fields else None,
+            type="validation",
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(
+            exc.status_code,
+            _title(exc.status_code),
+            detail=str(exc.detail) if exc.detail else None,
+            instance=request.url.path,
+            headers=headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", extra={"path": request.url.path, "error": type(exc).__name__})
+        return problem_response(
+            500,
+            "Internal error",
+            detail="The server could not complete the request.",
+            instance=request.url.path,
+        )
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

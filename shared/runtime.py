@@ -1,0 +1,215 @@
+"""Wiring a service: its database, outbox relay, consumers and background loops, and
+the FastAPI app that serves one service (distributed) or all four (embedded)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import SQLModel
+
+from shared.auth import KeyRegistry
+from shared.bus.base import Bus
+from shared.consuming import EventConsumer, Subscription
+from shared.db import Database, table_of
+from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
+from shared.problems import install_problem_handlers
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What a service's routes, handlers and loops share while it runs."""
+
+    name: str
+    settings: Settings
+    db: Database
+    bus: Bus
+    relay: OutboxRelay
+    source: str
+    state: dict[str, Any] = field(default_factory=dict)
+    wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def published(self) -> None:
+        """Call after committing a transaction that staged work for a loop (outbox rows,
+        deliveries): wakes the relay and the service's own loops."""
+        self.relay.wake()
+        for event in self.wakeups.values():
+            event.set()
+
+    def wakeup(self, name: str) -> asyncio.Event:
+        """A named in-process wake-up for one of the service's loops."""
+        return self.wakeups.setdefault(name, asyncio.Event())
+
+
+Loop = Callable[[ServiceContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What makes a service: routes, tables, subscriptions and background loops."""
+
+    name: str
+    router: APIRouter | None
+    tables: Sequence[type[SQLModel]]
+    subscriptions: Callable[[ServiceContext], Sequence[Subscription]] = lambda ctx: ()
+    loops: Sequence[tuple[str, Loop]] = ()
+    on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
+
+
+class ServiceRuntime:
+    """Starts and stops one service inside the current process."""
+
+    def __init__(self, definition: ServiceDefinition, settings: Settings, bus: Bus) -> None:
+        self.definition = definition
+        db = Database(settings.service_database_url(definition.name))
+        self.ctx = ServiceContext(
+            name=definition.name,
+            settings=settings,
+            db=db,
+            bus=bus,
+            relay=OutboxRelay(db, bus),
+            source=f"/signpost/{definition.name}/{settings.instance}-{socket.gethostname()}",
+        )
+        self.consumers: list[EventConsumer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        ctx = self.ctx
+        tables = [table_of(m) for m in (*self.definition.tables, OutboxMessage, InboxEntry)]
+        await ctx.db.create_tables(tables)
+        if self.definition.on_start is not None:
+            await self.definition.on_start(ctx)
+        for subscription in self.definition.subscriptions(ctx):
+            consumer = EventConsumer(
+                bus=ctx.bus,
+                db=ctx.db,
+                subscription=subscription,
+                max_attempts=ctx.settings.consumer_max_attempts,
+                backoff_seconds=ctx.settings.consumer_backoff_seconds,
+                on_committed=ctx.published,
+            )
+            await consumer.start()
+            self.consumers.append(consumer)
+        self._spawn("outbox-relay", lambda: ctx.relay.run())
+        for consumer in self.consumers:
+            self._spawn(f"consumer:{consumer.subscription.group}", consumer.run)
+        for name, loop in self.definition.loops:
+            self._spawn(name, lambda loop=loop: loop(ctx))  # type: ignore[misc]
+
+    def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        async def supervise() -> None:
+            # A loop that dies is restarted: a stopped consumer or relay would
+            # silently strand reports.
+            while True:
+                try:
+                    await run()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.error(
+                        "background loop crashed; restarting",
+                        extra={"service": self.ctx.name, "loop": name, "error": type(exc).__name__},
+                    )
+                    await asyncio.sleep(1.0)
+
+        self._tasks.append(asyncio.create_task(supervise(), name=f"{self.ctx.name}:{name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for consumer in self.consumers:
+            try:
+                await consumer.stop()
+            except Exception as exc:
+                log.warning("consumer stop failed", extra={"error": type(exc).__name__})
+        self.consumers.clear()
+        await self.ctx.db.dispose()
+
+    async def ready(self) -> bool:
+        return await self.ctx.db.ping() and await self.ctx.bus.ready()
+
+
+def context_of(request: Request, service: str) -> ServiceContext:
+    """The running context of `service` inside this app."""
+    runtimes: dict[str, ServiceRuntime] = request.app.state.runtimes
+    return runtimes[service].ctx
+
+
+def build_app(
+    *,
+    title: str,
+    definitions: Sequence[ServiceDefinition],
+    settings: Settings,
+    bus: Bus,
+    extra_routers: Sequence[APIRouter] = (),
+    on_started: Callable[[FastAPI], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """A FastAPI app serving the given services, with health, readiness and problems."""
+    runtimes = {d.name: ServiceRuntime(d, settings, bus) for d in definitions}
+    registry = KeyRegistry(
+        Database(settings.key_registry_url()), cache_seconds=settings.auth_cache_seconds
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await registry.create_schema()
+        await bus.start()
+        started: list[ServiceRuntime] = []
+        try:
+            for runtime in runtimes.values():
+                await runtime.start()
+                started.append(runtime)
+            if on_started is not None:
+                await on_started(app)
+            yield
+        finally:
+            for runtime in reversed(started):
+                await runtime.stop()
+            await bus.stop()
+            await registry.db.dispose()
+
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        lifespan=lifespan,
+        description="Signpost: event-driven referral routing for early help.",
+    )
+    app.state.runtimes = runtimes
+    app.state.key_registry = registry
+    app.state.settings = settings
+    install_problem_handlers(app)
+    for definition in definitions:
+        if definition.router is not None:
+            app.include_router(definition.router)
+    for router in extra_routers:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Ready only when every database and the bus are")
+    async def readyz() -> JSONResponse:
+        checks = {name: await rt.ctx.db.ping() for name, rt in runtimes.items()}
+        checks["bus"] = await bus.ready()
+        checks["keys"] = await registry.db.ping()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    return app

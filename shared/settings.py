@@ -1,0 +1,91 @@
+"""Process configuration, read from the environment (and a `.env` file when present).
+
+One `Settings` for every service: a service reads the fields it needs. Embedded mode
+fills in SQLite paths under the data folder; distributed mode takes URLs from the
+environment (`DATABASE_URL`, `KEYS_DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`, ...).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "please-change", "dev"}
+
+
+class Settings(BaseSettings):
+    """Everything a Signpost process can be configured with."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    mode: Literal["embedded", "distributed"] = "distributed"
+    instance: str = Field(default="signpost", description="Names this process in ce_source.")
+    data_dir: Path = Path("./var")
+
+    database_url: str = ""
+    keys_database_url: str = ""
+    kafka_bootstrap_servers: str = ""
+    topic_partitions: int = Field(default=3, ge=1, le=64)
+
+    # Keyed hash that turns a child's identifying details into the pseudonymous
+    # subject key used as the Kafka key. Must be the same in every intake replica.
+    pseudonym_secret: str = ""
+
+    directory_path: Path | None = None
+
+    consumer_max_attempts: int = Field(default=5, ge=1, le=50)
+    consumer_backoff_seconds: float = Field(default=0.2, ge=0)
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
+
+    webhook_timeout_seconds: float = Field(default=15.0, ge=1, le=30)
+    webhook_max_attempts: int = Field(default=10, ge=1, le=20)
+    # Private and loopback webhook targets are refused unless allowed here (tests, demo).
+    webhook_allow_private: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.mode == "distributed" and self.pseudonym_secret.strip().lower() in _PLACEHOLDERS:
+            raise ValueError(
+                "PSEUDONYM_SECRET must be set to a real secret in distributed mode "
+                "(the same value for every intake replica)"
+            )
+        return self
+
+    def service_database_url(self, service: str) -> str:
+        """The database URL the named service owns."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / (service + '.db')}"
+
+    def key_registry_url(self) -> str:
+        """The one key registry every service reads (see README, 'API keys')."""
+        if self.keys_database_url:
+            return self.keys_database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'keys.db'}"
+
+
+def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Settings for the single-process default: everything lives under `data_dir`.
+
+    The pseudonym secret is generated once and kept in the data folder, so subject
+    keys stay stable across restarts.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret_file = data_dir / "pseudonym.secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32))
+        secret_file.chmod(0o600)
+    values: dict[str, object] = {
+        "mode": "embedded",
+        "data_dir": data_dir,
+        "pseudonym_secret": secret_file.read_text().strip(),
+        "database_url": "",
+        "keys_database_url": "",
+        "kafka_bootstrap_servers": "",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
