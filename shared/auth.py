@@ -26,7 +26,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from sqlalchemy import JSON, Column
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 
 from shared.db import Database
 from shared.problems import Problem
@@ -135,7 +135,7 @@ class KeyRegistry:
 
     async def list(self) -> list[ApiKey]:
         async with self.db.session() as session:
-            return list((await session.exec(select(ApiKey).order_by(ApiKey.created_at))).all())
+            return list((await session.exec(select(ApiKey).order_by(col(ApiKey.created_at)))).all())
 
     async def verify(self, token: str) -> Principal | None:
         """The principal for a presented key, or None if it is unknown or revoked."""

@@ -16,8 +16,8 @@ from base64 import b64decode, b64encode
 from datetime import UTC, datetime, timedelta
 
 from cloudevents.core.base import BaseCloudEvent
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, delete, func, select, text, update
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, delete, func, text, update
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.base import Bus, Record
@@ -129,24 +129,20 @@ class OutboxRelay:
         async with self.db.session() as session:
             if not self.db.is_sqlite:
                 # One relay per service at a time across replicas keeps per-key order.
-                await session.execute(text(f"SELECT pg_advisory_xact_lock({_RELAY_LOCK})"))
+                await session.exec(text(f"SELECT pg_advisory_xact_lock({_RELAY_LOCK})"))  # type: ignore[call-overload]
             rows = (
-                (
-                    await session.exec(
-                        select(OutboxMessage)  # type: ignore[arg-type]
-                        .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
-                        .order_by(OutboxMessage.id)  # type: ignore[arg-type]
-                        .limit(self.batch_size)
-                    )
+                await session.exec(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
+                    .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+                    .limit(self.batch_size)
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
             if not rows:
                 await session.commit()
                 return 0
             await self.bus.publish([_as_record(r) for r in rows])
-            await session.execute(
+            await session.exec(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_([r.id for r in rows]))  # type: ignore[union-attr]
                 .values(sent_at=utcnow())
@@ -157,19 +153,17 @@ class OutboxRelay:
     async def pending(self) -> int:
         """How many rows wait to be published."""
         async with self.db.session() as session:
-            result = await session.execute(
+            result = await session.exec(
                 select(func.count())
                 .select_from(OutboxMessage)
                 .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
             )
-            return int(result.scalar_one())
+            return int(result.one())
 
     async def _purge(self) -> None:
         cutoff = utcnow() - self.keep_sent
         async with self.db.session() as session:
-            await session.execute(
-                delete(OutboxMessage).where(OutboxMessage.sent_at < cutoff)  # type: ignore[operator]
-            )
+            await session.exec(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < cutoff))
             await session.commit()
         self._last_purge = utcnow()
 

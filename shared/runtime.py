@@ -85,7 +85,8 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         ctx = self.ctx
-        tables = [table_of(m) for m in (*self.definition.tables, OutboxMessage, InboxEntry)]
+        models: list[type[SQLModel]] = [*self.definition.tables, OutboxMessage, InboxEntry]
+        tables = [table_of(m) for m in models]
         await ctx.db.create_tables(tables)
         if self.definition.on_start is not None:
             await self.definition.on_start(ctx)

@@ -37,7 +37,9 @@ async def follow_journey(session: AsyncSession, event: BaseCloudEvent) -> None:
     report = await session.get(Report, referral_id) if referral_id else None
     if report is None:
         return  # not one of ours (another intake deployment)
-    now = datetime.now(UTC)
+    # The journey is ordered by when each step happened, not by when intake heard of
+    # it: triaged and routed arrive on different topics, in either order.
+    now = event.get_time() or datetime.now(UTC)
     kind = event.get_type()
     if kind == EventType.REFERRAL_TRIAGED:
         triaged = event_data(event, ReferralTriaged)

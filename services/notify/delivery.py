@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 import httpx
 from cloudevents.core.base import BaseCloudEvent
@@ -182,7 +183,7 @@ class Dispatcher:
                     delivery_id=row.id, response_status=status, error=error, duration_ms=elapsed_ms
                 )
             )
-            outcome: str | None = None
+            outcome: Literal["delivered", "parked"] | None = None
             if status is not None and 200 <= status < 300:
                 row.status, row.delivered_at, outcome = "delivered", now, "delivered"
             else:
@@ -211,7 +212,7 @@ class Dispatcher:
                             organisation=sub.organisation,
                             event_type=row.event_type,
                             referral_id=row.referral_id,
-                            outcome=outcome,  # type: ignore[arg-type]
+                            outcome=outcome,
                             attempts=row.attempts,
                             response_status=status,
                             occurred_at=now,

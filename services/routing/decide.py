@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.routing.directory import Agency, Directory
+from shared.events import DestinationKind
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Routing:
     destination: Agency | None  # None: universal services, no referral
-    destination_kind: str
+    destination_kind: DestinationKind
     reason_codes: list[str]
     considered: list[Candidate] = field(default_factory=list)
 

@@ -41,7 +41,7 @@ class Directory(BaseModel):
     def _has_hub_and_mash(self) -> Directory:
         kinds = [a.kind for a in self.agencies]
         for needed in ("hub", "mash"):
-            if kinds.count(needed) != 1:  # type: ignore[arg-type]
+            if kinds.count(needed) != 1:
                 raise ValueError(f"the directory needs exactly one agency of kind {needed!r}")
         ids = [a.id for a in self.agencies]
         if len(ids) != len(set(ids)):

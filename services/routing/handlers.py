@@ -77,7 +77,7 @@ def make_handler(ctx: ServiceContext):  # type: ignore[no-untyped-def]
         destination = (
             Destination(
                 kind=routing.destination_kind,
-                id=agency.id,  # type: ignore[arg-type]
+                id=agency.id,
                 organisation=agency.organisation,
                 name=agency.name,
             )

@@ -64,7 +64,7 @@ def make_handler(ctx: ServiceContext):  # type: ignore[no-untyped-def]
                     referral_id=received.referral_id,
                     subject_key=received.subject_key,
                     level=decision.level,
-                    priority=decision.priority,  # type: ignore[arg-type]
+                    priority=decision.priority,
                     concern_codes=codes,
                     immediate_risk=report.immediate_risk,
                     reasons=decision.reasons,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from shared.events import Priority
+
 POLICY_VERSION = "placeholder-2026.11"
 
 # Indicators that mean risk of significant harm: always the top level.
@@ -33,7 +35,7 @@ STATUTORY = frozenset(
     }
 )
 
-PRIORITY_OF_LEVEL = {1: "blue", 2: "green", 3: "amber", 4: "red"}
+PRIORITY_OF_LEVEL: dict[int, Priority] = {1: "blue", 2: "green", 3: "amber", 4: "red"}
 CUMULATIVE_WINDOW_DAYS = 90
 CUMULATIVE_THRESHOLD = 3
 
@@ -41,7 +43,7 @@ CUMULATIVE_THRESHOLD = 3
 @dataclass(frozen=True)
 class Decision:
     level: int
-    priority: str
+    priority: Priority
     reasons: list[str] = field(default_factory=list)
     policy_version: str = POLICY_VERSION
 

@@ -1,0 +1,168 @@
+"""Helpers for the end-to-end tests: real processes, a real webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+ROOT = Path(__file__).resolve().parents[2]
+SIGNPOST = [sys.executable, "-m", "services.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def create_key(
+    env: Mapping[str, str],
+    *,
+    kind: str,
+    organisation: str,
+    scopes: str,
+    data_dir: Path | None = None,
+) -> str:
+    """`signpost keys create`; the key is the last line it prints."""
+    args = [
+        *SIGNPOST,
+        "keys",
+        "create",
+        "--name",
+        f"e2e {kind}",
+        "--kind",
+        kind,
+        "--organisation",
+        organisation,
+        "--scopes",
+        scopes,
+    ]
+    if data_dir is not None:
+        args += ["--data-dir", str(data_dir)]
+    out = subprocess.run(
+        args,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+class Process:
+    """A Signpost process whose output goes to a file the test can show on failure."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log: Path) -> None:
+        self.log = log
+        self.handle = log.open("w")
+        self.proc = subprocess.Popen(
+            [*SIGNPOST, *args],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.handle.close()
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text().splitlines()[-lines:])
+
+
+async def wait_ready(base_url: str, procs: list[Process], within: float = 90.0) -> None:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient() as client:
+        while True:
+            for p in procs:
+                if p.proc.poll() is not None:
+                    raise AssertionError(f"process exited early:\n{p.tail()}")
+            try:
+                if (await client.get(f"{base_url}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("not ready in time:\n" + "\n".join(p.tail() for p in procs))
+            await asyncio.sleep(0.3)
+
+
+class WebhookSink:
+    """A local partner endpoint that keeps every request exactly as it arrived."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.arrived = asyncio.Event()
+
+        async def hooks(request: Request) -> Response:
+            self.requests.append((dict(request.headers), await request.body()))
+            self.arrived.set()
+            return Response(status_code=204)
+
+        config = uvicorn.Config(
+            Starlette(routes=[Route("/hooks", hooks, methods=["POST"])]),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+        )
+        self.server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> WebhookSink:
+        self._task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            await asyncio.sleep(0.05)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+    async def wait_for(self, count: int, within: float) -> None:
+        async with asyncio.timeout(within):
+            while len(self.requests) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.requests]
+
+
+def report(i: int, *, organisation: str = "e2e-police") -> dict[str, Any]:
+    """A valid police report; every third one carries a statutory indicator."""
+    body = json.loads((ROOT / "examples" / "police-report.json").read_text())
+    body["source"]["organisation"] = organisation
+    body["source"]["reference"] = f"E2E-{i:05d}"
+    body["child"]["given_name"] = f"Child{i}"
+    if i % 3 == 0:
+        body["concerns"] = [{"code": "child_criminal_exploitation"}]
+        body["immediate_risk"] = True
+    return body

@@ -1,0 +1,275 @@
+"""The bus contract, proved against BOTH implementations: the embedded log and a real
+Apache Kafka broker. Each test uses fresh topics and groups."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.bus.base import Bus, Record
+from shared.bus.embedded import EmbeddedBus
+from shared.bus.kafka import KafkaBus
+from shared.consuming import EventConsumer, Subscription
+from shared.db import Database, table_of
+from shared.envelope import from_record, new_event
+from shared.events import EventType, ReferralStatus
+from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay, stage
+
+
+class Effect(SQLModel, table=True):
+    """A row a test handler writes, so duplicates would be visible."""
+
+    __tablename__ = "test_effect"
+    id: int | None = Field(default=None, primary_key=True)
+    ce_id: str
+    referral_id: str
+
+
+BusFactory = Callable[[], Bus]
+
+
+@pytest.fixture(params=["embedded", "kafka"])
+async def make_bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BusFactory]:
+    """Makes buses over the same storage: a second one is the same log after a restart."""
+    created: list[Bus] = []
+
+    def factory() -> Bus:
+        bus: Bus
+        if request.param == "embedded":
+            bus = EmbeddedBus(tmp_path / "events.db", partitions=3)
+        else:
+            bootstrap = request.getfixturevalue("kafka_bootstrap")
+            bus = KafkaBus(bootstrap, client_id="contract-test", partitions=3)
+        created.append(bus)
+        return bus
+
+    yield factory
+    for bus in created:
+        await bus.stop()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'service.db'}")
+    await database.create_tables([table_of(m) for m in (Effect, OutboxMessage, InboxEntry)])
+    yield database
+    await database.dispose()
+
+
+def topic() -> str:
+    return "t-" + uuid.uuid4().hex[:10]
+
+
+async def prepare(bus: Bus, *topics: str) -> None:
+    await bus.start()
+    if isinstance(bus, KafkaBus):
+        await bus.ensure_topics(list(topics))
+
+
+def status_event(referral: str, key: str) -> Record:
+    from shared.envelope import to_record
+
+    event = new_event(
+        type=EventType.REFERRAL_STATUS,
+        source="/test",
+        subject=referral,
+        partitionkey=key,
+        data=ReferralStatus(
+            referral_id=referral,
+            status="accepted",
+            occurred_at="2026-11-27T10:00:00Z",  # type: ignore[arg-type]
+            referrer_organisation="demo-police",
+        ),
+    )
+    return to_record(event)
+
+
+async def drain(consumer: EventConsumer, *, expect: int, within: float = 30.0) -> None:
+    """Poll until the consumer has handled or parked `expect` records."""
+    async with asyncio.timeout(within):
+        while consumer.handled + consumer.parked < expect:
+            await consumer.poll_once(timeout=0.5)
+
+
+async def count_effects(db: Database) -> int:
+    async with db.session() as session:
+        return int((await session.exec(select(func.count()).select_from(Effect))).one())
+
+
+async def record_effect(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
+    session.add(Effect(ce_id=event.get_id(), referral_id=event.get_subject()))
+
+
+async def test_records_with_one_key_are_consumed_in_publish_order(make_bus: BusFactory) -> None:
+    bus, name = make_bus(), topic()
+    await prepare(bus, name)
+    keys = [f"child-{i}".encode() for i in range(4)]
+    await bus.publish(
+        [Record(topic=name, key=keys[i % 4], value=str(i // 4).encode()) for i in range(80)]
+    )
+    consumer = bus.consumer(group="g-" + name, topics=[name])
+    await consumer.start()
+    seen: dict[bytes, list[int]] = {k: [] for k in keys}
+    async with asyncio.timeout(30):
+        while sum(map(len, seen.values())) < 80:
+            for record in await consumer.fetch(timeout=0.5, max_records=50):
+                assert record.key is not None
+                seen[record.key].append(int(record.value))
+    await consumer.stop()
+    for key in keys:
+        assert seen[key] == list(range(20)), f"records for {key!r} out of order"
+
+
+async def test_event_handled_but_not_committed_is_redelivered_and_changes_nothing(
+    make_bus: BusFactory, db: Database
+) -> None:
+    bus, name = make_bus(), topic()
+    await prepare(bus, name)
+    record = status_event("ref_1", "child-1")
+    await bus.publish(
+        [Record(topic=name, key=record.key, value=record.value, headers=record.headers)]
+    )
+    group = "g-" + name
+    subscription = Subscription(group=group, topics=[name], handler=record_effect)
+
+    # First member handles the event (its transaction commits) but "crashes" before
+    # committing the offset.
+    first = EventConsumer(bus=bus, db=db, subscription=subscription)
+    await first.start()
+    async with asyncio.timeout(30):
+        fetched: list[Record] = []
+        while not fetched:
+            assert first._consumer is not None
+            fetched = await first._consumer.fetch(timeout=0.5, max_records=10)
+    assert await first.handle(fetched[0]) is True
+    # Leave without committing the offset (nothing was marked done), as a crash would.
+    await first.stop()
+    await bus.stop()
+
+    # After the restart the same event is delivered again, and changes nothing.
+    again = make_bus()
+    await prepare(again, name)
+    second = EventConsumer(bus=again, db=db, subscription=subscription)
+    await second.start()
+    redelivered: list[Record] = []
+    async with asyncio.timeout(60):
+        while not redelivered:
+            assert second._consumer is not None
+            redelivered = await second._consumer.fetch(timeout=0.5, max_records=10)
+    assert from_record(redelivered[0]).get_id() == from_record(fetched[0]).get_id()
+    assert await second.handle(redelivered[0]) is False
+    await second._consumer.commit(redelivered)  # type: ignore[union-attr]
+    await second.stop()
+    assert await count_effects(db) == 1
+
+
+class CrashingBus(Bus):
+    """A bus whose publish dies, as a process would between commit and publish."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def ready(self) -> bool:
+        return True
+
+    async def publish(self, records):  # type: ignore[no-untyped-def]
+        raise ConnectionError("process died before the broker acknowledged")
+
+    def consumer(self, *, group, topics):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+
+async def test_crash_between_db_commit_and_publish_loses_nothing(
+    make_bus: BusFactory, db: Database
+) -> None:
+    name = topic()
+    async with db.session() as session:
+        for i in range(5):
+            stage(
+                session,
+                new_event(
+                    type=EventType.REFERRAL_STATUS,
+                    source="/test",
+                    subject=f"ref_{i}",
+                    partitionkey="child-9",
+                    data=ReferralStatus(
+                        referral_id=f"ref_{i}",
+                        status="accepted",
+                        occurred_at="2026-11-27T10:00:00Z",  # type: ignore[arg-type]
+                        referrer_organisation="demo-police",
+                    ),
+                ),
+                topic=name,
+            )
+        await session.commit()
+
+    with pytest.raises(ConnectionError):
+        await OutboxRelay(db, CrashingBus()).relay_once()
+
+    bus = make_bus()
+    await prepare(bus, name)
+    relay = OutboxRelay(db, bus)
+    assert await relay.pending() == 5
+    assert await relay.relay_once() == 5
+    assert await relay.pending() == 0
+
+    consumer = bus.consumer(group="g-" + name, topics=[name])
+    await consumer.start()
+    got: list[Record] = []
+    async with asyncio.timeout(30):
+        while len(got) < 5:
+            got += await consumer.fetch(timeout=0.5, max_records=10)
+    await consumer.stop()
+    assert [from_record(r).get_subject() for r in got] == [f"ref_{i}" for i in range(5)]
+
+
+async def test_poison_event_is_parked_on_the_dlq_after_n_tries_and_later_events_flow(
+    make_bus: BusFactory, db: Database
+) -> None:
+    bus, name = make_bus(), topic()
+    await prepare(bus, name, name + ".dlq")
+    records = [status_event(f"ref_{i}", "child-1") for i in range(3)]
+    await bus.publish(
+        [Record(topic=name, key=r.key, value=r.value, headers=r.headers) for r in records]
+    )
+    poison_id = from_record(records[0]).get_id()
+    calls: list[str] = []
+
+    async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
+        calls.append(event.get_id())
+        if event.get_id() == poison_id:
+            raise ValueError("cannot handle this one")
+        await record_effect(session, event)
+
+    consumer = EventConsumer(
+        bus=bus,
+        db=db,
+        subscription=Subscription(group="g-" + name, topics=[name], handler=handler),
+        max_attempts=3,
+        backoff_seconds=0.01,
+    )
+    await consumer.start()
+    await drain(consumer, expect=3)
+    await consumer.stop()
+
+    assert calls.count(poison_id) == 3
+    assert consumer.parked == 1
+    assert await count_effects(db) == 2
+
+    dlq = bus.consumer(group="dlq-reader-" + name, topics=[name + ".dlq"])
+    await dlq.start()
+    parked: list[Record] = []
+    async with asyncio.timeout(30):
+        while not parked:
+            parked = await dlq.fetch(timeout=0.5, max_records=10)
+    await dlq.stop()
+    assert from_record(parked[0]).get_id() == poison_id
+    assert parked[0].header("x-signpost-error-class") == b"ValueError"
+    assert parked[0].header("x-signpost-error-attempts") == b"3"
+    assert parked[0].header("x-signpost-original-topic") == name.encode()
