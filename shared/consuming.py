@@ -39,6 +39,10 @@ class Subscription:
     handler: Handler
 
 
+class _Stopped(Exception):
+    """Shutdown began while a record was unfinished: it stays uncommitted."""
+
+
 class PoisonRecord(Exception):
     """The record can never be handled (it is not a valid CloudEvent)."""
 
@@ -65,6 +69,7 @@ class EventConsumer:
         self.on_committed = on_committed
         self.batch_size = batch_size
         self._consumer: Consumer | None = None
+        self._stopping = asyncio.Event()
         self.handled = 0
         self.parked = 0
 
@@ -79,23 +84,45 @@ class EventConsumer:
         if consumer is not None:
             await consumer.stop()
 
-    async def run(self) -> None:
-        """Consume until cancelled."""
+    async def run(self, stopping: asyncio.Event | None = None) -> None:
+        """Consume until `stopping` is set; stops between records, never inside a
+        handler's transaction, and leaves unfinished records uncommitted."""
+        self._stopping = stopping or asyncio.Event()
         if self._consumer is None:
             await self.start()
-        while True:
-            await self.poll_once(timeout=1.0)
+        try:
+            while not self._stopping.is_set():
+                await self.poll_once(timeout=1.0)
+        except _Stopped:
+            return
 
     async def poll_once(self, *, timeout: float) -> int:
         """Fetch, handle and commit one batch; returns how many records it took."""
         consumer = self._consumer
         assert consumer is not None, "start() first"
-        records = await consumer.fetch(timeout=timeout, max_records=self.batch_size)
-        for record in records:
-            await self._process(record)
-            consumer.mark_done(record)
-        if records:
-            await consumer.commit(records)
+        fetching = asyncio.ensure_future(
+            consumer.fetch(timeout=timeout, max_records=self.batch_size)
+        )
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({fetching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not fetching.done():
+            # Shutdown while idle: nothing was handed out, nothing to commit.
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
+            return 0
+        records = fetching.result()
+        done: list[Record] = []
+        try:
+            for record in records:
+                if self._stopping.is_set():
+                    raise _Stopped
+                await self._process(record)
+                consumer.mark_done(record)
+                done.append(record)
+        finally:
+            if done:
+                await consumer.commit(done)
         return len(records)
 
     async def _process(self, record: Record) -> None:
@@ -126,6 +153,8 @@ class EventConsumer:
                 if final:
                     await self._park(record, exc, attempt)
                     return
+                if self._stopping.is_set():
+                    raise _Stopped from exc
                 await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
 
     async def handle(self, record: Record) -> bool:
@@ -189,6 +218,8 @@ class EventConsumer:
                     "could not park a record on the DLQ; retrying",
                     extra={"error": type(publish_error).__name__},
                 )
+                if self._stopping.is_set():
+                    raise _Stopped from publish_error
                 await asyncio.sleep(1.0)
         self.parked += 1
         log.error(

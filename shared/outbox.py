@@ -167,10 +167,12 @@ class OutboxRelay:
             await session.commit()
         self._last_purge = utcnow()
 
-    async def run(self) -> None:
-        """Relay until cancelled; a failed publish is retried, never dropped."""
+    async def run(self, stopping: asyncio.Event | None = None) -> None:
+        """Relay until `stopping` is set (between batches, never mid-transaction);
+        a failed publish is retried, never dropped."""
+        stopping = stopping or asyncio.Event()
         failures = 0
-        while True:
+        while not stopping.is_set():
             # Cleared before reading, so a wake-up during a batch is not lost.
             self._wakeup.clear()
             try:
@@ -187,10 +189,13 @@ class OutboxRelay:
                     "outbox relay failed; retrying",
                     extra={"error": type(exc).__name__, "retry_in": delay},
                 )
-                await asyncio.sleep(delay)
+                await self._idle(delay)
                 continue
             if published < self.batch_size:
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), self.idle_seconds)
-                except TimeoutError:
-                    pass
+                await self._idle(self.idle_seconds)
+
+    async def _idle(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), seconds)
+        except TimeoutError:
+            pass

@@ -37,6 +37,8 @@ class ServiceContext:
     relay: OutboxRelay
     source: str
     state: dict[str, Any] = field(default_factory=dict)
+    # Set at shutdown: loops finish the unit of work in hand, then return.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def published(self) -> None:
@@ -101,9 +103,12 @@ class ServiceRuntime:
             )
             await consumer.start()
             self.consumers.append(consumer)
-        self._spawn("outbox-relay", lambda: ctx.relay.run())
+        self._spawn("outbox-relay", lambda: ctx.relay.run(ctx.stopping))
         for consumer in self.consumers:
-            self._spawn(f"consumer:{consumer.subscription.group}", consumer.run)
+            self._spawn(
+                f"consumer:{consumer.subscription.group}",
+                lambda consumer=consumer: consumer.run(ctx.stopping),  # type: ignore[misc]
+            )
         for name, loop in self.definition.loops:
             self._spawn(name, lambda loop=loop: loop(ctx))  # type: ignore[misc]
 
@@ -111,7 +116,7 @@ class ServiceRuntime:
         async def supervise() -> None:
             # A loop that dies is restarted: a stopped consumer or relay would
             # silently strand reports.
-            while True:
+            while not self.ctx.stopping.is_set():
                 try:
                     await run()
                     return
@@ -126,9 +131,22 @@ class ServiceRuntime:
 
         self._tasks.append(asyncio.create_task(supervise(), name=f"{self.ctx.name}:{name}"))
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+    async def stop(self, grace_seconds: float = 15.0) -> None:
+        """Stop the loops at a safe point; cancel only what outlives the grace period.
+
+        Cancelling a loop mid-transaction could leave a database connection holding
+        a lock, so loops are asked to stop first and given time to finish.
+        """
+        self.ctx.stopping.set()
+        self.ctx.published()  # wake idle loops so they see `stopping`
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=grace_seconds)
+            for task in late:
+                log.warning(
+                    "loop did not stop in time; cancelling",
+                    extra={"service": self.ctx.name, "loop": task.get_name()},
+                )
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         for consumer in self.consumers:
@@ -177,8 +195,7 @@ def build_app(
                 await on_started(app)
             yield
         finally:
-            for runtime in reversed(started):
-                await runtime.stop()
+            await asyncio.gather(*(runtime.stop() for runtime in started))
             await bus.stop()
             await registry.db.dispose()
 

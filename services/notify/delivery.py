@@ -225,7 +225,7 @@ class Dispatcher:
     async def run(self) -> None:
         wakeup = self.ctx.wakeup(WAKEUP)
         try:
-            while True:
+            while not self.ctx.stopping.is_set():
                 wakeup.clear()
                 attempted = await self.deliver_due()
                 if attempted == 0:

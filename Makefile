@@ -1,0 +1,16 @@
+.PHONY: run test bench lint
+
+run:  ## install and start Signpost (embedded mode, demo data) on http://127.0.0.1:8000
+	bash scripts/run.sh
+
+test:  ## install, lint, type-check and run every test (starts real Kafka and PostgreSQL)
+	bash scripts/test.sh
+
+lint:
+	bash scripts/bootstrap.sh
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
+
+bench:  ## benchmark scripts (not tests): intake ratio and end-to-end throughput
+	bash scripts/bootstrap.sh
+	.venv/bin/python bench/intake.py
+	.venv/bin/python bench/e2e.py

@@ -1,0 +1,1 @@
+"""Benchmark scripts (never tests): run `python bench/intake.py --help` or `bench/e2e.py --help`."""

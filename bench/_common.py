@@ -1,0 +1,427 @@
+"""Shared plumbing for the benchmark scripts: ports, subprocesses, infrastructure,
+API keys, the closed-loop load generator and table printing.
+
+Everything listens on 127.0.0.1 only, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+EXAMPLE = REPO / "examples" / "police-report.json"
+
+# Settings fields a parent shell might carry: the benchmark sets each one explicitly.
+_SETTINGS_ENV = {
+    "MODE",
+    "INSTANCE",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "KEYS_DATABASE_URL",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "TOPIC_PARTITIONS",
+    "PSEUDONYM_SECRET",
+    "DIRECTORY_PATH",
+    "CONSUMER_MAX_ATTEMPTS",
+    "CONSUMER_BACKOFF_SECONDS",
+    "AUTH_CACHE_SECONDS",
+    "WEBHOOK_TIMEOUT_SECONDS",
+    "WEBHOOK_MAX_ATTEMPTS",
+    "WEBHOOK_ALLOW_PRIVATE",
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The parent environment without Signpost settings, plus the repo on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTINGS_ENV}
+    env["PYTHONPATH"] = str(REPO) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def signpost_cmd() -> list[str]:
+    exe = Path(PYTHON).parent / "signpost"
+    return [str(exe)] if exe.exists() else [PYTHON, "-m", "services.cli"]
+
+
+def _script_value(script: str, args: Sequence[str], timeout: float, name: str) -> str:
+    """Run scripts/<script> and return the value of its one `NAME=value` stdout line."""
+    cmd = ["bash", str(REPO / "scripts" / script), *args]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"{script} {args[0]} timed out after {timeout:.0f}s") from exc
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{script} {' '.join(args)} failed (rc {done.returncode}):\n{done.stderr[-3000:]}"
+        )
+    for line in reversed(done.stdout.strip().splitlines()):
+        if line.startswith(name + "="):
+            return line.split("=", 1)[1].strip()
+    raise RuntimeError(f"{script} printed no {name}= line; stdout was {done.stdout!r}")
+
+
+class Postgres:
+    """A throwaway cluster via scripts/postgres.sh, in its own folder under the system
+    temp dir (the `postgres` OS user must reach it); stop() stops it and removes it."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="signpost-bench-pg-"))
+        self.admin_url = ""
+        self.started = False
+
+    def start(self, databases: Sequence[str], timeout: float = 120) -> str:
+        self.started = True  # stop() is idempotent; call it even if start half-failed
+        self.admin_url = _script_value(
+            "postgres.sh", ["start", str(self.dir), *databases], timeout, "DATABASE_ADMIN_URL"
+        )
+        return self.admin_url
+
+    def url(self, database: str) -> str:
+        base = self.admin_url.rsplit("/", 1)[0]
+        return f"{base}/{database}"
+
+    def pids(self) -> list[int]:
+        """The postmaster and (via psutil, by the caller) its backends."""
+        pidfile = self.dir / "data" / "postmaster.pid"
+        try:
+            return [int(pidfile.read_text().splitlines()[0])]
+        except (OSError, ValueError, IndexError):
+            return []
+
+    def stop(self, timeout: float = 90) -> None:
+        if not self.started:
+            return
+        try:
+            subprocess.run(
+                ["bash", str(REPO / "scripts" / "postgres.sh"), "stop", str(self.dir)],
+                capture_output=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            log("postgres.sh stop timed out")
+            return  # leave the folder of a server that may still run
+        self.started = False
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Kafka:
+    """A throwaway broker via scripts/kafka.sh (started in `dir`, stopped by stop())."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.bootstrap = ""
+        self.started = False
+
+    def start(self, timeout: float = 240) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.started = True
+        self.bootstrap = _script_value(
+            "kafka.sh", ["start", str(self.dir)], timeout, "KAFKA_BOOTSTRAP_SERVERS"
+        )
+        return self.bootstrap
+
+    def pids(self) -> list[int]:
+        try:
+            return [int((self.dir / "kafka.pid").read_text().strip())]
+        except (OSError, ValueError):
+            return []
+
+    def stop(self, timeout: float = 90) -> None:
+        if not self.started:
+            return
+        try:
+            subprocess.run(
+                ["bash", str(REPO / "scripts" / "kafka.sh"), "stop", str(self.dir)],
+                capture_output=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            log("kafka.sh stop timed out")
+        self.started = False
+
+
+class Proc:
+    """A server subprocess with its output in a log file; stop() by its own pid."""
+
+    def __init__(self, name: str, cmd: Sequence[str], env: dict[str, str], cwd: Path) -> None:
+        self.name = name
+        self.cmd = list(cmd)
+        self.log_path = cwd / f"{name}.log"
+        self._log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(
+            self.cmd,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15) -> int | None:
+        if self.alive():
+            try:
+                self.popen.send_signal(signal.SIGTERM)
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name} (pid {self.pid}) ignored SIGTERM for {timeout:.0f}s; killing")
+                self.popen.kill()
+                try:
+                    self.popen.wait(10)
+                except subprocess.TimeoutExpired:
+                    log(f"{self.name} (pid {self.pid}) did not die")
+        self._log.close()
+        return self.popen.returncode
+
+
+def uvicorn_proc(name: str, factory: str, port: int, env: dict[str, str], cwd: Path) -> Proc:
+    cmd = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    return Proc(name, cmd, env, cwd)
+
+
+def wait_ready(procs_urls: Sequence[tuple[Proc, str]], timeout: float) -> None:
+    """Poll each URL until it answers 200; fail fast if a process exits."""
+    deadline = time.monotonic() + timeout
+    pending = list(procs_urls)
+    last: dict[str, str] = {}
+    with httpx.Client(timeout=2.0) as client:
+        while pending:
+            for proc, url in list(pending):
+                if not proc.alive():
+                    raise RuntimeError(
+                        f"{proc.name} exited (rc {proc.popen.returncode}) before ready; "
+                        f"log tail:\n{proc.tail()}"
+                    )
+                try:
+                    r = client.get(url)
+                    if r.status_code == 200:
+                        pending.remove((proc, url))
+                        continue
+                    last[proc.name] = f"{r.status_code} {r.text[:200]}"
+                except httpx.HTTPError as exc:
+                    last[proc.name] = type(exc).__name__
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                names = ", ".join(f"{p.name}: {last.get(p.name)}" for p, _ in pending)
+                tails = "\n".join(f"--- {p.name} ---\n{p.tail()}" for p, _ in pending)
+                raise RuntimeError(f"not ready after {timeout:.0f}s ({names})\n{tails}")
+            time.sleep(0.25)
+
+
+def create_key(
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    kind: str,
+    organisation: str,
+    scopes: str,
+    data_dir: Path | None = None,
+    timeout: float = 60,
+) -> str:
+    """`signpost keys create ...`: the key is the last line of stdout."""
+    cmd = [
+        *signpost_cmd(),
+        "keys",
+        "create",
+        "--name",
+        f"bench {kind}",
+        "--kind",
+        kind,
+        "--organisation",
+        organisation,
+        "--scopes",
+        scopes,
+    ]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    done = subprocess.run(
+        cmd,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"signpost keys create failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+    return done.stdout.strip().splitlines()[-1].strip()
+
+
+def report_factory(prefix: str) -> Callable[[int], bytes]:
+    """examples/police-report.json with a distinct source.reference per request."""
+    template = json.loads(EXAMPLE.read_text())
+
+    def make(i: int) -> bytes:
+        template["source"]["reference"] = f"{prefix}-{i:07d}"
+        return json.dumps(template).encode()
+
+    return make
+
+
+@dataclass
+class LoadResult:
+    sent: int = 0
+    ok: int = 0
+    elapsed: float = 0.0
+    errors: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)  # seconds, successful requests
+    bodies: list[tuple[float, bytes]] = field(default_factory=list)  # (start, body) if kept
+    server_cpu: float = 0.0  # CPU seconds the server process used in the window
+    client_cpu: float = 0.0  # CPU seconds the load generator used in the window
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def worker_clients(n: int, timeout: float = 30.0) -> list[httpx.AsyncClient]:
+    """One httpx.AsyncClient (one keep-alive connection) per worker.
+
+    One shared client with a 32-connection pool costs ~5 ms of client CPU per request
+    (httpcore scans its pool on every request); a client per worker ~1.2 ms. On a
+    2-core machine the load generator shares the CPU with the server, so this matters.
+    """
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    return [httpx.AsyncClient(limits=limits, timeout=timeout) for _ in range(n)]
+
+
+async def close_all(clients: Sequence[httpx.AsyncClient]) -> None:
+    await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+
+
+async def closed_loop(
+    clients: Sequence[httpx.AsyncClient],
+    url: str,
+    headers: dict[str, str],
+    make_body: Callable[[int], bytes],
+    *,
+    total: int,
+    duration: float,
+    expect: int = 202,
+    start_index: int = 0,
+    keep_bodies: bool = False,
+) -> LoadResult:
+    """One worker per client posts back to back until `total` requests or `duration` seconds.
+
+    Only responses with status `expect` count; everything else is an error by kind.
+    """
+    result = LoadResult()
+    counter = iter(range(start_index, start_index + total))
+    t0 = time.perf_counter()
+    deadline = t0 + duration
+    last_done = t0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal last_done
+        for i in counter:
+            if time.perf_counter() >= deadline:
+                return
+            body = make_body(i)
+            result.sent += 1
+            started = time.perf_counter()
+            try:
+                r = await client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                result.errors[type(exc).__name__] += 1
+                continue
+            finished = time.perf_counter()
+            last_done = max(last_done, finished)
+            if r.status_code == expect:
+                result.ok += 1
+                result.latencies.append(finished - started)
+                if keep_bodies:
+                    result.bodies.append((started, r.content))
+            else:
+                result.errors[f"HTTP {r.status_code}"] += 1
+
+    await asyncio.gather(*(worker(c) for c in clients))
+    result.elapsed = last_done - t0
+    return result
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    out = [sep]
+    for n, row in enumerate(cells):
+        padded = (c.rjust(w) if n else c.ljust(w) for c, w in zip(row, widths, strict=True))
+        out.append("| " + " | ".join(padded) + " |")
+        if n == 0:
+            out.append(sep)
+    out.append(sep)
+    return "\n".join(out)
+
+
+def fmt_errors(errors: Counter[str]) -> str:
+    return ", ".join(f"{k} x{v}" for k, v in errors.most_common()) or "-"

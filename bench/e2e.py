@@ -1,0 +1,743 @@
+"""Benchmark: end-to-end reports/s and POST-to-webhook latency through all four
+services as separate processes on real Kafka and PostgreSQL.
+
+Starts Kafka (scripts/kafka.sh) and PostgreSQL (scripts/postgres.sh; one database
+per service plus signpost_keys), then `signpost serve intake|triage|routing|notify`
+on free 127.0.0.1 ports (MODE=distributed, TOPIC_PARTITIONS=3). A webhook sink runs
+inside this process; the hub subscribes it to org.signpost.referral.routed.v1 through
+notify's POST /v1/subscriptions, and the sink verifies every signature and records
+when each referral_id first arrives.
+
+  warm-up  a few reports end to end (consumer groups settle; not counted)
+  phase A  throughput: N reports posted by 32 workers as fast as intake accepts;
+           reports/s = N / (first POST start -> last webhook received)
+  phase B  latency: a fixed rate (100/s) for a fixed time (20 s), open loop;
+           per report, scheduled POST start -> webhook receipt: p50, p99
+Each service's RSS is sampled every 0.5 s (psutil); the peak is printed.
+
+Everything is stopped at the end (services, Kafka, PostgreSQL), whatever happens.
+Prints tables and, last, one JSON line of results.
+Targets: >= 300 reports/s; p99 <= 500 ms at 100/s; each service <= 150 MB RSS.
+
+Example:  .venv/bin/python bench/e2e.py --reports 3000 --rate 100 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    Kafka,
+    Postgres,
+    Proc,
+    base_env,
+    close_all,
+    closed_loop,
+    create_key,
+    fmt_errors,
+    free_port,
+    log,
+    percentile,
+    report_factory,
+    signpost_cmd,
+    table,
+    wait_ready,
+    worker_clients,
+)
+
+SERVICES = ("intake", "triage", "routing", "notify")
+ROUTED = "org.signpost.referral.routed.v1"
+TARGET_RPS = 300.0
+TARGET_P99_MS = 500.0
+TARGET_RSS_MB = 150.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="bench/e2e.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--reports", type=int, default=3000, help="phase A reports (default 3000)")
+    p.add_argument("--concurrency", type=int, default=32, help="phase A workers (default 32)")
+    p.add_argument("--rate", type=float, default=100.0, help="phase B reports/s (default 100)")
+    p.add_argument("--seconds", type=float, default=20.0, help="phase B duration (default 20)")
+    p.add_argument("--warmup", type=int, default=30, help="warm-up reports (default 30)")
+    p.add_argument(
+        "--phase-a-timeout",
+        type=float,
+        default=180.0,
+        help="cap on phase A, posting plus webhook drain, in seconds (default 180)",
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="wait for the last webhooks after phase B / warm-up (default 60)",
+    )
+    p.add_argument("--startup-timeout", type=float, default=120.0)
+    p.add_argument("--skip-a", action="store_true", help="skip phase A")
+    p.add_argument("--skip-b", action="store_true", help="skip phase B")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    args = p.parse_args(argv)
+    if not 1 <= args.reports <= 200_000:
+        p.error("--reports must be in [1, 200000]")
+    if not 1 <= args.concurrency <= 512:
+        p.error("--concurrency must be in [1, 512]")
+    if not 0 < args.rate <= 2000 or not 0 < args.seconds <= 600:
+        p.error("--rate must be in (0, 2000] and --seconds in (0, 600]")
+    if not 0 <= args.warmup <= 10_000:
+        p.error("--warmup must be in [0, 10000]")
+    for name in ("phase_a_timeout", "drain_timeout", "startup_timeout"):
+        if not 0 < getattr(args, name) <= 1800:
+            p.error(f"--{name.replace('_', '-')} must be in (0, 1800]")
+    return args
+
+
+# --------------------------------------------------------------------------- sink
+
+
+class Sink:
+    """The partner's webhook endpoint: verifies signatures, records first receipt."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, float] = {}
+        self.duplicates = 0
+        self.bad_signatures = 0
+        self.other = Counter[str]()
+        self.secret: str | None = None
+        self._verifier: Any = None
+        self.server: Any = None
+        self.task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    def set_secret(self, secret: str) -> None:
+        from standardwebhooks.webhooks import Webhook
+
+        self.secret = secret
+        self._verifier = Webhook(secret)
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """A bare ASGI app (cheaper than a framework; the sink shares our CPU)."""
+        if scope["type"] == "lifespan":
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        now = time.perf_counter()
+        body = b"".join(chunks)
+        status = 204
+        try:
+            if self._verifier is not None:
+                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+                try:
+                    self._verifier.verify(body, headers)
+                except Exception:
+                    self.bad_signatures += 1
+                    status = 400
+            if status == 204:
+                payload = json.loads(body)
+                if payload.get("type") != ROUTED:
+                    self.other[str(payload.get("type"))] += 1
+                else:
+                    rid = payload["data"]["referral_id"]
+                    if rid in self.received:
+                        self.duplicates += 1
+                    else:
+                        self.received[rid] = now
+        except Exception as exc:  # never let the sink 500 on an odd body
+            self.other[f"unreadable: {type(exc).__name__}"] += 1
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def start(self) -> str:
+        import uvicorn
+
+        self.port = free_port()
+        config = uvicorn.Config(
+            self.handle,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
+        )
+        self.server = uvicorn.Server(config)
+        # Keep Ctrl-C working as usual: the bench's own finally stops everything.
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.task = asyncio.create_task(self.server.serve())
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if self.task.done() or time.monotonic() > deadline:
+                raise RuntimeError("webhook sink did not start")
+            await asyncio.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}/webhook"
+
+    async def stop(self) -> None:
+        if self.server is not None and self.task is not None:
+            self.server.should_exit = True
+            try:
+                await asyncio.wait_for(self.task, 10)
+            except (TimeoutError, asyncio.CancelledError):
+                self.task.cancel()
+
+    async def wait_for(self, ids: set[str], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            if all(i in self.received for i in ids):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+class ResourceSampler:
+    """Peak RSS per service every 0.5 s; CPU seconds of every party on demand."""
+
+    def __init__(self, procs: dict[str, Proc], kafka: Kafka, pg: Postgres) -> None:
+        self.procs = {name: psutil.Process(p.pid) for name, p in procs.items()}
+        self.kafka, self.pg = kafka, pg
+        self.peak: dict[str, int] = {name: 0 for name in procs}
+        self.last: dict[str, int] = {name: 0 for name in procs}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, proc in self.procs.items():
+                try:
+                    rss = proc.memory_info().rss
+                except psutil.Error:
+                    continue
+                self.last[name] = rss
+                self.peak[name] = max(self.peak[name], rss)
+            self._stop.wait(0.5)
+
+    @staticmethod
+    def _tree_cpu(pids: list[int]) -> float:
+        total = 0.0
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                for p in [root, *root.children(recursive=True)]:
+                    try:
+                        t = p.cpu_times()
+                        total += t.user + t.system
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                pass
+        return total
+
+    def cpu(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, proc in self.procs.items():
+            try:
+                t = proc.cpu_times()
+                out[name] = t.user + t.system
+            except psutil.Error:
+                out[name] = float("nan")
+        out["kafka"] = self._tree_cpu(self.kafka.pids())
+        out["postgres"] = self._tree_cpu(self.pg.pids())
+        me = psutil.Process().cpu_times()
+        out["bench (load+sink)"] = me.user + me.system
+        sys_t = psutil.cpu_times()
+        busy = (
+            sys_t.user
+            + sys_t.system
+            + sys_t.nice
+            + getattr(sys_t, "irq", 0.0)
+            + getattr(sys_t, "softirq", 0.0)
+            + getattr(sys_t, "steal", 0.0)
+        )
+        # Whatever else ran on the machine meanwhile (other test runs, the OS).
+        out["other (not this bench)"] = busy - sum(v for v in out.values() if v == v)
+        return out
+
+
+def cpu_delta(a: dict[str, float], b: dict[str, float], wall: float) -> dict[str, float]:
+    return {k: round((b[k] - a[k]) / wall, 2) for k in a} if wall > 0 else {}
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def _referral_id(content: bytes) -> str | None:
+    try:
+        return str(json.loads(content)["referral_id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+async def post_batch(
+    url: str,
+    headers: dict[str, str],
+    make: Any,
+    n: int,
+    concurrency: int,
+    start: int,
+    duration: float,
+) -> tuple[dict[str, float], Any]:
+    clients = worker_clients(concurrency)
+    try:
+        result = await closed_loop(
+            clients,
+            url,
+            headers,
+            make,
+            total=n,
+            duration=duration,
+            start_index=start,
+            keep_bodies=True,
+        )
+    finally:
+        await close_all(clients)
+    starts: dict[str, float] = {}
+    for started, content in result.bodies:
+        rid = _referral_id(content)
+        if rid is not None:
+            starts[rid] = started
+    return starts, result
+
+
+async def phase_b(
+    url: str, headers: dict[str, str], make: Any, rate: float, seconds: float, start: int
+) -> tuple[dict[str, float], dict[str, float], Counter[str], int, float]:
+    """Open loop: report i is due at t0 + i/rate, whatever happened to earlier ones.
+
+    Latency counts from the scheduled start, so a stalled server cannot hide its
+    queue behind a load generator that waited for it (coordinated omission).
+    """
+    total = int(rate * seconds)
+    pool: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+    clients = worker_clients(max(16, min(256, int(rate))))
+    for c in clients:
+        pool.put_nowait(c)
+    starts: dict[str, float] = {}
+    post_latency: dict[str, float] = {}
+    errors: Counter[str] = Counter()
+    late = 0
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(i: int, due: float) -> None:
+        client = await pool.get()
+        try:
+            r = await client.post(url, content=make(i), headers=headers)
+            done = time.perf_counter()
+            if r.status_code != 202:
+                errors[f"HTTP {r.status_code}"] += 1
+                return
+            rid = _referral_id(r.content)
+            if rid is not None:
+                starts[rid] = due
+                post_latency[rid] = done - due
+        except httpx.HTTPError as exc:
+            errors[type(exc).__name__] += 1
+        finally:
+            pool.put_nowait(client)
+
+    t0 = time.perf_counter() + 0.05
+    try:
+        for i in range(total):
+            due = t0 + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.01:
+                late += 1  # the generator itself fell behind schedule
+            tasks.append(asyncio.create_task(one(start + i, due)))
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await close_all(clients)
+    achieved = total / (time.perf_counter() - t0) if total else 0.0
+    return starts, post_latency, errors, late, achieved
+
+
+async def drive(
+    args: argparse.Namespace,
+    ports: dict[str, int],
+    police_key: str,
+    hub_key: str,
+    sampler: ResourceSampler,
+    procs: dict[str, Proc],
+) -> dict[str, Any]:
+    sink = Sink()
+    out: dict[str, Any] = {}
+    try:
+        sink_url = await sink.start()
+        async with httpx.AsyncClient(timeout=15) as client:
+            r = await client.post(
+                f"http://127.0.0.1:{ports['notify']}/v1/subscriptions",
+                json={"url": sink_url, "event_types": [ROUTED]},
+                headers={"Authorization": f"Bearer {hub_key}"},
+            )
+        if r.status_code != 201:
+            raise RuntimeError(f"subscription failed: {r.status_code} {r.text[:500]}")
+        sink.set_secret(r.json()["secret"])
+        log(f"hub subscribed {sink_url}")
+
+        url = f"http://127.0.0.1:{ports['intake']}/v1/reports"
+        headers = {"Authorization": f"Bearer {police_key}", "Content-Type": "application/json"}
+        make = report_factory(f"E2E-{secrets.token_hex(3)}")
+        next_index = 0
+
+        def check_alive() -> None:
+            for name, proc in procs.items():
+                if not proc.alive():
+                    raise RuntimeError(f"{name} died (rc {proc.popen.returncode}):\n{proc.tail()}")
+
+        if args.warmup:
+            log(f"warm-up: {args.warmup} reports end to end")
+            starts, res = await post_batch(url, headers, make, args.warmup, 8, next_index, 60)
+            next_index += args.warmup
+            if res.ok == 0:
+                raise RuntimeError(f"warm-up posts failed: {fmt_errors(res.errors)}")
+            if not await sink.wait_for(set(starts), args.drain_timeout):
+                got = sum(1 for i in starts if i in sink.received)
+                raise RuntimeError(
+                    f"warm-up: only {got}/{len(starts)} webhooks within {args.drain_timeout:.0f}s"
+                )
+            lat = [sink.received[i] - s for i, s in starts.items()]
+            log(f"warm-up done: p50 {percentile(lat, 50) * 1000:.0f} ms")
+            check_alive()
+
+        log("idle: 3 s without traffic")
+        cpu0 = sampler.cpu()
+        await asyncio.sleep(3.0)
+        out["idle_cpu_cores"] = cpu_delta(cpu0, sampler.cpu(), 3.0)
+
+        if not args.skip_a:
+            log(f"phase A: {args.reports} reports, {args.concurrency} workers")
+            cpu0 = sampler.cpu()
+            t_cap = time.monotonic() + args.phase_a_timeout
+            starts, res = await post_batch(
+                url,
+                headers,
+                make,
+                args.reports,
+                args.concurrency,
+                next_index,
+                args.phase_a_timeout,
+            )
+            next_index += args.reports
+            posted_at = time.perf_counter()
+            first = min(starts.values()) if starts else posted_at
+            remaining = max(1.0, t_cap - time.monotonic())
+            complete = await sink.wait_for(set(starts), remaining)
+            cpu1 = sampler.cpu()
+            got_at = [sink.received[i] for i in starts if i in sink.received]
+            last = max(got_at) if got_at else posted_at
+            wall = last - first
+            lat = [sink.received[i] - s for i, s in starts.items() if i in sink.received]
+            out["phase_a"] = {
+                "reports": args.reports,
+                "accepted": res.ok,
+                "post_errors": dict(res.errors),
+                "webhooks": len(got_at),
+                "missing": len(starts) - len(got_at),
+                "complete": complete,
+                "intake_accept_rps": round(res.ok / res.elapsed, 1) if res.elapsed else 0,
+                "seconds": round(wall, 2),
+                "e2e_rps": round(len(got_at) / wall, 1) if wall > 0 else 0,
+                "latency_p50_ms": round(percentile(lat, 50) * 1000, 1),
+                "latency_p99_ms": round(percentile(lat, 99) * 1000, 1),
+                "cpu_cores": cpu_delta(cpu0, cpu1, wall),
+            }
+            a = out["phase_a"]
+            log(
+                f"phase A: {a['webhooks']}/{a['accepted']} webhooks in {a['seconds']}s = "
+                f"{a['e2e_rps']}/s (intake accepted at {a['intake_accept_rps']}/s)"
+            )
+            if not complete:
+                log(f"phase A: {a['missing']} webhooks still missing; waiting before phase B")
+                await sink.wait_for(set(starts), args.drain_timeout)
+            check_alive()
+
+        if not args.skip_b:
+            log(f"phase B: {args.rate:g}/s for {args.seconds:g}s, open loop")
+            cpu0 = sampler.cpu()
+            t0 = time.perf_counter()
+            starts, post_lat, errors, late, achieved = await phase_b(
+                url, headers, make, args.rate, args.seconds, next_index
+            )
+            complete = await sink.wait_for(set(starts), args.drain_timeout)
+            cpu1 = sampler.cpu()
+            lat = [sink.received[i] - s for i, s in starts.items() if i in sink.received]
+            out["phase_b"] = {
+                "rate": args.rate,
+                "seconds": args.seconds,
+                "achieved_rate": round(achieved, 1),
+                "accepted": len(starts),
+                "post_errors": dict(errors),
+                "generator_late": late,
+                "webhooks": len(lat),
+                "missing": len(starts) - len(lat),
+                "complete": complete,
+                "p50_ms": round(percentile(lat, 50) * 1000, 1),
+                "p90_ms": round(percentile(lat, 90) * 1000, 1),
+                "p99_ms": round(percentile(lat, 99) * 1000, 1),
+                "max_ms": round(max(lat) * 1000, 1) if lat else None,
+                "post_p50_ms": round(percentile(list(post_lat.values()), 50) * 1000, 1),
+                "post_p99_ms": round(percentile(list(post_lat.values()), 99) * 1000, 1),
+                "cpu_cores": cpu_delta(cpu0, cpu1, time.perf_counter() - t0),
+            }
+            b = out["phase_b"]
+            log(f"phase B: p50 {b['p50_ms']} ms, p99 {b['p99_ms']} ms ({b['webhooks']} webhooks)")
+            check_alive()
+        out["sink"] = {
+            "routed_received": len(sink.received),
+            "duplicates": sink.duplicates,
+            "bad_signatures": sink.bad_signatures,
+            "other": dict(sink.other),
+        }
+    finally:
+        await sink.stop()
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+
+def stop_all(procs: list[Proc], timeout: float = 20) -> None:
+    for p in procs:
+        if p.alive():
+            try:
+                p.popen.terminate()
+            except OSError:
+                pass
+    for p in procs:
+        p.stop(timeout)
+
+
+def print_report(args: argparse.Namespace, res: dict[str, Any], rss: dict[str, float]) -> None:
+    print()
+    a, b = res.get("phase_a"), res.get("phase_b")
+    rows = []
+    if a:
+        rows.append(
+            [
+                "A throughput",
+                f"{a['e2e_rps']} reports/s",
+                f">= {TARGET_RPS:g}/s",
+                "PASS" if a["e2e_rps"] >= TARGET_RPS and a["complete"] else "MISS",
+            ]
+        )
+    if b:
+        rows.append(["B latency p50", f"{b['p50_ms']} ms", "-", "-"])
+        rows.append(
+            [
+                "B latency p99",
+                f"{b['p99_ms']} ms",
+                f"<= {TARGET_P99_MS:g} ms",
+                "PASS" if b["p99_ms"] <= TARGET_P99_MS and b["complete"] else "MISS",
+            ]
+        )
+    for name, mb in rss.items():
+        rows.append(
+            [
+                f"peak RSS {name}",
+                f"{mb} MB",
+                f"<= {TARGET_RSS_MB:g} MB",
+                "PASS" if mb <= TARGET_RSS_MB else "MISS",
+            ]
+        )
+    print("End to end: intake -> triage -> routing -> notify -> webhook, Kafka + PostgreSQL")
+    print(table(["measure", "value", "target", "result"], rows))
+    if a:
+        print(
+            f"Phase A: {a['accepted']} accepted "
+            f"(POST errors: {fmt_errors(Counter(a['post_errors']))}), "
+            f"{a['webhooks']} webhooks, {a['missing']} missing, in {a['seconds']} s; "
+            f"intake accepted at {a['intake_accept_rps']}/s; "
+            f"latency under saturation p50 {a['latency_p50_ms']} ms, p99 {a['latency_p99_ms']} ms"
+        )
+    if b:
+        print(
+            f"Phase B: {b['accepted']} accepted at {b['achieved_rate']}/s "
+            f"(POST errors: {fmt_errors(Counter(b['post_errors']))}; "
+            f"generator late {b['generator_late']}), "
+            f"{b['webhooks']} webhooks, {b['missing']} missing; POST p50 {b['post_p50_ms']} ms, "
+            f"p99 {b['post_p99_ms']} ms; end to end p90 {b['p90_ms']} ms, max {b['max_ms']} ms"
+        )
+    cpu_rows = []
+    idle = res.get("idle_cpu_cores", {})
+    names = list((a or b or {}).get("cpu_cores", {}).keys())
+    for name in names:
+        per_report: object = "-"
+        if a and a["webhooks"] and name in a["cpu_cores"]:
+            per_report = round(1000 * a["cpu_cores"][name] * a["seconds"] / a["webhooks"], 2)
+        cpu_rows.append(
+            [
+                name,
+                idle.get(name, "-"),
+                (a or {}).get("cpu_cores", {}).get(name, "-"),
+                per_report,
+                (b or {}).get("cpu_cores", {}).get(name, "-"),
+            ]
+        )
+    if cpu_rows:
+        print(
+            "CPU used (cores = CPU seconds per wall second; the machine has "
+            f"{psutil.cpu_count()} logical CPUs; 'other' is everything else running on it)"
+        )
+        print(
+            table(
+                ["process", "idle cores", "phase A cores", "A CPU ms/report", "phase B cores"],
+                cpu_rows,
+            )
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="signpost-bench-e2e-"))
+    kafka = Kafka(root / "kafka")
+    pg = Postgres()
+    procs: dict[str, Proc] = {}
+    sampler: ResourceSampler | None = None
+    results: dict[str, Any] = {}
+    failure: str | None = None
+    started = time.monotonic()
+    try:
+        log("starting Kafka and PostgreSQL")
+        dbs = [f"signpost_{s}" for s in SERVICES] + ["signpost_keys"]
+        with ThreadPoolExecutor(2) as pool:
+            fk = pool.submit(kafka.start)
+            fp = pool.submit(pg.start, dbs)
+            bootstrap, _ = fk.result(), fp.result()
+        log(f"Kafka {bootstrap}, PostgreSQL {pg.admin_url}")
+        common = base_env(
+            MODE="distributed",
+            KEYS_DATABASE_URL=pg.url("signpost_keys"),
+            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+            PSEUDONYM_SECRET=secrets.token_urlsafe(32),
+            WEBHOOK_ALLOW_PRIVATE="true",
+            TOPIC_PARTITIONS="3",
+        )
+        police_key = create_key(
+            env=common,
+            cwd=root,
+            kind="police",
+            organisation="demo-police",
+            scopes="reports:write",
+        )
+        hub_key = create_key(
+            env=common,
+            cwd=root,
+            kind="hub",
+            organisation="demoshire-hub",
+            scopes="subscriptions:write",
+        )
+        ports: dict[str, int] = {}
+        for svc in SERVICES:
+            port = free_port()
+            while port in ports.values():
+                port = free_port()
+            ports[svc] = port
+            env = dict(common, DATABASE_URL=pg.url(f"signpost_{svc}"))
+            procs[svc] = Proc(
+                svc,
+                [*signpost_cmd(), "serve", svc, "--port", str(port), "--host", "127.0.0.1"],
+                env,
+                root,
+            )
+        sampler = ResourceSampler(procs, kafka, pg)
+        sampler.start()
+        wait_ready(
+            [(procs[s], f"http://127.0.0.1:{ports[s]}/readyz") for s in SERVICES],
+            args.startup_timeout,
+        )
+        log("all four services ready: " + ", ".join(f"{s}:{p}" for s, p in ports.items()))
+        results = asyncio.run(drive(args, ports, police_key, hub_key, sampler, procs))
+    except Exception as exc:
+        failure = f"{type(exc).__name__}: {exc}"
+        log(f"FAILED: {failure}")
+    except KeyboardInterrupt:
+        failure = "interrupted"
+        log("interrupted; cleaning up")
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        log("stopping services, Kafka and PostgreSQL")
+        stop_all(list(procs.values()))
+        for name, proc in procs.items():
+            noisy = [
+                ln
+                for ln in proc.tail(100000).splitlines()
+                if '"level": "error"' in ln or '"level": "warning"' in ln or "Traceback" in ln
+            ]
+            if noisy:
+                log(f"{name}: {len(noisy)} warning/error log line(s); first: {noisy[0][:400]}")
+                results.setdefault("log_warnings", {})[name] = len(noisy)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda f: f(), [kafka.stop, pg.stop]))
+        if args.keep:
+            log(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+    rss = {n: round(v / 2**20, 1) for n, v in (sampler.peak if sampler else {}).items()}
+    if results:
+        print_report(args, results, rss)
+    a, b = results.get("phase_a"), results.get("phase_b")
+    passed = (
+        failure is None
+        and (a is None or (a["complete"] and a["e2e_rps"] >= TARGET_RPS))
+        and (b is None or (b["complete"] and b["p99_ms"] <= TARGET_P99_MS))
+        and all(v <= TARGET_RSS_MB for v in rss.values())
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "e2e",
+                "results": results,
+                "peak_rss_mb": rss,
+                "targets": {
+                    "reports_per_s": TARGET_RPS,
+                    "p99_ms": TARGET_P99_MS,
+                    "rss_mb": TARGET_RSS_MB,
+                },
+                "failure": failure,
+                "pass": passed,
+                "wall_seconds": round(time.monotonic() - started, 1),
+            }
+        )
+    )
+    return 0 if failure is None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""An embedded Signpost in this process, reached through httpx's ASGI transport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.apps import embedded_app
+from shared.auth import ClientKind, KeyRegistry
+from shared.settings import embedded_settings
+
+
+@dataclass
+class Signpost:
+    app: FastAPI
+    client: httpx.AsyncClient
+    registry: KeyRegistry
+
+    async def key(self, kind: str, organisation: str, *scopes: str) -> str:
+        _, key = await self.registry.create(
+            name=f"test {kind}", kind=ClientKind(kind), organisation=organisation, scopes=scopes
+        )
+        return key
+
+
+@pytest.fixture
+async def signpost(tmp_path: Path) -> AsyncIterator[Signpost]:
+    app = embedded_app(embedded_settings(tmp_path / "var", auth_cache_seconds=0))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://signpost") as client:
+            yield Signpost(app, client, app.state.key_registry)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -1,0 +1,85 @@
+"""Webhook signing (checked with the standardwebhooks library and the spec's published
+test vector), the retry schedule, and who may receive what."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from services.notify.delivery import may_receive
+from services.notify.models import WebhookSubscription
+from services.notify.webhooks import RETRY_SCHEDULE, new_secret, next_delay, signature_headers
+
+
+def test_signature_matches_the_standard_webhooks_published_test_vector() -> None:
+    # From the Standard Webhooks specification's reference test vector.
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    headers = signature_headers(
+        secret=secret,
+        webhook_id="msg_p5jXN8AQM9LWM0D4loKWxJek",
+        timestamp=datetime.fromtimestamp(1614265330, UTC),
+        body='{"test": 2432232314}',
+    )
+    assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert headers["webhook-timestamp"] == "1614265330"
+
+
+def test_headers_verify_with_the_standardwebhooks_library() -> None:
+    secret = new_secret()
+    assert secret.startswith("whsec_")
+    body = '{"type":"org.signpost.referral.routed.v1","timestamp":"t","data":{}}'
+    headers = signature_headers(
+        secret=secret, webhook_id="msg_1", timestamp=datetime.now(UTC), body=body
+    )
+    assert Webhook(secret).verify(body, headers)["data"] == {}
+    with pytest.raises(Exception, match="signature"):
+        Webhook(new_secret()).verify(body, headers)
+
+
+def test_retry_schedule_spans_about_three_days_then_stops() -> None:
+    rng = random.Random(7)
+    delays = [next_delay(n, rng=rng) for n in range(len(RETRY_SCHEDULE))]
+    assert delays[0] == timedelta(0)
+    for base, actual in zip(RETRY_SCHEDULE, delays, strict=True):
+        assert actual is not None and base <= actual <= base * 1.1
+    assert timedelta(days=3) <= sum(RETRY_SCHEDULE, timedelta()) <= timedelta(days=4)
+    assert next_delay(len(RETRY_SCHEDULE)) is None
+
+
+def _sub(kind: str, organisation: str) -> WebhookSubscription:
+    return WebhookSubscription(
+        id="s",
+        organisation=organisation,
+        client_kind=kind,
+        client_id="c",
+        url="https://x",
+        event_types=[],
+        secret="s",
+    )
+
+
+EVENT: dict[str, object] = {
+    "referral_id": "ref_1",
+    "referrer_organisation": "devon-police",
+    "destination": {"kind": "agency", "id": "da", "organisation": "safe-homes"},
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "organisation", "allowed"),
+    [
+        ("hub", "demoshire-hub", True),
+        ("admin", "ops", True),
+        ("agency", "safe-homes", True),  # addressed to it
+        ("police", "devon-police", True),  # raised by it
+        ("agency", "demoshire-housing", False),
+        ("school", "100001", False),
+    ],
+)
+def test_a_partner_hears_only_of_referrals_addressed_to_it_or_raised_by_it(
+    kind: str, organisation: str, allowed: bool
+) -> None:
+    assert may_receive(_sub(kind, organisation), EVENT) is allowed
