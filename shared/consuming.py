@@ -23,7 +23,7 @@ from shared.bus.base import Bus, Consumer, Record
 from shared.db import Database
 from shared.envelope import from_record
 from shared.events import dlq_topic
-from shared.outbox import already_handled, remember_handled
+from shared.outbox import already_handled, handled_among, remember_handled
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,21 @@ class EventConsumer:
             await asyncio.gather(fetching, return_exceptions=True)
             return 0
         records = fetching.result()
+        failed_at: int | None = None
+        if len(records) > 1:
+            failed_at = await self._handle_together(records)
+            if failed_at is None:
+                for record in records:
+                    consumer.mark_done(record)
+                await consumer.commit(records)
+                return len(records)
         done: list[Record] = []
         try:
-            for record in records:
+            for index, record in enumerate(records):
                 if self._stopping.is_set():
                     raise _Stopped
-                await self._process(record)
+                # The record that broke the batch has used one of its attempts.
+                await self._process(record, attempts_made=1 if index == failed_at else 0)
                 consumer.mark_done(record)
                 done.append(record)
         finally:
@@ -125,8 +134,8 @@ class EventConsumer:
                 await consumer.commit(done)
         return len(records)
 
-    async def _process(self, record: Record) -> None:
-        attempt = 0
+    async def _process(self, record: Record, *, attempts_made: int = 0) -> None:
+        attempt = attempts_made
         while True:
             attempt += 1
             try:
@@ -156,6 +165,48 @@ class EventConsumer:
                 if self._stopping.is_set():
                     raise _Stopped from exc
                 await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+
+    async def _handle_together(self, records: Sequence[Record]) -> int | None:
+        """Handle a whole batch in one transaction, in order (the fast path under load).
+
+        Returns None on success; otherwise the index of the record that failed (-1
+        when unknown), with nothing changed: the batch is then handled record by
+        record, so a poison record is retried and parked alone.
+        """
+        try:
+            events = [from_record(r) for r in records]
+        except Exception:
+            return -1
+        group = self.subscription.group
+        index = -1
+        try:
+            async with self.db.session() as session:
+                seen = await handled_among(
+                    session, consumer=group, event_ids=[e.get_id() for e in events]
+                )
+                changed = False
+                for index, event in enumerate(events):  # noqa: B007 - read in `except`
+                    key = (event.get_source(), event.get_id())
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    await self.subscription.handler(session, event)
+                    remember_handled(session, consumer=group, source=key[0], event_id=key[1])
+                    changed = True
+                index = -1  # a failure from here on is the commit's, not a record's
+                await session.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info(
+                "batch failed; handling its records one by one",
+                extra={"group": group, "records": len(records), "error": type(exc).__name__},
+            )
+            return index
+        self.handled += len(records)
+        if changed and self.on_committed is not None:
+            self.on_committed()
+        return None
 
     async def handle(self, record: Record) -> bool:
         """Handle one record in one transaction; False when it was a duplicate."""

@@ -48,6 +48,11 @@ class Database:
             path = self.url.split(":///", 1)[1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # SQLite has one writer at a time. One connection makes concurrent
+            # transactions queue in order instead of sleeping in SQLite's busy handler
+            # (which gave multi-second tail latencies under load). Code must therefore
+            # never hold one session while opening another on the same database.
+            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from base64 import b64decode, b64encode
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from cloudevents.core.base import BaseCloudEvent
@@ -61,17 +62,21 @@ class InboxEntry(SQLModel, table=True):
     handled_at: datetime = Field(default_factory=utcnow)
 
 
+def outbox_row(event: BaseCloudEvent, topic: str | None = None) -> dict[str, object]:
+    """The outbox columns for an event, for a Core insert in the caller's transaction."""
+    record = to_record(event, topic)
+    return {
+        "topic": record.topic,
+        "key": record.key,
+        "value": record.value,
+        "headers": json.dumps([[k, b64encode(v).decode()] for k, v in record.headers]),
+        "created_at": utcnow(),
+    }
+
+
 def stage(session: AsyncSession, event: BaseCloudEvent, topic: str | None = None) -> None:
     """Add an event to the caller's transaction; it is published after the commit."""
-    record = to_record(event, topic)
-    session.add(
-        OutboxMessage(
-            topic=record.topic,
-            key=record.key,
-            value=record.value,
-            headers=json.dumps([[k, b64encode(v).decode()] for k, v in record.headers]),
-        )
-    )
+    session.add(OutboxMessage.model_validate(outbox_row(event, topic)))
 
 
 def _as_record(row: OutboxMessage) -> Record:
@@ -89,6 +94,18 @@ async def already_handled(
     """True when this consumer has handled the event before (in a committed transaction)."""
     row = await session.get(InboxEntry, (consumer, source, event_id))
     return row is not None
+
+
+async def handled_among(
+    session: AsyncSession, *, consumer: str, event_ids: Sequence[str]
+) -> set[tuple[str, str]]:
+    """The (source, id) pairs among these event ids that this consumer has handled."""
+    rows = await session.exec(
+        select(InboxEntry.ce_source, InboxEntry.ce_id).where(
+            InboxEntry.consumer == consumer, col(InboxEntry.ce_id).in_(list(event_ids))
+        )
+    )
+    return {(source, event_id) for source, event_id in rows.all()}
 
 
 def remember_handled(session: AsyncSession, *, consumer: str, source: str, event_id: str) -> None:

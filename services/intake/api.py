@@ -9,15 +9,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from services.intake.models import IdempotencyRecord, JourneyStep, Report
 from services.intake.subjects import subject_key
 from shared.auth import Principal, requires
+from shared.db import table_of
 from shared.envelope import new_event
 from shared.events import EventType, ReferralReceived
-from shared.outbox import stage
+from shared.outbox import OutboxMessage, outbox_row
 from shared.problems import NotFound, Problem
 from shared.report import ConcernReport, vocabulary
 from shared.runtime import ServiceContext, context_of
@@ -25,7 +27,7 @@ from shared.runtime import ServiceContext, context_of
 router = APIRouter(prefix="/v1", tags=["intake"])
 
 
-def _ctx(request: Request) -> ServiceContext:
+async def _ctx(request: Request) -> ServiceContext:
     return context_of(request, "intake")
 
 
@@ -109,41 +111,44 @@ async def submit_report(
     accepted = Accepted(
         referral_id=referral_id, status="received", status_url=f"/v1/reports/{referral_id}"
     )
-    async with ctx.db.session() as session:
-        session.add(
-            Report(
-                referral_id=referral_id,
-                client_id=principal.client_id,
-                organisation=report.source.organisation,
-                source_kind=report.source.kind,
-                source_reference=report.source.reference,
-                subject_key=key,
-                payload=report.model_dump(mode="json"),
-                received_at=now,
-                updated_at=now,
-            )
-        )
-        session.add(
-            JourneyStep(
-                referral_id=referral_id,
-                status="received",
-                at=now,
-                summary="Your report was received.",
-            )
-        )
-        if idempotency_key is not None:
-            session.add(
-                IdempotencyRecord(
+    # Core inserts in one transaction: the report, its first journey step, the
+    # idempotency answer and the outbox row commit together or not at all.
+    try:
+        async with ctx.db.engine.begin() as conn:
+            await conn.execute(
+                insert(table_of(Report)).values(
+                    referral_id=referral_id,
                     client_id=principal.client_id,
-                    key=idempotency_key,
-                    request_sha256=body_hash,
-                    status_code=202,
-                    response=accepted.model_dump(mode="json"),
+                    organisation=report.source.organisation,
+                    source_kind=report.source.kind,
+                    source_reference=report.source.reference,
+                    subject_key=key,
+                    payload=report.model_dump(mode="json"),
+                    status="received",
+                    received_at=now,
+                    updated_at=now,
                 )
             )
-        stage(
-            session,
-            new_event(
+            await conn.execute(
+                insert(table_of(JourneyStep)).values(
+                    referral_id=referral_id,
+                    status="received",
+                    at=now,
+                    summary="Your report was received.",
+                )
+            )
+            if idempotency_key is not None:
+                await conn.execute(
+                    insert(table_of(IdempotencyRecord)).values(
+                        client_id=principal.client_id,
+                        key=idempotency_key,
+                        request_sha256=body_hash,
+                        status_code=202,
+                        response=accepted.model_dump(mode="json"),
+                        created_at=now,
+                    )
+                )
+            event = new_event(
                 type=EventType.REFERRAL_RECEIVED,
                 source=ctx.source,
                 subject=referral_id,
@@ -155,19 +160,23 @@ async def submit_report(
                     received_at=now,
                     report=report,
                 ),
-            ),
+            )
+            await conn.execute(insert(table_of(OutboxMessage)).values(**outbox_row(event)))
+        committed = True
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the race.
+        committed = False
+    if not committed:
+        # Outside the first session: SQLite runs on one connection (see shared.db).
+        replay = (
+            await _replay(ctx, principal, idempotency_key, body_hash)
+            if idempotency_key is not None
+            else None
         )
-        try:
-            await session.commit()
-        except IntegrityError:
-            # A concurrent request with the same Idempotency-Key won the race.
-            await session.rollback()
-            if idempotency_key is not None:
-                replay = await _replay(ctx, principal, idempotency_key, body_hash)
-                if replay is not None:
-                    response.headers["Idempotent-Replayed"] = "true"
-                    return replay
-            raise
+        if replay is None:
+            raise Problem(409, "Conflict", "The report conflicts with one being stored.")
+        response.headers["Idempotent-Replayed"] = "true"
+        return replay
     ctx.published()
     response.headers["Location"] = accepted.status_url
     return accepted

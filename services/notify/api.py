@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["notify"])
 PartnerEventType = Literal["org.signpost.referral.routed.v1", "org.signpost.referral.status.v1"]
 
 
-def _ctx(request: Request) -> ServiceContext:
+async def _ctx(request: Request) -> ServiceContext:
     return context_of(request, "notify")
 
 
