@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -91,6 +92,17 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
     ]
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What one POST to a partner gave."""
+
+    delivery: Delivery
+    subscription: WebhookSubscription
+    status: int | None
+    error: str | None
+    elapsed_ms: int
+
+
 class Dispatcher:
     """Delivers due deliveries, records every attempt, retries on the schedule."""
 
@@ -137,12 +149,14 @@ class Dispatcher:
         ]
 
     async def deliver_due(self) -> int:
-        """Attempt every due head once; returns how many were attempted."""
+        """Attempt every due head once and record the outcomes; returns how many."""
         heads = await self.due_heads()
-        await asyncio.gather(*(self._attempt(d, s) for d, s in heads))
+        if heads:
+            attempts = await asyncio.gather(*(self._attempt(d, s) for d, s in heads))
+            await self._record(attempts)
         return len(heads)
 
-    async def _attempt(self, delivery: Delivery, sub: WebhookSubscription) -> None:
+    async def _attempt(self, delivery: Delivery, sub: WebhookSubscription) -> Attempt:
         async with self.semaphore:
             now = datetime.now(UTC)
             headers = signature_headers(
@@ -162,65 +176,77 @@ class Dispatcher:
                 except httpx.HTTPError as exc:
                     error = type(exc).__name__
             elapsed = int((time.monotonic() - started) * 1000)
-        await self._record(delivery, sub, status, error, elapsed)
+        return Attempt(delivery, sub, status, error, elapsed)
 
-    async def _record(
-        self,
-        delivery: Delivery,
-        sub: WebhookSubscription,
-        status: int | None,
-        error: str | None,
-        elapsed_ms: int,
-    ) -> None:
+    async def _record(self, attempts: Sequence[Attempt]) -> None:
+        """Record a round of attempts in one transaction: each attempt row, each
+        delivery's new state, and an outcome event for the finished ones."""
         now = datetime.now(UTC)
         async with self.ctx.db.session() as session:
-            row = await session.get(Delivery, delivery.seq)
-            if row is None or row.status != "pending":
-                return
-            row.attempts += 1
-            session.add(
-                DeliveryAttempt(
-                    delivery_id=row.id, response_status=status, error=error, duration_ms=elapsed_ms
-                )
-            )
-            outcome: Literal["delivered", "parked"] | None = None
-            if status is not None and 200 <= status < 300:
-                row.status, row.delivered_at, outcome = "delivered", now, "delivered"
-            else:
-                if status == 410:
-                    subscription = await session.get(WebhookSubscription, sub.id)
-                    if subscription is not None:
-                        subscription.status = "disabled"
-                        session.add(subscription)
-                delay = next_delay(row.attempts)
-                if delay is None or status == 410:
-                    row.status, outcome = "parked", "parked"
-                else:
-                    row.next_attempt_at = now + delay
-            session.add(row)
-            if outcome is not None:
-                stage(
-                    session,
-                    new_event(
-                        type=EventType.NOTIFICATION_DELIVERY,
-                        source=self.ctx.source,
-                        subject=row.referral_id or row.id,
-                        partitionkey=row.subscription_id,
-                        data=NotificationDelivery(
-                            delivery_id=row.id,
-                            subscription_id=row.subscription_id,
-                            organisation=sub.organisation,
-                            event_type=row.event_type,
-                            referral_id=row.referral_id,
-                            outcome=outcome,
-                            attempts=row.attempts,
-                            response_status=status,
-                            occurred_at=now,
-                        ),
-                    ),
-                )
+            rows = {
+                row.seq: row
+                for row in (
+                    await session.exec(
+                        select(Delivery).where(
+                            col(Delivery.seq).in_([a.delivery.seq for a in attempts])
+                        )
+                    )
+                ).all()
+            }
+            for attempt in attempts:
+                row = rows.get(attempt.delivery.seq)
+                if row is None or row.status != "pending":
+                    continue
+                self._apply(session, row, attempt, now)
             await session.commit()
         self.ctx.published()
+
+    def _apply(self, session: AsyncSession, row: Delivery, attempt: Attempt, now: datetime) -> None:
+        status = attempt.status
+        row.attempts += 1
+        session.add(
+            DeliveryAttempt(
+                delivery_id=row.id,
+                response_status=status,
+                error=attempt.error,
+                duration_ms=attempt.elapsed_ms,
+            )
+        )
+        outcome: Literal["delivered", "parked"] | None = None
+        if status is not None and 200 <= status < 300:
+            row.status, row.delivered_at, outcome = "delivered", now, "delivered"
+        else:
+            if status == 410:
+                # The partner says the endpoint is gone: stop sending to it.
+                attempt.subscription.status = "disabled"
+                session.add(attempt.subscription)
+            delay = next_delay(row.attempts)
+            if delay is None or status == 410:
+                row.status, outcome = "parked", "parked"
+            else:
+                row.next_attempt_at = now + delay
+        session.add(row)
+        if outcome is not None:
+            stage(
+                session,
+                new_event(
+                    type=EventType.NOTIFICATION_DELIVERY,
+                    source=self.ctx.source,
+                    subject=row.referral_id or row.id,
+                    partitionkey=row.subscription_id,
+                    data=NotificationDelivery(
+                        delivery_id=row.id,
+                        subscription_id=row.subscription_id,
+                        organisation=attempt.subscription.organisation,
+                        event_type=row.event_type,
+                        referral_id=row.referral_id,
+                        outcome=outcome,
+                        attempts=row.attempts,
+                        response_status=status,
+                        occurred_at=now,
+                    ),
+                ),
+            )
 
     async def run(self) -> None:
         wakeup = self.ctx.wakeup(WAKEUP)
