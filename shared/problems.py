@@ -7,6 +7,7 @@ trace, and bad input never becomes a 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -70,9 +71,11 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def field_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic errors as problem field errors: `loc`, a JSON `pointer` into the body,
+    a dotted `field`, `message` and `type`. Locations start with `body` for bodies."""
     errors = []
-    for err in exc.errors():
+    for err in raw:
         loc = [str(part) for part in err.get("loc", ())]
         errors.append(
             {
@@ -103,7 +106,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _field_errors(exc)
+        errors = field_errors(exc.errors())
         fields = ", ".join(e["field"] for e in errors[:10] if e["field"])
         return problem_response(
             422,

@@ -2,21 +2,46 @@
 
 Later versions extend it (new optional fields), never rename. The concern codes come
 from the published, versioned vocabulary in `shared/data/concerns-v1.json`.
+
+Field rules (formats, sizes) live on the fields; rules that compare fields (a child's
+age on the report date, no dates in the future, a school reporting for its own URN)
+live in `ConcernReport._cross_field_rules`, which reports each failure at the location
+of the field at fault, so a client sees `school.urn`, not just "the report".
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # The Royal Mail format, outward and inward parts (the space is optional on input).
 _POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2})$")
+
+# A referrer's clock may run a little fast; beyond this a timestamp is "in the future".
+CLOCK_SKEW = timedelta(minutes=5)
+# The check letters of a UPN: A-Z without I, O and S (DfE, "Unique pupil numbers").
+UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
+_UPN = re.compile(r"^[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]$")
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 @cache
@@ -32,6 +57,43 @@ def concern_codes() -> frozenset[str]:
     concerns = vocabulary()["concerns"]
     assert isinstance(concerns, list)
     return frozenset(str(c["code"]) for c in concerns)
+
+
+def age_on(date_of_birth: date, on: date) -> int:
+    """Whole years of age on a date."""
+    years = on.year - date_of_birth.year
+    if (on.month, on.day) < (date_of_birth.month, date_of_birth.day):
+        years -= 1
+    return years
+
+
+def upn_check_letter(body: str) -> str:
+    """The DfE check letter for the last 12 characters of a UPN.
+
+    Characters 2-13 are weighted by their position (2..13); a temporary UPN's final
+    letter counts as its index in the check-letter alphabet. The sum modulo 23 indexes
+    that alphabet.
+    """
+    if len(body) != 12:
+        raise ValueError("a UPN has 12 characters after its check letter")
+    total = 0
+    for position, char in enumerate(body, start=2):
+        value = int(char) if char.isdigit() else UPN_LETTERS.index(char)
+        total += position * value
+    return UPN_LETTERS[total % 23]
+
+
+def is_valid_upn(upn: str) -> bool:
+    """13 characters: check letter, 11 digits, a digit (or a letter when temporary)."""
+    return bool(_UPN.match(upn)) and upn_check_letter(upn[1:]) == upn[0]
+
+
+def normalise_postcode(value: str) -> str:
+    """A UK postcode in upper case with one space before the inward code."""
+    normalised = re.sub(r"\s+", "", value.upper())
+    if not _POSTCODE.match(normalised):
+        raise ValueError("not a valid UK postcode")
+    return f"{normalised[:-3]} {normalised[-3:]}"
 
 
 class Strict(BaseModel):
@@ -50,7 +112,11 @@ class Source(Strict):
     reference: str = Field(
         min_length=1,
         max_length=64,
-        description="The referrer's own reference (incident number or concern id).",
+        description=(
+            "The referrer's own reference (incident number or concern id). Sending a "
+            "reference again from the same organisation is a resubmission (see POST "
+            "/v1/reports)."
+        ),
         examples=["DC-2026-114233"],
     )
 
@@ -63,16 +129,13 @@ class Address(Strict):
     @field_validator("postcode")
     @classmethod
     def _uk_postcode(cls, value: str) -> str:
-        normalised = re.sub(r"\s+", "", value.upper())
-        if not _POSTCODE.match(normalised):
-            raise ValueError("not a valid UK postcode")
-        return f"{normalised[:-3]} {normalised[-3:]}"
+        return normalise_postcode(value)
 
 
 class Child(Strict):
     given_name: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
-    date_of_birth: date
+    date_of_birth: date = Field(description="Must make the child 0-17 on the report date.")
     address: Address
 
 
@@ -93,6 +156,171 @@ class Concern(Strict):
         return value
 
 
+class Contact(Strict):
+    """A named professional and how to reach them (at least one of email or phone)."""
+
+    name: Name
+    role: ShortText = Field(examples=["Designated Safeguarding Lead", "PC, response team"])
+    email: str | None = Field(
+        default=None,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        examples=["dsl@demo-primary.sch.uk"],
+    )
+    phone: str | None = Field(
+        default=None,
+        min_length=6,
+        max_length=20,
+        pattern=r"^\+?[0-9][0-9 ()-]{4,18}[0-9]$",
+        examples=["01392 000000"],
+    )
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        if self.email is None and self.phone is None:
+            raise ValueError("give an email or a phone number")
+        return self
+
+
+Whereabouts = Literal["same_room", "elsewhere_in_the_home", "outside_the_home", "unknown"]
+
+
+class ChildPresent(Strict):
+    """A child who lived at or was present at the incident, and where they were."""
+
+    given_name: Name
+    family_name: Name
+    date_of_birth: date | None = None
+    whereabouts: Whereabouts = Field(
+        description="Where the child was during the incident.", examples=["elsewhere_in_the_home"]
+    )
+    detail: str | None = Field(default=None, max_length=1000, description="The voice of the child.")
+
+
+class IncidentLocation(Strict):
+    description: str = Field(
+        min_length=1, max_length=300, examples=["Family home", "Outside a shop on High Street"]
+    )
+    postcode: str | None = Field(default=None, min_length=5, max_length=8, examples=["EX1 1AA"])
+
+    @field_validator("postcode")
+    @classmethod
+    def _uk_postcode(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_postcode(value)
+
+
+class PoliceDetails(Strict):
+    """What a police record system adds (a PPN / child concern referral)."""
+
+    incident_reference: str = Field(min_length=1, max_length=64, examples=["DP-INC-2026-77120"])
+    occurred_at: AwareDatetime = Field(
+        description="When the incident happened (not after the report)."
+    )
+    location: IncidentLocation
+    children_present: list[ChildPresent] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Children who were present, and where each was (Operation Encompass).",
+    )
+    domestic_abuse: bool = Field(default=False, description="The incident was domestic abuse.")
+    officer: Contact
+    ppn_grade: Literal["high", "medium", "low"] = Field(
+        description="The Public Protection Notice grade (red / amber / green)."
+    )
+
+
+class Exclusions(Strict):
+    fixed_term_count: int = Field(default=0, ge=0, le=100, description="Suspensions this year.")
+    permanent: bool = False
+
+
+class SchoolDetails(Strict):
+    """What a school safeguarding system and its MIS add."""
+
+    urn: str = Field(
+        pattern=r"^[0-9]{6}$",
+        min_length=6,
+        max_length=6,
+        description="The school's URN; must equal source.organisation.",
+        examples=["100001"],
+    )
+    upn: str | None = Field(
+        default=None,
+        min_length=13,
+        max_length=13,
+        description="The pupil's Unique Pupil Number, with a valid DfE check letter.",
+        examples=["H100001026003"],
+    )
+    dsl: Contact = Field(description="The Designated Safeguarding Lead.")
+    attendance_percent: float | None = Field(
+        default=None, ge=0, le=100, description="Attendance this academic year."
+    )
+    exclusions: Exclusions | None = None
+    sen_status: Literal["none", "sen_support", "ehc_plan"] | None = Field(
+        default=None,
+        description="Special educational needs: none (N), SEN support (K), an EHC plan (E).",
+    )
+
+    @field_validator("upn")
+    @classmethod
+    def _upn_check_letter(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.upper()
+        if not _UPN.match(value):
+            raise ValueError("a UPN is a check letter, 11 digits and a digit or letter")
+        if upn_check_letter(value[1:]) != value[0]:
+            raise ValueError("the UPN's check letter does not match its digits")
+        return value
+
+
+Relationship = Literal[
+    "mother",
+    "father",
+    "step_parent",
+    "parent_partner",
+    "sibling",
+    "grandparent",
+    "other_relative",
+    "foster_carer",
+    "lodger",
+    "other",
+]
+
+
+class HouseholdMember(Strict):
+    """Someone the child lives with, and what is known about them."""
+
+    given_name: Name
+    family_name: Name
+    relationship: Relationship
+    date_of_birth: date | None = None
+    offending: bool = False
+    mental_health: bool = False
+    substance_misuse: bool = False
+    domestic_abuse_perpetrator: bool = False
+    domestic_abuse_victim: bool = False
+
+
+class Authorisation(Strict):
+    """Who decided to share without consent, and why (never a bare flag)."""
+
+    name: Name
+    role: ShortText
+    reason: str = Field(min_length=10, max_length=2000)
+    decided_at: AwareDatetime
+
+
+class Consent(Strict):
+    status: Literal["given", "refused", "not_sought"]
+    lawful_basis: Literal[
+        "consent", "public_task", "legal_obligation", "vital_interests", "legitimate_interests"
+    ] = Field(description="The UK GDPR Article 6 basis for sharing.")
+    sharing_authorised_by: Authorisation | None = Field(
+        default=None, description="Required when consent was refused or not sought."
+    )
+
+
 class ConcernReport(Strict):
     """A concern about one child, as a police or school system sends it."""
 
@@ -106,3 +334,147 @@ class ConcernReport(Strict):
     narrative: str = Field(
         default="", max_length=20000, description="What happened, in the referrer's words."
     )
+    police: PoliceDetails | None = Field(
+        default=None, description="Only when source.kind is police."
+    )
+    school: SchoolDetails | None = Field(
+        default=None, description="Only when source.kind is school."
+    )
+    household: list[HouseholdMember] = Field(default_factory=list, max_length=20)
+    consent: Consent | None = None
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self, info: ValidationInfo) -> ConcernReport:
+        context = info.context if isinstance(info.context, dict) else {}
+        now = context.get("now") or datetime.now(UTC)
+        errors = cross_field_errors(self, now=now)
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+
+def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)
+
+
+def cross_field_errors(report: ConcernReport, *, now: datetime) -> list[InitErrorDetails]:
+    """Every rule that compares fields, each failure at the location of the field at fault."""
+    errors: list[InitErrorDetails] = []
+    latest = now + CLOCK_SKEW
+    today = latest.date()
+
+    def not_future(loc: tuple[str | int, ...], value: datetime | date | None) -> None:
+        if value is None:
+            return
+        late = value > latest if isinstance(value, datetime) else value > today
+        if late:
+            errors.append(_error(loc, "future_date", "must not be in the future", str(value)))
+
+    not_future(("reported_at",), report.reported_at)
+    report_date = report.reported_at.date()
+    dob = report.child.date_of_birth
+    if dob > report_date:
+        errors.append(
+            _error(
+                ("child", "date_of_birth"),
+                "future_date",
+                "must not be after the report date",
+                str(dob),
+            )
+        )
+    elif age_on(dob, report_date) > 17:
+        errors.append(
+            _error(
+                ("child", "date_of_birth"),
+                "not_a_child",
+                "the subject must be a child (0-17) on the report date",
+                str(dob),
+            )
+        )
+    for i, member in enumerate(report.household):
+        not_future(("household", i, "date_of_birth"), member.date_of_birth)
+
+    kind = report.source.kind
+    if report.police is not None:
+        if kind != "police":
+            errors.append(_error(("police",), "section_not_allowed", "only for police", kind))
+        occurred = report.police.occurred_at
+        not_future(("police", "occurred_at"), occurred)
+        if occurred - report.reported_at > CLOCK_SKEW:
+            errors.append(
+                _error(
+                    ("police", "occurred_at"),
+                    "after_report",
+                    "the incident cannot have happened after it was reported",
+                    str(occurred),
+                )
+            )
+        for i, present in enumerate(report.police.children_present):
+            born = present.date_of_birth
+            if born is not None and not 0 <= age_on(born, occurred.date()) <= 17:
+                errors.append(
+                    _error(
+                        ("police", "children_present", i, "date_of_birth"),
+                        "not_a_child",
+                        "a child present must be 0-17 on the incident date",
+                        str(born),
+                    )
+                )
+    if report.school is not None:
+        if kind != "school":
+            errors.append(_error(("school",), "section_not_allowed", "only for schools", kind))
+        elif report.school.urn != report.source.organisation:
+            errors.append(
+                _error(
+                    ("school", "urn"),
+                    "urn_mismatch",
+                    "must equal source.organisation (the reporting school's URN)",
+                    report.school.urn,
+                )
+            )
+    if kind == "school" and not re.fullmatch(r"[0-9]{6}", report.source.organisation):
+        errors.append(
+            _error(
+                ("source", "organisation"),
+                "urn_format",
+                "a school's organisation is its 6-digit URN",
+                report.source.organisation,
+            )
+        )
+
+    consent = report.consent
+    if consent is not None:
+        without_consent = consent.status != "given"
+        if without_consent and consent.sharing_authorised_by is None:
+            errors.append(
+                _error(
+                    ("consent", "sharing_authorised_by"),
+                    "authorisation_required",
+                    "sharing without consent must record who authorised it and why",
+                    None,
+                )
+            )
+        if not without_consent and consent.sharing_authorised_by is not None:
+            errors.append(
+                _error(
+                    ("consent", "sharing_authorised_by"),
+                    "authorisation_not_expected",
+                    "only when consent was refused or not sought",
+                    None,
+                )
+            )
+        if without_consent and consent.lawful_basis == "consent":
+            errors.append(
+                _error(
+                    ("consent", "lawful_basis"),
+                    "basis_conflict",
+                    "consent cannot be the lawful basis when consent was not given",
+                    consent.lawful_basis,
+                )
+            )
+        if consent.sharing_authorised_by is not None:
+            not_future(
+                ("consent", "sharing_authorised_by", "decided_at"),
+                consent.sharing_authorised_by.decided_at,
+            )
+    return errors

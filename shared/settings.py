@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
     auth_cache_seconds: float = Field(default=5.0, ge=0)
 
+    # Intake's front door, per API key and per process: a token bucket refilled at
+    # `intake_rate_per_minute` holding at most `intake_burst` requests (0 disables it).
+    intake_rate_per_minute: float = Field(default=600, ge=0)
+    intake_burst: int = Field(default=120, ge=1)
+    # Bodies over these sizes are refused (413) before they are parsed.
+    intake_max_report_bytes: int = Field(default=256 * 1024, ge=1024)
+    intake_max_batch_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    intake_max_batch_rows: int = Field(default=500, ge=1, le=10000)
+
     webhook_timeout_seconds: float = Field(default=15.0, ge=1, le=30)
     webhook_max_attempts: int = Field(default=10, ge=1, le=20)
     # Private and loopback webhook targets are refused unless allowed here (tests, demo).

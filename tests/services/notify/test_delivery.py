@@ -35,8 +35,7 @@ class ScriptedSink(WebhookSink):
                     body += message.get("body", b"")
                     if not message.get("more_body"):
                         break
-                self.requests.append(({k.decode(): v.decode() for k, v in scope["headers"]},
-                                      body))
+                self.requests.append(({k.decode(): v.decode() for k, v in scope["headers"]}, body))
                 self.arrived.set()
                 await send({"type": "http.response.start", "status": status, "headers": []})
                 await send({"type": "http.response.body", "body": b""})
@@ -49,12 +48,16 @@ class ScriptedSink(WebhookSink):
 
 async def subscribe_and_report(sp: Signpost, url: str) -> str:
     hub = await sp.key("hub", "demoshire-hub", "subscriptions:write")
-    created = await sp.client.post("/v1/subscriptions", headers=bearer(hub), json={
-        "url": url, "event_types": ["org.signpost.referral.routed.v1"]})
+    created = await sp.client.post(
+        "/v1/subscriptions",
+        headers=bearer(hub),
+        json={"url": url, "event_types": ["org.signpost.referral.routed.v1"]},
+    )
     assert created.status_code == 201
     police = await sp.key("police", "demo-police", "reports:write")
-    r = await sp.client.post("/v1/reports", headers=bearer(police),
-                             json=json.loads(EXAMPLE.read_text()))
+    r = await sp.client.post(
+        "/v1/reports", headers=bearer(police), json=json.loads(EXAMPLE.read_text())
+    )
     assert r.status_code == 202
     secret: str = created.json()["secret"]
     return secret
@@ -63,8 +66,11 @@ async def subscribe_and_report(sp: Signpost, url: str) -> str:
 async def make_due_now(sp: Signpost) -> None:
     ctx = sp.app.state.runtimes["notify"].ctx
     async with ctx.db.session() as session:
-        await session.exec(update(Delivery).where(col(Delivery.status) == "pending")
-                           .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+        await session.exec(
+            update(Delivery)
+            .where(col(Delivery.status) == "pending")
+            .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
         await session.commit()
     ctx.published()
 
@@ -106,8 +112,12 @@ async def test_failed_delivery_is_retried_later_with_the_same_webhook_id(
     assert done.status == "delivered" and done.attempts == 3
     ctx = signpost.app.state.runtimes["notify"].ctx
     async with ctx.db.session() as session:
-        statuses = [a.response_status for a in (await session.exec(
-            select(DeliveryAttempt).order_by(col(DeliveryAttempt.id)))).all()]
+        statuses = [
+            a.response_status
+            for a in (
+                await session.exec(select(DeliveryAttempt).order_by(col(DeliveryAttempt.id)))
+            ).all()
+        ]
     assert statuses == [500, 503, 204]
 
 
