@@ -88,6 +88,9 @@ class ReferralReceived(EventData):
     client_id: str
     received_at: AwareDatetime
     report: ConcernReport
+    # Earlier versions of this report (same organisation and source.reference), newest
+    # first: consumers count the concern once, not once per version.
+    supersedes: list[str] = Field(default_factory=list)
 
 
 class ReferralTriaged(EventData):

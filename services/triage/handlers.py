@@ -31,7 +31,10 @@ def make_handler(ctx: ServiceContext):  # type: ignore[no-untyped-def]
                     TriageDecision.subject_key == received.subject_key,
                     col(TriageDecision.reported_at) >= window_start,
                     col(TriageDecision.reported_at) <= report.reported_at,
-                    TriageDecision.referral_id != received.referral_id,
+                    # Earlier versions of the same report are one concern, not several.
+                    col(TriageDecision.referral_id).not_in(
+                        [received.referral_id, *received.supersedes]
+                    ),
                 )
             )
         ).one()

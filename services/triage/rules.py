@@ -8,9 +8,9 @@ The versioned, per-area policy files replace these constants in the triage issue
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 
 from shared.events import Priority
+from shared.report import age_on as age_on  # re-exported: triage's callers use it
 
 POLICY_VERSION = "placeholder-2026.11"
 
@@ -46,14 +46,6 @@ class Decision:
     priority: Priority
     reasons: list[str] = field(default_factory=list)
     policy_version: str = POLICY_VERSION
-
-
-def age_on(date_of_birth: date, on: date) -> int:
-    """Whole years of age on a date."""
-    years = on.year - date_of_birth.year
-    if (on.month, on.day) < (date_of_birth.month, date_of_birth.day):
-        years -= 1
-    return years
 
 
 def decide(*, concern_codes: list[str], immediate_risk: bool, recent_concerns: int) -> Decision:

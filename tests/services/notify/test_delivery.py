@@ -133,3 +133,12 @@ async def test_410_gone_parks_the_delivery_and_disables_the_subscription(
     async with ctx.db.session() as session:
         [sub] = (await session.exec(select(WebhookSubscription))).all()
     assert sub.status == "disabled"
+
+
+async def test_a_redirect_counts_as_a_failed_attempt(signpost: Signpost) -> None:
+    async with ScriptedSink([302]) as sink:
+        await subscribe_and_report(signpost, sink.url)
+        await recorded(signpost, 1)
+    [pending] = await deliveries(signpost)
+    assert pending.status == "pending" and pending.delivered_at is None
+    assert len(sink.requests) == 1  # the redirect was not followed
