@@ -49,7 +49,41 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--data-dir", type=Path, default=None)
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--data-dir", type=Path, default=None)
+    dlq = sub.add_parser("dlq", help="dead-letter topics")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    replay = dlq_sub.add_parser("replay", help="put parked records back on their topic")
+    replay.add_argument("topic", help="the original topic, e.g. referral.received")
+    replay.add_argument("--limit", type=int, default=1000)
+    replay.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="embedded event log folder (default: KAFKA_BOOTSTRAP_SERVERS)",
+    )
     return parser
+
+
+async def _dlq(args: argparse.Namespace) -> int:
+    from services.apps import make_bus
+    from shared.dlq import replay
+    from shared.events import Topic
+    from shared.settings import Settings, embedded_settings
+
+    if args.topic not in {t.value for t in Topic}:
+        print(
+            f"unknown topic {args.topic!r}; one of: {', '.join(t.value for t in Topic)}",
+            file=sys.stderr,
+        )
+        return 2
+    settings = embedded_settings(args.data_dir) if args.data_dir else Settings(mode="embedded")
+    bus = make_bus(settings, client_id="signpost-dlq")
+    await bus.start()
+    try:
+        count = await replay(bus, args.topic, limit=args.limit)
+    finally:
+        await bus.stop()
+    print(f"replayed {count} record(s) from {args.topic}.dlq onto {args.topic}")
+    return 0
 
 
 def _registry(data_dir: Path | None):  # type: ignore[no-untyped-def]
@@ -181,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "dlq":
+        return asyncio.run(_dlq(args))
     return asyncio.run(_keys(args))
 
 

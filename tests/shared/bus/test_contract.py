@@ -273,3 +273,36 @@ async def test_poison_event_is_parked_on_the_dlq_after_n_tries_and_later_events_
     assert parked[0].header("x-signpost-error-class") == b"ValueError"
     assert parked[0].header("x-signpost-error-attempts") == b"3"
     assert parked[0].header("x-signpost-original-topic") == name.encode()
+
+
+async def test_a_parked_event_can_be_replayed_onto_its_topic_and_then_handled(
+    make_bus: BusFactory, db: Database
+) -> None:
+    from shared.dlq import replay
+
+    bus, name = make_bus(), topic()
+    await prepare(bus, name, name + ".dlq")
+    record = status_event("ref_1", "child-1")
+    await bus.publish(
+        [Record(topic=name, key=record.key, value=record.value, headers=record.headers)]
+    )
+    broken = True
+
+    async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
+        if broken:
+            raise RuntimeError("directory entry missing")
+        await record_effect(session, event)
+
+    subscription = Subscription(group="g-" + name, topics=[name], handler=handler)
+    consumer = EventConsumer(
+        bus=bus, db=db, subscription=subscription, max_attempts=2, backoff_seconds=0.01
+    )
+    await consumer.start()
+    await drain(consumer, expect=1)
+    assert consumer.parked == 1 and await count_effects(db) == 0
+
+    broken = False  # the cause is fixed
+    assert await replay(bus, name, idle_seconds=2.0) == 1
+    await drain(consumer, expect=2)
+    await consumer.stop()
+    assert await count_effects(db) == 1
