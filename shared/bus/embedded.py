@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS records (
     headers TEXT NOT NULL,
     PRIMARY KEY (topic, partition, offset)
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS positions (
     grp TEXT NOT NULL,
     topic TEXT NOT NULL,
@@ -85,6 +89,14 @@ class EmbeddedBus(Bus):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
+            # The partition count is fixed when the log is created: reading a log
+            # with another count would strand records in partitions nobody reads.
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('partitions', ?)",
+                (str(self.partitions),),
+            )
+            row = conn.execute("SELECT value FROM meta WHERE key = 'partitions'").fetchone()
+            self.partitions = int(row[0])
             return conn
 
         loop = asyncio.get_running_loop()
@@ -206,15 +218,12 @@ class EmbeddedConsumer(Consumer):
 
     async def _read(self, max_records: int) -> list[Record]:
         cursor = dict(self._cursor)
-        topics = self.topics
+        # Every (topic, partition) is read from its cursor through the primary key, so
+        # a fetch costs the same however long the log has grown.
+        parts = [(t, p) for t in self.topics for p in range(self.bus.partitions)]
 
         def read(conn: sqlite3.Connection) -> list[Record]:
             out: list[Record] = []
-            placeholders = ",".join("?" for _ in topics)
-            parts = conn.execute(
-                f"SELECT DISTINCT topic, partition FROM records WHERE topic IN ({placeholders})",  # noqa: S608
-                topics,
-            ).fetchall()
             for topic, part in parts:
                 if len(out) >= max_records:
                     break

@@ -114,6 +114,10 @@ class _SaveOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self.owner._commit_done(set(revoked))
+        for tp in revoked:
+            # Whatever could not be saved is re-read by the next owner (and deduped by
+            # its inbox); a stale entry here must not be committed later.
+            self.owner._done.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info(

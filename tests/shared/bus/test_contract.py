@@ -306,3 +306,18 @@ async def test_a_parked_event_can_be_replayed_onto_its_topic_and_then_handled(
     await drain(consumer, expect=2)
     await consumer.stop()
     assert await count_effects(db) == 1
+
+
+async def test_embedded_log_keeps_its_partition_count_across_restarts(tmp_path: Path) -> None:
+    first = EmbeddedBus(tmp_path / "log.db", partitions=3)
+    await first.start()
+    await first.publish([Record(topic="t", key=f"k{i}".encode(), value=b"v") for i in range(9)])
+    await first.stop()
+    reopened = EmbeddedBus(tmp_path / "log.db", partitions=1)
+    await reopened.start()
+    consumer = reopened.consumer(group="g", topics=["t"])
+    await consumer.start()
+    records = await consumer.fetch(timeout=0.5, max_records=100)
+    await reopened.stop()
+    assert reopened.partitions == 3
+    assert len(records) == 9
