@@ -12,40 +12,33 @@ import pytest
 from tests.infra import start_script, stop_script, unavailable
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    """A real single-node KRaft Apache Kafka broker on a free loopback port."""
-    given = os.environ.get("SIGNPOST_TEST_KAFKA")
+def _infrastructure(env_var: str, script: str, what: str) -> Iterator[str]:
+    """Reuse what `env_var` names, else start it with the project's script."""
+    given = os.environ.get(env_var)
     if given:
         yield given
         return
     try:
-        workdir, bootstrap = start_script("kafka.sh")
+        workdir, address = start_script(script)
     except Exception as exc:
-        unavailable("Apache Kafka", str(exc))
+        unavailable(what, str(exc))
         raise
     try:
-        yield bootstrap
+        yield address
     finally:
-        stop_script("kafka.sh", workdir)
+        stop_script(script, workdir)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A real single-node KRaft Apache Kafka broker on a free loopback port."""
+    yield from _infrastructure("SIGNPOST_TEST_KAFKA", "kafka.sh", "Apache Kafka")
 
 
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """A throwaway PostgreSQL 15 cluster on a free loopback port (admin connection URL)."""
-    given = os.environ.get("SIGNPOST_TEST_POSTGRES")
-    if given:
-        yield given
-        return
-    try:
-        workdir, url = start_script("postgres.sh")
-    except Exception as exc:
-        unavailable("PostgreSQL", str(exc))
-        raise
-    try:
-        yield url
-    finally:
-        stop_script("postgres.sh", workdir)
+    yield from _infrastructure("SIGNPOST_TEST_POSTGRES", "postgres.sh", "PostgreSQL")
 
 
 async def create_database(admin_url: str, name: str) -> str:
