@@ -249,7 +249,7 @@ class SchoolDetails(Strict):
         min_length=13,
         max_length=13,
         description="The pupil's Unique Pupil Number, with a valid DfE check letter.",
-        examples=["H100001026003"],
+        examples=["G878200125010"],
     )
     dsl: Contact = Field(description="The Designated Safeguarding Lead.")
     attendance_percent: float | None = Field(

@@ -2,12 +2,12 @@
 
 from services.intake.api import router
 from services.intake.handlers import subscriptions
-from services.intake.models import IdempotencyRecord, JourneyStep, Report
+from services.intake.models import IdempotencyRecord, JourneyStep, Report, ReportVersion
 from shared.runtime import ServiceDefinition
 
 definition = ServiceDefinition(
     name="intake",
     router=router,
-    tables=[Report, JourneyStep, IdempotencyRecord],
+    tables=[Report, ReportVersion, JourneyStep, IdempotencyRecord],
     subscriptions=subscriptions,
 )

@@ -20,8 +20,43 @@ _DESTINATION_PHRASE = {
     "mash": "children's social care (the MASH), who will decide on statutory action",
     "hub": "the early intervention hub, who will agree the right support",
     "agency": "{name}, who are best placed to help",
-    "universal": "no referral: universal services advised",
 }
+UNIVERSAL_OUTCOME = "No further action by agencies: universal services advised."
+
+# Why an agency declined or closed a referral, in the referrer's words.
+_REASON_PHRASE = {
+    "no_capacity": "they have no capacity just now",
+    "not_eligible": "the child is not eligible for their service",
+    "unable_to_contact": "they could not contact the family",
+    "client_refused": "the family declined support",
+    "no_longer_needed": "support is no longer needed",
+    "already_supported": "the family is already supported",
+    "no_further_action": "no further action is needed",
+}
+
+
+def routed_summary(kind: str, name: str) -> str:
+    """Where the referral went, phrased for the referrer."""
+    if kind == "universal":
+        return UNIVERSAL_OUTCOME
+    return f"Passed to {_DESTINATION_PHRASE[kind].format(name=name)}."
+
+
+def status_summary(status: str, destination: str | None, reason_code: str | None) -> str:
+    """A lifecycle step of the receiving agency, phrased for the referrer."""
+    who = destination or "The receiving agency"
+    reason = _REASON_PHRASE.get(reason_code or "")
+    because = f" because {reason}" if reason else ""
+    phrases = {
+        "requested": f"{who} has been asked to take the referral.",
+        "accepted": f"Accepted by {who}, who will contact the family.",
+        "in-progress": f"{who} is working with the family.",
+        "rejected": f"Declined by {who}{because}; the hub will look for the right support.",
+        "completed": f"Closed by {who}: support completed{because}.",
+        "failed": f"Closed by {who} without support going ahead{because}.",
+        "cancelled": f"Closed: the referral was withdrawn{because}; no further action.",
+    }
+    return phrases.get(status, f"Status: {status}.")
 
 
 def _advance(report: Report, status: str) -> None:
@@ -52,17 +87,12 @@ async def follow_journey(session: AsyncSession, event: BaseCloudEvent) -> None:
         report.destination_kind = routed.destination.kind
         report.destination_name = routed.destination.name
         _advance(report, "routed")
-        phrase = _DESTINATION_PHRASE[routed.destination.kind].format(name=routed.destination.name)
-        summary = (
-            f"Passed to {phrase}."
-            if routed.destination.kind != "universal"
-            else ("No referral needed: universal services advised.")
-        )
+        summary = routed_summary(routed.destination.kind, routed.destination.name)
         status = "routed"
     elif kind == EventType.REFERRAL_STATUS:
         changed = event_data(event, ReferralStatus)
         report.status = changed.status
-        summary = f"Status: {changed.status}."
+        summary = status_summary(changed.status, report.destination_name, changed.reason_code)
         status = changed.status
     else:
         return

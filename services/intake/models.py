@@ -1,11 +1,12 @@
-"""Intake's tables: reports as received, the journey the referrer sees, idempotency keys."""
+"""Intake's tables: reports as received, their versions, the journey the referrer sees,
+idempotency keys."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -58,3 +59,19 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReportVersion(SQLModel, table=True):
+    """Each report under an organisation's own reference, linking a resubmission to the
+    version it replaces; `supersedes` is "" for the first, so the unique constraint lets
+    only one resubmission follow each version, even under concurrent requests."""
+
+    __tablename__ = "report_version"
+    __table_args__ = (UniqueConstraint("organisation", "source_reference", "supersedes"),)
+
+    referral_id: str = Field(primary_key=True, max_length=40)
+    organisation: str = Field(max_length=64)
+    source_reference: str = Field(max_length=64)
+    body_sha256: str = Field(max_length=64)
+    supersedes: str = Field(default="", max_length=40, index=True)
+    received_at: datetime = Field(default_factory=utcnow)

@@ -174,3 +174,26 @@ def test_every_example_report_validates() -> None:
 
     for path in EXAMPLES.glob("*.json"):
         ConcernReport.model_validate_json(path.read_text())
+
+
+async def test_cross_field_errors_are_422_with_each_location(signpost: Signpost) -> None:
+    key = await signpost.key("school", "100001", "reports:write")
+    body = json.loads((EXAMPLES / "school-upn-report.json").read_text())
+    body["school"]["urn"] = "100002"
+    body["child"]["date_of_birth"] = "1999-01-01"
+    r = await signpost.client.post("/v1/reports", json=body, headers=bearer(key))
+    assert r.status_code == 422
+    errors = {e["pointer"]: e["type"] for e in r.json()["errors"]}
+    assert errors == {"/school/urn": "urn_mismatch", "/child/date_of_birth": "not_a_child"}
+
+
+@pytest.mark.parametrize(
+    "raw", [b"[" * 100000, b'{"source": ' * 5000, b'{"concerns": [' + b"{}," * 5000 + b"{}]}"]
+)
+async def test_pathological_bodies_are_4xx_never_5xx(signpost: Signpost, raw: bytes) -> None:
+    key = await police_key(signpost)
+    for path in ("/v1/reports", "/v1/reports/batch"):
+        r = await signpost.client.post(
+            path, content=raw, headers={**bearer(key), "content-type": "application/json"}
+        )
+        assert 400 <= r.status_code < 500, (path, r.status_code)

@@ -1,0 +1,227 @@
+"""Bulk intake for school systems: a JSON array of reports, or a CSV file with one flat
+row per report. Every row is answered: accepted with its referral id, or rejected
+with its field errors. No row is dropped silently.
+
+CSV columns are the report's dotted field paths (`child.address.postcode`), so a
+row's field errors name its columns. `concerns` holds codes separated by `;`.
+`source.kind` and `source.organisation` default to the API key's; `school.urn`
+defaults to `source.organisation` when any `school.` column is filled. Empty cells
+are absent fields. Household members and police details need the JSON form.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.auth import Principal
+from shared.problems import Problem, field_errors
+from shared.report import ConcernReport
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "source.kind",
+    "source.organisation",
+    "source.reference",
+    "reported_at",
+    "child.given_name",
+    "child.family_name",
+    "child.date_of_birth",
+    "child.address.postcode",
+    "concerns",
+    "immediate_risk",
+    "narrative",
+    "school.urn",
+    "school.upn",
+    "school.dsl.name",
+    "school.dsl.role",
+    "school.dsl.email",
+    "school.dsl.phone",
+    "school.attendance_percent",
+    "school.exclusions.fixed_term_count",
+    "school.exclusions.permanent",
+    "school.sen_status",
+    "consent.status",
+    "consent.lawful_basis",
+    "consent.sharing_authorised_by.name",
+    "consent.sharing_authorised_by.role",
+    "consent.sharing_authorised_by.reason",
+    "consent.sharing_authorised_by.decided_at",
+)
+REQUIRED_CSV_COLUMNS = frozenset(
+    {
+        "source.reference",
+        "reported_at",
+        "child.given_name",
+        "child.family_name",
+        "child.date_of_birth",
+        "child.address.postcode",
+        "concerns",
+    }
+)
+
+
+@dataclass
+class Rows:
+    """A batch split into rows that validated and rows that did not."""
+
+    valid: list[tuple[int, ConcernReport]] = field(default_factory=list)
+    invalid: list[tuple[int, list[dict[str, Any]]]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.valid) + len(self.invalid)
+
+
+def _whole_batch_invalid(message: str, loc: list[str] | None = None) -> Problem:
+    location = loc or ["body"]
+    return Problem(
+        422,
+        "The request is not valid",
+        message,
+        type="validation",
+        errors=[
+            {
+                "loc": location,
+                "pointer": "/" + "/".join(location[1:]),
+                "field": ".".join(location[1:]),
+                "message": message,
+                "type": "batch_invalid",
+            }
+        ],
+    )
+
+
+def _validate_row(
+    rows: Rows, index: int, data: object, principal: Principal, csv_row: bool
+) -> None:
+    try:
+        report = ConcernReport.model_validate(data)
+    except ValidationError as exc:
+        errors = field_errors(
+            [{**e, "loc": ("body", index, *e["loc"])} for e in exc.errors(include_input=False)]
+        )
+        if csv_row:
+            # A CSV user fixes columns, not JSON paths: concerns.2.code is the concerns cell.
+            for error in errors:
+                error["field"] = _column_of(error["loc"][2:])
+        rows.invalid.append((index, errors))
+        return
+    if report.source.organisation != principal.organisation:
+        rows.invalid.append(
+            (
+                index,
+                [
+                    {
+                        "loc": ["body", str(index), "source", "organisation"],
+                        "pointer": f"/{index}/source/organisation",
+                        "field": "source.organisation",
+                        "message": "must be the organisation this API key belongs to",
+                        "type": "wrong_organisation",
+                    }
+                ],
+            )
+        )
+        return
+    rows.valid.append((index, report))
+
+
+def _column_of(loc: list[str]) -> str:
+    for width in range(len(loc), 0, -1):
+        candidate = ".".join(loc[:width])
+        if candidate in CSV_COLUMNS:
+            return candidate
+    return ".".join(loc)
+
+
+def json_rows(body: bytes, principal: Principal, max_rows: int) -> Rows:
+    """Validate a JSON array of reports, row by row."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise _whole_batch_invalid(f"The body is not JSON: {type(exc).__name__}.") from exc
+    if not isinstance(data, list):
+        raise _whole_batch_invalid("The body must be a JSON array of reports.")
+    if not 1 <= len(data) <= max_rows:
+        raise _whole_batch_invalid(f"A batch holds 1 to {max_rows} reports.")
+    rows = Rows()
+    for index, item in enumerate(data):
+        _validate_row(rows, index, item, principal, csv_row=False)
+    return rows
+
+
+def _nest(flat: dict[str, str]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = nested
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _csv_report(cells: dict[str, str], principal: Principal) -> dict[str, Any]:
+    flat = {k: v.strip() for k, v in cells.items() if v is not None and v.strip()}
+    flat.setdefault("source.kind", principal.kind.value)
+    flat.setdefault("source.organisation", principal.organisation)
+    if any(k.startswith("school.") for k in flat):
+        flat.setdefault("school.urn", flat["source.organisation"])
+    concerns = flat.pop("concerns", "")
+    report = _nest(flat)
+    report["concerns"] = [{"code": c.strip()} for c in concerns.split(";") if c.strip()]
+    return report
+
+
+def csv_rows(body: bytes, principal: Principal, max_rows: int) -> Rows:
+    """Validate a CSV file (header row of CSV_COLUMNS, then one report per row)."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _whole_batch_invalid("The CSV file must be UTF-8.") from exc
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        unknown = sorted(set(header) - set(CSV_COLUMNS))
+        missing = sorted(REQUIRED_CSV_COLUMNS - set(header))
+        if unknown or missing:
+            parts = []
+            if unknown:
+                parts.append("unknown column(s): " + ", ".join(unknown))
+            if missing:
+                parts.append("missing column(s): " + ", ".join(missing))
+            raise _whole_batch_invalid("; ".join(parts) + ".")
+        if len(header) != len(set(header)):
+            raise _whole_batch_invalid("A column appears twice in the header.")
+        reader.fieldnames = header
+        rows = Rows()
+        for index, cells in enumerate(reader):
+            if index >= max_rows:
+                raise _whole_batch_invalid(f"A batch holds 1 to {max_rows} reports.")
+            extra = cells.pop(None, None)
+            if extra:
+                rows.invalid.append(
+                    (
+                        index,
+                        [
+                            {
+                                "loc": ["body", str(index)],
+                                "pointer": f"/{index}",
+                                "field": "",
+                                "message": "the row has more cells than the header",
+                                "type": "csv_row_too_long",
+                            }
+                        ],
+                    )
+                )
+                continue
+            _validate_row(rows, index, _csv_report(cells, principal), principal, csv_row=True)
+    except csv.Error as exc:
+        raise _whole_batch_invalid(f"The CSV file is malformed: {exc}.") from exc
+    if rows.count == 0:
+        raise _whole_batch_invalid(f"A batch holds 1 to {max_rows} reports.")
+    return rows

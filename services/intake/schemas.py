@@ -1,0 +1,131 @@
+"""What intake answers: receipts, the referrer's view of a report, batch results, and
+the problem documents its errors follow (for the OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.problems import PROBLEM_JSON
+
+
+class Accepted(BaseModel):
+    referral_id: str = Field(description="The referral this report became (or already was).")
+    status: str
+    status_url: str
+    duplicate_of: str | None = Field(
+        default=None,
+        description="Set when this report repeats the latest one under the same "
+        "source.reference: nothing new was stored; referral_id is that report's.",
+    )
+    supersedes: str | None = Field(
+        default=None,
+        description="Set when this report changes an earlier one under the same "
+        "source.reference: the earlier referral it replaces.",
+    )
+
+
+class Step(BaseModel):
+    status: str
+    at: datetime
+    summary: str
+
+
+class DestinationView(BaseModel):
+    kind: str
+    name: str
+
+
+class ReportStatus(BaseModel):
+    referral_id: str
+    status: str = Field(
+        description="received, triaged, routed, then the receiving agency's: requested, "
+        "accepted, rejected (declined), in-progress, completed, failed or cancelled (closed)."
+    )
+    outcome: str = Field(description="Where the report stands, phrased for the referrer.")
+    source_reference: str
+    received_at: datetime
+    level: int | None
+    priority: str | None
+    destination: DestinationView | None
+    supersedes: str | None = Field(
+        default=None, description="The earlier report (same reference) this one replaces."
+    )
+    superseded_by: str | None = Field(
+        default=None, description="A later report (same reference) that replaces this one."
+    )
+    journey: list[Step]
+
+
+class RowAccepted(Accepted):
+    row: int = Field(description="0-based: the array index, or the CSV row after the header.")
+
+
+class RowRejected(BaseModel):
+    row: int
+    errors: list[FieldError]
+
+
+class BatchResult(BaseModel):
+    rows: int = Field(description="Rows received; always len(accepted) + len(errors).")
+    accepted: list[RowAccepted]
+    errors: list[RowRejected]
+
+
+class FieldError(BaseModel):
+    loc: list[str]
+    pointer: str | None
+    field: str
+    message: str
+    type: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details; validation problems list every field error."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+RowRejected.model_rebuild()
+
+_DESCRIPTIONS = {
+    400: "The request could not be read",
+    401: "Missing or invalid API key",
+    403: "The key lacks the scope, or may not act for this organisation",
+    404: "No such report among yours",
+    409: "Idempotency-Key reused with a different body",
+    413: "The body is larger than allowed",
+    415: "The body's content type is not accepted here",
+    422: "Field errors, each with its location",
+    429: "Over the rate limit; see Retry-After",
+}
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these status codes, each a problem+json document."""
+    schema = {"$ref": "#/components/schemas/ProblemDetails"}
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        entry: dict[str, Any] = {
+            "model": ProblemDetails,
+            "description": _DESCRIPTIONS[code],
+            "content": {PROBLEM_JSON: {"schema": schema}},
+        }
+        if code == 429:
+            entry["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying",
+                    "schema": {"type": "integer"},
+                }
+            }
+        responses[code] = entry
+    return responses

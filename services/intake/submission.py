@@ -1,0 +1,163 @@
+"""Storing an accepted report: the one write path for single and batch submissions.
+
+A report from an organisation whose `source.reference` is already stored is a
+resubmission. Byte-for-byte the same as the latest version (after validation and
+normalisation) it is a duplicate: nothing is stored or emitted, and the answer names
+the original referral. Changed, it is stored as a new version that supersedes the
+previous one, and its `referral.received` event lists every earlier version so
+downstream counts the concern once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.intake.models import JourneyStep, Report, ReportVersion
+from services.intake.subjects import subject_key
+from shared.auth import Principal
+from shared.db import table_of
+from shared.envelope import new_event
+from shared.events import EventType, ReferralReceived
+from shared.outbox import OutboxMessage, outbox_row
+from shared.report import ConcernReport
+from shared.runtime import ServiceContext
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What intake tells the referrer about one stored (or recognised) report."""
+
+    referral_id: str
+    status: str
+    duplicate_of: str | None = None
+    supersedes: str | None = None
+
+    @property
+    def status_url(self) -> str:
+        return f"/v1/reports/{self.referral_id}"
+
+
+def report_sha256(report: ConcernReport) -> str:
+    """A digest of the validated, normalised report (stable across key order, spacing)."""
+    return hashlib.sha256(report.model_dump_json().encode()).hexdigest()
+
+
+async def _versions(
+    conn: AsyncConnection, organisation: str, reference: str
+) -> list[ReportVersion]:
+    versions = table_of(ReportVersion)
+    rows = await conn.execute(
+        select(versions).where(
+            versions.c.organisation == organisation, versions.c.source_reference == reference
+        )
+    )
+    return [ReportVersion.model_validate(dict(row._mapping)) for row in rows]
+
+
+def _newest_first(versions: list[ReportVersion]) -> list[ReportVersion]:
+    # Follow the supersedes links rather than trusting clocks: newest first.
+    by_previous = {v.supersedes: v for v in versions}
+    chain: list[ReportVersion] = []
+    current = by_previous.get("")
+    while current is not None and len(chain) < len(versions):
+        chain.append(current)
+        current = by_previous.get(current.referral_id)
+    return list(reversed(chain))
+
+
+async def store_report(
+    conn: AsyncConnection,
+    *,
+    ctx: ServiceContext,
+    principal: Principal,
+    report: ConcernReport,
+    now: datetime,
+) -> Receipt:
+    """Store a report and stage its `referral.received` in the caller's transaction, or
+    recognise it as a duplicate of the latest version under the same reference.
+
+    Raises IntegrityError when a concurrent request stored a version first; the caller
+    retries its whole transaction.
+    """
+    digest = report_sha256(report)
+    history = _newest_first(
+        await _versions(conn, report.source.organisation, report.source.reference)
+    )
+    latest = history[0] if history else None
+    if latest is not None and latest.body_sha256 == digest:
+        status = await conn.scalar(
+            select(table_of(Report).c.status).where(
+                table_of(Report).c.referral_id == latest.referral_id
+            )
+        )
+        return Receipt(
+            referral_id=latest.referral_id,
+            status=str(status or "received"),
+            duplicate_of=latest.referral_id,
+        )
+
+    referral_id = "ref_" + uuid.uuid4().hex
+    key = subject_key(
+        secret=ctx.settings.pseudonym_secret,
+        given_name=report.child.given_name,
+        family_name=report.child.family_name,
+        date_of_birth=report.child.date_of_birth,
+    )
+    summary = "Your report was received."
+    if latest is not None:
+        summary += f" It updates your earlier report {latest.referral_id} (same reference)."
+    await conn.execute(
+        insert(table_of(Report)).values(
+            referral_id=referral_id,
+            client_id=principal.client_id,
+            organisation=report.source.organisation,
+            source_kind=report.source.kind,
+            source_reference=report.source.reference,
+            subject_key=key,
+            payload=report.model_dump(mode="json"),
+            status="received",
+            received_at=now,
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        insert(table_of(ReportVersion)).values(
+            referral_id=referral_id,
+            organisation=report.source.organisation,
+            source_reference=report.source.reference,
+            body_sha256=digest,
+            supersedes=latest.referral_id if latest is not None else "",
+            received_at=now,
+        )
+    )
+    await conn.execute(
+        insert(table_of(JourneyStep)).values(
+            referral_id=referral_id, status="received", at=now, summary=summary
+        )
+    )
+    event = new_event(
+        type=EventType.REFERRAL_RECEIVED,
+        source=ctx.source,
+        subject=referral_id,
+        partitionkey=key,
+        data=ReferralReceived(
+            referral_id=referral_id,
+            subject_key=key,
+            client_id=principal.client_id,
+            received_at=now,
+            report=report,
+            supersedes=[v.referral_id for v in history],
+        ),
+    )
+    await conn.execute(insert(table_of(OutboxMessage)).values(**outbox_row(event)))
+    return Receipt(
+        referral_id=referral_id,
+        status="received",
+        supersedes=latest.referral_id if latest is not None else None,
+    )

@@ -1,0 +1,65 @@
+"""Intake test helpers: example bodies, keys, and an embedded Signpost with custom settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from services.apps import embedded_app
+from shared.db import table_of
+from shared.outbox import OutboxMessage
+from shared.settings import embedded_settings
+from tests.services.conftest import Signpost
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def example(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
+    return body
+
+
+async def police_key(sp: Signpost, organisation: str = "demo-police") -> str:
+    return await sp.key("police", organisation, "reports:write", "reports:read")
+
+
+async def school_key(sp: Signpost, urn: str = "100001") -> str:
+    return await sp.key("school", urn, "reports:write", "reports:read")
+
+
+async def outbox_count(sp: Signpost) -> int:
+    ctx = sp.app.state.runtimes["intake"].ctx
+    async with ctx.db.engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(table_of(OutboxMessage))))
+
+
+async def received_events(sp: Signpost) -> list[dict[str, Any]]:
+    """The data of every referral.received intake staged, oldest first."""
+    ctx = sp.app.state.runtimes["intake"].ctx
+    outbox = table_of(OutboxMessage)
+    async with ctx.db.engine.connect() as conn:
+        rows = await conn.execute(select(outbox.c.value).order_by(outbox.c.id))
+        return [json.loads(value) for (value,) in rows]
+
+
+@pytest.fixture
+def signpost_with(tmp_path: Path) -> Callable[..., Any]:
+    """An embedded Signpost whose settings override the defaults."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[Signpost]:
+        settings = embedded_settings(tmp_path / "custom", auth_cache_seconds=0, **overrides)
+        app = embedded_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://signpost") as c:
+                yield Signpost(app, c, app.state.key_registry)
+
+    return start
