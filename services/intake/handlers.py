@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cloudevents.core.base import BaseCloudEvent
+from sqlalchemy.orm import defer
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.models import JourneyStep, Report
@@ -69,7 +71,12 @@ def _advance(report: Report, status: str) -> None:
 
 async def follow_journey(session: AsyncSession, event: BaseCloudEvent) -> None:
     referral_id = event.get_subject()
-    report = await session.get(Report, referral_id) if referral_id else None
+    # The report's payload (the personal data) is not needed to follow its journey.
+    report = (
+        await session.exec(
+            select(Report).where(Report.referral_id == referral_id).options(defer(Report.payload))  # type: ignore[arg-type]
+        )
+    ).first()
     if report is None:
         return  # not one of ours (another intake deployment)
     # The journey is ordered by when each step happened, not by when intake heard of
