@@ -1,4 +1,5 @@
-"""The `signpost` command: run the embedded default, serve one service, manage keys."""
+"""The `signpost` command: run the embedded default, serve one service, manage keys,
+check a threshold policy."""
 
 from __future__ import annotations
 
@@ -60,7 +61,35 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="embedded event log folder (default: KAFKA_BOOTSTRAP_SERVERS)",
     )
+    policy = sub.add_parser("policy", help="threshold policies")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_sub.add_parser(
+        "check", help="validate a threshold policy file: OK, or each line and reason"
+    )
+    check.add_argument("file", type=Path)
     return parser
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from services.triage.policy import PolicyError, parse_policy
+
+    path: Path = args.file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        loaded = parse_policy(text, source=str(path))
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(f"{path}:{problem}", file=sys.stderr)
+        return 1
+    print(
+        f"OK {loaded.id} version {loaded.version}: {loaded.area}, "
+        f"{len(loaded.levels)} levels, {len(loaded.statutory)} statutory indicators"
+    )
+    return 0
 
 
 async def _dlq(args: argparse.Namespace) -> int:
@@ -215,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "policy":
+        return _policy(args)
     if args.command == "dlq":
         return asyncio.run(_dlq(args))
     return asyncio.run(_keys(args))

@@ -93,8 +93,23 @@ class ReferralReceived(EventData):
     supersedes: list[str] = Field(default_factory=list)
 
 
+class TriageOverrideNote(EventData):
+    """A hub practitioner changed the level of a referral, and why."""
+
+    original_level: Level = Field(ge=1, le=5, description="The policy's own decision.")
+    from_level: Level = Field(ge=1, le=5)
+    rationale: str
+    by_organisation: str
+    overridden_at: AwareDatetime
+
+
 class ReferralTriaged(EventData):
-    """Internal: the threshold decision for one referral."""
+    """Internal: the threshold decision for one referral.
+
+    A referral is triaged again when a practitioner overrides its level: the same
+    referral_id with a higher `revision` and `override` set; consumers keep the
+    highest revision.
+    """
 
     referral_id: str
     subject_key: str
@@ -109,6 +124,18 @@ class ReferralTriaged(EventData):
     referrer_organisation: str
     child_age_years: int | None = None
     postcode_district: str | None = None
+    # Added by the threshold-policy issue (all optional: older producers omit them).
+    decide_by: AwareDatetime | None = Field(
+        default=None, description="When the decision on this referral is due."
+    )
+    level_name: str | None = None
+    top_level: Level | None = Field(
+        default=None, ge=4, le=5, description="The policy's top level (4 or 5)."
+    )
+    policy_id: str | None = None
+    rationale: str | None = None
+    revision: int = Field(default=0, ge=0)
+    override: TriageOverrideNote | None = None
 
 
 class Destination(EventData):

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     pseudonym_secret: str = ""
 
     directory_path: Path | None = None
+    # Triage's threshold policy file (TRIAGE_POLICY_PATH); default: the Demoshire example.
+    triage_policy_path: Path | None = None
 
     consumer_max_attempts: int = Field(default=5, ge=1, le=50)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)

@@ -31,16 +31,18 @@ def route(
     postcode_district: str | None,
     open_referrals: dict[str, int],
     directory: Directory,
+    top_level: int = 4,
 ) -> Routing:
     """The single best-placed destination for a triaged referral.
 
-    Top level → the MASH at once; level 3 → the hub; level 2 → the agency that meets
-    the most needs, in catchment, age range and with capacity (least loaded on a tie),
-    else the hub; level 1 → no referral, universal services advised.
+    The top (statutory) level of the area's policy → the MASH at once; levels between
+    2 and the top → the hub; level 2 → the agency that meets the most needs, in
+    catchment, age range and with capacity (least loaded on a tie), else the hub;
+    level 1 → no referral, universal services advised.
     """
-    if level >= 4:
+    if level >= top_level:
         return Routing(directory.of_kind("mash"), "mash", ["statutory_level"])
-    if level == 3:
+    if level >= 3:
         return Routing(directory.of_kind("hub"), "hub", ["multi_agency_level"])
     if level <= 1:
         return Routing(None, "universal", ["universal_services_advised"])

@@ -46,6 +46,9 @@ async def _open_referrals(session: AsyncSession) -> dict[str, int]:
 def make_handler(ctx: ServiceContext):  # type: ignore[no-untyped-def]
     async def route_referral(session: AsyncSession, event: BaseCloudEvent) -> None:
         triaged = event_data(event, ReferralTriaged)
+        earlier = await session.get(RoutingDecision, triaged.referral_id)
+        if earlier is not None and earlier.triage_revision >= triaged.revision:
+            return  # routed already on this or a later triage decision
         directory = directory_of(ctx)
         routing = route(
             level=triaged.level,
@@ -54,12 +57,18 @@ def make_handler(ctx: ServiceContext):  # type: ignore[no-untyped-def]
             postcode_district=triaged.postcode_district,
             open_referrals=await _open_referrals(session),
             directory=directory,
+            top_level=triaged.top_level or 4,
         )
         now = datetime.now(UTC)
         agency = routing.destination
         respond_by = now + timedelta(hours=agency.response_sla_hours) if agency else None
+        if earlier is not None:
+            # Re-triaged (an override): this decision replaces the earlier one.
+            await session.delete(earlier)
+            await session.flush()
         session.add(
             RoutingDecision(
+                triage_revision=triaged.revision,
                 referral_id=triaged.referral_id,
                 subject_key=triaged.subject_key,
                 level=triaged.level,

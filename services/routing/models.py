@@ -23,3 +23,6 @@ class RoutingDecision(SQLModel, table=True):
     status: str = Field(default="requested", max_length=20)
     routed_at: datetime
     respond_by: datetime | None = None
+    # The referral.triaged revision this decision follows (a practitioner's override
+    # re-triages a referral with a higher revision; routing then decides again).
+    triage_revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

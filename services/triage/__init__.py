@@ -1,12 +1,14 @@
-"""Triage: scores each referral against the early-help thresholds."""
+"""Triage: scores each referral against the local area's threshold policy."""
 
-from services.triage.handlers import subscriptions
-from services.triage.models import TriageDecision
+from services.triage.api import router
+from services.triage.handlers import on_start, subscriptions
+from services.triage.models import Subject, SubjectIdentity, TriageDecision, TriageOverride
 from shared.runtime import ServiceDefinition
 
 definition = ServiceDefinition(
     name="triage",
-    router=None,
-    tables=[TriageDecision],
+    router=router,
+    tables=[Subject, SubjectIdentity, TriageDecision, TriageOverride],
     subscriptions=subscriptions,
+    on_start=on_start,
 )

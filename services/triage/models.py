@@ -1,22 +1,97 @@
-"""Triage's tables: one decision per referral, indexed by subject for history."""
+"""Triage's tables: the subject index (child, household), one decision per referral
+with its explanation, and every practitioner override beside the original."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 
+class Subject(SQLModel, table=True):
+    """A child as triage knows them, across reports and sources.
+
+    `key` is pseudonymous: the subject key intake gave the first report about the
+    child (a keyed hash), never a name.
+    """
+
+    __tablename__ = "triage_subject"
+
+    key: str = Field(primary_key=True, max_length=64)
+    household_key: str | None = Field(default=None, index=True, max_length=64)
+    created_at: datetime
+
+
+class SubjectIdentity(SQLModel, table=True):
+    """How one report named its child: what later reports are matched against."""
+
+    __tablename__ = "triage_subject_identity"
+
+    referral_id: str = Field(primary_key=True, max_length=40)
+    subject_key: str = Field(index=True, max_length=64)
+    given_name: str = Field(max_length=100)
+    family_name: str = Field(max_length=100)
+    date_of_birth: date = Field(index=True)
+    postcode: str | None = Field(default=None, index=True, max_length=8)
+    upn: str | None = Field(default=None, index=True, max_length=13)
+    # [{given_name, family_name, date_of_birth?}]: household members and children present.
+    members: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+
+
 class TriageDecision(SQLModel, table=True):
+    """The policy's decision for one referral, kept as decided; `level` and `priority`
+    are as they stand after any override (the original stays in `decided_level`)."""
+
     __tablename__ = "triage_decision"
 
     referral_id: str = Field(primary_key=True, max_length=40)
     subject_key: str = Field(index=True, max_length=64)
+    # The key the referral's events are partitioned by (intake's), reused by overrides.
+    partition_key: str = Field(max_length=64)
+    household_key: str | None = Field(default=None, index=True, max_length=64)
     level: int
     priority: str = Field(max_length=8)
+    decided_level: int
+    decided_priority: str = Field(max_length=8)
+    level_name: str = Field(max_length=80)
+    score: int = 0
     reasons: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    factors: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    rules: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    rationale: str
+    policy_id: str = Field(default="", max_length=40)
     policy_version: str = Field(max_length=40)
     concern_codes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    member_flags: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    immediate_risk: bool = False
     reported_at: datetime = Field(index=True)
+    received_at: datetime
     decided_at: datetime
+    decide_by: datetime | None = None
+    revision: int = 0
+    # What the triaged event needs again when an override re-emits it.
+    source_kind: str = Field(max_length=16)
+    referrer_organisation: str = Field(max_length=64)
+    child_age_years: int | None = None
+    postcode_district: str | None = Field(default=None, max_length=4)
+
+
+class TriageOverride(SQLModel, table=True):
+    """A hub practitioner's change of level, with who, when and why."""
+
+    __tablename__ = "triage_override"
+
+    id: str = Field(primary_key=True, max_length=40)
+    referral_id: str = Field(index=True, max_length=40)
+    revision: int
+    from_level: int
+    to_level: int
+    priority: str = Field(max_length=8)
+    rationale: str
+    by_client_id: str = Field(max_length=40)
+    by_name: str = Field(max_length=200)
+    by_organisation: str = Field(max_length=100)
+    at: datetime
+    decide_by: datetime | None = None

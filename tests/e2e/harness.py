@@ -162,6 +162,8 @@ def report(i: int, *, organisation: str = "e2e-police") -> dict[str, Any]:
     body["source"]["organisation"] = organisation
     body["source"]["reference"] = f"E2E-{i:05d}"
     body["child"]["given_name"] = f"Child{i}"
+    # Thirty different children: triage matches on names, date of birth and postcode.
+    body["child"]["date_of_birth"] = f"2015-{1 + i % 12:02d}-{1 + i % 28:02d}"
     if i % 3 == 0:
         body["concerns"] = [{"code": "child_criminal_exploitation"}]
         body["immediate_risk"] = True

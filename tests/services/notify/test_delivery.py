@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import col, select, update
 from standardwebhooks.webhooks import Webhook
@@ -24,7 +25,7 @@ class ScriptedSink(WebhookSink):
     def __init__(self, script: list[int]) -> None:
         super().__init__()
         self.script = list(script)
-        inner = self.server.config.app
+        inner: Any = self.server.config.app
 
         async def app(scope, receive, send):  # type: ignore[no-untyped-def]
             if scope["type"] == "http" and self.script:

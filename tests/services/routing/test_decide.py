@@ -150,3 +150,26 @@ def test_directory_without_a_hub_is_refused() -> None:
                 ],
             }
         )
+
+
+def test_with_five_levels_only_the_top_goes_to_the_mash(directory: Directory) -> None:
+    complex_ = route(
+        level=4,
+        concern_codes=["bullying"],
+        age=9,
+        postcode_district="EX1",
+        open_referrals={},
+        directory=directory,
+        top_level=5,
+    )
+    assert complex_.destination_kind == "hub"
+    top = route(
+        level=5,
+        concern_codes=["bullying"],
+        age=9,
+        postcode_district="EX1",
+        open_referrals={},
+        directory=directory,
+        top_level=5,
+    )
+    assert top.destination_kind == "mash"

@@ -1,0 +1,162 @@
+"""Threshold policies load only when valid, and a bad one says the line and the reason."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.cli import main
+from services.triage.policy import PolicyError, line_of, load_policy, parse_policy
+from shared.settings import Settings
+from tests.services.triage.helpers import POLICIES
+
+DEMO_TEXT = (POLICIES / "demoshire.json").read_text()
+
+
+def line_containing(text: str, marker: str) -> int:
+    [line] = [i for i, row in enumerate(text.splitlines(), start=1) if marker in row]
+    return line
+
+
+def test_the_example_policies_load_and_differ() -> None:
+    demo = load_policy(POLICIES / "demoshire.json")
+    cwm = load_policy(POLICIES / "cwm-demo.json")
+    assert (demo.id, demo.top_level, cwm.id, cwm.top_level) == ("demoshire", 4, "cwm-demo", 5)
+    assert demo.level(4).decide_within_hours == 4 and demo.level(4).clock == "round_the_clock"
+    assert cwm.level(5).decide_within_hours == 2
+    assert set(demo.statutory) > set(cwm.statutory)
+
+
+def test_the_demo_policy_is_the_default_setting() -> None:
+    assert Settings(mode="embedded").triage_policy_path is None
+    assert load_policy(None).id == "demoshire"
+
+
+# (case, replace this, with that, the line's marker (after the change), the reason)
+BROKEN = [
+    (
+        "a priority that is not RAG",
+        '"priority": "amber", "decide_within_hours": 24',
+        '"priority": "orange", "decide_within_hours": 24',
+        '"orange"',
+        "Input should be 'red', 'amber', 'green' or 'blue'",
+    ),
+    (
+        "a negative weight",
+        '"bullying": 1',
+        '"bullying": -1',
+        '"bullying": -1',
+        "greater than or equal to 1",
+    ),
+    (
+        "a code outside the vocabulary",
+        '"bullying": 1',
+        '"bulying": 1',
+        '"bulying": 1',
+        "'bulying' is not in the vocabulary",
+    ),
+    (
+        "a code both statutory and weighted",
+        '"bullying": 1',
+        '"bullying": 1, "fgm": 2',
+        '"fgm": 2',
+        "'fgm' is already placed at statutory",
+    ),
+    (
+        "a cumulative rule that reaches the statutory level",
+        '"reports": 3, "within_days": 90, "min_level": 3',
+        '"reports": 3, "within_days": 90, "min_level": 4',
+        '"min_level": 4',
+        "only statutory indicators reach the top level",
+    ),
+    (
+        "bands that do not rise",
+        '{"min_score": 6, "level": 3}',
+        '{"min_score": 1, "level": 3}',
+        '{"min_score": 1, "level": 3}',
+        "bands must rise in min_score",
+    ),
+    (
+        "a level without a timescale",
+        '"decide_within_hours": 72,',
+        "",
+        '"level": 2,',
+        "every level above 1 needs a timescale",
+    ),
+    (
+        "an unknown field (a typo)",
+        '"within_days": 90,\n    "shared_codes"',
+        '"within_days": 90, "sharde_codes": [],\n    "shared_codes"',
+        "sharde_codes",
+        "Extra inputs are not permitted",
+    ),
+    (
+        "an unknown time zone",
+        '"Europe/London"',
+        '"Europe/Londres"',
+        "Europe/Londres",
+        "not a known IANA time zone",
+    ),
+    (
+        "a missing comma",
+        '"reports": 3, "within_days": 90',
+        '"reports": 3 "within_days": 90',
+        '"reports": 3 "within_days"',
+        "Expecting ',' delimiter",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "old", "new", "marker", "reason"), BROKEN, ids=[row[0] for row in BROKEN]
+)
+def test_a_bad_policy_refuses_to_load_with_the_line_and_the_reason(
+    case: str, old: str, new: str, marker: str, reason: str
+) -> None:
+    assert old in DEMO_TEXT
+    text = DEMO_TEXT.replace(old, new, 1)
+    with pytest.raises(PolicyError) as raised:
+        parse_policy(text, source="demoshire.json")
+    problems = raised.value.problems
+    assert any(p.line == line_containing(text, marker) and reason in p.reason for p in problems), (
+        problems
+    )
+
+
+def test_a_policy_must_place_every_concern_code() -> None:
+    raw = json.loads(DEMO_TEXT)
+    del raw["weights"]["child_development"]["bullying"]
+    with pytest.raises(PolicyError, match="needs a weight or to be statutory: \\['bullying'\\]"):
+        parse_policy(json.dumps(raw, indent=2))
+
+
+def test_line_of_follows_objects_and_arrays_and_stops_at_what_is_missing() -> None:
+    text = '{\n "a": [\n  1,\n  {"b":\n    2}\n ],\n "c": {}\n}'
+    assert line_of(text, ("a", 1, "b")) == 5
+    assert line_of(text, ("a", 0)) == 3
+    assert line_of(text, ("c", "missing")) == 7
+    assert line_of(text, ()) == 1
+
+
+def test_policy_check_prints_ok_with_the_id_and_version(capsys) -> None:
+    assert main(["policy", "check", str(POLICIES / "cwm-demo.json")]) == 0
+    assert capsys.readouterr().out.startswith("OK cwm-demo version 2026.10-2")
+
+
+def test_policy_check_prints_each_line_and_reason_and_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(DEMO_TEXT.replace('"bullying": 1', '"bullying": 0', 1))
+    out = subprocess.run(
+        [sys.executable, "-m", "services.cli", "policy", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 1
+    line = line_containing(bad.read_text(), '"bullying": 0')
+    assert f"{bad}:line {line} (weights.child_development.bullying):" in out.stderr
+    assert "greater than or equal to 1" in out.stderr
