@@ -1,5 +1,5 @@
 """The `signpost` command: run the embedded default, serve one service, manage keys,
-check a threshold policy."""
+check a threshold policy, write the AsyncAPI document."""
 
 from __future__ import annotations
 
@@ -67,7 +67,90 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="validate a threshold policy file: OK, or each line and reason"
     )
     check.add_argument("file", type=Path)
+    directory = sub.add_parser("directory", help="routing's agency directory")
+    directory_sub = directory.add_subparsers(dest="directory_command", required=True)
+    oruk = directory_sub.add_parser(
+        "import",
+        help="import agencies from Open Referral UK / HSDS 3 JSON as a new directory version",
+    )
+    oruk.add_argument("file", type=Path)
+    oruk.add_argument(
+        "--sla-hours",
+        type=int,
+        default=72,
+        help="response time given to every imported agency (ORUK has none); default 72",
+    )
+    oruk.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="embedded routing database folder (default: DATABASE_URL)",
+    )
+    asyncapi = sub.add_parser(
+        "asyncapi", help="write the AsyncAPI 3.0 document generated from the event models"
+    )
+    asyncapi.add_argument(
+        "--output", "-o", type=Path, default=None, help="a file (default: standard output)"
+    )
     return parser
+
+
+def _asyncapi(args: argparse.Namespace) -> int:
+    from shared.asyncapi import render
+
+    text = render()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _directory(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"{path}: cannot read JSON: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_import_directory(args, document))
+
+
+async def _import_directory(args: argparse.Namespace, document: object) -> int:
+    """`signpost directory import FILE`: ORUK agencies into routing's own database."""
+    from services.routing import definition
+    from services.routing.store import import_oruk, seed
+    from shared.db import Database, table_of
+    from shared.settings import Settings, embedded_settings
+
+    path: Path = args.file
+    settings = embedded_settings(args.data_dir) if args.data_dir else Settings(mode="embedded")
+    db = Database(settings.service_database_url("routing"))
+    try:
+        await db.create_tables([table_of(m) for m in definition.tables])
+        await seed(db, settings.directory_path)
+        async with db.session() as session:
+            directory, result = await import_oruk(
+                session, document, response_sla_hours=args.sla_hours, changed_by="cli"
+            )
+            await session.commit()
+    except ValueError as exc:
+        print(f"{path}: the directory would not be valid: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    for skipped in result.skipped:
+        print(f"skipped {skipped.service_id} ({skipped.name}): {skipped.reason}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if directory is None:
+        print(f"{path}: no service could become an agency", file=sys.stderr)
+        return 1
+    print(f"imported {len(result.agencies)} agencies: {', '.join(a.id for a in result.agencies)}")
+    print(f"directory version {directory.version}")
+    return 0
 
 
 def _policy(args: argparse.Namespace) -> int:
@@ -189,7 +272,10 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging()
     data_dir: Path = args.data_dir.resolve()
     base_url = f"http://{args.host}:{args.port}"
-    settings = embedded_settings(data_dir, webhook_allow_private=not args.no_demo)
+    # The demo sink lives on this loopback address, so the demo needs the allowance;
+    # without the demo, WEBHOOK_ALLOW_PRIVATE (default false) decides.
+    demo: dict[str, object] = {} if args.no_demo else {"webhook_allow_private": True}
+    settings = embedded_settings(data_dir, **demo)
     setup = None if args.no_demo else demo_setup(data_dir, base_url)
 
     async def announce(app):  # type: ignore[no-untyped-def]
@@ -246,6 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "policy":
         return _policy(args)
+    if args.command == "directory":
+        return _directory(args)
+    if args.command == "asyncapi":
+        return _asyncapi(args)
     if args.command == "dlq":
         return asyncio.run(_dlq(args))
     return asyncio.run(_keys(args))

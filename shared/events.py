@@ -136,6 +136,9 @@ class ReferralTriaged(EventData):
     rationale: str | None = None
     revision: int = Field(default=0, ge=0)
     override: TriageOverrideNote | None = None
+    # Added by the routing issue: the child's local authority (GSS code), when known,
+    # for agencies whose catchment is a local authority.
+    local_authority_code: str | None = None
 
 
 class Destination(EventData):
@@ -168,6 +171,12 @@ class ReferralStatus(EventData):
     reason_code: str | None = None
     occurred_at: AwareDatetime
     referrer_organisation: str
+    # Added by the closed-loop issue (optional: older producers omit them). The
+    # destination the status is about, so the agency it concerns is told too.
+    destination: Destination | None = None
+    respond_by: AwareDatetime | None = Field(
+        default=None, description="When the destination must accept or decline (requested)."
+    )
 
 
 class NotificationDelivery(EventData):

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     pseudonym_secret: str = ""
 
     directory_path: Path | None = None
+    # How often routing's escalation scheduler looks for agencies past their response
+    # deadline (ROUTING_ESCALATION_INTERVAL_SECONDS); deadlines themselves are rows.
+    routing_escalation_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     # Triage's threshold policy file (TRIAGE_POLICY_PATH); default: the Demoshire example.
     triage_policy_path: Path | None = None
 
@@ -56,6 +59,14 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=10, ge=1, le=20)
     # Private and loopback webhook targets are refused unless allowed here (tests, demo).
     webhook_allow_private: bool = False
+    # After a secret rotation the previous secret keeps signing (beside the new one)
+    # this long, so a partner can switch over without missing a delivery.
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 7)
+    # A partner's Retry-After is honoured up to this long (a longer ask is cut to it).
+    webhook_retry_after_max_seconds: int = Field(default=3600, ge=1, le=24 * 3600)
+    # Notify's information-sharing policy file (NOTIFY_SHARING_POLICY_PATH); default:
+    # the Demoshire example shipped with notify.
+    notify_sharing_policy_path: Path | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

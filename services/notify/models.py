@@ -1,11 +1,15 @@
 """Notify's tables: subscriptions, deliveries (one per event per subscription) and
-every attempt made to deliver them."""
+every attempt made to deliver them.
+
+Columns added after v1 are nullable so an existing database grows additively.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import JSON, Column, Text
+from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -14,6 +18,12 @@ def utcnow() -> datetime:
 
 
 class WebhookSubscription(SQLModel, table=True):
+    """A partner organisation's endpoint and what it wants to hear.
+
+    `status` is `active`, `paused` (deliveries are queued and held until resumed) or
+    `disabled` (the endpoint answered 410 Gone; nothing new is queued).
+    """
+
     __tablename__ = "subscription"
 
     id: str = Field(primary_key=True, max_length=40)
@@ -25,12 +35,26 @@ class WebhookSubscription(SQLModel, table=True):
     secret: str = Field(max_length=100)
     status: str = Field(default="active", max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
+    # Optional narrowing of what the subscription hears (see `SubscriptionFilter`).
+    event_filter: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # After a rotation the old secret still signs, beside the new one, until then.
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = None
+    # Set when a delivery is parked (the schedule is spent): someone should look.
+    flagged_at: datetime | None = None
+    # The partner asked us to slow down (429, 502, 504): nothing is sent before then.
+    throttled_until: datetime | None = None
 
 
 class Delivery(SQLModel, table=True):
-    """One notification for one subscription; its id is the stable `webhook-id`."""
+    """One notification for one subscription; its id is the stable `webhook-id`.
+
+    `status` is `pending`, `delivered`, `parked` (the schedule is spent, or the
+    endpoint is gone; replayable) or `cancelled` (its subscription was deleted).
+    """
 
     __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_pair", "subscription_id", "referral_id", "seq"),)
 
     seq: int | None = Field(default=None, primary_key=True)
     id: str = Field(unique=True, max_length=40)
@@ -43,6 +67,8 @@ class Delivery(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow)
     created_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None
+    last_response_status: int | None = None
+    replays: int | None = Field(default=0)
 
 
 class DeliveryAttempt(SQLModel, table=True):

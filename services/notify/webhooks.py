@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import random
 import secrets
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from standardwebhooks.webhooks import Webhook
 
@@ -29,15 +31,51 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+# Answers that ask the sender to slow down (Standard Webhooks: throttle, honour Retry-After).
+THROTTLING_STATUSES = frozenset({429, 502, 504})
+
+
 def signature_headers(
-    *, secret: str, webhook_id: str, timestamp: datetime, body: str
+    *,
+    secret: str,
+    webhook_id: str,
+    timestamp: datetime,
+    body: str,
+    also_signed_with: Sequence[str] = (),
 ) -> dict[str, str]:
-    """The three Standard Webhooks headers for one attempt."""
+    """The three Standard Webhooks headers for one attempt.
+
+    During a secret rotation the old secret signs too: `webhook-signature` then
+    carries space-separated `v1,<sig>` entries, and a receiver holding either secret
+    verifies the message.
+    """
+    signatures = [Webhook(s).sign(webhook_id, timestamp, body) for s in (secret, *also_signed_with)]
     return {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": Webhook(secret).sign(webhook_id, timestamp, body),
+        "webhook-signature": " ".join(signatures),
     }
+
+
+def retry_after(value: str | None, *, now: datetime, cap: timedelta) -> timedelta | None:
+    """A `Retry-After` header (delta-seconds or an HTTP date) as a wait, at most `cap`.
+
+    None when the header is absent or unreadable; a date in the past is no wait.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        wait = timedelta(seconds=int(text))
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        wait = max(when - now, timedelta(0))
+    return min(wait, cap)
 
 
 def next_delay(attempts_made: int, *, rng: random.Random | None = None) -> timedelta | None:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
-from services.routing.directory import Agency, Directory
+from services.routing.directory import Agency, DirectoryContent
 from shared.events import DestinationKind
+from shared.report import vocabulary
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """An agency routing looked at, whether it could take the referral, and why."""
+
     agency_id: str
     suitable: bool
     reason: str
+    name: str = ""
+    meets_every_need: bool = False
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,45 @@ class Routing:
     destination_kind: DestinationKind
     reason_codes: list[str]
     considered: list[Candidate] = field(default_factory=list)
+    explanation: str = ""
+
+
+@cache
+def _labels() -> dict[str, str]:
+    concerns = vocabulary()["concerns"]
+    assert isinstance(concerns, list)
+    return {str(c["code"]): str(c["label"]) for c in concerns}
+
+
+def concern_words(codes: list[str] | set[str]) -> str:
+    """Concern codes as a reader would say them: 'domestic abuse in the household, bullying'."""
+    labels = _labels()
+    ordered = sorted(codes) if isinstance(codes, set) else codes
+    return ", ".join(labels.get(c, c.replace("_", " ")).lower() for c in ordered) or "none"
+
+
+def _catchment(agency: Agency) -> str:
+    areas = [*agency.postcode_districts, *agency.local_authority_codes]
+    return ", ".join(areas)
+
+
+def in_catchment(
+    agency: Agency, postcode_district: str | None, local_authority_code: str | None
+) -> bool:
+    """An agency with no districts and no authorities covers the whole area."""
+    if not agency.postcode_districts and not agency.local_authority_codes:
+        return True
+    district = (postcode_district or "").upper()
+    authority = (local_authority_code or "").upper()
+    return (bool(district) and district in agency.postcode_districts) or (
+        bool(authority) and authority in agency.local_authority_codes
+    )
+
+
+def _load_words(agency: Agency, load: int) -> str:
+    if agency.capacity is None:
+        return f"{load} referral{'s' if load != 1 else ''} open, no set limit"
+    return f"{load} of {agency.capacity} referrals open"
 
 
 def route(
@@ -29,49 +75,138 @@ def route(
     concern_codes: list[str],
     age: int | None,
     postcode_district: str | None,
-    open_referrals: dict[str, int],
-    directory: Directory,
+    open_referrals: Mapping[str, int],
+    directory: DirectoryContent,
     top_level: int = 4,
+    local_authority_code: str | None = None,
 ) -> Routing:
-    """The single best-placed destination for a triaged referral.
+    """The single best-placed destination for a triaged referral, and why, in words.
 
     The top (statutory) level of the area's policy → the MASH at once; levels between
-    2 and the top → the hub; level 2 → the agency that meets the most needs, in
-    catchment, age range and with capacity (least loaded on a tie), else the hub;
-    level 1 → no referral, universal services advised.
+    2 and the top → the hub; level 1 → no referral, universal services advised;
+    level 2 → the agency that meets every need, in catchment, in age range and with
+    room (best fit first: the most needs met, then the least loaded share of its
+    capacity, then the fewest open referrals), else the hub. Every agency looked at
+    is kept with the reason it could or could not take the referral.
     """
     if level >= top_level:
-        return Routing(directory.of_kind("mash"), "mash", ["statutory_level"])
+        mash = directory.of_kind("mash")
+        return Routing(
+            mash,
+            "mash",
+            ["statutory_level"],
+            explanation=(
+                f"Level {level} is the top (statutory) level of the area's threshold policy: "
+                f"the referral goes at once to {mash.name}, who decide on statutory action."
+            ),
+        )
+    hub = directory.of_kind("hub")
     if level >= 3:
-        return Routing(directory.of_kind("hub"), "hub", ["multi_agency_level"])
+        return Routing(
+            hub,
+            "hub",
+            ["multi_agency_level"],
+            explanation=(
+                f"Level {level} calls for a multi-agency response below the statutory "
+                f"threshold: the referral goes to {hub.name}, who agree the right support "
+                "with the family."
+            ),
+        )
     if level <= 1:
-        return Routing(None, "universal", ["universal_services_advised"])
+        return Routing(
+            None,
+            "universal",
+            ["universal_services_advised"],
+            explanation=(
+                f"Level {level} means no additional needs: no referral is made to any "
+                "agency, and the referrer is told that universal services (school, GP, "
+                "health visitor) are advised."
+            ),
+        )
 
-    needs = set(concern_codes)
+    needs = list(dict.fromkeys(concern_codes))
+    authority = local_authority_code or directory.authority_of(postcode_district)
+    where = postcode_district or "an unknown district"
     considered: list[Candidate] = []
-    suitable: list[tuple[int, int, Agency]] = []
+    suitable: list[tuple[int, float, int, Agency]] = []
     for agency in directory.agencies:
         if agency.kind != "agency":
             continue
-        met = needs & set(agency.concern_codes)
+        met = [n for n in needs if n in agency.concern_codes]
         load = open_referrals.get(agency.id, 0)
+        fit = False
         if not met:
-            reason = "meets none of the needs"
+            reason = f"does not meet any of the needs ({concern_words(needs)})"
         elif age is not None and not agency.min_age <= age <= agency.max_age:
-            reason = f"age {age} outside {agency.min_age}-{agency.max_age}"
-        elif agency.postcode_districts and postcode_district not in agency.postcode_districts:
-            reason = "outside catchment"
+            reason = (
+                f"takes children aged {agency.min_age} to {agency.max_age}; this child is {age}"
+            )
+        elif not in_catchment(agency, postcode_district, authority):
+            reason = f"covers {_catchment(agency)} only; this child lives in {where}"
         elif agency.capacity is not None and load >= agency.capacity:
-            reason = f"at capacity ({load}/{agency.capacity})"
+            reason = f"is full ({_load_words(agency, load)})"
         else:
-            reason = f"meets {len(met)} of {len(needs)} needs; {load} open"
-            suitable.append((len(met), -load, agency))
+            fit = len(met) == len(needs)
+            share = load / agency.capacity if agency.capacity else 0.0
+            suitable.append((len(met), -share, -load, agency))
+            which = "every need" if fit else f"{len(met)} of {len(needs)} needs"
+            reason = f"meets {which} ({concern_words(met)}); {_load_words(agency, load)}"
         considered.append(
-            Candidate(agency.id, reason.startswith("meets ") and "of" in reason, reason)
+            Candidate(
+                agency.id,
+                suitable=reason.startswith("meets "),
+                reason=reason,
+                name=agency.name,
+                meets_every_need=fit,
+            )
         )
+    others = "; ".join(f"{c.name} {c.reason}" for c in considered)
     if not suitable:
-        return Routing(directory.of_kind("hub"), "hub", ["no_single_agency_suitable"], considered)
-    met_count, _, best = max(suitable, key=lambda s: (s[0], s[1], s[2].id))
+        return Routing(
+            hub,
+            "hub",
+            ["no_single_agency_suitable"],
+            considered,
+            explanation=(
+                f"Level {level} (early help), but no single agency could take it: {others}. "
+                f"The referral goes to {hub.name} to find the right support."
+            ),
+        )
+    # Best fit first, then the least loaded share of capacity, then the fewest open
+    # referrals; the id last keeps the choice deterministic.
+    met_count, _, _, best = max(suitable, key=lambda s: (s[0], s[1], s[2], s[3].id))
     if met_count < len(needs):
-        return Routing(directory.of_kind("hub"), "hub", ["needs_span_agencies"], considered)
-    return Routing(best, "agency", ["single_agency_best_placed"], considered)
+        return Routing(
+            hub,
+            "hub",
+            ["needs_span_agencies"],
+            considered,
+            explanation=(
+                f"Level {level} (early help), but no single agency meets every need "
+                f"({concern_words(needs)}): {others}. The referral goes to {hub.name}, "
+                "who coordinate the agencies around the family."
+            ),
+        )
+    rivals = [c for c in considered if c.meets_every_need and c.agency_id != best.id]
+    compared = (
+        f"; it is the least loaded of {len(rivals) + 1} agencies that meet every need"
+        if rivals
+        else "; no other agency meets every need"
+    )
+    chosen = next(c for c in considered if c.agency_id == best.id)
+    return Routing(
+        best,
+        "agency",
+        ["single_agency_best_placed"],
+        considered,
+        explanation=(
+            f"Level {level} (early help): {best.name} is best placed. It {chosen.reason}, "
+            f"takes children aged {best.min_age} to {best.max_age} and covers "
+            f"{_catchment(best) or 'the whole area'}{compared}. Also considered: "
+            + (
+                "; ".join(f"{c.name} {c.reason}" for c in considered if c.agency_id != best.id)
+                or "no other agency"
+            )
+            + "."
+        ),
+    )

@@ -1,14 +1,30 @@
-"""Routing's tables: one decision per referral, with the directory version it used."""
+"""Routing's tables: one routing record per referral (where it is now, with the
+directory version it used and why), every step of its lifecycle, the response
+deadlines the escalation scheduler watches, and the directory's versions."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 
+def _serial() -> Column[Any]:
+    return Column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
 class RoutingDecision(SQLModel, table=True):
+    """A referral as routing knows it: its current destination and status.
+
+    `reason_codes`, `considered` and `explanation` say why it went where it went;
+    a later step (a decline, an escalation, the hub's reassignment) is kept in
+    `routing_step` and moves `destination_*` and `status` here.
+    """
+
     __tablename__ = "routing_decision"
 
     referral_id: str = Field(primary_key=True, max_length=40)
@@ -26,3 +42,63 @@ class RoutingDecision(SQLModel, table=True):
     # The referral.triaged revision this decision follows (a practitioner's override
     # re-triages a referral with a higher revision; routing then decides again).
     triage_revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Added by the closed-loop issue (nullable or defaulted: existing rows upgrade).
+    destination_organisation: str | None = Field(default=None, max_length=64, index=True)
+    destination_name: str | None = Field(default=None, max_length=200)
+    referrer_organisation: str | None = Field(default=None, max_length=100)
+    explanation: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    reason_code: str | None = Field(default=None, max_length=40)
+    updated_at: datetime | None = None
+
+
+class RoutingStep(SQLModel, table=True):
+    """One step of a referral's routing and lifecycle, in plain words."""
+
+    __tablename__ = "routing_step"
+
+    id: int | None = Field(default=None, sa_column=_serial())
+    referral_id: str = Field(index=True, max_length=40)
+    at: datetime
+    status: str = Field(max_length=20)
+    destination_kind: str | None = Field(default=None, max_length=16)
+    destination_id: str | None = Field(default=None, max_length=64)
+    reason_code: str | None = Field(default=None, max_length=40)
+    by: str = Field(max_length=100, description="An organisation, or 'signpost' for the system.")
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    rationale: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    directory_version: str | None = Field(default=None, max_length=64)
+
+
+class RoutingDeadline(SQLModel, table=True):
+    """When an agency must have answered a request, else the hub takes the referral.
+
+    `state`: pending until the agency answers (resolved) or the scheduler escalates
+    (fired). Kept in the database so the clock survives restarts.
+    """
+
+    __tablename__ = "routing_deadline"
+    __table_args__ = (Index("ix_routing_deadline_due", "state", "due_at"),)
+
+    id: int | None = Field(default=None, sa_column=_serial())
+    referral_id: str = Field(index=True, max_length=40)
+    destination_id: str = Field(max_length=64)
+    due_at: datetime
+    state: str = Field(default="pending", max_length=10)
+    created_at: datetime
+    closed_at: datetime | None = None
+
+
+class DirectoryVersion(SQLModel, table=True):
+    """One version of the agency directory, kept whole so a decision can be re-read
+    against exactly the directory it used."""
+
+    __tablename__ = "routing_directory_version"
+
+    seq: int | None = Field(default=None, sa_column=_serial())
+    version: str = Field(max_length=64, unique=True)
+    area: str = Field(max_length=200)
+    source: str = Field(max_length=40, description="seed, file, api, agency, oruk-import")
+    changed_by: str = Field(max_length=100)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -30,7 +30,9 @@ class Signpost:
 
 @pytest.fixture
 async def signpost(tmp_path: Path) -> AsyncIterator[Signpost]:
-    app = embedded_app(embedded_settings(tmp_path / "var", auth_cache_seconds=0))
+    app = embedded_app(
+        embedded_settings(tmp_path / "var", auth_cache_seconds=0, webhook_allow_private=True)
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://signpost") as client:

@@ -1,5 +1,7 @@
 """Webhook delivery against a real local HTTP server: retry with the same webhook-id
-until 2xx, every attempt recorded, 410 disables the subscription."""
+until 2xx, every attempt recorded, 410 disables the subscription, 429/502/504 throttle
+the endpoint and Retry-After is honoured, a spent schedule parks and flags (and the
+partner replays), and a partner that was down gets everything once, in order."""
 
 from __future__ import annotations
 
@@ -12,7 +14,12 @@ from typing import Any
 from sqlmodel import col, select, update
 from standardwebhooks.webhooks import Webhook
 
+from services.notify.delivery import fan_out
 from services.notify.models import Delivery, DeliveryAttempt, WebhookSubscription
+from services.notify.sharing import load_policy
+from services.notify.webhooks import RETRY_SCHEDULE
+from shared.envelope import new_event
+from shared.events import Destination, EventType, ReferralRouted, ReferralStatus
 from tests.e2e.harness import WebhookSink
 from tests.services.conftest import Signpost, bearer
 
@@ -143,3 +150,208 @@ async def test_a_redirect_counts_as_a_failed_attempt(signpost: Signpost) -> None
     [pending] = await deliveries(signpost)
     assert pending.status == "pending" and pending.delivered_at is None
     assert len(sink.requests) == 1  # the redirect was not followed
+
+
+class HeaderedSink(ScriptedSink):
+    """Answers the first requests with (status, headers) from `script`, then 204."""
+
+    def __init__(self, script: list[tuple[int, dict[str, str]]]) -> None:
+        super().__init__([status for status, _ in script])
+        self.reply_headers = [headers for _, headers in script]
+        scripted: Any = self.server.config.app
+
+        async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+            async def send_with_headers(message):  # type: ignore[no-untyped-def]
+                if message["type"] == "http.response.start" and self.reply_headers:
+                    extra = self.reply_headers.pop(0)
+                    message = {
+                        **message,
+                        "headers": [(k.encode(), v.encode()) for k, v in extra.items()],
+                    }
+                await send(message)
+
+            await scripted(scope, receive, send_with_headers)
+
+        self.server.config.app = app
+
+
+async def subscription(sp: Signpost) -> WebhookSubscription:
+    ctx = sp.app.state.runtimes["notify"].ctx
+    async with ctx.db.session() as session:
+        [sub] = (await session.exec(select(WebhookSubscription))).all()
+    return sub
+
+
+async def test_429_with_retry_after_throttles_the_endpoint_until_then(signpost: Signpost) -> None:
+    async with HeaderedSink([(429, {"Retry-After": "120"})]) as sink:
+        await subscribe_and_report(signpost, sink.url)
+        await recorded(signpost, 1)
+    [pending] = await deliveries(signpost)
+    due_in = pending.next_attempt_at.replace(tzinfo=UTC) - datetime.now(UTC)
+    assert timedelta(seconds=115) < due_in <= timedelta(seconds=120)  # not the 5 s step
+    sub = await subscription(signpost)
+    assert sub.throttled_until is not None
+    assert sub.throttled_until.replace(tzinfo=UTC) >= pending.next_attempt_at.replace(tzinfo=UTC)
+    assert pending.last_response_status == 429
+
+
+async def test_a_retry_after_beyond_the_cap_is_cut_to_the_cap(signpost: Signpost) -> None:
+    signpost.app.state.settings.webhook_retry_after_max_seconds = 60
+    async with HeaderedSink([(504, {"Retry-After": "86400"})]) as sink:
+        await subscribe_and_report(signpost, sink.url)
+        await recorded(signpost, 1)
+    [pending] = await deliveries(signpost)
+    due_in = pending.next_attempt_at.replace(tzinfo=UTC) - datetime.now(UTC)
+    assert timedelta(seconds=55) < due_in <= timedelta(seconds=60)
+
+
+async def test_a_throttled_endpoint_gets_nothing_until_the_throttle_ends(
+    signpost: Signpost,
+) -> None:
+    async with HeaderedSink([(502, {"Retry-After": "3600"})]) as sink:
+        await subscribe_and_report(signpost, sink.url)
+        await recorded(signpost, 1)
+        await make_due_now(signpost)  # due, but the endpoint is throttled
+        await asyncio.sleep(1.5)
+        assert len(sink.requests) == 1
+        ctx = signpost.app.state.runtimes["notify"].ctx
+        async with ctx.db.session() as session:
+            await session.exec(update(WebhookSubscription).values(throttled_until=None))
+            await session.commit()
+        ctx.published()
+        await recorded(signpost, 2)
+    [done] = await deliveries(signpost)
+    assert done.status == "delivered"
+
+
+async def test_a_spent_schedule_parks_flags_the_partner_and_replay_delivers_it(
+    signpost: Signpost,
+) -> None:
+    sink = ScriptedSink([500])
+    async with sink:
+        await subscribe_and_report(signpost, sink.url)
+        await recorded(signpost, 1)
+        ctx = signpost.app.state.runtimes["notify"].ctx
+        async with ctx.db.session() as session:  # as if nine attempts had failed
+            await session.exec(update(Delivery).values(attempts=len(RETRY_SCHEDULE) - 1))
+            await session.commit()
+        sink.script = [500]
+        await make_due_now(signpost)
+        async with asyncio.timeout(20):
+            while (await deliveries(signpost))[0].status != "parked":
+                await asyncio.sleep(0.05)
+        [parked] = await deliveries(signpost)
+        sub = await subscription(signpost)
+        assert sub.flagged_at is not None and sub.status == "active"
+
+        hub = bearer(await signpost.key("hub", "demoshire-hub", "subscriptions:write"))
+        other = bearer(await signpost.key("agency", "safe-homes", "subscriptions:write"))
+        listed = await signpost.client.get("/v1/deliveries?status=parked", headers=hub)
+        assert [d["id"] for d in listed.json()] == [parked.id]
+        assert (
+            await signpost.client.get("/v1/deliveries?status=parked", headers=other)
+        ).json() == []
+        assert (
+            await signpost.client.post(f"/v1/deliveries/{parked.id}/replay", headers=other)
+        ).status_code == 404
+        [flagged] = (await signpost.client.get("/v1/subscriptions", headers=hub)).json()
+        assert flagged["flagged_at"] is not None
+
+        replayed = await signpost.client.post(f"/v1/deliveries/{parked.id}/replay", headers=hub)
+        assert replayed.status_code == 202 and replayed.json()["status"] == "pending"
+        async with asyncio.timeout(20):
+            while (await deliveries(signpost))[0].status != "delivered":
+                await asyncio.sleep(0.05)
+        again = await signpost.client.post(f"/v1/deliveries/{parked.id}/replay", headers=hub)
+        assert again.status_code == 409
+    assert {h["webhook-id"] for h, _ in sink.requests} == {parked.id}
+    assert len(sink.requests) == 3  # the first failure, the last failure, the replay
+
+
+async def test_a_partner_down_for_a_while_gets_every_notification_once_in_order(
+    signpost: Signpost,
+) -> None:
+    """Connection refused for several rounds, then the partner returns: every
+    notification arrives exactly once, and each referral's in the order they happened."""
+    sink = WebhookSink()  # its port is chosen now; nothing listens there yet
+    hub = bearer(await signpost.key("hub", "demoshire-hub", "subscriptions:write"))
+    created = await signpost.client.post(
+        "/v1/subscriptions",
+        headers=hub,
+        json={
+            "url": sink.url,
+            "event_types": ["org.signpost.referral.routed.v1", "org.signpost.referral.status.v1"],
+        },
+    )
+    assert created.status_code == 201
+    secret = created.json()["secret"]
+    ctx = signpost.app.state.runtimes["notify"].ctx
+    policy = load_policy(None)
+    steps = ["requested", "accepted", "in-progress", "completed"]
+    referrals = [f"ref_down_{i}" for i in range(4)]
+    for step in range(len(steps) + 1):
+        async with ctx.db.session() as session:
+            for referral in referrals:
+                await fan_out(session, _event(referral, step, steps), policy=policy)
+            await session.commit()
+    ctx.published()
+    expected = len(referrals) * (len(steps) + 1)
+
+    # Down: every head fails (connection refused) a few rounds running.
+    for rounds in range(1, 4):
+        await recorded(signpost, rounds * len(referrals))
+        await make_due_now(signpost)
+    assert all(d.status == "pending" for d in await deliveries(signpost))
+
+    async with sink:  # back up
+        async with asyncio.timeout(60):
+            while len(sink.requests) < expected:
+                await make_due_now(signpost)
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # a duplicate would arrive now
+
+    ids = [h["webhook-id"] for h, _ in sink.requests]
+    assert len(ids) == len(set(ids)) == expected
+    seen: dict[str, list[str]] = {}
+    for headers, body in sink.requests:
+        payload = Webhook(secret).verify(body, headers)
+        data = payload["data"]
+        seen.setdefault(data["referral_id"], []).append(data.get("status", "routed"))
+    assert seen == {r: ["routed", *steps] for r in referrals}
+    assert all(d.status == "delivered" for d in await deliveries(signpost))
+
+
+def _event(referral: str, step: int, steps: list[str]) -> Any:
+    now = datetime.now(UTC)
+    if step == 0:
+        return new_event(
+            type=EventType.REFERRAL_ROUTED,
+            source="/signpost/routing/test",
+            subject=referral,
+            partitionkey="k",
+            data=ReferralRouted(
+                referral_id=referral,
+                destination=Destination(
+                    kind="agency", id="ag_1", organisation="safe-homes", name="Safe Homes"
+                ),
+                level=2,
+                priority="green",
+                reason_codes=["needs_match"],
+                directory_version="1",
+                routed_at=now,
+                referrer_organisation="demo-police",
+            ),
+        )
+    return new_event(
+        type=EventType.REFERRAL_STATUS,
+        source="/signpost/routing/test",
+        subject=referral,
+        partitionkey="k",
+        data=ReferralStatus(
+            referral_id=referral,
+            status=steps[step - 1],  # type: ignore[arg-type]
+            destination_id="ag_1",
+            occurred_at=now,
+            referrer_organisation="demo-police",
+        ),
+    )

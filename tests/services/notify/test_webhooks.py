@@ -9,9 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from services.notify.delivery import may_receive
+from services.notify.delivery import may_receive, wants
 from services.notify.models import WebhookSubscription
-from services.notify.webhooks import RETRY_SCHEDULE, new_secret, next_delay, signature_headers
+from services.notify.webhooks import (
+    RETRY_SCHEDULE,
+    new_secret,
+    next_delay,
+    retry_after,
+    signature_headers,
+)
 
 
 def test_signature_matches_the_standard_webhooks_published_test_vector() -> None:
@@ -83,3 +89,60 @@ def test_a_partner_hears_only_of_referrals_addressed_to_it_or_raised_by_it(
     kind: str, organisation: str, allowed: bool
 ) -> None:
     assert may_receive(_sub(kind, organisation), EVENT) is allowed
+
+
+NOW = datetime(2025, 3, 7, 12, 0, tzinfo=UTC)
+CAP = timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [
+        ("120", timedelta(seconds=120)),
+        ("0", timedelta(0)),
+        ("Fri, 07 Mar 2025 12:05:00 GMT", timedelta(minutes=5)),  # an HTTP date
+        ("Fri, 07 Mar 2025 11:00:00 GMT", timedelta(0)),  # already past
+        ("999999", CAP),  # capped
+        ("Sat, 08 Mar 2025 12:00:00 GMT", CAP),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+    ],
+)
+def test_retry_after_reads_seconds_or_an_http_date_and_is_capped(
+    header: str | None, wait: timedelta | None
+) -> None:
+    assert retry_after(header, now=NOW, cap=CAP) == wait
+
+
+def test_during_a_rotation_both_secrets_sign_and_each_verifies() -> None:
+    old, new = new_secret(), new_secret()
+    body = '{"type":"t","timestamp":"t","data":{}}'
+    headers = signature_headers(
+        secret=new,
+        webhook_id="msg_1",
+        timestamp=datetime.now(UTC),
+        body=body,
+        also_signed_with=[old],
+    )
+    entries = headers["webhook-signature"].split(" ")
+    assert len(entries) == 2 and all(e.startswith("v1,") for e in entries)
+    for secret in (old, new):
+        Webhook(secret).verify(body, headers)
+
+
+def test_a_filter_narrows_what_a_subscription_hears() -> None:
+    sub = _sub("hub", "demoshire-hub")
+    sub.event_types = ["org.signpost.referral.routed.v1", "org.signpost.referral.status.v1"]
+    sub.event_filter = {"destination_kinds": ["mash"], "priorities": ["red", "amber"]}
+    routed = "org.signpost.referral.routed.v1"
+    red_mash = {"destination": {"kind": "mash"}, "priority": "red", "level": 4}
+    assert wants(sub, routed, red_mash)
+    assert not wants(sub, routed, {**red_mash, "priority": "green"})
+    assert not wants(sub, routed, {**red_mash, "destination": {"kind": "agency"}})
+    # A status event carries no priority or kind: it is not excluded by them.
+    assert wants(sub, "org.signpost.referral.status.v1", {"status": "accepted"})
+    sub.event_filter = {"min_level": 3}
+    assert not wants(sub, routed, {**red_mash, "level": 2})
+    assert not wants(sub, "org.signpost.unknown.v1", red_mash)

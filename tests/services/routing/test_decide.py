@@ -1,10 +1,13 @@
-"""Routing decisions: every branch, with a reason for every candidate considered."""
+"""Routing decisions: every branch of the decision table, with a reason in words for
+every candidate considered."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from services.routing.decide import route
+from services.routing.decide import Routing, route
 from services.routing.directory import Directory, load_directory
 
 
@@ -13,124 +16,187 @@ def directory() -> Directory:
     return load_directory(None)
 
 
-def test_top_level_goes_to_the_mash(directory: Directory) -> None:
-    r = route(
-        level=4,
-        concern_codes=["bullying"],
-        age=9,
-        postcode_district="EX1",
-        open_referrals={},
-        directory=directory,
-    )
-    assert r.destination_kind == "mash" and r.destination is not None
-    assert r.destination.kind == "mash"
+def decide(directory: Directory, **facts: Any) -> Routing:
+    given: dict[str, Any] = {
+        "level": 2,
+        "concern_codes": ["domestic_abuse"],
+        "age": 8,
+        "postcode_district": "EX1",
+        "open_referrals": {},
+    }
+    given.update(facts)
+    return route(directory=directory, **given)
 
 
-def test_level_three_goes_to_the_hub(directory: Directory) -> None:
-    r = route(
-        level=3,
-        concern_codes=["bullying"],
-        age=9,
-        postcode_district="EX1",
-        open_referrals={},
-        directory=directory,
-    )
-    assert r.destination_kind == "hub"
-
-
-def test_level_one_is_universal_services_with_no_referral(directory: Directory) -> None:
-    r = route(
-        level=1,
-        concern_codes=[],
-        age=9,
-        postcode_district="EX1",
-        open_referrals={},
-        directory=directory,
-    )
-    assert r.destination is None and r.destination_kind == "universal"
-    assert r.reason_codes == ["universal_services_advised"]
-
-
-def test_level_two_goes_to_the_single_agency_that_meets_every_need(
-    directory: Directory,
+@pytest.mark.parametrize(
+    ("level", "top_level", "kind", "reason"),
+    [
+        (4, 4, "mash", "statutory_level"),
+        (5, 5, "mash", "statutory_level"),
+        (4, 5, "hub", "multi_agency_level"),
+        (3, 4, "hub", "multi_agency_level"),
+        (3, 5, "hub", "multi_agency_level"),
+        (1, 4, "universal", "universal_services_advised"),
+    ],
+)
+def test_levels_other_than_early_help_go_by_level_alone(
+    directory: Directory, level: int, top_level: int, kind: str, reason: str
 ) -> None:
-    r = route(
-        level=2,
-        concern_codes=["domestic_abuse"],
-        age=8,
-        postcode_district="EX1",
-        open_referrals={},
-        directory=directory,
-    )
+    # Needs one agency could meet do not matter outside level 2.
+    r = decide(directory, level=level, top_level=top_level)
+    assert r.destination_kind == kind
+    assert r.reason_codes == [reason]
+    assert r.considered == []
+    if kind == "universal":
+        assert r.destination is None
+    else:
+        assert r.destination is not None and r.destination.kind == kind
+    assert f"Level {level}" in r.explanation
+
+
+def test_level_one_records_universal_advice_for_the_referrer(directory: Directory) -> None:
+    r = decide(directory, level=1)
+    assert "no referral is made" in r.explanation
+    assert "universal services" in r.explanation
+
+
+def test_level_two_goes_to_the_single_agency_that_meets_every_need(directory: Directory) -> None:
+    r = decide(directory, open_referrals={"da-support": 3})
     assert r.destination is not None and r.destination.id == "da-support"
     assert r.reason_codes == ["single_agency_best_placed"]
-    assert {c.agency_id for c in r.considered} >= {"da-support", "housing"}
+    assert r.explanation.startswith(
+        "Level 2 (early help): Safe Homes Domestic Abuse Support is best placed. It meets "
+        "every need (domestic abuse in the household); 3 of 80 referrals open"
+    )
+    assert "no other agency meets every need" in r.explanation
 
 
-def test_level_two_prefers_the_least_loaded_of_equally_good_agencies(
-    directory: Directory,
-) -> None:
+def test_every_agency_considered_has_a_reason(directory: Directory) -> None:
+    r = decide(directory)
+    agencies = {a.id for a in directory.agencies if a.kind == "agency"}
+    assert {c.agency_id for c in r.considered} == agencies
+    reasons = {c.agency_id: c for c in r.considered}
+    assert reasons["housing"].reason == (
+        "does not meet any of the needs (domestic abuse in the household)"
+    )
+    assert reasons["housing"].suitable is False
+    assert reasons["da-support"].suitable and reasons["da-support"].meets_every_need
+
+
+def test_level_two_prefers_the_least_loaded_of_equally_good_agencies(directory: Directory) -> None:
     needs = ["low_level_mental_health"]  # school nursing and CAMHS early support both meet it
-    busy_nursing = route(
-        level=2,
-        concern_codes=needs,
-        age=12,
-        postcode_district="EX1",
-        open_referrals={"school-nursing": 150},
-        directory=directory,
+    busy_nursing = decide(
+        directory, concern_codes=needs, age=12, open_referrals={"school-nursing": 150}
     )
     assert busy_nursing.destination is not None
     assert busy_nursing.destination.id == "camhs-early"
-    busy_camhs = route(
-        level=2,
-        concern_codes=needs,
-        age=12,
-        postcode_district="EX1",
-        open_referrals={"camhs-early": 80},
-        directory=directory,
-    )
+    assert "least loaded of 2 agencies that meet every need" in busy_nursing.explanation
+    busy_camhs = decide(directory, concern_codes=needs, age=12, open_referrals={"camhs-early": 80})
     assert busy_camhs.destination is not None
     assert busy_camhs.destination.id == "school-nursing"
 
 
-def test_level_two_skips_agencies_out_of_age_range_or_at_capacity(
-    directory: Directory,
-) -> None:
-    r = route(
-        level=2,
-        concern_codes=["domestic_abuse"],
-        age=8,
-        postcode_district="EX1",
-        open_referrals={"da-support": 80},
-        directory=directory,
+def test_least_loaded_is_the_share_of_capacity_not_the_count(directory: Directory) -> None:
+    # School nursing: 60 of 200 (30%); CAMHS early support: 45 of 90 (50%).
+    r = decide(
+        directory,
+        concern_codes=["low_level_mental_health"],
+        age=12,
+        open_referrals={"school-nursing": 60, "camhs-early": 45},
     )
+    assert r.destination is not None and r.destination.id == "school-nursing"
+
+
+def test_best_fit_beats_load(directory: Directory) -> None:
+    # Self-harm and household mental illness: only CAMHS early support meets both.
+    r = decide(
+        directory,
+        concern_codes=["self_harm", "household_mental_illness"],
+        age=12,
+        open_referrals={"camhs-early": 89},
+    )
+    assert r.destination is not None and r.destination.id == "camhs-early"
+
+
+def test_an_agency_at_capacity_is_passed_over_and_the_hub_takes_it(directory: Directory) -> None:
+    r = decide(directory, open_referrals={"da-support": 80})
     assert r.destination_kind == "hub"
     assert r.reason_codes == ["no_single_agency_suitable"]
+    reasons = {c.agency_id: c for c in r.considered}
+    assert reasons["da-support"].reason == "is full (80 of 80 referrals open)"
+    assert not reasons["da-support"].suitable
+    assert "no single agency could take it" in r.explanation
+
+
+def test_a_child_outside_the_age_range_is_not_sent_there(directory: Directory) -> None:
+    r = decide(directory, concern_codes=["anti_social_behaviour"], age=6)
+    assert r.destination_kind == "hub"
     reasons = {c.agency_id: c.reason for c in r.considered}
-    assert reasons["da-support"].startswith("at capacity")
-    young = route(
-        level=2,
-        concern_codes=["anti_social_behaviour"],
-        age=6,
-        postcode_district="EX1",
-        open_referrals={},
-        directory=directory,
-    )
-    assert young.destination_kind == "hub"
-    assert "outside" in {c.agency_id: c.reason for c in young.considered}["asb-unit"]
+    assert reasons["asb-unit"] == "takes children aged 8 to 17; this child is 6"
+    assert reasons["yos-diversion"] == "takes children aged 10 to 17; this child is 6"
 
 
-def test_level_two_needs_no_single_agency_covers_go_to_the_hub(directory: Directory) -> None:
-    r = route(
-        level=2,
-        concern_codes=["domestic_abuse", "poor_housing"],
-        age=8,
-        postcode_district="EX1",
-        open_referrals={},
-        directory=directory,
+def test_catchment_by_local_authority_uses_the_directorys_districts(directory: Directory) -> None:
+    # Housing Options covers the city authority (EX1, EX2, EX4) only.
+    inside = decide(directory, concern_codes=["poor_housing"], postcode_district="EX4")
+    assert inside.destination is not None and inside.destination.id == "housing"
+    outside = decide(directory, concern_codes=["poor_housing"], postcode_district="EX6")
+    assert outside.destination_kind == "hub"
+    reasons = {c.agency_id: c.reason for c in outside.considered}
+    assert reasons["housing"] == "covers E06099001 only; this child lives in EX6"
+
+
+def test_an_authority_given_by_triage_places_the_child(directory: Directory) -> None:
+    r = decide(
+        directory,
+        concern_codes=["poor_housing"],
+        postcode_district=None,
+        local_authority_code="E06099001",
     )
+    assert r.destination is not None and r.destination.id == "housing"
+
+
+def test_catchment_by_postcode_district(directory: Directory) -> None:
+    data = directory.model_dump()
+    for agency in data["agencies"]:
+        if agency["id"] == "da-support":
+            agency["postcode_districts"] = ["EX2", "EX3"]
+    narrowed = Directory.model_validate(data)
+    assert decide(narrowed, postcode_district="EX1").destination_kind == "hub"
+    r = decide(narrowed, postcode_district="EX3")
+    assert r.destination is not None and r.destination.id == "da-support"
+    unknown = decide(narrowed, postcode_district=None)
+    assert {c.agency_id: c.reason for c in unknown.considered}["da-support"] == (
+        "covers EX2, EX3 only; this child lives in an unknown district"
+    )
+
+
+def test_needs_no_single_agency_covers_go_to_the_hub(directory: Directory) -> None:
+    r = decide(directory, concern_codes=["domestic_abuse", "poor_housing"])
     assert r.destination_kind == "hub"
     assert r.reason_codes == ["needs_span_agencies"]
+    assert "no single agency meets every need" in r.explanation
+    assert {c.agency_id: c.reason for c in r.considered}["da-support"].startswith(
+        "meets 1 of 2 needs"
+    )
+
+
+def test_needs_no_agency_meets_go_to_the_hub(directory: Directory) -> None:
+    for needs in (["trafficking"], []):
+        r = decide(directory, concern_codes=needs)
+        assert r.destination_kind == "hub"
+        assert r.reason_codes == ["no_single_agency_suitable"]
+        assert not any(c.suitable for c in r.considered)
+
+
+def test_the_choice_does_not_depend_on_the_order_of_the_directory(directory: Directory) -> None:
+    data = directory.model_dump()
+    data["agencies"].reverse()
+    reversed_ = Directory.model_validate(data)
+    needs = {"concern_codes": ["low_level_mental_health"], "age": 12}
+    first, second = decide(directory, **needs), decide(reversed_, **needs)
+    assert first.destination is not None and second.destination is not None
+    assert first.destination.id == second.destination.id
 
 
 def test_directory_without_a_hub_is_refused() -> None:
@@ -152,24 +218,19 @@ def test_directory_without_a_hub_is_refused() -> None:
         )
 
 
-def test_with_five_levels_only_the_top_goes_to_the_mash(directory: Directory) -> None:
-    complex_ = route(
-        level=4,
-        concern_codes=["bullying"],
-        age=9,
-        postcode_district="EX1",
-        open_referrals={},
-        directory=directory,
-        top_level=5,
-    )
-    assert complex_.destination_kind == "hub"
-    top = route(
-        level=5,
-        concern_codes=["bullying"],
-        age=9,
-        postcode_district="EX1",
-        open_referrals={},
-        directory=directory,
-        top_level=5,
-    )
-    assert top.destination_kind == "mash"
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"concern_codes": ["not_a_concern"]}, "unknown concern code"),
+        ({"postcode_districts": ["nowhere"]}, "not a postcode district"),
+        ({"local_authority_codes": ["Demoshire"]}, "not a GSS local authority code"),
+        ({"min_age": 12, "max_age": 5}, "min_age 12 is above max_age 5"),
+    ],
+)
+def test_an_agency_with_bad_data_is_refused(
+    directory: Directory, change: dict[str, Any], message: str
+) -> None:
+    data = directory.model_dump()
+    data["agencies"][2].update(change)
+    with pytest.raises(ValueError, match=message):
+        Directory.model_validate(data)

@@ -1,0 +1,38 @@
+"""A subscription's optional filter: which referrals it wants to hear about."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import DestinationKind, Priority
+
+
+class SubscriptionFilter(BaseModel):
+    """Every criterion given must hold. A criterion about a field an event does not
+    carry (a status event has no priority) does not exclude that event: the partner
+    keeps hearing how referrals it was told about move on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    destination_kinds: list[DestinationKind] | None = Field(default=None, min_length=1)
+    priorities: list[Priority] | None = Field(default=None, min_length=1)
+    min_level: int | None = Field(default=None, ge=1, le=5)
+
+    def matches(self, data: Mapping[str, object]) -> bool:
+        """Whether an event's data passes this filter."""
+        destination = data.get("destination")
+        kind = destination.get("kind") if isinstance(destination, Mapping) else None
+        if self.destination_kinds is not None and kind is not None:
+            if kind not in self.destination_kinds:
+                return False
+        priority = data.get("priority")
+        if self.priorities is not None and priority is not None:
+            if priority not in self.priorities:
+                return False
+        level = data.get("level")
+        if self.min_level is not None and isinstance(level, int):
+            if level < self.min_level:
+                return False
+        return True

@@ -1,0 +1,137 @@
+"""Information-sharing policies: which fields of a partner-facing event a notification
+to each kind of partner may carry.
+
+A policy is data a local partnership owns (a JSON file, validated here). What a policy
+does not grant is not sent: the default, for any partner kind or event type the policy
+does not name, is ids only, and the partner fetches what it is entitled to through
+the API, where each read is audited. Fields a newer producer adds are dropped until a
+policy grants them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shared.auth import ClientKind
+from shared.events import DATA_MODEL, PARTNER_FACING, EventType
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("sharing-policy.json")
+
+# What every notification carries whatever the policy says: the ids a partner needs to
+# fetch (and be audited for) anything more.
+IDS_ONLY: frozenset[str] = frozenset({"referral_id", "destination.id", "destination_id"})
+
+# Field names no policy may grant to anyone, whatever event later carries them.
+NEVER_SHARED: frozenset[str] = frozenset({"narrative"})
+
+
+class SharingPolicyError(ValueError):
+    """The policy file is not valid; `problems` lists each reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class SharingPolicy(BaseModel):
+    """Per partner kind, per partner-facing event type: the field paths it may carry.
+
+    A path names a top-level field (`level`) or one field of a nested object
+    (`destination.kind`); naming the object (`destination`) grants all of it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=100)
+    version: str = Field(min_length=1, max_length=40)
+    area: str = Field(min_length=1, max_length=200)
+    kinds: dict[ClientKind, dict[EventType, list[str]]] = Field(default_factory=dict)
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_fields_only(
+        cls, kinds: dict[ClientKind, dict[EventType, list[str]]]
+    ) -> dict[ClientKind, dict[EventType, list[str]]]:
+        problems = []
+        for kind, by_type in kinds.items():
+            for event_type, paths in by_type.items():
+                where = f"kinds.{kind.value}.{event_type.value}"
+                if event_type not in PARTNER_FACING:
+                    problems.append(f"{where}: not a partner-facing event type")
+                    continue
+                for path in paths:
+                    if NEVER_SHARED & set(path.split(".")):
+                        problems.append(f"{where}: {path!r} may never be shared")
+                    elif path not in known_paths(event_type):
+                        problems.append(f"{where}: {path!r} is not a field of this event")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return kinds
+
+    def allowed(self, kind: str, event_type: str) -> frozenset[str]:
+        """The field paths a notification of this type to this kind of partner may carry."""
+        try:
+            granted = self.kinds.get(ClientKind(kind), {}).get(EventType(event_type), [])
+        except ValueError:
+            granted = []
+        return IDS_ONLY | frozenset(granted)
+
+    def minimise(self, kind: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The event's data cut down to what this kind of partner may see."""
+        return _project(data, self.allowed(kind, event_type))
+
+
+IDS_ONLY_POLICY = SharingPolicy(id="ids-only", version="1", area="(none)")
+
+
+def known_paths(event_type: EventType) -> frozenset[str]:
+    """Every field path of an event type's data model, one level of nesting deep."""
+    model = DATA_MODEL[event_type]
+    paths: set[str] = set()
+    for name, info in model.model_fields.items():
+        paths.add(name)
+        # `Destination` or `Destination | None`: either way its fields are paths.
+        for nested in (info.annotation, *get_args(info.annotation)):
+            if isinstance(nested, type) and issubclass(nested, BaseModel):
+                paths.update(f"{name}.{sub}" for sub in nested.model_fields)
+    return frozenset(paths)
+
+
+def _project(data: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in allowed:
+            kept[key] = value
+        elif isinstance(value, dict):
+            prefix = key + "."
+            inner = frozenset(p[len(prefix) :] for p in allowed if p.startswith(prefix))
+            if inner:
+                kept[key] = _project(value, inner)
+    return kept
+
+
+def parse_policy(text: str, *, source: str = "<policy>") -> SharingPolicy:
+    """A validated policy from JSON text; raises `SharingPolicyError` with every reason."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SharingPolicyError([f"{source}: not JSON: {exc.msg} at line {exc.lineno}"]) from exc
+    try:
+        return SharingPolicy.model_validate(raw)
+    except ValidationError as exc:
+        raise SharingPolicyError(
+            [
+                f"{source}: {'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+                for err in exc.errors()
+            ]
+        ) from exc
+
+
+def load_policy(path: Path | None) -> SharingPolicy:
+    """The policy at `path`, or the shipped demo policy when none is configured."""
+    target = path or DEFAULT_POLICY_PATH
+    return parse_policy(target.read_text(encoding="utf-8"), source=str(target))

@@ -1,0 +1,175 @@
+"""Routing test helpers: an embedded Signpost with a controllable clock, triaged
+referrals put straight on the bus, and what routing staged."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from services.apps import embedded_app
+from services.routing.models import RoutingDecision
+from services.routing.service import CLOCK
+from shared.db import table_of
+from shared.envelope import new_event, to_record
+from shared.events import EventType, ReferralTriaged
+from shared.outbox import OutboxMessage
+from shared.runtime import ServiceContext
+from shared.settings import embedded_settings
+from tests.services.conftest import Signpost, bearer
+
+T = TypeVar("T")
+
+START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    """Routing's clock in a test: stands still until told to move."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def routing(sp: Signpost) -> ServiceContext:
+    ctx: ServiceContext = sp.app.state.runtimes["routing"].ctx
+    return ctx
+
+
+@asynccontextmanager
+async def running(data_dir: Path, clock: Clock, **overrides: Any) -> AsyncIterator[Signpost]:
+    """An embedded Signpost on `data_dir` whose routing reads `clock`; the escalation
+    scheduler ticks every 50 ms so a test sees it fire promptly."""
+    settings = embedded_settings(
+        data_dir,
+        auth_cache_seconds=0,
+        routing_escalation_interval_seconds=0.05,
+        **overrides,
+    )
+    app = embedded_app(settings)
+    app.state.runtimes["routing"].ctx.state[CLOCK] = clock
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://signpost") as client:
+            yield Signpost(app, client, app.state.key_registry)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def sp(tmp_path: Path, clock: Clock) -> AsyncIterator[Signpost]:
+    async with running(tmp_path / "var", clock) as signpost:
+        yield signpost
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 10.0) -> T:
+    """The first truthy answer of `check`, polled until `within` seconds pass."""
+    async with asyncio.timeout(within):
+        while True:
+            answer = await check()
+            if answer:
+                return answer
+            await asyncio.sleep(0.02)
+
+
+async def triage(
+    sp: Signpost,
+    *,
+    level: int = 2,
+    concerns: list[str] | None = None,
+    age: int | None = 8,
+    district: str | None = "EX1",
+    referrer: str = "demo-police",
+    referral_id: str | None = None,
+    revision: int = 0,
+    wait: bool = True,
+) -> str:
+    """Put a referral.triaged on the bus (as triage would) and wait until it is routed."""
+    referral_id = referral_id or "ref_" + uuid.uuid4().hex[:20]
+    priority = {1: "blue", 2: "green", 3: "amber"}.get(level, "red")
+    data = ReferralTriaged(
+        referral_id=referral_id,
+        subject_key="subj_" + referral_id,
+        level=level,
+        priority=priority,  # type: ignore[arg-type]
+        concern_codes=concerns if concerns is not None else ["domestic_abuse"],
+        immediate_risk=False,
+        reasons=[],
+        policy_version="test",
+        decided_at=START,
+        source_kind="police",
+        referrer_organisation=referrer,
+        child_age_years=age,
+        postcode_district=district,
+        revision=revision,
+    )
+    event = new_event(
+        type=EventType.REFERRAL_TRIAGED,
+        source="/tests/triage",
+        subject=referral_id,
+        partitionkey=data.subject_key,
+        data=data,
+    )
+    await routing(sp).bus.publish([to_record(event)])
+    if wait:
+        await eventually(lambda: decision(sp, referral_id, revision=revision))
+    return referral_id
+
+
+async def decision(sp: Signpost, referral_id: str, *, revision: int = 0) -> RoutingDecision | None:
+    async with routing(sp).db.session() as session:
+        row = await session.get(RoutingDecision, referral_id)
+        return row if row is not None and row.triage_revision >= revision else None
+
+
+async def staged(
+    sp: Signpost, event_type: str, referral_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The data of every event of `event_type` routing staged (about one referral)."""
+    outbox = table_of(OutboxMessage)
+    query = select(outbox.c.headers, outbox.c.value).order_by(outbox.c.id)
+    async with routing(sp).db.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    found = []
+    for headers, value in rows:
+        names = dict(json.loads(headers))
+        if base64.b64decode(names["ce_type"]).decode() != event_type:
+            continue
+        data = json.loads(value)
+        if referral_id is None or data["referral_id"] == referral_id:
+            found.append(data)
+    return found
+
+
+async def statuses(sp: Signpost, referral_id: str) -> list[tuple[str, str | None, str | None]]:
+    """(status, destination id, reason code) of each referral.status, in order."""
+    return [
+        (d["status"], d["destination_id"], d["reason_code"])
+        for d in await staged(sp, EventType.REFERRAL_STATUS.value, referral_id)
+    ]
+
+
+async def agency_key(sp: Signpost, organisation: str = "safe-homes") -> dict[str, str]:
+    return bearer(await sp.key("agency", organisation, "referrals:read", "referrals:write"))
+
+
+async def hub_key(sp: Signpost) -> dict[str, str]:
+    return bearer(await sp.key("hub", "demoshire-hub", "referrals:read", "referrals:write"))
