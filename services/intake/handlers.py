@@ -34,7 +34,16 @@ _REASON_PHRASE = {
     "no_longer_needed": "support is no longer needed",
     "already_supported": "the family is already supported",
     "no_further_action": "no further action is needed",
+    "outside_catchment": "the family lives outside their area",
+    "not_appropriate": "their service cannot meet these needs",
+    "got_help": "support was given",
+    "no_longer_interested": "the family is no longer interested",
+    "couldnt_get_help": "the family could not get the help they needed",
+    "no_response_within_sla": "they did not answer in time",
 }
+
+# The hub moved the referral on: the old destination's "cancelled" is not an ending.
+_MOVED_BY_HUB = {"reassigned_by_hub", "overridden_by_hub"}
 
 
 def routed_summary(kind: str, name: str) -> str:
@@ -47,6 +56,10 @@ def routed_summary(kind: str, name: str) -> str:
 def status_summary(status: str, destination: str | None, reason_code: str | None) -> str:
     """A lifecycle step of the receiving agency, phrased for the referrer."""
     who = destination or "The receiving agency"
+    if status == "cancelled" and reason_code in _MOVED_BY_HUB:
+        return f"The hub moved the referral from {who} to better-placed support."
+    if status == "requested" and reason_code == "no_response_within_sla":
+        return f"The agency asked first did not answer in time: {who} has been asked instead."
     reason = _REASON_PHRASE.get(reason_code or "")
     because = f" because {reason}" if reason else ""
     phrases = {
@@ -99,7 +112,10 @@ async def follow_journey(session: AsyncSession, event: BaseCloudEvent) -> None:
     elif kind == EventType.REFERRAL_STATUS:
         changed = event_data(event, ReferralStatus)
         report.status = changed.status
-        summary = status_summary(changed.status, report.destination_name, changed.reason_code)
+        # The status event names its own destination: the routed event that named the
+        # latest one travels on another topic and may not have arrived yet.
+        name = changed.destination.name if changed.destination else report.destination_name
+        summary = status_summary(changed.status, name, changed.reason_code)
         status = changed.status
     else:
         return

@@ -107,3 +107,12 @@ def test_agency_decisions_are_phrased_plainly_with_their_reason() -> None:
     assert status_summary("completed", "Hub", None) == "Closed by Hub: support completed."
     # A status from a newer producer still reads sensibly.
     assert status_summary("on-hold", "Hub", None) == "Status: on-hold."
+
+
+def test_the_hub_moving_a_referral_on_is_not_phrased_as_an_ending() -> None:
+    from services.intake.handlers import status_summary
+
+    moved = status_summary("cancelled", "Safe Homes", "reassigned_by_hub")
+    assert "moved" in moved and "no further action" not in moved
+    late = status_summary("requested", "Demoshire Early Intervention Hub", "no_response_within_sla")
+    assert "did not answer in time" in late and "Demoshire Early Intervention Hub" in late
