@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.intake.models import JourneyStep, Report, ReportVersion
@@ -27,6 +27,16 @@ from shared.events import EventType, ReferralReceived
 from shared.outbox import OutboxMessage, outbox_row
 from shared.report import ConcernReport
 from shared.runtime import ServiceContext
+
+_INSERT_REPORT = insert(table_of(Report))
+_INSERT_VERSION = insert(table_of(ReportVersion))
+_INSERT_STEP = insert(table_of(JourneyStep))
+_INSERT_OUTBOX = insert(table_of(OutboxMessage))
+_VERSIONS = table_of(ReportVersion)
+_SELECT_VERSIONS = select(_VERSIONS).where(
+    _VERSIONS.c.organisation == bindparam("organisation"),
+    _VERSIONS.c.source_reference == bindparam("reference"),
+)
 
 
 @dataclass(frozen=True)
@@ -51,11 +61,8 @@ def report_sha256(report: ConcernReport) -> str:
 async def _versions(
     conn: AsyncConnection, organisation: str, reference: str
 ) -> list[ReportVersion]:
-    versions = table_of(ReportVersion)
     rows = await conn.execute(
-        select(versions).where(
-            versions.c.organisation == organisation, versions.c.source_reference == reference
-        )
+        _SELECT_VERSIONS, {"organisation": organisation, "reference": reference}
     )
     return [ReportVersion.model_validate(dict(row._mapping)) for row in rows]
 
@@ -112,8 +119,11 @@ async def store_report(
     summary = "Your report was received."
     if latest is not None:
         summary += f" It updates your earlier report {latest.referral_id} (same reference)."
+    # Statements with separate parameters are compiled once and cached by SQLAlchemy;
+    # `.values(...)` would build and compile a new statement for every report.
     await conn.execute(
-        insert(table_of(Report)).values(
+        _INSERT_REPORT,
+        dict(
             referral_id=referral_id,
             client_id=principal.client_id,
             organisation=report.source.organisation,
@@ -124,22 +134,22 @@ async def store_report(
             status="received",
             received_at=now,
             updated_at=now,
-        )
+        ),
     )
     await conn.execute(
-        insert(table_of(ReportVersion)).values(
+        _INSERT_VERSION,
+        dict(
             referral_id=referral_id,
             organisation=report.source.organisation,
             source_reference=report.source.reference,
             body_sha256=digest,
             supersedes=latest.referral_id if latest is not None else "",
             received_at=now,
-        )
+        ),
     )
     await conn.execute(
-        insert(table_of(JourneyStep)).values(
-            referral_id=referral_id, status="received", at=now, summary=summary
-        )
+        _INSERT_STEP,
+        dict(referral_id=referral_id, status="received", at=now, summary=summary, ce_id=None),
     )
     event = new_event(
         type=EventType.REFERRAL_RECEIVED,
@@ -155,7 +165,7 @@ async def store_report(
             supersedes=[v.referral_id for v in history],
         ),
     )
-    await conn.execute(insert(table_of(OutboxMessage)).values(**outbox_row(event)))
+    await conn.execute(_INSERT_OUTBOX, outbox_row(event))
     return Receipt(
         referral_id=referral_id,
         status="received",
