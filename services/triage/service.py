@@ -112,6 +112,15 @@ async def resolve_subject(
         session.add(subject)
 
     members = members_of(report)
+    # A child reported again with the same details adds nothing to the index: without
+    # this, every report about a much-reported child would widen every later match.
+    if any(
+        row.subject_key == subject.key
+        and _identity_row(row) == identity
+        and _members_row(row) == members
+        for row in rows
+    ):
+        return subject
     session.add(
         SubjectIdentity(
             referral_id=received.referral_id,

@@ -252,3 +252,29 @@ async def test_the_same_report_gives_the_same_decision_in_a_fresh_deployment(
     )
     assert again.rationale == view["decision"]["rationale"]
     assert again.level == view["level"] == 3
+
+
+async def test_a_child_reported_again_does_not_grow_the_matching_index(
+    signpost: Signpost,
+) -> None:
+    from services.triage.models import SubjectIdentity
+
+    k = await keys(signpost)
+    for i in range(4):
+        r = await signpost.client.post(
+            "/v1/reports", json=police_report(f"REPEAT-{i}"), headers=bearer(k["police"])
+        )
+        assert r.status_code == 202
+    ctx = signpost.app.state.runtimes["triage"].ctx
+    async with asyncio.timeout(20):
+        while True:
+            async with ctx.db.session() as session:
+                decided = (await session.exec(select(TriageDecision))).all()
+            if len(decided) == 4:
+                break
+            await asyncio.sleep(0.05)
+    async with ctx.db.session() as session:
+        identities = (await session.exec(select(SubjectIdentity))).all()
+        subjects = (await session.exec(select(Subject))).all()
+    assert len(subjects) == 1
+    assert len(identities) == 1
