@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -299,11 +300,18 @@ def create_key(
 
 
 def report_factory(prefix: str) -> Callable[[int], bytes]:
-    """examples/police-report.json with a distinct source.reference per request."""
+    """examples/police-report.json with a distinct source.reference per request, about
+    a different child each time except that every tenth report is about the child of
+    the report before (so triage's matching and history are exercised as in life,
+    not with one child reported thousands of times)."""
     template = json.loads(EXAMPLE.read_text())
+    born = date(2016, 1, 1)
 
     def make(i: int) -> bytes:
+        child = i - 1 if i % 10 == 0 and i > 0 else i
         template["source"]["reference"] = f"{prefix}-{i:07d}"
+        template["child"]["given_name"] = f"Child{child}"
+        template["child"]["date_of_birth"] = (born + timedelta(days=child % 2500)).isoformat()
         return json.dumps(template).encode()
 
     return make
