@@ -303,7 +303,7 @@ def report_factory(prefix: str) -> Callable[[int], bytes]:
     """examples/police-report.json with a distinct source.reference per request, about
     a different child each time except that every tenth report is about the child of
     the report before (so triage's matching and history are exercised as in life,
-    not with one child reported thousands of times)."""
+    not with one child reported thousands of times, nor thousands at one postcode)."""
     template = json.loads(EXAMPLE.read_text())
     born = date(2016, 1, 1)
 
@@ -312,6 +312,9 @@ def report_factory(prefix: str) -> Callable[[int], bytes]:
         template["source"]["reference"] = f"{prefix}-{i:07d}"
         template["child"]["given_name"] = f"Child{child}"
         template["child"]["date_of_birth"] = (born + timedelta(days=child % 2500)).isoformat()
+        # Spread over postcodes as children are (a few per postcode, not all in one).
+        inward = f"{child % 9 + 1}{chr(65 + (child // 9) % 26)}{chr(65 + (child // 234) % 26)}"
+        template["child"]["address"]["postcode"] = f"EX{1 + child % 20} {inward}"
         return json.dumps(template).encode()
 
     return make
