@@ -15,7 +15,7 @@ from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus
 from shared.events import all_topics
-from shared.runtime import ServiceDefinition, build_app, context_of
+from shared.runtime import ServiceDefinition, build_app
 from shared.settings import Settings
 
 DEFINITIONS: dict[str, ServiceDefinition] = {
@@ -121,4 +121,4 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
     return setup
 
 
-__all__ = ["DEFINITIONS", "context_of", "demo_setup", "embedded_app", "service_app"]
+__all__ = ["DEFINITIONS", "demo_setup", "embedded_app", "service_app"]

@@ -14,7 +14,7 @@ import json
 import logging
 from base64 import b64decode, b64encode
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, delete, func, text, update
@@ -22,14 +22,10 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.base import Bus, Record
-from shared.db import Database
+from shared.db import Database, utcnow
 from shared.envelope import to_record
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class OutboxMessage(SQLModel, table=True):

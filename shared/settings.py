@@ -56,7 +56,6 @@ class Settings(BaseSettings):
     intake_max_batch_rows: int = Field(default=500, ge=1, le=10000)
 
     webhook_timeout_seconds: float = Field(default=15.0, ge=1, le=30)
-    webhook_max_attempts: int = Field(default=10, ge=1, le=20)
     # Private and loopback webhook targets are refused unless allowed here (tests, demo).
     webhook_allow_private: bool = False
     # After a secret rotation the previous secret keeps signing (beside the new one)

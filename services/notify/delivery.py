@@ -37,6 +37,7 @@ from services.notify.ssrf import (
 )
 from services.notify.webhooks import THROTTLING_STATUSES, next_delay, retry_after, signature_headers
 from shared.consuming import Subscription
+from shared.db import as_utc
 from shared.envelope import new_event
 from shared.events import PARTNER_FACING, EventType, NotificationDelivery, Topic
 from shared.outbox import stage
@@ -217,7 +218,7 @@ class Dispatcher:
 
     def _signing_secrets(self, sub: WebhookSubscription, now: datetime) -> list[str]:
         expires = sub.previous_secret_expires_at
-        if sub.previous_secret and expires is not None and _aware(expires) > now:
+        if sub.previous_secret and expires is not None and as_utc(expires) > now:
             return [sub.previous_secret]
         return []
 
@@ -379,17 +380,8 @@ class Dispatcher:
             await self.client.close()
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands datetimes back without a zone; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 async def dispatch(ctx: ServiceContext) -> None:
     await Dispatcher(ctx).run()
-
-
-def partner_event_types() -> Sequence[str]:
-    return sorted(t.value for t in PARTNER_FACING)
 
 
 __all__ = [

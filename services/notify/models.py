@@ -6,15 +6,13 @@ Columns added after v1 are nullable so an existing database grows additively.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from shared.db import utcnow
 
 
 class WebhookSubscription(SQLModel, table=True):

@@ -32,6 +32,7 @@ from services.routing.store import (
     versions,
 )
 from shared.auth import Principal, requires
+from shared.db import as_utc
 from shared.problems import NotFound, Problem
 from shared.runtime import ServiceContext, context_of
 
@@ -87,7 +88,7 @@ def _directory_view(row: DirectoryVersion) -> DirectoryView:
             "source": row.source,
             "changed_by": row.changed_by,
             "note": row.note,
-            "created_at": service.utc(row.created_at),
+            "created_at": as_utc(row.created_at),
         }
     )
 
@@ -156,7 +157,7 @@ async def list_versions(_: AnyKey, ctx: Ctx) -> list[VersionSummary]:
             source=r.source,
             changed_by=r.changed_by,
             note=r.note,
-            created_at=service.utc(r.created_at),
+            created_at=as_utc(r.created_at),
             agencies=len(r.document.get("agencies", [])),
         )
         for r in rows
@@ -395,9 +396,9 @@ def _referral_view(row: RoutingDecision) -> ReferralView:
             organisation=row.destination_organisation,
             name=row.destination_name,
         ),
-        respond_by=service.utc(row.respond_by) if row.respond_by else None,
-        routed_at=service.utc(row.routed_at),
-        updated_at=service.utc(row.updated_at) if row.updated_at else None,
+        respond_by=as_utc(row.respond_by) if row.respond_by else None,
+        routed_at=as_utc(row.routed_at),
+        updated_at=as_utc(row.updated_at) if row.updated_at else None,
         reason_code=row.reason_code,
         allowed_actions=list(allowed_actions(row.status)) if row.destination_id else [],
     )
@@ -420,7 +421,7 @@ def _record(row: RoutingDecision, steps: list[RoutingStep]) -> RoutingRecord:
         directory_version=row.directory_version,
         history=[
             StepView(
-                at=service.utc(s.at),
+                at=as_utc(s.at),
                 status=s.status,
                 destination_kind=s.destination_kind,
                 destination_id=s.destination_id,

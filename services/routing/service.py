@@ -33,6 +33,7 @@ from services.routing.lifecycle import (
 from services.routing.models import RoutingDeadline, RoutingDecision, RoutingStep
 from services.routing.store import current_directory
 from shared.auth import ClientKind, Principal
+from shared.db import as_utc
 from shared.envelope import new_event
 from shared.events import (
     Destination,
@@ -51,15 +52,10 @@ HUB_KINDS = frozenset({ClientKind.HUB, ClientKind.ADMIN})
 MIN_RATIONALE = 10
 
 
-def utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they were stored as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def now_of(ctx: ServiceContext) -> datetime:
     """Routing's clock: `ctx.state["clock"]` when a test or an operator set one."""
     clock: Callable[[], datetime] | None = ctx.state.get(CLOCK)
-    return utc(clock()) if clock is not None else datetime.now(UTC)
+    return as_utc(clock()) if clock is not None else datetime.now(UTC)
 
 
 async def open_referrals(session: AsyncSession) -> dict[str, int]:
@@ -105,9 +101,9 @@ def _stage_routed(
                 priority=row.priority,
                 reason_codes=reason_codes,
                 directory_version=row.directory_version,
-                routed_at=utc(row.updated_at or row.routed_at),
+                routed_at=as_utc(row.updated_at or row.routed_at),
                 referrer_organisation=row.referrer_organisation or "",
-                respond_by=utc(row.respond_by) if row.respond_by else None,
+                respond_by=as_utc(row.respond_by) if row.respond_by else None,
             ),
         ),
     )
@@ -137,7 +133,7 @@ def _stage_status(
                 occurred_at=at,
                 referrer_organisation=row.referrer_organisation or "",
                 destination=_destination(row),
-                respond_by=utc(row.respond_by)
+                respond_by=as_utc(row.respond_by)
                 if row.respond_by and status == "requested"
                 else None,
             ),
@@ -565,7 +561,7 @@ async def escalate_due(ctx: ServiceContext, *, now: datetime, limit: int = 100) 
                 or row.destination_id != deadline.destination_id
             ):
                 continue  # answered or moved on in the meantime
-            hours = (utc(deadline.due_at) - utc(deadline.created_at)).total_seconds() / 3600
+            hours = (as_utc(deadline.due_at) - as_utc(deadline.created_at)).total_seconds() / 3600
             await escalate_to_hub(
                 ctx,
                 session,
@@ -574,7 +570,7 @@ async def escalate_due(ctx: ServiceContext, *, now: datetime, limit: int = 100) 
                 summary=(
                     f"Escalated to the hub because {row.destination_name} did not accept or "
                     f"decline within {hours:g} hours "
-                    f"(due {utc(deadline.due_at):%d %b %Y %H:%M} UTC)."
+                    f"(due {as_utc(deadline.due_at):%d %b %Y %H:%M} UTC)."
                 ),
                 at=now,
             )

@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field
 
 from services.triage.handlers import policy_of, triaged_cloudevent
 from services.triage.models import TriageDecision, TriageOverride
-from services.triage.service import MIN_RATIONALE, override_level, overrides_of, utc
+from services.triage.service import MIN_RATIONALE, override_level, overrides_of
 from shared.auth import ClientKind, Principal, requires
+from shared.db import as_utc
 from shared.outbox import stage
 from shared.problems import NotFound, Problem
 from shared.runtime import ServiceContext, context_of
@@ -110,7 +111,7 @@ def _view(row: TriageDecision, overrides: list[TriageOverride], ctx: ServiceCont
     explanation = [row.rationale]
     for o in overrides:
         explanation.append(
-            f"On {utc(o.at):%d %b %Y at %H:%M} UTC {o.by_name} ({o.by_organisation}) "
+            f"On {as_utc(o.at):%d %b %Y at %H:%M} UTC {o.by_name} ({o.by_organisation}) "
             f"{'raised' if o.to_level > o.from_level else 'lowered'} the level from "
             f"{o.from_level} to {o.to_level} ({names.get(o.to_level, '')}, {o.priority}): "
             f'"{o.rationale}"'
@@ -120,7 +121,7 @@ def _view(row: TriageDecision, overrides: list[TriageOverride], ctx: ServiceCont
         level=row.level,
         level_name=names.get(row.level, row.level_name),
         priority=row.priority,
-        decide_by=utc(current) if current else None,
+        decide_by=as_utc(current) if current else None,
         policy=PolicyView(id=row.policy_id, version=row.policy_version),
         explanation=" ".join(explanation),
         decision=DecisionView(
@@ -128,11 +129,11 @@ def _view(row: TriageDecision, overrides: list[TriageOverride], ctx: ServiceCont
             level_name=row.level_name,
             priority=row.decided_priority,
             score=row.score,
-            decide_by=utc(row.decide_by) if row.decide_by else None,
+            decide_by=as_utc(row.decide_by) if row.decide_by else None,
             factors=[FactorView.model_validate(f) for f in row.factors],
             rules=row.rules,
             rationale=row.rationale,
-            decided_at=utc(row.decided_at),
+            decided_at=as_utc(row.decided_at),
         ),
         overrides=[
             OverrideView(
@@ -143,8 +144,8 @@ def _view(row: TriageDecision, overrides: list[TriageOverride], ctx: ServiceCont
                 rationale=o.rationale,
                 by_name=o.by_name,
                 by_organisation=o.by_organisation,
-                at=utc(o.at),
-                decide_by=utc(o.decide_by) if o.decide_by else None,
+                at=as_utc(o.at),
+                decide_by=as_utc(o.decide_by) if o.decide_by else None,
             )
             for o in overrides
         ],

@@ -25,6 +25,7 @@ from services.triage.models import Subject, SubjectIdentity, TriageDecision, Tri
 from services.triage.policy import ThresholdPolicy
 from services.triage.scoring import Decision, PriorReport, ReportFacts, decide
 from shared.auth import Principal
+from shared.db import as_utc
 from shared.events import ReferralReceived, ReferralTriaged, TriageOverrideNote
 from shared.problems import NotFound, Problem
 from shared.report import ConcernReport, age_on
@@ -36,11 +37,6 @@ MEMBER_FLAGS = (
     "domestic_abuse_perpetrator",
     "domestic_abuse_victim",
 )
-
-
-def utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they were stored as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def identity_of(report: ConcernReport) -> Identity:
@@ -220,7 +216,7 @@ async def history_of(
     return [
         PriorReport(
             referral_id=row.referral_id,
-            reported_at=utc(row.reported_at),
+            reported_at=as_utc(row.reported_at),
             level=row.level,
             concern_codes=tuple(row.concern_codes),
             member_flags=tuple(row.member_flags),
@@ -305,12 +301,12 @@ def triaged_event(
         immediate_risk=row.immediate_risk,
         reasons=decision.reasons if decision else list(row.reasons),
         policy_version=f"{row.policy_id}@{row.policy_version}",
-        decided_at=utc(row.decided_at),
+        decided_at=as_utc(row.decided_at),
         source_kind=row.source_kind,
         referrer_organisation=row.referrer_organisation,
         child_age_years=row.child_age_years,
         postcode_district=row.postcode_district,
-        decide_by=utc(decide_by) if decide_by else None,
+        decide_by=as_utc(decide_by) if decide_by else None,
         level_name=policy.level(row.level).name if row.level <= policy.top_level else None,
         top_level=policy.top_level,
         policy_id=row.policy_id,
