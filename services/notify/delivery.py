@@ -266,6 +266,10 @@ class Dispatcher:
                     error = "forbidden_address" if forbidden else type(exc).__name__
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     error = type(exc).__name__
+                except Exception as exc:
+                    # Recorded as a failed attempt: an escaping error would discard the
+                    # outcomes of every other delivery sent in this round.
+                    error = type(exc).__name__
             elapsed = int((time.monotonic() - started) * 1000)
         return Attempt(delivery, sub, status, error, elapsed, wait)
 

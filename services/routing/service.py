@@ -210,7 +210,7 @@ async def record_routing(
     ctx: ServiceContext, session: AsyncSession, triaged: ReferralTriaged
 ) -> None:
     """Route a triaged referral (or route it again on a later triage revision)."""
-    earlier = await session.get(RoutingDecision, triaged.referral_id)
+    earlier = await load_for_update(session, triaged.referral_id)
     if earlier is not None and earlier.triage_revision >= triaged.revision:
         return  # routed already on this or a later triage decision
     directory = await current_directory(ctx, session)
@@ -245,6 +245,14 @@ async def record_routing(
     row.explanation = routing.explanation
     row.routed_at = now
     row.reason_code = None
+    moving = routing.destination is None or routing.destination.id != row.destination_id
+    if earlier is not None and moving and earlier.status in ("accepted", "in-progress"):
+        # The agency working with the family hears that the referral moved on (a hub
+        # practitioner's triage override), as it would for a reassignment.
+        earlier.status = "cancelled"
+        _stage_status(
+            ctx, session, earlier, status="cancelled", reason_code="overridden_by_hub", at=now
+        )
     await _address(session, row, routing.destination, at=now)
     row.destination_kind = routing.destination_kind
     # Universal services: no referral is made; the advice is the whole outcome.
@@ -267,13 +275,16 @@ async def record_routing(
     _stage_routed(ctx, session, row, routing.reason_codes)
 
 
-async def load_for_update(session: AsyncSession, referral_id: str) -> RoutingDecision | None:
-    """The routing record, locked against a concurrent change (PostgreSQL)."""
+async def load_for_update(
+    session: AsyncSession, referral_id: str, *, skip_locked: bool = False
+) -> RoutingDecision | None:
+    """The routing record, locked against a concurrent change (PostgreSQL); with
+    `skip_locked`, None also when another transaction holds it."""
     return (
         await session.exec(
             select(RoutingDecision)
             .where(RoutingDecision.referral_id == referral_id)
-            .with_for_update()
+            .with_for_update(skip_locked=skip_locked)
         )
     ).first()
 
@@ -364,7 +375,6 @@ async def act(
         "decline": f"Declined by {who}: {DECLINE_REASONS.get(reason_code or '', reason_code)}.",
         "close": f"Closed by {who} as {new_status}: "
         f"{OUTCOMES.get(new_status, {}).get(reason_code or '', reason_code)}.",
-        "cancel": f"Cancelled by {who}.",
     }[action]
     session.add(row)
     _step(
@@ -552,9 +562,17 @@ async def escalate_due(ctx: ServiceContext, *, now: datetime, limit: int = 100) 
             query = query.with_for_update(skip_locked=True)
         due = list((await session.exec(query)).all())
         for deadline in due:
+            # An agency's answer or the hub may hold the record right now (they lock
+            # record then deadlines; waiting here in the other order could deadlock):
+            # leave the deadline pending and look again on the next tick.
+            row = await load_for_update(session, deadline.referral_id, skip_locked=True)
+            if (
+                row is None
+                and (await session.get(RoutingDecision, deadline.referral_id)) is not None
+            ):
+                continue
             deadline.state, deadline.closed_at = "fired", now
             session.add(deadline)
-            row = await load_for_update(session, deadline.referral_id)
             if (
                 row is None
                 or row.status != "requested"

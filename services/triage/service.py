@@ -334,7 +334,15 @@ async def override_level(
     The new level's clock starts now: the receiving team gets the referral now. A
     level without a clock (universal) has no deadline.
     """
-    row = await session.get(TriageDecision, referral_id)
+    # Locked, so two practitioners overriding at once take turns instead of both
+    # writing the same revision (PostgreSQL; SQLite serialises on one connection).
+    row = (
+        await session.exec(
+            select(TriageDecision)
+            .where(TriageDecision.referral_id == referral_id)
+            .with_for_update()
+        )
+    ).first()
     if row is None:
         raise NotFound("Triage decision")
     if not 1 <= level <= policy.top_level:

@@ -278,3 +278,39 @@ async def test_a_child_reported_again_does_not_grow_the_matching_index(
         subjects = (await session.exec(select(Subject))).all()
     assert len(subjects) == 1
     assert len(identities) == 1
+
+
+async def test_an_agency_that_accepted_hears_when_an_override_moves_the_referral(
+    signpost: Signpost,
+) -> None:
+    k = await keys(signpost)
+    referral = await post(signpost, k["police"], police_report("T-MOVE"))
+    first = await routing_of(signpost, referral)
+    assert first.destination_id == "da-support"
+    agency = await signpost.key("agency", "safe-homes", "referrals:read", "referrals:write")
+    accepted = await signpost.client.post(
+        f"/v1/referrals/{referral}/accept", headers=bearer(agency)
+    )
+    assert accepted.status_code == 200, accepted.text
+
+    answer = await signpost.client.post(
+        f"/v1/referrals/{referral}/triage/override",
+        json={"level": 4, "rationale": "Disclosure on a home visit of threats to the child."},
+        headers=bearer(k["hub"]),
+    )
+    assert answer.status_code == 201, answer.text
+    moved = await routing_of(signpost, referral, revision=1)
+    assert moved.destination_kind == "mash"
+
+    # The referrer's journey (fed by referral.status) shows the agency was told.
+    async with asyncio.timeout(10):
+        while True:
+            view = (
+                await signpost.client.get(f"/v1/reports/{referral}", headers=bearer(k["police"]))
+            ).json()
+            steps = [(s["status"], s["summary"]) for s in view["journey"]]
+            if any(status == "cancelled" for status, _ in steps):
+                break
+            await asyncio.sleep(0.05)
+    [(_, summary)] = [step for step in steps if step[0] == "cancelled"]
+    assert "Safe Homes" in summary and "moved" in summary
