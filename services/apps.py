@@ -67,17 +67,28 @@ def embedded_app(
 
 DEMO_KEYS = {
     "police": (ClientKind.POLICE, "demo-police", ["reports:write", "reports:read"]),
-    "school": (ClientKind.SCHOOL, "100001", ["reports:write", "reports:read"]),
+    "school": (
+        ClientKind.SCHOOL,
+        "100001",
+        ["reports:write", "reports:read", "encompass:read", "encompass:acknowledge"],
+    ),
     "hub": (
         ClientKind.HUB,
         "demoshire-hub",
-        ["subscriptions:write", "referrals:read", "referrals:write", "triage:override"],
+        [
+            "subscriptions:write",
+            "referrals:read",
+            "referrals:write",
+            "triage:override",
+            "encompass:read",
+        ],
     ),
 }
 
 
 def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[None]]:
-    """First run: demo keys and a hub subscription to the demo sink; later runs reuse them."""
+    """First run: demo keys, and hub and school subscriptions to the demo sink; later runs
+    reuse them."""
 
     async def setup(app: FastAPI) -> None:
         state_file = data_dir / "demo.json"
@@ -107,7 +118,20 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
                         event_types=[
                             "org.signpost.referral.routed.v1",
                             "org.signpost.referral.status.v1",
+                            "org.signpost.encompass.alert.v1",
                         ],
+                        secret=secret,
+                    )
+                )
+                # The demo school's DSL hears Operation Encompass notices at the sink too.
+                session.add(
+                    WebhookSubscription(
+                        id="sub_demo_school_sink",
+                        organisation="100001",
+                        client_kind="school",
+                        client_id="demo",
+                        url=f"{base_url}/demo/sink/webhook",
+                        event_types=["org.signpost.encompass.notice.v1"],
                         secret=secret,
                     )
                 )

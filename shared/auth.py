@@ -49,6 +49,11 @@ SCOPES: dict[str, str] = {
     "referrals:write": "Accept, decline and close referrals addressed to you",
     "triage:override": "Raise or lower a triage level with a rationale (hub practitioners)",
     "directory:write": "Manage the agency directory",
+    "encompass:read": (
+        "Read Operation Encompass notices addressed to your organisation (the hub: every "
+        "notice's status); each read of a notice's content is recorded"
+    ),
+    "encompass:acknowledge": "Acknowledge that your Designated Safeguarding Lead has a notice",
     "admin": "Everything",
 }
 

@@ -1,20 +1,20 @@
 """The event contract: CloudEvents types, topics and the pydantic models of their data.
 
 Within a `.v1` type only additive changes are allowed; a breaking change is a new type.
-`referral.received` and `referral.triaged` are internal topics. The partner-facing
-topics (`referral.routed`, `referral.status`) carry no personal data: ids, destination,
-level, priority, deadlines and reason codes only.
+`referral.received`, `referral.triaged` and `encompass.notice` are internal topics. The
+partner-facing topics (`referral.routed`, `referral.status`, `encompass.alert`) carry
+no personal data: ids, destination, level, priority, deadlines and reason codes only.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.report import ConcernReport
+from shared.report import ConcernReport, Whereabouts
 
 
 class EventType(StrEnum):
@@ -23,6 +23,8 @@ class EventType(StrEnum):
     REFERRAL_ROUTED = "org.signpost.referral.routed.v1"
     REFERRAL_STATUS = "org.signpost.referral.status.v1"
     NOTIFICATION_DELIVERY = "org.signpost.notification.delivery.v1"
+    ENCOMPASS_NOTICE = "org.signpost.encompass.notice.v1"
+    ENCOMPASS_ALERT = "org.signpost.encompass.alert.v1"
 
 
 class Topic(StrEnum):
@@ -31,6 +33,8 @@ class Topic(StrEnum):
     REFERRAL_ROUTED = "referral.routed"
     REFERRAL_STATUS = "referral.status"
     NOTIFICATION_DELIVERY = "notification.delivery"
+    ENCOMPASS_NOTICE = "encompass.notice"
+    ENCOMPASS_ALERT = "encompass.alert"
 
 
 TOPIC_OF: dict[EventType, Topic] = {
@@ -39,11 +43,21 @@ TOPIC_OF: dict[EventType, Topic] = {
     EventType.REFERRAL_ROUTED: Topic.REFERRAL_ROUTED,
     EventType.REFERRAL_STATUS: Topic.REFERRAL_STATUS,
     EventType.NOTIFICATION_DELIVERY: Topic.NOTIFICATION_DELIVERY,
+    EventType.ENCOMPASS_NOTICE: Topic.ENCOMPASS_NOTICE,
+    EventType.ENCOMPASS_ALERT: Topic.ENCOMPASS_ALERT,
 }
 
 PARTNER_FACING: frozenset[EventType] = frozenset(
-    {EventType.REFERRAL_ROUTED, EventType.REFERRAL_STATUS}
+    {EventType.REFERRAL_ROUTED, EventType.REFERRAL_STATUS, EventType.ENCOMPASS_ALERT}
 )
+
+# Sent by webhook only to the one organisation it is addressed to, cut down to what the
+# area's sharing policy lets that kind of partner see. Its topic is internal: it
+# carries personal data about children in every school of the area.
+ADDRESSED: frozenset[EventType] = frozenset({EventType.ENCOMPASS_NOTICE})
+
+# Every event type a webhook subscription may ask for.
+WEBHOOK_TYPES: frozenset[EventType] = PARTNER_FACING | ADDRESSED
 
 
 def dlq_topic(topic: str) -> str:
@@ -193,10 +207,90 @@ class NotificationDelivery(EventData):
     occurred_at: AwareDatetime
 
 
+class EncompassChild(EventData):
+    """The child a school (or the local authority) is told about."""
+
+    given_name: str
+    family_name: str
+    date_of_birth: date | None = None
+    present: bool = Field(description="The police list the child as present at the incident.")
+    whereabouts: Whereabouts | None = Field(
+        default=None, description="Where the child was during the incident, when present."
+    )
+    voice_of_the_child: str | None = None
+
+
+class EncompassIncident(EventData):
+    """That a domestic abuse incident happened, when and where: never the narrative."""
+
+    police_reference: str = Field(description="The police incident reference.")
+    occurred_at: AwareDatetime
+    location: str
+    location_postcode: str | None = None
+    circumstances: str | None = Field(
+        default=None, description="What the police wrote for the school, if anything."
+    )
+
+
+class EncompassNotice(EventData):
+    """Internal: Operation Encompass. A police-reported domestic abuse incident involving
+    a child of school age, which the child's school (or, for a home-educated child, the
+    local authority) must hear of before the next school day starts.
+
+    Carries personal data: on its topic it is internal; by webhook each recipient is
+    sent only what the area's sharing policy grants its kind of partner.
+    """
+
+    notice_id: str
+    referral_id: str
+    referrer_organisation: str
+    referrer_reference: str
+    school_urn: str | None = None
+    home_educated: bool = False
+    child: EncompassChild
+    incident: EncompassIncident
+    received_at: AwareDatetime
+    supersedes: list[str] = Field(
+        default_factory=list,
+        description="Earlier versions of the police report (their referral ids), newest first.",
+    )
+    # Set by notify on what it sends: who the notice is addressed to, and by when.
+    recipient_organisation: str | None = None
+    notify_by: AwareDatetime | None = Field(
+        default=None, description="The start of the recipient's next school day."
+    )
+
+
+class EncompassAlert(EventData):
+    """Partner-facing: an Operation Encompass notice has not reached its recipient by the
+    start of the school day, or has no way to reach it. Ids only: whoever acts on it
+    (the hub, the police) telephones the school with the notice id."""
+
+    notice_id: str
+    referral_id: str
+    referrer_organisation: str
+    recipient_organisation: str
+    recipient_kind: Literal["school", "local_authority"]
+    school_urn: str | None = None
+    reason: Literal["deadline_missed", "no_subscription"] = Field(
+        description=(
+            "deadline_missed: not delivered or acknowledged before the school day started. "
+            "no_subscription: the recipient has no active webhook subscription for notices."
+        )
+    )
+    notify_by: AwareDatetime
+    received_late: bool = Field(
+        description="The police report reached Signpost after the deadline had passed."
+    )
+    raised_at: AwareDatetime
+
+
 DATA_MODEL: dict[EventType, type[EventData]] = {
     EventType.REFERRAL_RECEIVED: ReferralReceived,
     EventType.REFERRAL_TRIAGED: ReferralTriaged,
     EventType.REFERRAL_ROUTED: ReferralRouted,
     EventType.REFERRAL_STATUS: ReferralStatus,
     EventType.NOTIFICATION_DELIVERY: NotificationDelivery,
+    EventType.ENCOMPASS_NOTICE: EncompassNotice,
+    EventType.ENCOMPASS_ALERT: EncompassAlert,
 }

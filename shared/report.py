@@ -132,7 +132,34 @@ class Address(Strict):
         return normalise_postcode(value)
 
 
-class Child(Strict):
+SchoolUrn = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{6}$"),
+    Field(description="A school's 6-digit URN.", examples=["100001"]),
+]
+
+
+class Schooling(Strict):
+    """Where a child goes to school, when the referrer knows (Operation Encompass)."""
+
+    school_urn: SchoolUrn | None = Field(
+        default=None,
+        description=(
+            "The URN of the school the child attends. On a police report of domestic "
+            "abuse, the school's Designated Safeguarding Lead is told before the next "
+            "school day starts."
+        ),
+    )
+    home_educated: bool = Field(
+        default=False,
+        description=(
+            "Educated at home: the local authority is told instead of a school "
+            "(not with school_urn)."
+        ),
+    )
+
+
+class Child(Schooling):
     given_name: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
     date_of_birth: date = Field(description="Must make the child 0-17 on the report date.")
@@ -185,7 +212,7 @@ class Contact(Strict):
 Whereabouts = Literal["same_room", "elsewhere_in_the_home", "outside_the_home", "unknown"]
 
 
-class ChildPresent(Strict):
+class ChildPresent(Schooling):
     """A child who lived at or was present at the incident, and where they were."""
 
     given_name: Name
@@ -226,6 +253,15 @@ class PoliceDetails(Strict):
     officer: Contact
     ppn_grade: Literal["high", "medium", "low"] = Field(
         description="The Public Protection Notice grade (red / amber / green)."
+    )
+    circumstances: str | None = Field(
+        default=None,
+        max_length=1000,
+        description=(
+            "What a school needs to know to support the child, written for the school "
+            "(Operation Encompass). Shared only where the area's sharing policy allows; "
+            "the narrative is never shared with schools."
+        ),
     )
 
 
@@ -394,6 +430,19 @@ def cross_field_errors(report: ConcernReport, *, now: datetime) -> list[InitErro
     for i, member in enumerate(report.household):
         not_future(("household", i, "date_of_birth"), member.date_of_birth)
 
+    def one_place_of_education(loc: tuple[str | int, ...], child: Schooling) -> None:
+        if child.home_educated and child.school_urn is not None:
+            errors.append(
+                _error(
+                    (*loc, "school_urn"),
+                    "home_educated_with_school",
+                    "a home-educated child has no school: give school_urn or home_educated",
+                    child.school_urn,
+                )
+            )
+
+    one_place_of_education(("child",), report.child)
+
     kind = report.source.kind
     if report.police is not None:
         if kind != "police":
@@ -410,6 +459,7 @@ def cross_field_errors(report: ConcernReport, *, now: datetime) -> list[InitErro
                 )
             )
         for i, present in enumerate(report.police.children_present):
+            one_place_of_education(("police", "children_present", i), present)
             born = present.date_of_birth
             if born is not None and not 0 <= age_on(born, occurred.date()) <= 17:
                 errors.append(

@@ -9,6 +9,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -18,12 +19,15 @@ from sqlmodel import SQLModel
 from shared.auth import KeyRegistry
 from shared.bus.base import Bus
 from shared.consuming import EventConsumer, Subscription
-from shared.db import Database, table_of
+from shared.db import Database, as_utc, table_of
 from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
 from shared.problems import install_problem_handlers
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# `ServiceContext.state` key of a clock callable that replaces the wall clock.
+CLOCK = "clock"
 
 
 @dataclass
@@ -51,6 +55,11 @@ class ServiceContext:
     def wakeup(self, name: str) -> asyncio.Event:
         """A named in-process wake-up for one of the service's loops."""
         return self.wakeups.setdefault(name, asyncio.Event())
+
+    def now(self) -> datetime:
+        """The service's clock (UTC): `state[CLOCK]` when a test or an operator set one."""
+        clock: Callable[[], datetime] | None = self.state.get(CLOCK)
+        return as_utc(clock()) if clock is not None else datetime.now(UTC)
 
 
 Loop = Callable[[ServiceContext], Awaitable[None]]

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # Notify's information-sharing policy file (NOTIFY_SHARING_POLICY_PATH); default:
     # the Demoshire example shipped with notify.
     notify_sharing_policy_path: Path | None = None
+    # The area's school calendar for Operation Encompass deadlines
+    # (NOTIFY_SCHOOL_CALENDAR_PATH); default: the Demoshire example shipped with notify.
+    notify_school_calendar_path: Path | None = None
+    # How often notify looks for Encompass notices past their deadline.
+    notify_encompass_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.intake.encompass import encompass_notices
 from services.intake.models import JourneyStep, Report, ReportVersion
 from services.intake.subjects import subject_key
 from shared.auth import Principal
@@ -54,8 +55,14 @@ class Receipt:
 
 
 def report_sha256(report: ConcernReport) -> str:
-    """A digest of the validated, normalised report (stable across key order, spacing)."""
-    return hashlib.sha256(report.model_dump_json().encode()).hexdigest()
+    """A digest of the validated, normalised report (stable across key order, spacing).
+
+    Fields left at their defaults are left out, so an optional field added to the
+    contract later does not change the digest of a report that does not use it (a
+    resubmission across an upgrade is still recognised as the same report), and an
+    explicit default means the same as an omitted one.
+    """
+    return hashlib.sha256(report.model_dump_json(exclude_defaults=True).encode()).hexdigest()
 
 
 async def _versions(
@@ -151,6 +158,7 @@ async def store_report(
         _INSERT_STEP,
         dict(referral_id=referral_id, status="received", at=now, summary=summary, ce_id=None),
     )
+    event_supersedes = [v.referral_id for v in history]
     event = new_event(
         type=EventType.REFERRAL_RECEIVED,
         source=ctx.source,
@@ -162,10 +170,38 @@ async def store_report(
             client_id=principal.client_id,
             received_at=now,
             report=report,
-            supersedes=[v.referral_id for v in history],
+            supersedes=event_supersedes,
         ),
     )
     await conn.execute(_INSERT_OUTBOX, outbox_row(event))
+    for notice in encompass_notices(
+        report,
+        referral_id=referral_id,
+        received_at=now,
+        supersedes=event_supersedes,
+    ):
+        child = notice.child
+        await conn.execute(
+            _INSERT_OUTBOX,
+            outbox_row(
+                new_event(
+                    type=EventType.ENCOMPASS_NOTICE,
+                    source=ctx.source,
+                    subject=referral_id,
+                    # The child's own pseudonymous key, so notices about one child
+                    # stay in order; the report's when the police gave no birth date.
+                    partitionkey=key
+                    if child.date_of_birth is None
+                    else subject_key(
+                        secret=ctx.settings.pseudonym_secret,
+                        given_name=child.given_name,
+                        family_name=child.family_name,
+                        date_of_birth=child.date_of_birth,
+                    ),
+                    data=notice,
+                )
+            ),
+        )
     return Receipt(
         referral_id=referral_id,
         status="received",

@@ -24,7 +24,12 @@ from shared.runtime import ServiceContext, context_of
 
 router = APIRouter(prefix="/v1", tags=["notify"])
 
-PartnerEventType = Literal["org.signpost.referral.routed.v1", "org.signpost.referral.status.v1"]
+PartnerEventType = Literal[
+    "org.signpost.referral.routed.v1",
+    "org.signpost.referral.status.v1",
+    "org.signpost.encompass.alert.v1",
+    "org.signpost.encompass.notice.v1",
+]
 DeliveryStatus = Literal["pending", "delivered", "parked", "cancelled"]
 
 

@@ -10,14 +10,13 @@ deliveries without spending their retry schedule.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 from cloudevents.core.base import BaseCloudEvent
@@ -26,8 +25,10 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify.filters import SubscriptionFilter
+from services.notify.encompass import mark_notified, record_notice
+from services.notify.filters import wants
 from services.notify.models import Delivery, DeliveryAttempt, WebhookSubscription
+from services.notify.school_days import load_calendar
 from services.notify.sharing import IDS_ONLY_POLICY, SharingPolicy, load_policy
 from services.notify.ssrf import (
     ForbiddenTarget,
@@ -35,7 +36,13 @@ from services.notify.ssrf import (
     is_forbidden_address,
     literal_host,
 )
-from services.notify.webhooks import THROTTLING_STATUSES, next_delay, retry_after, signature_headers
+from services.notify.webhooks import (
+    THROTTLING_STATUSES,
+    next_delay,
+    retry_after,
+    signature_headers,
+    webhook_body,
+)
 from shared.consuming import Subscription
 from shared.db import as_utc
 from shared.envelope import new_event
@@ -54,32 +61,16 @@ def may_receive(subscription: WebhookSubscription, data: dict[str, object]) -> b
     """Whether a subscription's organisation may be told about this referral event.
 
     The hub (and administrators) hear about every referral; any other partner only
-    about referrals addressed to it or raised by it.
+    about referrals addressed to it or raised by it, and Encompass alerts about notices
+    addressed to it.
     """
     if subscription.client_kind in ("hub", "admin"):
         return True
     destination = data.get("destination")
-    parties = {data.get("referrer_organisation")}
+    parties = {data.get("referrer_organisation"), data.get("recipient_organisation")}
     if isinstance(destination, dict):
         parties.add(destination.get("organisation"))
     return subscription.organisation in parties
-
-
-def wants(subscription: WebhookSubscription, event_type: str, data: dict[str, object]) -> bool:
-    """Whether the subscription asked for this event (its types and optional filter)."""
-    if event_type not in subscription.event_types:
-        return False
-    if subscription.event_filter:
-        return SubscriptionFilter.model_validate(subscription.event_filter).matches(data)
-    return True
-
-
-def webhook_body(event_type: str, timestamp: datetime, data: dict[str, Any]) -> str:
-    """The Standard Webhooks body: `{type, timestamp, data}`."""
-    return json.dumps(
-        {"type": event_type, "timestamp": timestamp.isoformat(), "data": data},
-        separators=(",", ":"),
-    )
 
 
 async def fan_out(
@@ -132,13 +123,24 @@ def ping(subscription: WebhookSubscription) -> Delivery:
 
 def subscriptions(ctx: ServiceContext) -> list[Subscription]:
     policy = load_policy(ctx.settings.notify_sharing_policy_path)
+    calendar = load_calendar(ctx.settings.notify_school_calendar_path)
 
     async def handle(session: AsyncSession, event: BaseCloudEvent) -> None:
-        await fan_out(session, event, policy=policy)
+        if event.get_type() == EventType.ENCOMPASS_NOTICE:
+            await record_notice(ctx, session, event, policy=policy, calendar=calendar)
+        else:
+            await fan_out(session, event, policy=policy)
 
     return [
         Subscription(
-            group="notify", topics=[Topic.REFERRAL_ROUTED, Topic.REFERRAL_STATUS], handler=handle
+            group="notify",
+            topics=[
+                Topic.REFERRAL_ROUTED,
+                Topic.REFERRAL_STATUS,
+                Topic.ENCOMPASS_NOTICE,
+                Topic.ENCOMPASS_ALERT,
+            ],
+            handler=handle,
         )
     ]
 
@@ -303,6 +305,8 @@ class Dispatcher:
                 if row is None or row.status != "pending":
                     continue
                 self._apply(session, row, subs.get(row.subscription_id), attempt, now)
+                if row.status == "delivered" and row.notice_id is not None:
+                    await mark_notified(session, row.notice_id, via="webhook", at=self.ctx.now())
             await session.commit()
         self.ctx.published()
 

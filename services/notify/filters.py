@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.notify.models import WebhookSubscription
 from shared.events import DestinationKind, Priority
 
 
@@ -36,3 +37,12 @@ class SubscriptionFilter(BaseModel):
             if level < self.min_level:
                 return False
         return True
+
+
+def wants(subscription: WebhookSubscription, event_type: str, data: dict[str, object]) -> bool:
+    """Whether the subscription asked for this event (its types and optional filter)."""
+    if event_type not in subscription.event_types:
+        return False
+    if subscription.event_filter:
+        return SubscriptionFilter.model_validate(subscription.event_filter).matches(data)
+    return True

@@ -67,6 +67,8 @@ class Delivery(SQLModel, table=True):
     delivered_at: datetime | None = None
     last_response_status: int | None = None
     replays: int | None = Field(default=0)
+    # The Operation Encompass notice this delivery carries, if it carries one.
+    notice_id: str | None = Field(default=None, max_length=40)
 
 
 class DeliveryAttempt(SQLModel, table=True):
@@ -78,3 +80,44 @@ class DeliveryAttempt(SQLModel, table=True):
     response_status: int | None = None
     error: str | None = Field(default=None, max_length=200)
     duration_ms: int = 0
+
+
+class EncompassNoticeRecord(SQLModel, table=True):
+    """An Operation Encompass notice: who must hear of it, by when, and whether they have.
+
+    `body` is the notice as intake sent it (personal data: it is what the recipient
+    fetches through the API, cut down by the sharing policy). `notified_via` is
+    `webhook` (a delivery was answered 2xx) or `acknowledged` (the recipient said so
+    through the API). Each alert is raised once: its time is kept here.
+    """
+
+    __tablename__ = "encompass_notice"
+
+    id: str = Field(primary_key=True, max_length=40)
+    referral_id: str = Field(index=True, max_length=40)
+    referrer_organisation: str = Field(max_length=64)
+    recipient_organisation: str = Field(index=True, max_length=64)
+    recipient_kind: str = Field(max_length=20)
+    school_urn: str | None = Field(default=None, max_length=6)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    received_at: datetime
+    notify_by: datetime = Field(index=True)
+    calendar_covered: bool = True
+    notified_at: datetime | None = None
+    notified_via: str | None = Field(default=None, max_length=20)
+    missed_alerted_at: datetime | None = None
+    unreachable_alerted_at: datetime | None = None
+
+
+class NoticeRead(SQLModel, table=True):
+    """The audit trail: every read of a notice's content through the API."""
+
+    __tablename__ = "encompass_notice_read"
+
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: str = Field(index=True, max_length=40)
+    organisation: str = Field(max_length=64)
+    client_kind: str = Field(max_length=16)
+    client_id: str = Field(max_length=40)
+    read_at: datetime = Field(default_factory=utcnow)
+    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))

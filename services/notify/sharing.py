@@ -1,5 +1,5 @@
-"""Information-sharing policies: which fields of a partner-facing event a notification
-to each kind of partner may carry.
+"""Information-sharing policies: which fields of an event a notification to each kind of
+partner may carry (partner-facing events, and Operation Encompass notices).
 
 A policy is data a local partnership owns (a JSON file, validated here). What a policy
 does not grant is not sent: the default, for any partner kind or event type the policy
@@ -10,31 +10,29 @@ policy grants them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.auth import ClientKind
-from shared.events import DATA_MODEL, PARTNER_FACING, EventType
+from shared.datafiles import DataFileError, parse_data_file
+from shared.events import DATA_MODEL, WEBHOOK_TYPES, EventType
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("sharing-policy.json")
 
 # What every notification carries whatever the policy says: the ids a partner needs to
 # fetch (and be audited for) anything more.
-IDS_ONLY: frozenset[str] = frozenset({"referral_id", "destination.id", "destination_id"})
+IDS_ONLY: frozenset[str] = frozenset(
+    {"referral_id", "destination.id", "destination_id", "notice_id"}
+)
 
 # Field names no policy may grant to anyone, whatever event later carries them.
 NEVER_SHARED: frozenset[str] = frozenset({"narrative"})
 
 
-class SharingPolicyError(ValueError):
+class SharingPolicyError(DataFileError):
     """The policy file is not valid; `problems` lists each reason."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 class SharingPolicy(BaseModel):
@@ -60,8 +58,10 @@ class SharingPolicy(BaseModel):
         for kind, by_type in kinds.items():
             for event_type, paths in by_type.items():
                 where = f"kinds.{kind.value}.{event_type.value}"
-                if event_type not in PARTNER_FACING:
-                    problems.append(f"{where}: not a partner-facing event type")
+                if event_type not in WEBHOOK_TYPES:
+                    problems.append(
+                        f"{where}: not a partner-facing event type (nor an Encompass notice)"
+                    )
                     continue
                 for path in paths:
                     if NEVER_SHARED & set(path.split(".")):
@@ -116,19 +116,7 @@ def _project(data: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
 
 def parse_policy(text: str, *, source: str = "<policy>") -> SharingPolicy:
     """A validated policy from JSON text; raises `SharingPolicyError` with every reason."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SharingPolicyError([f"{source}: not JSON: {exc.msg} at line {exc.lineno}"]) from exc
-    try:
-        return SharingPolicy.model_validate(raw)
-    except ValidationError as exc:
-        raise SharingPolicyError(
-            [
-                f"{source}: {'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-                for err in exc.errors()
-            ]
-        ) from exc
+    return parse_data_file(SharingPolicy, text, source=source, error=SharingPolicyError)
 
 
 def load_policy(path: Path | None) -> SharingPolicy:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 import random
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
@@ -88,3 +90,11 @@ def next_delay(attempts_made: int, *, rng: random.Random | None = None) -> timed
     delay = RETRY_SCHEDULE[attempts_made]
     jitter = (rng or random).uniform(0, 0.1)
     return delay + delay * jitter
+
+
+def webhook_body(event_type: str, timestamp: datetime, data: dict[str, Any]) -> str:
+    """The Standard Webhooks body: `{type, timestamp, data}`."""
+    return json.dumps(
+        {"type": event_type, "timestamp": timestamp.isoformat(), "data": data},
+        separators=(",", ":"),
+    )

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from services.apps import embedded_app
 from shared.db import table_of
+from shared.events import Topic
 from shared.outbox import OutboxMessage
 from shared.settings import embedded_settings
 from tests.services.conftest import Signpost
@@ -34,18 +35,27 @@ async def school_key(sp: Signpost, urn: str = "100001") -> str:
     return await sp.key("school", urn, "reports:write", "reports:read")
 
 
-async def outbox_count(sp: Signpost) -> int:
-    ctx = sp.app.state.runtimes["intake"].ctx
-    async with ctx.db.engine.connect() as conn:
-        return int(await conn.scalar(select(func.count()).select_from(table_of(OutboxMessage))))
-
-
-async def received_events(sp: Signpost) -> list[dict[str, Any]]:
-    """The data of every referral.received intake staged, oldest first."""
+async def outbox_count(sp: Signpost, topic: str = Topic.REFERRAL_RECEIVED) -> int:
+    """How many events intake staged on `topic` (by default: reports it passed on)."""
     ctx = sp.app.state.runtimes["intake"].ctx
     outbox = table_of(OutboxMessage)
     async with ctx.db.engine.connect() as conn:
-        rows = await conn.execute(select(outbox.c.value).order_by(outbox.c.id))
+        count = await conn.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.topic == topic)
+        )
+        return int(count or 0)
+
+
+async def received_events(
+    sp: Signpost, topic: str = Topic.REFERRAL_RECEIVED
+) -> list[dict[str, Any]]:
+    """The data of every event intake staged on `topic`, oldest first."""
+    ctx = sp.app.state.runtimes["intake"].ctx
+    outbox = table_of(OutboxMessage)
+    async with ctx.db.engine.connect() as conn:
+        rows = await conn.execute(
+            select(outbox.c.value).where(outbox.c.topic == topic).order_by(outbox.c.id)
+        )
         return [json.loads(value) for (value,) in rows]
 
 

@@ -1,0 +1,181 @@
+"""Operation Encompass: which children of a police report their school must hear about.
+
+After a domestic abuse incident where a child of school age (reception to 17) lives
+or was present, the police must tell the child's school's Designated Safeguarding Lead
+before the start of the next school day; for a home-educated child, the local
+authority. Intake decides who qualifies, from the report alone, and stages one
+`encompass.notice` per child in the same transaction that stores the report. Notify
+addresses, times and delivers it.
+
+Pure functions: the decision is a function of the report.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from shared.events import EncompassChild, EncompassIncident, EncompassNotice
+from shared.report import ConcernReport, Whereabouts, age_on
+
+DOMESTIC_ABUSE_CODES = frozenset({"domestic_abuse", "domestic_abuse_serious"})
+
+
+def is_domestic_abuse(report: ConcernReport) -> bool:
+    """A police report of domestic abuse: flagged so, or with a domestic abuse concern.
+
+    Either is enough: a report that under-counts as Encompass leaves a school unaware.
+    """
+    if report.source.kind != "police" or report.police is None:
+        return False
+    return report.police.domestic_abuse or any(
+        c.code in DOMESTIC_ABUSE_CODES for c in report.concerns
+    )
+
+
+def reception_cutoff(on: date) -> date:
+    """The latest birthday of a child in reception or above on `on`.
+
+    A school year runs 1 September to 31 August; reception takes children who are four
+    by 31 August before it starts (born on or before 31 August, five years earlier).
+    """
+    year_starts = on.year if on.month >= 9 else on.year - 1
+    return date(year_starts - 4, 8, 31)
+
+
+def is_school_age(date_of_birth: date | None, on: date) -> bool:
+    """In reception or above and not yet 18 on `on`.
+
+    Without a date of birth, a child the police name a school (or home education) for
+    is taken to be of school age: the school knows its own pupils.
+    """
+    if date_of_birth is None:
+        return True
+    return date_of_birth <= reception_cutoff(on) and age_on(date_of_birth, on) <= 17
+
+
+@dataclass(frozen=True)
+class EncompassChildCase:
+    """One child of the report the notice is about, merged from wherever it appears."""
+
+    given_name: str
+    family_name: str
+    date_of_birth: date | None
+    school_urn: str | None
+    home_educated: bool
+    present: bool
+    whereabouts: Whereabouts | None
+    voice: str | None
+
+
+def _same_child(a: EncompassChildCase, given: str, family: str, born: date | None) -> bool:
+    return (
+        a.given_name.casefold() == given.casefold()
+        and a.family_name.casefold() == family.casefold()
+        and (a.date_of_birth is None or born is None or a.date_of_birth == born)
+    )
+
+
+def children_to_notify(report: ConcernReport) -> list[EncompassChildCase]:
+    """The children of a police domestic abuse report whose school (or local authority)
+    must be told: of school age on the incident date, with a school or home education
+    named. The report's child and each child present, once each."""
+    if not is_domestic_abuse(report):
+        return []
+    police = report.police
+    assert police is not None
+    subject = report.child
+    cases = [
+        EncompassChildCase(
+            given_name=subject.given_name,
+            family_name=subject.family_name,
+            date_of_birth=subject.date_of_birth,
+            school_urn=subject.school_urn,
+            home_educated=subject.home_educated,
+            present=False,
+            whereabouts=None,
+            voice=None,
+        )
+    ]
+    for present in police.children_present:
+        index = next(
+            (
+                i
+                for i, case in enumerate(cases)
+                if _same_child(case, present.given_name, present.family_name, present.date_of_birth)
+            ),
+            None,
+        )
+        if index is None:
+            cases.append(
+                EncompassChildCase(
+                    given_name=present.given_name,
+                    family_name=present.family_name,
+                    date_of_birth=present.date_of_birth,
+                    school_urn=present.school_urn,
+                    home_educated=present.home_educated,
+                    present=True,
+                    whereabouts=present.whereabouts,
+                    voice=present.detail,
+                )
+            )
+            continue
+        # The report's child listed again as present: one child, the richer details.
+        known = cases[index]
+        has_place = known.school_urn is not None or known.home_educated
+        cases[index] = EncompassChildCase(
+            given_name=known.given_name,
+            family_name=known.family_name,
+            date_of_birth=known.date_of_birth or present.date_of_birth,
+            school_urn=known.school_urn if has_place else present.school_urn,
+            home_educated=known.home_educated if has_place else present.home_educated,
+            present=True,
+            whereabouts=present.whereabouts,
+            voice=present.detail,
+        )
+    incident_day = police.occurred_at.date()
+    return [
+        case
+        for case in cases
+        if (case.school_urn is not None or case.home_educated)
+        and is_school_age(case.date_of_birth, incident_day)
+    ]
+
+
+def encompass_notices(
+    report: ConcernReport, *, referral_id: str, received_at: datetime, supersedes: list[str]
+) -> list[EncompassNotice]:
+    """One notice per child to notify (see `children_to_notify`)."""
+    police = report.police
+    if police is None:
+        return []
+    incident = EncompassIncident(
+        police_reference=police.incident_reference,
+        occurred_at=police.occurred_at,
+        location=police.location.description,
+        location_postcode=police.location.postcode,
+        circumstances=police.circumstances,
+    )
+    return [
+        EncompassNotice(
+            notice_id="enc_" + uuid.uuid4().hex,
+            referral_id=referral_id,
+            referrer_organisation=report.source.organisation,
+            referrer_reference=report.source.reference,
+            school_urn=case.school_urn,
+            home_educated=case.home_educated,
+            child=EncompassChild(
+                given_name=case.given_name,
+                family_name=case.family_name,
+                date_of_birth=case.date_of_birth,
+                present=case.present,
+                whereabouts=case.whereabouts,
+                voice_of_the_child=case.voice,
+            ),
+            incident=incident,
+            received_at=received_at,
+            supersedes=supersedes,
+        )
+        for case in children_to_notify(report)
+    ]

@@ -1,0 +1,220 @@
+"""Operation Encompass in notify: address each notice, time it, deliver it, and raise an
+alert when it has not reached its recipient by the start of the school day.
+
+A notice is addressed to the child's school (its organisation is its URN) or, for a
+home-educated child, to the local authority team the area's calendar names. Its
+deadline is the start of that school's next school day after the incident. It is
+delivered by webhook to the recipient's subscriptions for notices, carrying only what
+the sharing policy grants that kind of partner; a recipient without a webhook reads it
+through the API (each read audited) and acknowledges it.
+
+Alerts (`encompass.alert`, ids only) go to the hub and the police force that reported:
+at once when the recipient has no active subscription for notices, and when the
+deadline passes with the notice neither delivered nor acknowledged. Each is raised
+once; the deadline check claims rows with FOR UPDATE SKIP LOCKED on PostgreSQL so one
+replica raises it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from cloudevents.core.base import BaseCloudEvent
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notify.filters import wants
+from services.notify.models import Delivery, EncompassNoticeRecord, WebhookSubscription
+from services.notify.school_days import SchoolCalendar, notify_by
+from services.notify.sharing import SharingPolicy
+from services.notify.webhooks import webhook_body
+from shared.db import as_utc
+from shared.envelope import event_data, new_event
+from shared.events import EncompassAlert, EncompassNotice, EventType
+from shared.outbox import stage
+from shared.runtime import ServiceContext
+
+log = logging.getLogger(__name__)
+
+NOTICE_TYPE = EventType.ENCOMPASS_NOTICE.value
+BATCH = 100
+AlertReason = Literal["deadline_missed", "no_subscription"]
+
+
+def addressed(notice: EncompassNotice, calendar: SchoolCalendar) -> tuple[EncompassNotice, bool]:
+    """The notice with its recipient and deadline filled in, and whether the calendar
+    covered the deadline (if not, it assumed a school day: an early deadline)."""
+    recipient = notice.school_urn or calendar.home_educated.organisation
+    deadline = notify_by(calendar, notice.school_urn, notice.incident.occurred_at)
+    update = {"recipient_organisation": recipient, "notify_by": deadline.at}
+    return notice.model_copy(update=update), deadline.calendar_covered
+
+
+def notice_body(notice: EncompassNotice, policy: SharingPolicy, kind: str) -> dict[str, object]:
+    """What a partner of this kind may see of a notice (by webhook or through the API)."""
+    return policy.minimise(kind, NOTICE_TYPE, notice.model_dump(mode="json"))
+
+
+async def record_notice(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    event: BaseCloudEvent,
+    *,
+    policy: SharingPolicy,
+    calendar: SchoolCalendar,
+) -> None:
+    """Keep a notice, queue a delivery to each of its recipient's subscriptions for
+    notices, and alert at once when none is active."""
+    received = event_data(event, EncompassNotice)
+    if await session.get(EncompassNoticeRecord, received.notice_id) is not None:
+        return
+    notice, covered = addressed(received, calendar)
+    assert notice.recipient_organisation is not None and notice.notify_by is not None
+    data = notice.model_dump(mode="json")
+    record = EncompassNoticeRecord(
+        id=notice.notice_id,
+        referral_id=notice.referral_id,
+        referrer_organisation=notice.referrer_organisation,
+        recipient_organisation=notice.recipient_organisation,
+        recipient_kind="school" if notice.school_urn else "local_authority",
+        school_urn=notice.school_urn,
+        body=data,
+        received_at=notice.received_at,
+        notify_by=notice.notify_by,
+        calendar_covered=covered,
+    )
+    if not covered:
+        log.warning(
+            "school calendar does not cover a notice's deadline; assumed a school day",
+            extra={"calendar": calendar.id, "notice_id": notice.notice_id},
+        )
+    subscriptions = (
+        await session.exec(
+            select(WebhookSubscription).where(
+                WebhookSubscription.organisation == notice.recipient_organisation,
+                col(WebhookSubscription.status).in_(("active", "paused")),
+            )
+        )
+    ).all()
+    timestamp = event.get_time() or ctx.now()
+    active = 0
+    for sub in subscriptions:
+        if not wants(sub, NOTICE_TYPE, data):
+            continue
+        active += sub.status == "active"
+        session.add(
+            Delivery(
+                id="msg_" + uuid.uuid4().hex,
+                subscription_id=sub.id,
+                referral_id=notice.referral_id,
+                event_type=NOTICE_TYPE,
+                body=webhook_body(
+                    NOTICE_TYPE, timestamp, notice_body(notice, policy, sub.client_kind)
+                ),
+                notice_id=notice.notice_id,
+            )
+        )
+    if not active:
+        now = ctx.now()
+        stage_alert(ctx, session, record, "no_subscription", now)
+        record.unreachable_alerted_at = now
+    session.add(record)
+
+
+def stage_alert(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    record: EncompassNoticeRecord,
+    reason: AlertReason,
+    now: datetime,
+) -> None:
+    """Stage an `encompass.alert` about a notice (ids only)."""
+    deadline = as_utc(record.notify_by)
+    stage(
+        session,
+        new_event(
+            type=EventType.ENCOMPASS_ALERT,
+            source=ctx.source,
+            subject=record.referral_id,
+            partitionkey=record.id,
+            data=EncompassAlert(
+                notice_id=record.id,
+                referral_id=record.referral_id,
+                referrer_organisation=record.referrer_organisation,
+                recipient_organisation=record.recipient_organisation,
+                recipient_kind="school" if record.recipient_kind == "school" else "local_authority",
+                school_urn=record.school_urn,
+                reason=reason,
+                notify_by=deadline,
+                received_late=as_utc(record.received_at) > deadline,
+                raised_at=now,
+            ),
+        ),
+    )
+
+
+async def alert_missed(ctx: ServiceContext, *, now: datetime, limit: int = BATCH) -> int:
+    """Raise `deadline_missed` for each notice past its deadline that has been neither
+    delivered nor acknowledged; returns how many were raised."""
+    async with ctx.db.session() as session:
+        query = (
+            select(EncompassNoticeRecord)
+            .where(
+                col(EncompassNoticeRecord.notified_at).is_(None),
+                col(EncompassNoticeRecord.missed_alerted_at).is_(None),
+                col(EncompassNoticeRecord.notify_by) <= now,
+            )
+            .order_by(col(EncompassNoticeRecord.notify_by))
+            .limit(limit)
+        )
+        if not ctx.db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        due = list((await session.exec(query)).all())
+        for record in due:
+            stage_alert(ctx, session, record, "deadline_missed", now)
+            record.missed_alerted_at = now
+            session.add(record)
+        await session.commit()
+    if due:
+        ctx.published()
+    return len(due)
+
+
+async def mark_notified(
+    session: AsyncSession, notice_id: str, *, via: Literal["webhook", "acknowledged"], at: datetime
+) -> EncompassNoticeRecord | None:
+    """Record that a notice reached its recipient (the first way it did is kept)."""
+    record = await session.get(EncompassNoticeRecord, notice_id)
+    if record is not None and record.notified_at is None:
+        record.notified_at, record.notified_via = at, via
+        session.add(record)
+    return record
+
+
+async def deadline_loop(ctx: ServiceContext) -> None:
+    """Look for missed deadlines every NOTIFY_ENCOMPASS_INTERVAL_SECONDS until stopping;
+    stops between ticks, never inside a transaction."""
+    while not ctx.stopping.is_set():
+        raised = 0
+        try:
+            raised = await alert_missed(ctx, now=ctx.now())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "encompass deadline check failed; retrying", extra={"error": type(exc).__name__}
+            )
+        if raised:
+            log.warning("encompass notices missed their deadline", extra={"notices": raised})
+        if raised >= BATCH:
+            continue
+        try:
+            await asyncio.wait_for(
+                ctx.stopping.wait(), ctx.settings.notify_encompass_interval_seconds
+            )
+        except TimeoutError:
+            pass

@@ -1,0 +1,228 @@
+"""Operation Encompass notices through the API: for a school (or local authority) without
+a webhook, and for the hub watching that every notice arrives in time.
+
+A recipient sees the notices addressed to its organisation; the hub and administrators
+see every notice's status. Reading a notice's content is recorded (who, when, which
+fields) before it is returned, and shows only what the sharing policy grants the
+reader's kind of partner, as a webhook would.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, cast
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notify.encompass import mark_notified
+from services.notify.models import EncompassNoticeRecord, NoticeRead
+from services.notify.sharing import SharingPolicy, load_policy
+from shared.auth import Principal, requires
+from shared.db import as_utc
+from shared.events import EncompassNotice, EventType
+from shared.problems import NotFound
+from shared.runtime import ServiceContext, context_of
+
+router = APIRouter(prefix="/v1/encompass", tags=["operation encompass"])
+
+NoticeStatus = Literal["pending", "notified", "notified_late", "missed"]
+NotifiedVia = Literal["webhook", "acknowledged"]
+OVERSEERS = ("hub", "admin")
+POLICY = "encompass_sharing_policy"
+
+
+async def _ctx(request: Request) -> ServiceContext:
+    return context_of(request, "notify")
+
+
+Ctx = Annotated[ServiceContext, Depends(_ctx)]
+Reader = Annotated[Principal, requires("encompass:read")]
+Acknowledger = Annotated[Principal, requires("encompass:acknowledge")]
+
+
+def _policy(ctx: ServiceContext) -> SharingPolicy:
+    policy: SharingPolicy | None = ctx.state.get(POLICY)
+    if policy is None:
+        policy = ctx.state[POLICY] = load_policy(ctx.settings.notify_sharing_policy_path)
+    return policy
+
+
+def status_of(record: EncompassNoticeRecord, now: datetime) -> NoticeStatus:
+    deadline = as_utc(record.notify_by)
+    if record.notified_at is not None:
+        return "notified" if as_utc(record.notified_at) <= deadline else "notified_late"
+    return "missed" if now >= deadline else "pending"
+
+
+class NoticeSummary(BaseModel):
+    """A notice's progress, without anything about the child."""
+
+    notice_id: str
+    referral_id: str
+    referrer_organisation: str
+    recipient_organisation: str
+    recipient_kind: Literal["school", "local_authority"]
+    school_urn: str | None
+    received_at: datetime
+    notify_by: datetime = Field(description="The start of the recipient's next school day.")
+    status: NoticeStatus
+    notified_at: datetime | None
+    notified_via: NotifiedVia | None
+
+    @classmethod
+    def of(cls, record: EncompassNoticeRecord, now: datetime) -> NoticeSummary:
+        return cls(
+            notice_id=record.id,
+            referral_id=record.referral_id,
+            referrer_organisation=record.referrer_organisation,
+            recipient_organisation=record.recipient_organisation,
+            recipient_kind="school" if record.recipient_kind == "school" else "local_authority",
+            school_urn=record.school_urn,
+            received_at=as_utc(record.received_at),
+            notify_by=as_utc(record.notify_by),
+            status=status_of(record, now),
+            notified_at=as_utc(record.notified_at) if record.notified_at else None,
+            notified_via=cast(NotifiedVia | None, record.notified_via),
+        )
+
+
+class NoticeContent(NoticeSummary):
+    notice: dict[str, Any] = Field(
+        description=(
+            "The notice as the area's sharing policy lets your kind of partner see it "
+            "(the same as its webhook)."
+        )
+    )
+
+
+async def _visible(
+    session: AsyncSession, principal: Principal, notice_id: str, *, overseer_ok: bool = True
+) -> EncompassNoticeRecord:
+    record = await session.get(EncompassNoticeRecord, notice_id)
+    if record is None:
+        raise NotFound("Notice")
+    mine = record.recipient_organisation == principal.organisation
+    if not (mine or (overseer_ok and principal.kind.value in OVERSEERS)):
+        raise NotFound("Notice")
+    return record
+
+
+@router.get(
+    "/notices",
+    response_model=list[NoticeSummary],
+    summary="Operation Encompass notices addressed to you (the hub sees every notice)",
+)
+async def list_notices(
+    principal: Reader,
+    ctx: Ctx,
+    status: NoticeStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[NoticeSummary]:
+    now = ctx.now()
+    query = select(EncompassNoticeRecord)
+    if principal.kind.value not in OVERSEERS:
+        query = query.where(EncompassNoticeRecord.recipient_organisation == principal.organisation)
+    if status in ("pending", "missed"):
+        query = query.where(col(EncompassNoticeRecord.notified_at).is_(None))
+        deadline = col(EncompassNoticeRecord.notify_by)
+        query = query.where(deadline > now if status == "pending" else deadline <= now)
+    elif status is not None:
+        query = query.where(col(EncompassNoticeRecord.notified_at).is_not(None))
+    async with ctx.db.session() as session:
+        rows = (
+            await session.exec(query.order_by(col(EncompassNoticeRecord.notify_by)).limit(limit))
+        ).all()
+    summaries = [NoticeSummary.of(r, now) for r in rows]
+    # notified / notified_late differ only by time: the database cannot tell them apart.
+    return [s for s in summaries if status is None or s.status == status]
+
+
+@router.get(
+    "/notices/{notice_id}",
+    response_model=NoticeContent,
+    summary="One notice, as your sharing policy allows (each read is recorded)",
+)
+async def get_notice(notice_id: str, principal: Reader, ctx: Ctx) -> NoticeContent:
+    now = ctx.now()
+    async with ctx.db.session() as session:
+        record = await _visible(session, principal, notice_id)
+        notice = EncompassNotice.model_validate(record.body)
+        shown = _policy(ctx).minimise(
+            principal.kind.value, EventType.ENCOMPASS_NOTICE.value, notice.model_dump(mode="json")
+        )
+        session.add(
+            NoticeRead(
+                notice_id=record.id,
+                organisation=principal.organisation,
+                client_kind=principal.kind.value,
+                client_id=principal.client_id,
+                read_at=now,
+                fields=sorted(_paths(shown)),
+            )
+        )
+        await session.commit()
+    return NoticeContent(**NoticeSummary.of(record, now).model_dump(), notice=shown)
+
+
+@router.post(
+    "/notices/{notice_id}/acknowledge",
+    response_model=NoticeSummary,
+    summary="Say your Designated Safeguarding Lead has the notice (if no webhook did)",
+)
+async def acknowledge_notice(notice_id: str, principal: Acknowledger, ctx: Ctx) -> NoticeSummary:
+    now = ctx.now()
+    async with ctx.db.session() as session:
+        record = await _visible(session, principal, notice_id, overseer_ok=False)
+        await mark_notified(session, record.id, via="acknowledged", at=now)
+        await session.commit()
+    return NoticeSummary.of(record, now)
+
+
+class ReadPublic(BaseModel):
+    organisation: str
+    client_kind: str
+    client_id: str
+    read_at: datetime
+    fields: list[str]
+
+
+@router.get(
+    "/notices/{notice_id}/reads",
+    response_model=list[ReadPublic],
+    summary="Who has read a notice's content, and which fields (hub and administrators)",
+)
+async def notice_reads(notice_id: str, principal: Reader, ctx: Ctx) -> list[ReadPublic]:
+    async with ctx.db.session() as session:
+        record = await _visible(session, principal, notice_id)
+        if principal.kind.value not in OVERSEERS:
+            raise NotFound("Notice")
+        rows = (
+            await session.exec(
+                select(NoticeRead)
+                .where(NoticeRead.notice_id == record.id)
+                .order_by(col(NoticeRead.id))
+            )
+        ).all()
+    return [
+        ReadPublic(
+            organisation=r.organisation,
+            client_kind=r.client_kind,
+            client_id=r.client_id,
+            read_at=as_utc(r.read_at),
+            fields=r.fields,
+        )
+        for r in rows
+    ]
+
+
+def _paths(data: dict[str, Any], prefix: str = "") -> set[str]:
+    paths: set[str] = set()
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            paths |= _paths(value, f"{prefix}{key}.")
+        else:
+            paths.add(prefix + key)
+    return paths

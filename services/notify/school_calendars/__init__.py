@@ -1,0 +1,1 @@
+"""Area school calendars shipped with notify (package data)."""

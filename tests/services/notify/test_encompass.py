@@ -1,0 +1,405 @@
+"""Operation Encompass through notify, on an embedded Signpost: a police domestic abuse
+report reaches each child's school DSL as a signed webhook carrying what the sharing
+policy allows; a school without a webhook reads (audited) and acknowledges through the
+API; a notice with no way through, or not through by the start of the school day,
+raises one alert to the hub and the police."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from standardwebhooks.webhooks import Webhook
+
+from services.notify.encompass import alert_missed, notice_body
+from services.notify.models import EncompassNoticeRecord, NoticeRead
+from services.notify.sharing import load_policy, parse_policy
+from shared.events import EncompassNotice
+from shared.runtime import CLOCK, ServiceContext
+from tests.e2e.harness import WebhookSink
+from tests.services.conftest import Signpost, bearer
+from tests.services.intake.conftest import example
+
+NOTICE = "org.signpost.encompass.notice.v1"
+ALERT = "org.signpost.encompass.alert.v1"
+# Saturday morning after Friday night's incident (23:05): both deadlines are Monday.
+SATURDAY = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+MAYA_DEADLINE = "2026-11-30T08:45:00Z"  # Demo Primary (100001) starts at 08:45
+NOAH_DEADLINE = "2026-11-30T08:30:00Z"  # school 100002 keeps the area's 08:30
+
+
+def notify_ctx(sp: Signpost) -> ServiceContext:
+    ctx: ServiceContext = sp.app.state.runtimes["notify"].ctx
+    return ctx
+
+
+@dataclass
+class Parties:
+    school: WebhookSink  # Demo Primary's DSL (100001), subscribed to notices
+    hub: WebhookSink  # the hub, subscribed to alerts
+    police: WebhookSink  # the reporting force, subscribed to alerts
+    school_secret: str
+    hub_secret: str
+
+
+async def subscribe(sp: Signpost, kind: str, org: str, url: str, *types: str) -> str:
+    key = await sp.key(kind, org, "subscriptions:write")
+    r = await sp.client.post(
+        "/v1/subscriptions", headers=bearer(key), json={"url": url, "event_types": list(types)}
+    )
+    assert r.status_code == 201, r.text
+    secret: str = r.json()["secret"]
+    return secret
+
+
+@pytest.fixture
+async def parties(signpost: Signpost) -> AsyncIterator[Parties]:
+    notify_ctx(signpost).state[CLOCK] = lambda: SATURDAY
+    async with WebhookSink() as school, WebhookSink() as hub, WebhookSink() as police:
+        yield Parties(
+            school=school,
+            hub=hub,
+            police=police,
+            school_secret=await subscribe(signpost, "school", "100001", school.url, NOTICE),
+            hub_secret=await subscribe(signpost, "hub", "demoshire-hub", hub.url, ALERT),
+        )
+
+
+async def report(sp: Signpost, body: dict[str, Any] | None = None) -> str:
+    police = await sp.key("police", "demo-police", "reports:write")
+    r = await sp.client.post(
+        "/v1/reports",
+        headers=bearer(police),
+        json=body or example("police-domestic-abuse-report.json"),
+    )
+    assert r.status_code == 202, r.text
+    referral_id: str = r.json()["referral_id"]
+    return referral_id
+
+
+async def notices(sp: Signpost) -> dict[str, EncompassNoticeRecord]:
+    """Notify's notices by child's given name."""
+    async with notify_ctx(sp).db.session() as session:
+        rows = (await session.exec(select(EncompassNoticeRecord))).all()
+    return {r.body["child"]["given_name"]: r for r in rows}
+
+
+async def notified(sp: Signpost, name: str) -> EncompassNoticeRecord:
+    """The child's notice once notify has recorded it as delivered (the partner's 2xx
+    reaches the sink a moment before notify records it)."""
+    async with asyncio.timeout(10):
+        while (record := (await notices(sp)).get(name)) is None or record.notified_at is None:
+            await asyncio.sleep(0.05)
+    return record
+
+
+def data_of(sink: WebhookSink, event_type: str) -> list[dict[str, Any]]:
+    return [b["data"] for b in sink.bodies() if b["type"] == event_type]
+
+
+async def test_the_school_dsl_gets_a_signed_notice_with_what_the_policy_allows(
+    signpost: Signpost, parties: Parties
+) -> None:
+    referral_id = await report(signpost)
+    await parties.school.wait_for(1, within=15)
+    headers, body = parties.school.requests[0]
+    Webhook(parties.school_secret).verify(body, headers)  # raises if the signature is wrong
+    sent = json.loads(body)
+    assert sent["type"] == NOTICE
+    notice = sent["data"]
+    assert notice["referral_id"] == referral_id
+    assert notice["recipient_organisation"] == notice["school_urn"] == "100001"
+    assert notice["notify_by"] == MAYA_DEADLINE
+    assert notice["child"] == {
+        "given_name": "Maya",
+        "family_name": "Example",
+        "date_of_birth": "2016-05-21",
+        "present": True,
+        "whereabouts": "elsewhere_in_the_home",
+        "voice_of_the_child": "In her bedroom; heard the shouting and a door slam.",
+    }
+    assert notice["incident"]["police_reference"] == "DP-INC-2026-77120"
+    assert notice["incident"]["occurred_at"] == "2026-11-27T23:05:00Z"
+    # Never the narrative, the household, the officer or Noah (another school's pupil).
+    text = body.decode()
+    for absent in ("narrative", "arrested for assault", "Ruth", "Dan", "PC Sam", "Noah"):
+        assert absent not in text
+    # The delivery counts as the notice reaching the school.
+    maya = await notified(signpost, "Maya")
+    assert maya.notified_via == "webhook"
+
+
+async def test_a_school_without_a_webhook_raises_an_alert_at_once(
+    signpost: Signpost, parties: Parties
+) -> None:
+    police_secret = await subscribe(signpost, "police", "demo-police", parties.police.url, ALERT)
+    referral_id = await report(signpost)
+    # Noah's school (100002) has no subscription: hub and police hear now, not Monday.
+    await parties.hub.wait_for(1, within=15)
+    await parties.police.wait_for(1, within=15)
+    [alert] = data_of(parties.hub, ALERT)
+    assert alert == {
+        "notice_id": (await notices(signpost))["Noah"].id,
+        "referral_id": referral_id,
+        "referrer_organisation": "demo-police",
+        "recipient_organisation": "100002",
+        "recipient_kind": "school",
+        "school_urn": "100002",
+        "reason": "no_subscription",
+        "notify_by": NOAH_DEADLINE,
+        "received_late": False,
+        "raised_at": "2026-11-28T10:00:00Z",
+    }
+    headers, body = parties.police.requests[0]
+    Webhook(police_secret).verify(body, headers)
+    assert json.loads(body)["data"]["reason"] == "no_subscription"
+    assert "Noah" not in body.decode() and "Maya" not in body.decode()  # ids only
+
+
+async def test_a_missed_deadline_raises_one_alert_and_a_delivered_notice_none(
+    signpost: Signpost, parties: Parties
+) -> None:
+    await report(signpost)
+    await notified(signpost, "Maya")  # Maya's notice reached Demo Primary
+    await parties.hub.wait_for(1, within=15)  # no_subscription for Noah
+    ctx = notify_ctx(signpost)
+    assert await alert_missed(ctx, now=datetime(2026, 11, 30, 8, 29, tzinfo=UTC)) == 0
+    assert await alert_missed(ctx, now=datetime(2026, 11, 30, 8, 30, tzinfo=UTC)) == 1
+    assert await alert_missed(ctx, now=datetime(2026, 11, 30, 9, 0, tzinfo=UTC)) == 0  # once
+    await parties.hub.wait_for(2, within=15)
+    reasons = [(a["recipient_organisation"], a["reason"]) for a in data_of(parties.hub, ALERT)]
+    assert reasons == [("100002", "no_subscription"), ("100002", "deadline_missed")]
+
+
+async def test_a_report_arriving_after_the_deadline_says_so_in_its_alert(
+    signpost: Signpost, parties: Parties
+) -> None:
+    body = example("police-domestic-abuse-report.json")
+    body["source"]["reference"] = "DP-2026-LATE"
+    body["police"]["occurred_at"] = "2026-11-20T23:05:00Z"  # deadline Monday 23rd
+    del body["police"]["children_present"][1]  # Maya only: her school has a webhook
+    await report(signpost, body)
+    await parties.school.wait_for(1, within=15)
+    # Delivered, but after the deadline had passed: no alert for the delivery itself,
+    # and the record shows it arrived late.
+    await notified(signpost, "Maya")
+    assert await alert_missed(notify_ctx(signpost), now=SATURDAY) == 0
+    r = await signpost.client.get(
+        "/v1/encompass/notices",
+        headers=bearer(await signpost.key("hub", "demoshire-hub", "encompass:read")),
+    )
+    [summary] = r.json()
+    assert summary["status"] == "notified_late"
+    assert summary["notify_by"] == "2026-11-23T08:45:00Z"
+
+
+async def test_a_late_report_to_a_school_without_webhook_alerts_as_received_late(
+    signpost: Signpost, parties: Parties
+) -> None:
+    body = example("police-domestic-abuse-report.json")
+    body["police"]["occurred_at"] = "2026-11-20T23:05:00Z"
+    del body["police"]["children_present"][0]
+    body["child"]["school_urn"] = "100002"
+    await report(signpost, body)
+    await parties.hub.wait_for(2, within=15)  # no_subscription, for each
+    assert await alert_missed(notify_ctx(signpost), now=SATURDAY) == 2  # Maya and Noah
+    await parties.hub.wait_for(4, within=15)
+    missed = [a for a in data_of(parties.hub, ALERT) if a["reason"] == "deadline_missed"]
+    assert [a["received_late"] for a in missed] == [True, True]
+
+
+async def test_a_school_reads_and_acknowledges_through_the_api_and_each_read_is_recorded(
+    signpost: Signpost, parties: Parties
+) -> None:
+    await report(signpost)
+    await parties.hub.wait_for(1, within=15)
+    school = await signpost.key("school", "100002", "encompass:read", "encompass:acknowledge")
+    listed = await signpost.client.get("/v1/encompass/notices", headers=bearer(school))
+    assert listed.status_code == 200
+    [summary] = listed.json()
+    assert summary["status"] == "pending" and summary["notify_by"] == NOAH_DEADLINE
+    assert "child" not in summary  # a list says nothing about the child
+
+    read = await signpost.client.get(
+        f"/v1/encompass/notices/{summary['notice_id']}", headers=bearer(school)
+    )
+    assert read.status_code == 200
+    assert read.json()["notice"]["child"]["given_name"] == "Noah"
+    assert "narrative" not in read.text
+
+    ack = await signpost.client.post(
+        f"/v1/encompass/notices/{summary['notice_id']}/acknowledge", headers=bearer(school)
+    )
+    assert ack.status_code == 200
+    assert ack.json()["status"] == "notified" and ack.json()["notified_via"] == "acknowledged"
+    # Acknowledged before the bell: no missed-deadline alert.
+    assert await alert_missed(notify_ctx(signpost), now=datetime(2026, 12, 1, tzinfo=UTC)) == 0
+
+    hub = await signpost.key("hub", "demoshire-hub", "encompass:read")
+    reads = await signpost.client.get(
+        f"/v1/encompass/notices/{summary['notice_id']}/reads", headers=bearer(hub)
+    )
+    [audit] = reads.json()
+    assert audit["organisation"] == "100002" and audit["client_kind"] == "school"
+    assert "child.given_name" in audit["fields"] and "incident.location" in audit["fields"]
+
+
+async def test_nobody_else_sees_a_notice_and_the_hub_sees_only_its_status(
+    signpost: Signpost, parties: Parties
+) -> None:
+    await report(signpost)
+    await parties.hub.wait_for(1, within=15)
+    noah = (await notices(signpost))["Noah"]
+    other = await signpost.key("school", "100003", "encompass:read", "encompass:acknowledge")
+    assert (await signpost.client.get("/v1/encompass/notices", headers=bearer(other))).json() == []
+    for r in (
+        await signpost.client.get(f"/v1/encompass/notices/{noah.id}", headers=bearer(other)),
+        await signpost.client.post(
+            f"/v1/encompass/notices/{noah.id}/acknowledge", headers=bearer(other)
+        ),
+        await signpost.client.get(f"/v1/encompass/notices/{noah.id}/reads", headers=bearer(other)),
+    ):
+        assert r.status_code == 404, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+
+    hub = await signpost.key("hub", "demoshire-hub", "encompass:read")
+    listed = (await signpost.client.get("/v1/encompass/notices", headers=bearer(hub))).json()
+    assert sorted(n["recipient_organisation"] for n in listed) == ["100001", "100002"]
+    seen = await signpost.client.get(f"/v1/encompass/notices/{noah.id}", headers=bearer(hub))
+    # The policy grants the hub nothing of a notice: ids only.
+    assert seen.json()["notice"] == {"notice_id": noah.id, "referral_id": noah.referral_id}
+    async with notify_ctx(signpost).db.session() as session:
+        audit = (await session.exec(select(NoticeRead))).all()
+    assert [(a.organisation, a.fields) for a in audit] == [
+        ("demoshire-hub", ["notice_id", "referral_id"])
+    ]
+    # Without the scope, a 403 that names it.
+    plain = await signpost.key("school", "100002", "reports:read")
+    denied = await signpost.client.get("/v1/encompass/notices", headers=bearer(plain))
+    assert denied.status_code == 403 and "encompass:read" in denied.text
+
+
+async def test_a_home_educated_child_is_notified_to_the_local_authority(
+    signpost: Signpost, parties: Parties
+) -> None:
+    async with WebhookSink() as council:
+        await subscribe(signpost, "agency", "demoshire-council", council.url, NOTICE)
+        body = example("police-domestic-abuse-report.json")
+        noah = body["police"]["children_present"][1]
+        del noah["school_urn"]
+        noah["home_educated"] = True
+        await report(signpost, body)
+        await council.wait_for(1, within=15)
+        [notice] = data_of(council, NOTICE)
+    assert notice["child"]["given_name"] == "Noah"
+    assert notice["home_educated"] is True and notice["school_urn"] is None
+    assert notice["recipient_organisation"] == "demoshire-council"
+    assert notice["notify_by"] == NOAH_DEADLINE
+
+
+def _sample_notice() -> dict[str, Any]:
+    return EncompassNotice.model_validate(
+        {
+            "notice_id": "enc_1",
+            "referral_id": "ref_1",
+            "referrer_organisation": "demo-police",
+            "referrer_reference": "DP-1",
+            "school_urn": "100001",
+            "child": {
+                "given_name": "Maya",
+                "family_name": "Example",
+                "date_of_birth": "2016-05-21",
+                "present": True,
+                "whereabouts": "same_room",
+                "voice_of_the_child": "Said she was scared.",
+            },
+            "incident": {
+                "police_reference": "INC-1",
+                "occurred_at": "2026-11-27T23:05:00Z",
+                "location": "Family home",
+                "location_postcode": "EX2 5AB",
+                "circumstances": "A parent was arrested.",
+            },
+            "received_at": "2026-11-27T23:55:00Z",
+            "recipient_organisation": "100001",
+            "notify_by": "2026-11-30T08:45:00Z",
+        }
+    ).model_dump(mode="json")
+
+
+def test_the_shipped_policy_gives_a_school_the_encompass_fields_field_by_field() -> None:
+    sent = load_policy(None).minimise("school", NOTICE, _sample_notice())
+    assert sorted(sent) == [
+        "child",
+        "home_educated",
+        "incident",
+        "notice_id",
+        "notify_by",
+        "recipient_organisation",
+        "referral_id",
+        "referrer_organisation",
+        "school_urn",
+        "supersedes",
+    ]
+    assert sorted(sent["child"]) == [
+        "date_of_birth",
+        "family_name",
+        "given_name",
+        "present",
+        "voice_of_the_child",
+        "whereabouts",
+    ]
+    assert sorted(sent["incident"]) == [
+        "circumstances",
+        "location",
+        "location_postcode",
+        "occurred_at",
+        "police_reference",
+    ]
+    assert "referrer_reference" not in sent  # the police's own case number stays with them
+
+
+def test_an_area_that_sends_schools_no_incident_detail_sends_only_that_it_happened() -> None:
+    policy = parse_policy(
+        json.dumps(
+            {
+                "id": "strict",
+                "version": "1",
+                "area": "An area that shares the minimum",
+                "kinds": {
+                    "school": {
+                        NOTICE: [
+                            "school_urn",
+                            "child.given_name",
+                            "child.family_name",
+                            "child.date_of_birth",
+                            "child.present",
+                            "incident.police_reference",
+                            "incident.occurred_at",
+                        ]
+                    }
+                },
+            }
+        )
+    )
+    notice = EncompassNotice.model_validate(_sample_notice())
+    assert notice_body(notice, policy, "school") == {
+        "notice_id": "enc_1",
+        "referral_id": "ref_1",
+        "school_urn": "100001",
+        "child": {
+            "given_name": "Maya",
+            "family_name": "Example",
+            "date_of_birth": "2016-05-21",
+            "present": True,
+        },
+        "incident": {"police_reference": "INC-1", "occurred_at": "2026-11-27T23:05:00Z"},
+    }
+    # Any other kind of partner gets ids only from this policy.
+    assert notice_body(notice, policy, "agency") == {"notice_id": "enc_1", "referral_id": "ref_1"}

@@ -1,0 +1,127 @@
+"""The Operation Encompass deadline: the start of the next school day after the incident,
+across weekends, half terms, holidays, bank holidays, a school's own training day and
+start time, and the clock change; and the calendar file's validation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from services.notify.school_days import (
+    DEFAULT_CALENDAR_PATH,
+    SchoolCalendarError,
+    load_calendar,
+    notify_by,
+    parse_calendar,
+)
+
+CALENDAR = load_calendar(None)  # the Demoshire example: 08:30, Monday to Friday
+
+
+def deadline(incident: str, school_urn: str | None = None) -> str:
+    """The deadline for an incident (local wall-clock time in, UTC ISO time out)."""
+    at = datetime.fromisoformat(incident)
+    return notify_by(CALENDAR, school_urn, at).at.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("incident", "expected", "why"),
+    [
+        ("2026-11-24T19:00:00+00:00", "2026-11-25T08:30:00+00:00", "a weekday evening"),
+        ("2026-11-25T06:45:00+00:00", "2026-11-25T08:30:00+00:00", "early morning: today"),
+        ("2026-11-25T08:30:00+00:00", "2026-11-26T08:30:00+00:00", "at the bell: tomorrow"),
+        ("2026-11-25T11:00:00+00:00", "2026-11-26T08:30:00+00:00", "during the school day"),
+        ("2026-11-27T23:05:00+00:00", "2026-11-30T08:30:00+00:00", "Friday night: Monday"),
+        ("2026-11-28T14:00:00+00:00", "2026-11-30T08:30:00+00:00", "Saturday: Monday"),
+        ("2026-11-29T23:59:00+00:00", "2026-11-30T08:30:00+00:00", "Sunday night: Monday"),
+    ],
+)
+def test_the_deadline_is_the_start_of_the_next_school_day(
+    incident: str, expected: str, why: str
+) -> None:
+    assert deadline(incident) == expected, why
+
+
+def test_over_half_term_the_deadline_is_the_first_day_back() -> None:
+    # Autumn half term 2026 is 26-30 October; the clocks went back on the 25th (GMT).
+    assert deadline("2026-10-23T20:00:00+01:00") == "2026-11-02T08:30:00+00:00"
+    assert deadline("2026-10-28T10:00:00+00:00") == "2026-11-02T08:30:00+00:00"
+
+
+def test_over_the_christmas_holiday_the_deadline_is_the_first_day_of_spring_term() -> None:
+    assert deadline("2026-12-18T21:00:00+00:00") == "2027-01-05T08:30:00+00:00"
+    assert deadline("2026-12-25T12:00:00+00:00") == "2027-01-05T08:30:00+00:00"
+
+
+def test_over_the_summer_holiday_the_deadline_is_september() -> None:
+    assert deadline("2027-07-21T18:00:00+01:00") == "2027-09-02T07:30:00+00:00"  # 08:30 BST
+
+
+def test_a_term_time_bank_holiday_is_not_a_school_day() -> None:
+    # Friday 30 April 2027; Monday 3 May is the Early May bank holiday.
+    assert deadline("2027-04-30T22:00:00+01:00") == "2027-05-04T07:30:00+00:00"
+
+
+def test_british_summer_time_moves_the_deadline_in_utc_not_in_local_time() -> None:
+    # Easter term 2027 starts 12 April (BST): 08:30 local is 07:30 UTC.
+    assert deadline("2027-04-11T20:00:00+01:00") == "2027-04-12T07:30:00+00:00"
+
+
+def test_a_school_keeps_its_own_start_time_and_training_days() -> None:
+    # Demo Primary (100001) starts at 08:45 and has a training day on 5 January 2027.
+    assert deadline("2026-11-24T19:00:00+00:00", "100001") == "2026-11-25T08:45:00+00:00"
+    assert deadline("2027-01-04T20:00:00+00:00", "100001") == "2027-01-06T08:45:00+00:00"
+    # Another school is open on the 5th.
+    assert deadline("2027-01-04T20:00:00+00:00", "100002") == "2027-01-05T08:30:00+00:00"
+
+
+def test_past_the_calendar_every_opening_weekday_counts_so_the_deadline_is_early() -> None:
+    after = datetime(2028, 7, 21, 20, 0, tzinfo=UTC)  # after the last term it knows
+    found = notify_by(CALENDAR, None, after)
+    assert found.at.isoformat() == "2028-07-24T07:30:00+00:00"  # the next Monday
+    assert found.calendar_covered is False
+    assert notify_by(CALENDAR, None, datetime(2026, 11, 27, 20, tzinfo=UTC)).calendar_covered
+
+
+def _raw(**changes: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = json.loads(DEFAULT_CALENDAR_PATH.read_text())
+    raw.update(changes)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"timezone": "Europe/Nowhere"}, "unknown time zone"),
+        ({"school_days": []}, "school_days"),
+        ({"day_starts_at": "25:00"}, "day_starts_at"),
+        (
+            {
+                "terms": [
+                    {"from": "2026-09-03", "to": "2026-12-18"},
+                    {"from": "2026-12-01", "to": "2027-03-25"},
+                ]
+            },
+            "overlaps",
+        ),
+        ({"terms": [{"from": "2026-12-18", "to": "2026-09-03"}]}, "before 'from'"),
+        (
+            {"terms": [{"from": "2026-09-03", "to": "2026-12-18"}]},
+            "outside the terms",
+        ),  # the shipped closures run to 2028
+        ({"schools": {"12345": {}}}, "schools.12345"),
+        ({"home_educated": None}, "home_educated"),
+        ({"holidays": []}, "holidays"),
+    ],
+)
+def test_a_bad_calendar_is_refused_with_the_reason(changes: dict[str, Any], reason: str) -> None:
+    with pytest.raises(SchoolCalendarError, match=reason):
+        parse_calendar(json.dumps(_raw(**changes)), source="area.json")
+
+
+def test_a_calendar_that_is_not_json_names_the_file_and_line() -> None:
+    with pytest.raises(SchoolCalendarError, match=r"area\.json: not JSON.*line 1"):
+        parse_calendar("{", source="area.json")
