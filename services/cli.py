@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="validate a threshold policy file: OK, or each line and reason"
     )
     check.add_argument("file", type=Path)
+    calendar = sub.add_parser("calendar", help="school calendars (Operation Encompass)")
+    calendar_sub = calendar.add_subparsers(dest="calendar_command", required=True)
+    calendar_check = calendar_sub.add_parser(
+        "check", help="validate an area's school calendar file: OK, or each reason"
+    )
+    calendar_check.add_argument("file", type=Path)
     directory = sub.add_parser("directory", help="routing's agency directory")
     directory_sub = directory.add_subparsers(dest="directory_command", required=True)
     oruk = directory_sub.add_parser(
@@ -153,14 +159,19 @@ async def _import_directory(args: argparse.Namespace, document: object) -> int:
     return 0
 
 
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return None
+
+
 def _policy(args: argparse.Namespace) -> int:
     from services.triage.policy import PolicyError, parse_policy
 
     path: Path = args.file
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+    if (text := _read(path)) is None:
         return 2
     try:
         loaded = parse_policy(text, source=str(path))
@@ -171,6 +182,26 @@ def _policy(args: argparse.Namespace) -> int:
     print(
         f"OK {loaded.id} version {loaded.version}: {loaded.area}, "
         f"{len(loaded.levels)} levels, {len(loaded.statutory)} statutory indicators"
+    )
+    return 0
+
+
+def _calendar(args: argparse.Namespace) -> int:
+    from services.notify.school_days import SchoolCalendarError, parse_calendar
+
+    path: Path = args.file
+    if (text := _read(path)) is None:
+        return 2
+    try:
+        loaded = parse_calendar(text, source=str(path))
+    except SchoolCalendarError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    print(
+        f"OK {loaded.id} version {loaded.version}: {len(loaded.terms)} terms from "
+        f"{loaded.covers.first} to {loaded.covers.last}, school day starts "
+        f"{loaded.day_starts_at:%H:%M}; extend it before {loaded.covers.last}"
     )
     return 0
 
@@ -332,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "policy":
         return _policy(args)
+    if args.command == "calendar":
+        return _calendar(args)
     if args.command == "directory":
         return _directory(args)
     if args.command == "asyncapi":

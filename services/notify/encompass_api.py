@@ -125,19 +125,19 @@ async def list_notices(
     query = select(EncompassNoticeRecord)
     if principal.kind.value not in OVERSEERS:
         query = query.where(EncompassNoticeRecord.recipient_organisation == principal.organisation)
-    if status in ("pending", "missed"):
-        query = query.where(col(EncompassNoticeRecord.notified_at).is_(None))
-        deadline = col(EncompassNoticeRecord.notify_by)
-        query = query.where(deadline > now if status == "pending" else deadline <= now)
-    elif status is not None:
-        query = query.where(col(EncompassNoticeRecord.notified_at).is_not(None))
+    notified_at = col(EncompassNoticeRecord.notified_at)
+    deadline = col(EncompassNoticeRecord.notify_by)
+    condition = {
+        "pending": notified_at.is_(None) & (deadline > now),
+        "missed": notified_at.is_(None) & (deadline <= now),
+        "notified": notified_at <= deadline,
+        "notified_late": notified_at > deadline,
+    }
+    if status is not None:
+        query = query.where(condition[status])
     async with ctx.db.session() as session:
-        rows = (
-            await session.exec(query.order_by(col(EncompassNoticeRecord.notify_by)).limit(limit))
-        ).all()
-    summaries = [NoticeSummary.of(r, now) for r in rows]
-    # notified / notified_late differ only by time: the database cannot tell them apart.
-    return [s for s in summaries if status is None or s.status == status]
+        rows = (await session.exec(query.order_by(deadline).limit(limit))).all()
+    return [NoticeSummary.of(r, now) for r in rows]
 
 
 @router.get(

@@ -197,6 +197,11 @@ async def test_a_report_arriving_after_the_deadline_says_so_in_its_alert(
     [summary] = r.json()
     assert summary["status"] == "notified_late"
     assert summary["notify_by"] == "2026-11-23T08:45:00Z"
+    late = await signpost.client.get(
+        "/v1/encompass/notices?status=notified_late",
+        headers=bearer(await signpost.key("hub", "demoshire-hub", "encompass:read")),
+    )
+    assert [n["notice_id"] for n in late.json()] == [summary["notice_id"]]
 
 
 async def test_a_late_report_to_a_school_without_webhook_alerts_as_received_late(
@@ -238,6 +243,11 @@ async def test_a_school_reads_and_acknowledges_through_the_api_and_each_read_is_
     )
     assert ack.status_code == 200
     assert ack.json()["status"] == "notified" and ack.json()["notified_via"] == "acknowledged"
+    for status, expected in (("notified", 1), ("pending", 0), ("missed", 0)):
+        filtered = await signpost.client.get(
+            f"/v1/encompass/notices?status={status}", headers=bearer(school)
+        )
+        assert len(filtered.json()) == expected, status
     # Acknowledged before the bell: no missed-deadline alert.
     assert await alert_missed(notify_ctx(signpost), now=datetime(2026, 12, 1, tzinfo=UTC)) == 0
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from services.cli import main
 from services.notify.school_days import (
     DEFAULT_CALENDAR_PATH,
     SchoolCalendarError,
@@ -125,3 +127,21 @@ def test_a_bad_calendar_is_refused_with_the_reason(changes: dict[str, Any], reas
 def test_a_calendar_that_is_not_json_names_the_file_and_line() -> None:
     with pytest.raises(SchoolCalendarError, match=r"area\.json: not JSON.*line 1"):
         parse_calendar("{", source="area.json")
+
+
+def test_signpost_calendar_check_passes_the_shipped_calendar(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["calendar", "check", str(DEFAULT_CALENDAR_PATH)]) == 0
+    assert "OK demoshire-schools" in capsys.readouterr().out
+
+
+def test_signpost_calendar_check_lists_every_problem_and_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "area.json"
+    bad.write_text(json.dumps(_raw(timezone="Mars/Olympus", school_days=[])))
+    assert main(["calendar", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "school_days" in err and str(bad) in err
+    assert main(["calendar", "check", str(tmp_path / "missing.json")]) == 2
