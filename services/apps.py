@@ -66,7 +66,11 @@ def embedded_app(
 
 
 DEMO_KEYS = {
-    "police": (ClientKind.POLICE, "demo-police", ["reports:write", "reports:read"]),
+    "police": (
+        ClientKind.POLICE,
+        "demo-police",
+        ["reports:write", "reports:read", "encompass:read"],
+    ),
     "school": (
         ClientKind.SCHOOL,
         "100001",

@@ -1,8 +1,8 @@
 """Operation Encompass notices through the API: for a school (or local authority) without
 a webhook, and for the hub watching that every notice arrives in time.
 
-A recipient sees the notices addressed to its organisation; the hub and administrators
-see every notice's status. Reading a notice's content is recorded (who, when, which
+A recipient sees the notices addressed to its organisation, a police force the status
+of the notices its reports raised, and the hub and administrators every notice's status. Reading a notice's content is recorded (who, when, which
 fields) before it is returned, and shows only what the sharing policy grants the
 reader's kind of partner, as a webhook would.
 """
@@ -113,18 +113,27 @@ async def _visible(
 @router.get(
     "/notices",
     response_model=list[NoticeSummary],
-    summary="Operation Encompass notices addressed to you (the hub sees every notice)",
+    summary=(
+        "Operation Encompass notices addressed to you; a police force sees those of its "
+        "reports, the hub every notice (status only: never the child)"
+    ),
 )
 async def list_notices(
     principal: Reader,
     ctx: Ctx,
     status: NoticeStatus | None = None,
+    referral_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NoticeSummary]:
     now = ctx.now()
     query = select(EncompassNoticeRecord)
-    if principal.kind.value not in OVERSEERS:
+    if principal.kind.value == "police":
+        # The force that reported sees whether each school was told in time.
+        query = query.where(EncompassNoticeRecord.referrer_organisation == principal.organisation)
+    elif principal.kind.value not in OVERSEERS:
         query = query.where(EncompassNoticeRecord.recipient_organisation == principal.organisation)
+    if referral_id is not None:
+        query = query.where(EncompassNoticeRecord.referral_id == referral_id)
     notified_at = col(EncompassNoticeRecord.notified_at)
     deadline = col(EncompassNoticeRecord.notify_by)
     condition = {

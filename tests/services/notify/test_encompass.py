@@ -413,3 +413,25 @@ def test_an_area_that_sends_schools_no_incident_detail_sends_only_that_it_happen
     }
     # Any other kind of partner gets ids only from this policy.
     assert notice_body(notice, policy, "agency") == {"notice_id": "enc_1", "referral_id": "ref_1"}
+
+
+async def test_the_reporting_force_sees_whether_each_school_was_told(
+    signpost: Signpost, parties: Parties
+) -> None:
+    referral_id = await report(signpost)
+    await notified(signpost, "Maya")
+    force = await signpost.key("police", "demo-police", "encompass:read")
+    r = await signpost.client.get(
+        f"/v1/encompass/notices?referral_id={referral_id}", headers=bearer(force)
+    )
+    assert r.status_code == 200
+    assert sorted((n["school_urn"], n["status"]) for n in r.json()) == [
+        ("100001", "notified"),
+        ("100002", "pending"),
+    ]
+    # Another force sees none of them; the content stays with the school.
+    other = await signpost.key("police", "other-police", "encompass:read")
+    assert (await signpost.client.get("/v1/encompass/notices", headers=bearer(other))).json() == []
+    notice_id = r.json()[0]["notice_id"]
+    content = await signpost.client.get(f"/v1/encompass/notices/{notice_id}", headers=bearer(force))
+    assert content.status_code == 404
