@@ -2,9 +2,10 @@
 a webhook, and for the hub watching that every notice arrives in time.
 
 A recipient sees the notices addressed to its organisation, a police force the status
-of the notices its reports raised, and the hub and administrators every notice's status. Reading a notice's content is recorded (who, when, which
-fields) before it is returned, and shows only what the sharing policy grants the
-reader's kind of partner, as a webhook would.
+of the notices its reports raised, and the hub and administrators every notice's
+status. Reading a notice's content is recorded (who, when, which fields) before it is
+returned, and shows only what the sharing policy grants the reader's kind of partner,
+as a webhook would.
 """
 
 from __future__ import annotations
