@@ -22,7 +22,7 @@ import aiohttp
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy import exists, func, or_
 from sqlalchemy.orm import aliased
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.encompass import mark_notified, record_notice
@@ -53,6 +53,8 @@ from shared.runtime import ServiceContext
 log = logging.getLogger(__name__)
 
 WAKEUP = "deliveries"
+# A claimed delivery is leased for the webhook timeout plus this: then it is due again.
+LEASE_MARGIN_SECONDS = 30
 # A webhook-only type: the test ping a partner asks for. Never on a topic.
 PING_TYPE = "org.signpost.webhook.ping.v1"
 
@@ -175,10 +177,19 @@ class Dispatcher:
         )
         self.semaphore = asyncio.Semaphore(concurrency)
 
-    async def due_heads(self, limit: int = 500) -> list[tuple[Delivery, WebhookSubscription]]:
-        """The oldest pending delivery of each (subscription, referral) pair, where it is
-        due and its subscription is active and not throttled."""
+    async def claim_due(self, limit: int = 500) -> list[tuple[Delivery, WebhookSubscription]]:
+        """Claim the oldest pending delivery of each (subscription, referral) pair, where it
+        is due and its subscription is active and not throttled.
+
+        A claim is a lease: the claimed deliveries' next attempt moves past the time an
+        attempt can take, in the claiming transaction, so another notify replica does not
+        send them too (on PostgreSQL the rows are taken FOR UPDATE SKIP LOCKED; SQLite's
+        single connection serialises). Recording the attempt sets the real next time; if
+        this process dies first, the lease runs out and any replica sends it again, with
+        the same webhook-id.
+        """
         now = datetime.now(UTC)
+        lease = timedelta(seconds=self.ctx.settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS)
         older = aliased(Delivery)
         earlier_pending = exists().where(
             col(older.subscription_id) == col(Delivery.subscription_id),
@@ -186,33 +197,41 @@ class Dispatcher:
             col(older.seq) < col(Delivery.seq),
             func.coalesce(older.referral_id, "") == func.coalesce(Delivery.referral_id, ""),
         )
+        query = (
+            select(Delivery, WebhookSubscription)
+            .join(
+                WebhookSubscription,
+                col(WebhookSubscription.id) == col(Delivery.subscription_id),
+            )
+            .where(
+                col(Delivery.status) == "pending",
+                col(Delivery.next_attempt_at) <= now,
+                col(WebhookSubscription.status) == "active",
+                or_(
+                    col(WebhookSubscription.throttled_until).is_(None),
+                    col(WebhookSubscription.throttled_until) <= now,
+                ),
+                ~earlier_pending,
+            )
+            .order_by(col(Delivery.seq))
+            .limit(limit)
+        )
+        if not self.ctx.db.is_sqlite:
+            query = query.with_for_update(skip_locked=True, of=Delivery)
         async with self.ctx.db.session() as session:
-            rows = (
+            rows = (await session.exec(query)).all()
+            if rows:
                 await session.exec(
-                    select(Delivery, WebhookSubscription)
-                    .join(
-                        WebhookSubscription,
-                        col(WebhookSubscription.id) == col(Delivery.subscription_id),
-                    )
-                    .where(
-                        col(Delivery.status) == "pending",
-                        col(Delivery.next_attempt_at) <= now,
-                        col(WebhookSubscription.status) == "active",
-                        or_(
-                            col(WebhookSubscription.throttled_until).is_(None),
-                            col(WebhookSubscription.throttled_until) <= now,
-                        ),
-                        ~earlier_pending,
-                    )
-                    .order_by(col(Delivery.seq))
-                    .limit(limit)
+                    update(Delivery)
+                    .where(col(Delivery.seq).in_([d.seq for d, _ in rows]))
+                    .values(next_attempt_at=now + lease)
                 )
-            ).all()
+                await session.commit()
         return [(d, s) for d, s in rows]
 
     async def deliver_due(self) -> int:
         """Attempt every due head once and record the outcomes; returns how many."""
-        heads = await self.due_heads()
+        heads = await self.claim_due()
         if heads:
             attempts = await asyncio.gather(*(self._attempt(d, s) for d, s in heads))
             await self._record(attempts)
