@@ -34,6 +34,7 @@ def make_bus(settings: Settings, client_id: str) -> Bus:
             client_id=client_id,
             topics=all_topics(),
             partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
         )
     if settings.mode != "embedded":
         raise SystemExit("KAFKA_BOOTSTRAP_SERVERS is required outside embedded mode")

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     keys_database_url: str = ""
     kafka_bootstrap_servers: str = ""
     topic_partitions: int = Field(default=3, ge=1, le=64)
+    # Copies of each topic Signpost creates (TOPIC_REPLICATION_FACTOR): 1 for a single
+    # broker (compose, tests); 3 on a production cluster.
+    topic_replication_factor: int = Field(default=1, ge=1, le=7)
 
     # Keyed hash that turns a child's identifying details into the pseudonymous
     # subject key used as the Kafka key. Must be the same in every intake replica.

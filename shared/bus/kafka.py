@@ -15,6 +15,7 @@ from aiokafka.errors import (
     IllegalStateError,
     KafkaError,
     TopicAlreadyExistsError,
+    for_code,
 )
 
 from shared.bus.base import Bus, Consumer, Record, next_positions
@@ -32,11 +33,13 @@ class KafkaBus(Bus):
         client_id: str,
         topics: Sequence[str] = (),
         partitions: int = 3,
+        replication_factor: int = 1,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
         self.topics = list(topics)
         self.partitions = partitions
+        self.replication_factor = replication_factor
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -55,7 +58,11 @@ class KafkaBus(Bus):
         self._producer = producer
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
-        """Create missing topics with the configured partition count."""
+        """Create missing topics with the configured partitions and replication factor.
+
+        With more than one replica a write (acks=all) must reach all but one of them
+        (`min.insync.replicas`), so losing one broker loses no acknowledged event.
+        """
         admin = AIOKafkaAdminClient(
             bootstrap_servers=self.bootstrap_servers, client_id=f"{self.client_id}-admin"
         )
@@ -64,15 +71,26 @@ class KafkaBus(Bus):
             existing = set(await admin.list_topics())
             missing = [t for t in topics if t not in existing]
             if missing:
-                try:
-                    await admin.create_topics(
-                        [
-                            NewTopic(t, num_partitions=self.partitions, replication_factor=1)
-                            for t in missing
-                        ]
-                    )
-                except TopicAlreadyExistsError:
-                    pass  # another replica created it first
+                rf = self.replication_factor
+                configs = {"min.insync.replicas": str(max(1, rf - 1))}
+                response = await admin.create_topics(
+                    [
+                        NewTopic(
+                            t,
+                            num_partitions=self.partitions,
+                            replication_factor=rf,
+                            topic_configs=configs,
+                        )
+                        for t in missing
+                    ]
+                )
+                # The broker answers per topic; aiokafka returns those answers rather than
+                # raising, so a topic it refused would otherwise be created later by
+                # auto-creation with the broker's defaults, silently.
+                for topic, code, *_ in response.topic_errors:
+                    error = for_code(code)
+                    if code != 0 and error is not TopicAlreadyExistsError:
+                        raise error(f"cannot create topic {topic}")
         finally:
             await admin.close()
 
