@@ -38,7 +38,10 @@ def make_bus(settings: Settings, client_id: str) -> Bus:
         )
     if settings.mode != "embedded":
         raise SystemExit("KAFKA_BOOTSTRAP_SERVERS is required outside embedded mode")
-    return EmbeddedBus(settings.data_dir / "events.db")
+    return EmbeddedBus(
+        settings.data_dir / "events.db",
+        retention_seconds=settings.embedded_log_retention_hours * 3600,
+    )
 
 
 def service_app(name: str, settings: Settings) -> FastAPI:

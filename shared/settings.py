@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # Triage's threshold policy file (TRIAGE_POLICY_PATH); default: the Demoshire example.
     triage_policy_path: Path | None = None
 
+    # Embedded mode: consumed records are deleted from the local event log after this
+    # long (EMBEDDED_LOG_RETENTION_HOURS); unconsumed and parked (.dlq) ones are kept.
+    embedded_log_retention_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+
     consumer_max_attempts: int = Field(default=5, ge=1, le=50)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
     auth_cache_seconds: float = Field(default=5.0, ge=0)

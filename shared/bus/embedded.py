@@ -4,13 +4,22 @@ Records live in one SQLite file (WAL, synchronous=FULL): `publish` returns only 
 the commit reached the disk, and each consumer group's position is stored beside the
 records, so a restart resumes where the group last committed. Partitioning by key
 hash keeps every key's records in order, as on Kafka.
+
+Records carry children's personal data (`referral.received` holds the whole report),
+so the log does not keep them for ever: a record every consumer group of its topic
+has committed past, and older than the retention, is deleted (and overwritten on
+disk: `secure_delete`). A record no group has consumed is kept, and so are parked
+records on the `.dlq` topics until someone deals with them. Offsets never go back:
+each partition's next offset is kept apart from the records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
+import time
 import zlib
 from base64 import b64decode, b64encode
 from collections.abc import Callable, Sequence
@@ -21,6 +30,7 @@ from typing import TypeVar
 from shared.bus.base import Bus, Consumer, Record, next_positions
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -43,7 +53,16 @@ CREATE TABLE IF NOT EXISTS positions (
     offset INTEGER NOT NULL,
     PRIMARY KEY (grp, topic, partition)
 );
+CREATE TABLE IF NOT EXISTS log_end (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
 """
+
+# How often the log looks for records it may delete.
+PRUNE_INTERVAL_SECONDS = 600.0
 
 
 def partition_for(key: bytes | None, partitions: int) -> int:
@@ -64,13 +83,20 @@ def _decode_headers(text: str) -> tuple[tuple[str, bytes], ...]:
 class EmbeddedBus(Bus):
     """The embedded log: one SQLite file, one writer thread, in-process wake-ups."""
 
-    def __init__(self, path: Path, *, partitions: int = 1) -> None:
+    def __init__(
+        self, path: Path, *, partitions: int = 1, retention_seconds: float | None = None
+    ) -> None:
         self.path = path
         self.partitions = partitions
+        # None keeps every record (tests of the log itself); see `prune`.
+        self.retention_seconds = retention_seconds
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log")
         self._conn: sqlite3.Connection | None = None
         self._wakeups: set[asyncio.Event] = set()
         self._groups: set[str] = set()
+        # The topics of each group with a member in this process.
+        self._subscribed: dict[str, list[str]] = {}
+        self._pruner: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn
@@ -88,7 +114,12 @@ class EmbeddedBus(Bus):
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            # Deleted records are overwritten, not left in free pages of the file.
+            conn.execute("PRAGMA secure_delete=ON")
             conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+            if "appended_at" not in columns:  # a log from before retention
+                conn.execute("ALTER TABLE records ADD COLUMN appended_at REAL")
             # The partition count is fixed when the log is created: reading a log
             # with another count would strand records in partitions nobody reads.
             conn.execute(
@@ -101,8 +132,65 @@ class EmbeddedBus(Bus):
 
         loop = asyncio.get_running_loop()
         self._conn = await loop.run_in_executor(self._executor, open_log)
+        if self.retention_seconds is not None:
+            self._pruner = asyncio.create_task(self._prune_periodically(self.retention_seconds))
+
+    async def _prune_periodically(self, retention_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
+            try:
+                await self.prune(retention_seconds=retention_seconds)
+            except sqlite3.Error as exc:
+                log.warning("event log pruning failed", extra={"error": type(exc).__name__})
+
+    async def prune(self, *, retention_seconds: float, now: float | None = None) -> int:
+        """Delete records older than the retention that every consumer group of their
+        topic has committed past; returns how many. Never a `.dlq` record, never one a
+        group has not consumed, and never one of a topic no group has consumed yet."""
+        cutoff = (time.time() if now is None else now) - retention_seconds
+        subscribed = {g: list(t) for g, t in self._subscribed.items()}
+
+        def delete(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = 0
+                parts = conn.execute("SELECT DISTINCT topic, partition FROM records").fetchall()
+                positions: dict[tuple[str, str], dict[int, int]] = {}
+                for grp, topic, part, offset in conn.execute(
+                    "SELECT grp, topic, partition, offset FROM positions"
+                ):
+                    positions.setdefault((grp, topic), {})[part] = offset
+                for topic, part in parts:
+                    if topic.endswith(".dlq"):
+                        continue
+                    groups = {g for g, t in positions if t == topic}
+                    groups |= {g for g, topics in subscribed.items() if topic in topics}
+                    if not groups:
+                        continue
+                    bound = min(positions.get((g, topic), {}).get(part, 0) for g in groups)
+                    deleted += conn.execute(
+                        "DELETE FROM records WHERE topic = ? AND partition = ? AND offset < ? "
+                        "AND (appended_at IS NULL OR appended_at < ?)",
+                        (topic, part, bound, cutoff),
+                    ).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if deleted:
+                # Old copies of the deleted pages sit in the write-ahead log until it
+                # is checkpointed and truncated.
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return deleted
+
+        return await self._run(delete)
 
     async def stop(self) -> None:
+        pruner, self._pruner = self._pruner, None
+        if pruner is not None:
+            # Safe to cancel: a prune in progress runs to its end on the log's thread.
+            pruner.cancel()
+            await asyncio.gather(pruner, return_exceptions=True)
         conn, self._conn = self._conn, None
         if conn is not None:
             loop = asyncio.get_running_loop()
@@ -122,6 +210,8 @@ class EmbeddedBus(Bus):
         if not records:
             return
 
+        appended_at = time.time()
+
         def append(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -130,15 +220,20 @@ class EmbeddedBus(Bus):
                     part = partition_for(record.key, self.partitions)
                     tp = (record.topic, part)
                     if tp not in next_offset:
+                        # The kept end, or (for a log from before it was kept) the
+                        # records themselves: pruning never lets an offset be reused.
                         row = conn.execute(
-                            "SELECT COALESCE(MAX(offset) + 1, 0) FROM records "
-                            "WHERE topic = ? AND partition = ?",
+                            "SELECT MAX(COALESCE((SELECT next_offset FROM log_end "
+                            "WHERE topic = ?1 AND partition = ?2), 0), "
+                            "COALESCE((SELECT MAX(offset) + 1 FROM records "
+                            "WHERE topic = ?1 AND partition = ?2), 0))",
                             tp,
                         ).fetchone()
                         next_offset[tp] = int(row[0])
                     conn.execute(
-                        "INSERT INTO records (topic, partition, offset, key, value, headers) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO records "
+                        "(topic, partition, offset, key, value, headers, appended_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (
                             record.topic,
                             part,
@@ -146,9 +241,16 @@ class EmbeddedBus(Bus):
                             record.key,
                             record.value,
                             _encode_headers(record.headers),
+                            appended_at,
                         ),
                     )
                     next_offset[tp] += 1
+                conn.executemany(
+                    "INSERT INTO log_end (topic, partition, next_offset) VALUES (?, ?, ?) "
+                    "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = "
+                    "excluded.next_offset",
+                    [(t, p, o) for (t, p), o in next_offset.items()],
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -159,6 +261,7 @@ class EmbeddedBus(Bus):
             wakeup.set()
 
     def consumer(self, *, group: str, topics: Sequence[str]) -> Consumer:
+        self._subscribed[group] = list(topics)
         return EmbeddedConsumer(self, group=group, topics=list(topics))
 
     # -- used by EmbeddedConsumer ------------------------------------------------
