@@ -14,7 +14,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,7 +34,7 @@ from services.routing.lifecycle import (
 from services.routing.models import RoutingDeadline, RoutingDecision, RoutingStep
 from services.routing.store import current_directory
 from shared.auth import ClientKind, Principal
-from shared.db import as_utc
+from shared.db import as_utc, table_of
 from shared.envelope import new_event
 from shared.events import (
     Destination,
@@ -51,6 +52,25 @@ SYSTEM = "signpost"
 HUB_KINDS = frozenset({ClientKind.HUB, ClientKind.ADMIN})
 MIN_RATIONALE = 10
 
+# Statements built once, so SQLAlchemy compiles each once and caches it: routing a
+# referral is the consumer's hot path, where ORM selects and flushes cost several
+# times more. They run on the session's connection, inside its transaction.
+_DECISIONS = table_of(RoutingDecision)
+_INSERT_DECISION = insert(_DECISIONS)
+_INSERT_STEP = insert(table_of(RoutingStep))
+_INSERT_DEADLINE = insert(table_of(RoutingDeadline))
+_RECORD_HELD = (
+    core_select(_DECISIONS.c.referral_id)
+    .where(_DECISIONS.c.referral_id == bindparam("referral_id"))
+    .with_for_update()
+)
+_OPEN_REFERRALS = (
+    core_select(_DECISIONS.c.destination_id, func.count())
+    .where(_DECISIONS.c.status.in_(OPEN_STATUSES))
+    .where(_DECISIONS.c.destination_id.is_not(None))
+    .group_by(_DECISIONS.c.destination_id)
+)
+
 
 def now_of(ctx: ServiceContext) -> datetime:
     """Routing's clock: `ctx.state["clock"]` when a test or an operator set one."""
@@ -60,14 +80,7 @@ def now_of(ctx: ServiceContext) -> datetime:
 
 async def open_referrals(session: AsyncSession) -> dict[str, int]:
     """How many open referrals each destination holds (its load against capacity)."""
-    rows = (
-        await session.exec(
-            select(RoutingDecision.destination_id, func.count())
-            .where(col(RoutingDecision.status).in_(OPEN_STATUSES))
-            .where(col(RoutingDecision.destination_id).is_not(None))
-            .group_by(RoutingDecision.destination_id)
-        )
-    ).all()
+    rows = await (await session.connection()).execute(_OPEN_REFERRALS)
     return {str(agency_id): int(count) for agency_id, count in rows}
 
 
@@ -141,7 +154,7 @@ def _stage_status(
     )
 
 
-def _step(
+async def _step(
     session: AsyncSession,
     row: RoutingDecision,
     *,
@@ -151,19 +164,20 @@ def _step(
     reason_code: str | None = None,
     rationale: str | None = None,
 ) -> None:
-    session.add(
-        RoutingStep(
-            referral_id=row.referral_id,
-            at=at,
-            status=row.status,
-            destination_kind=row.destination_kind,
-            destination_id=row.destination_id,
-            reason_code=reason_code,
-            by=by,
-            summary=summary,
-            rationale=rationale,
-            directory_version=row.directory_version,
-        )
+    await (await session.connection()).execute(
+        _INSERT_STEP,
+        {
+            "referral_id": row.referral_id,
+            "at": at,
+            "status": row.status,
+            "destination_kind": row.destination_kind,
+            "destination_id": row.destination_id,
+            "reason_code": reason_code,
+            "by": by,
+            "summary": summary,
+            "rationale": rationale,
+            "directory_version": row.directory_version,
+        },
     )
 
 
@@ -178,11 +192,18 @@ async def _close_deadlines(session: AsyncSession, referral_id: str, at: datetime
 
 
 async def _address(
-    session: AsyncSession, row: RoutingDecision, agency: Agency | None, *, at: datetime
+    session: AsyncSession,
+    row: RoutingDecision,
+    agency: Agency | None,
+    *,
+    at: datetime,
+    new: bool = False,
 ) -> None:
     """Point the referral at `agency` (None: universal services) as a new request; an
-    agency (not the hub or the MASH, who are the escalation) gets a response clock."""
-    await _close_deadlines(session, row.referral_id, at)
+    agency (not the hub or the MASH, who are the escalation) gets a response clock.
+    A `new` record has no clock running yet, so none is stopped."""
+    if not new:
+        await _close_deadlines(session, row.referral_id, at)
     row.updated_at = at
     if agency is None:
         row.destination_kind, row.destination_id = "universal", None
@@ -196,13 +217,16 @@ async def _address(
     row.status = "requested"
     row.respond_by = at + timedelta(hours=agency.response_sla_hours)
     if agency.kind == "agency":
-        session.add(
-            RoutingDeadline(
-                referral_id=row.referral_id,
-                destination_id=agency.id,
-                due_at=row.respond_by,
-                created_at=at,
-            )
+        await (await session.connection()).execute(
+            _INSERT_DEADLINE,
+            {
+                "referral_id": row.referral_id,
+                "destination_id": agency.id,
+                "due_at": row.respond_by,
+                "state": "pending",
+                "created_at": at,
+                "closed_at": None,
+            },
         )
 
 
@@ -210,7 +234,13 @@ async def record_routing(
     ctx: ServiceContext, session: AsyncSession, triaged: ReferralTriaged
 ) -> None:
     """Route a triaged referral (or route it again on a later triage revision)."""
-    earlier = await load_for_update(session, triaged.referral_id)
+    conn = await session.connection()
+    # Most referrals are new: a locking probe is much cheaper than loading an ORM
+    # object, which only a referral routed before needs.
+    held = await conn.execute(_RECORD_HELD, {"referral_id": triaged.referral_id})
+    earlier = (
+        await load_for_update(session, triaged.referral_id) if held.first() is not None else None
+    )
     if earlier is not None and earlier.triage_revision >= triaged.revision:
         return  # routed already on this or a later triage decision
     directory = await current_directory(ctx, session)
@@ -253,13 +283,19 @@ async def record_routing(
         _stage_status(
             ctx, session, earlier, status="cancelled", reason_code="overridden_by_hub", at=now
         )
-    await _address(session, row, routing.destination, at=now)
+    again = earlier is not None
+    await _address(session, row, routing.destination, at=now, new=not again)
     row.destination_kind = routing.destination_kind
     # Universal services: no referral is made; the advice is the whole outcome.
     row.status = "requested" if routing.destination else "completed"
-    session.add(row)
-    again = earlier is not None
-    _step(
+    if again:
+        session.add(row)
+        # Written now, as a new record is: the next referral in this transaction
+        # counts open referrals with a statement that does not flush the session.
+        await session.flush()
+    else:
+        await conn.execute(_INSERT_DECISION, {c.name: getattr(row, c.name) for c in _DECISIONS.c})
+    await _step(
         session,
         row,
         at=now,
@@ -320,7 +356,7 @@ async def escalate_to_hub(
     row.directory_version = directory.version
     row.reason_code = reason_code
     session.add(row)
-    _step(session, row, at=at, by=SYSTEM, summary=summary, reason_code=reason_code)
+    await _step(session, row, at=at, by=SYSTEM, summary=summary, reason_code=reason_code)
     _stage_routed(ctx, session, row, [reason_code])
     _stage_status(ctx, session, row, status="requested", reason_code=reason_code, at=at)
 
@@ -377,7 +413,7 @@ async def act(
         f"{OUTCOMES.get(new_status, {}).get(reason_code or '', reason_code)}.",
     }[action]
     session.add(row)
-    _step(
+    await _step(
         session,
         row,
         at=at,
@@ -476,7 +512,7 @@ async def override(
         _stage_status(ctx, session, row, status="cancelled", reason_code=reason, at=at)
         await _address(session, row, None, at=at)
         session.add(row)
-        _step(
+        await _step(
             session,
             row,
             at=at,
@@ -529,7 +565,7 @@ async def _redirect(
     await _address(session, row, agency, at=at)
     row.directory_version, row.reason_code = directory.version, reason_code
     session.add(row)
-    _step(
+    await _step(
         session,
         row,
         at=at,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.routing.directory import Directory, DirectoryContent, load_directory
 from services.routing.models import DirectoryVersion
 from services.routing.oruk import Imported, agencies_from_oruk, merged
-from shared.db import Database
+from shared.db import Database, table_of
 from shared.runtime import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,13 @@ def _slug(area: str) -> str:
     return "-".join(words[:3])[:40] or "directory"
 
 
+# Read before every routing decision: one cached statement, without flushing the session
+# (versions are only written by `save_version`, which flushes).
+_LATEST_SEQ = core_select(func.max(table_of(DirectoryVersion).c.seq))
+
+
 async def _latest_seq(session: AsyncSession) -> int | None:
-    seq = (await session.exec(select(func.max(DirectoryVersion.seq)))).one()
+    seq = await (await session.connection()).scalar(_LATEST_SEQ)
     return int(seq) if seq is not None else None
 
 

@@ -5,11 +5,15 @@ pure functions of `scoring`, `matching` and `deadlines`."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement
-from sqlmodel import col, or_, select
+from sqlalchemy import Row, bindparam, insert, or_, update
+from sqlalchemy import select as core_select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.triage.deadlines import decision_deadline
@@ -25,7 +29,7 @@ from services.triage.models import Subject, SubjectIdentity, TriageDecision, Tri
 from services.triage.policy import ThresholdPolicy
 from services.triage.scoring import Decision, PriorReport, ReportFacts, decide
 from shared.auth import Principal
-from shared.db import as_utc
+from shared.db import as_utc, table_of
 from shared.events import ReferralReceived, ReferralTriaged, TriageOverrideNote
 from shared.problems import NotFound, Problem
 from shared.report import ConcernReport, age_on
@@ -36,6 +40,60 @@ MEMBER_FLAGS = (
     "substance_misuse",
     "domestic_abuse_perpetrator",
     "domestic_abuse_victim",
+)
+
+
+# The consumer's statements, built once: SQLAlchemy compiles each once and caches it
+# (ORM selects and unit-of-work flushes cost several times more per referral). They
+# run on the session's connection, inside the handler's transaction.
+_SUBJECTS = table_of(Subject)
+_IDENTITIES = table_of(SubjectIdentity)
+_DECISIONS = table_of(TriageDecision)
+_INSERT_SUBJECT = insert(_SUBJECTS)
+_INSERT_IDENTITY = insert(_IDENTITIES)
+_INSERT_DECISION = insert(_DECISIONS)
+_SUBJECT = core_select(_SUBJECTS).where(_SUBJECTS.c.key == bindparam("subject_key"))
+# One read serves both matching (the same date of birth, exact or transposed, or the
+# same pupil number) and household linking (the same postcode); each takes its rows
+# in Python. A None parameter matches nothing.
+_IDENTITIES_NEAR = (
+    core_select(_IDENTITIES)
+    .where(
+        or_(
+            _IDENTITIES.c.date_of_birth.in_(bindparam("dobs", expanding=True)),
+            _IDENTITIES.c.upn == bindparam("upn"),
+            _IDENTITIES.c.postcode == bindparam("postcode"),
+        )
+    )
+    .order_by(_IDENTITIES.c.referral_id)
+)
+_SET_HOUSEHOLD = (
+    update(_SUBJECTS)
+    .where(_SUBJECTS.c.key == bindparam("subject_key"))
+    .values(household_key=bindparam("household"))
+)
+_MOVE_HOUSEHOLD = (
+    update(_SUBJECTS)
+    .where(_SUBJECTS.c.household_key == bindparam("old"))
+    .values(household_key=bindparam("household"))
+)
+_HOUSEHOLD_KEYS = core_select(_SUBJECTS.c.key).where(
+    _SUBJECTS.c.household_key == bindparam("household")
+)
+_HISTORY = (
+    core_select(
+        _DECISIONS.c.referral_id,
+        _DECISIONS.c.subject_key,
+        _DECISIONS.c.reported_at,
+        _DECISIONS.c.level,
+        _DECISIONS.c.concern_codes,
+        _DECISIONS.c.member_flags,
+    )
+    .where(_DECISIONS.c.subject_key.in_(bindparam("keys", expanding=True)))
+    .where(_DECISIONS.c.reported_at >= bindparam("since"))
+    .where(_DECISIONS.c.reported_at <= bindparam("until"))
+    .where(_DECISIONS.c.referral_id.not_in(bindparam("exclude", expanding=True)))
+    .order_by(_DECISIONS.c.reported_at, _DECISIONS.c.referral_id)
 )
 
 
@@ -64,11 +122,11 @@ def member_flags_of(report: ConcernReport) -> tuple[str, ...]:
     )
 
 
-def _identity_row(row: SubjectIdentity) -> Identity:
+def _identity_row(row: Row[Any]) -> Identity:
     return Identity(row.given_name, row.family_name, row.date_of_birth, row.postcode, row.upn)
 
 
-def _members_row(row: SubjectIdentity) -> list[Person]:
+def _members_row(row: Row[Any]) -> list[Person]:
     return [
         Person(
             m["given_name"],
@@ -83,29 +141,41 @@ async def resolve_subject(
     session: AsyncSession, *, received: ReferralReceived, now: datetime
 ) -> Subject:
     """The subject this report is about (matched across sources, or new), linked to
-    its household; the report's identity joins the index for later matches."""
+    its household; the report's identity joins the index for later matches.
+
+    The returned Subject is detached: the rows are already written."""
+    conn = await session.connection()
     report = received.report
     identity = identity_of(report)
     dobs = [identity.date_of_birth]
     swapped = transposed(identity.date_of_birth)
     if swapped is not None:
         dobs.append(swapped)
-    blocking: ColumnElement[bool] = col(SubjectIdentity.date_of_birth).in_(dobs)
-    if identity.upn:
-        blocking = or_(blocking, SubjectIdentity.upn == identity.upn)
-    rows = (
-        await session.exec(
-            select(SubjectIdentity)
-            .where(blocking)
-            .where(col(SubjectIdentity.referral_id).not_in(received.supersedes))
-            .order_by(col(SubjectIdentity.referral_id))
+    near = (
+        await conn.execute(
+            _IDENTITIES_NEAR,
+            {"dobs": dobs, "upn": identity.upn or None, "postcode": identity.postcode or None},
         )
     ).all()
+    superseded = set(received.supersedes)
+    rows = [
+        row
+        for row in near
+        if row.referral_id not in superseded
+        and (row.date_of_birth in dobs or (identity.upn and row.upn == identity.upn))
+    ]
     key = best_match(identity, [(row.subject_key, _identity_row(row)) for row in rows])
-    subject = await session.get(Subject, key or received.subject_key)
-    if subject is None:
-        subject = Subject(key=received.subject_key, created_at=now)
-        session.add(subject)
+    found = (await conn.execute(_SUBJECT, {"subject_key": key or received.subject_key})).first()
+    if found is None:
+        subject = Subject(key=received.subject_key, household_key=None, created_at=now)
+        await conn.execute(
+            _INSERT_SUBJECT,
+            {"key": subject.key, "household_key": None, "created_at": now},
+        )
+    else:
+        subject = Subject(
+            key=found.key, household_key=found.household_key, created_at=found.created_at
+        )
 
     members = members_of(report)
     # A child reported again with the same details adds nothing to the index: without
@@ -117,16 +187,17 @@ async def resolve_subject(
         for row in rows
     ):
         return subject
-    session.add(
-        SubjectIdentity(
-            referral_id=received.referral_id,
-            subject_key=subject.key,
-            given_name=identity.given_name,
-            family_name=identity.family_name,
-            date_of_birth=identity.date_of_birth,
-            postcode=identity.postcode,
-            upn=identity.upn,
-            members=[
+    await conn.execute(
+        _INSERT_IDENTITY,
+        {
+            "referral_id": received.referral_id,
+            "subject_key": subject.key,
+            "given_name": identity.given_name,
+            "family_name": identity.family_name,
+            "date_of_birth": identity.date_of_birth,
+            "postcode": identity.postcode,
+            "upn": identity.upn,
+            "members": [
                 {
                     "given_name": m.given_name,
                     "family_name": m.family_name,
@@ -134,51 +205,57 @@ async def resolve_subject(
                 }
                 for m in members
             ],
-        )
+        },
     )
-    await _link_household(session, subject, HouseholdView(identity, members))
+    subject.household_key = await _link_household(
+        conn, subject, HouseholdView(identity, members), near
+    )
     return subject
 
 
-async def _link_household(session: AsyncSession, subject: Subject, view: HouseholdView) -> None:
+async def _link_household(
+    conn: AsyncConnection, subject: Subject, view: HouseholdView, near: Sequence[Row[Any]]
+) -> str | None:
     """Join the child to the household of any child living with them (same postcode and
-    a person in common); two households found to be one are merged under one key."""
-    if not view.child.postcode:
-        return
-    neighbours = (
-        await session.exec(
-            select(SubjectIdentity)
-            .where(SubjectIdentity.postcode == view.child.postcode)
-            .where(SubjectIdentity.subject_key != subject.key)
-            .order_by(col(SubjectIdentity.referral_id))
-        )
-    ).all()
-    linked = {
-        row.subject_key
-        for row in neighbours
-        if same_household(view, HouseholdView(_identity_row(row), _members_row(row)))
-    }
+    a person in common); two households found to be one are merged under one key.
+    `near` holds at least every identity at the child's postcode. Returns the child's
+    household key as it now stands."""
+    postcode = view.child.postcode
+    if not postcode:
+        return subject.household_key
+    linked: set[str] = set()
+    for row in near:
+        if row.postcode != postcode or row.subject_key == subject.key:
+            continue
+        # One identity of a child that lives here is enough: the child's other
+        # identities (a much-reported child has many) need not be compared.
+        if row.subject_key not in linked and same_household(
+            view, HouseholdView(_identity_row(row), _members_row(row))
+        ):
+            linked.add(row.subject_key)
     if not linked:
-        return
-    subjects = [subject]
+        return subject.household_key
+    # key -> household key, as each stands in the database.
+    households: dict[str, str | None] = {subject.key: subject.household_key}
     for key in sorted(linked):
-        other = await session.get(Subject, key)
+        other = (await conn.execute(_SUBJECT, {"subject_key": key})).first()
         if other is not None:
-            subjects.append(other)
-    keys = {s.household_key for s in subjects if s.household_key}
+            households[other.key] = other.household_key
+    keys = {hh for hh in households.values() if hh}
     # The oldest household key wins, so a household keeps its key as it grows.
-    household = min(keys) if keys else "hh_" + min(s.key for s in subjects).removeprefix("sub_")
-    for member in subjects:
-        if member.household_key != household:
-            old = member.household_key
-            member.household_key = household
-            session.add(member)
-            if old is not None:
-                for moved in (
-                    await session.exec(select(Subject).where(Subject.household_key == old))
-                ).all():
-                    moved.household_key = household
-                    session.add(moved)
+    household = min(keys) if keys else "hh_" + min(households).removeprefix("sub_")
+    for member in list(households):
+        old = households[member]
+        if old == household:
+            continue
+        await conn.execute(_SET_HOUSEHOLD, {"subject_key": member, "household": household})
+        households[member] = household
+        if old is not None:
+            await conn.execute(_MOVE_HOUSEHOLD, {"old": old, "household": household})
+            for moved, was in households.items():
+                if was == old:
+                    households[moved] = household
+    return household
 
 
 async def history_of(
@@ -192,25 +269,25 @@ async def history_of(
     """Earlier decided reports about this child and the other children of the household,
     within the longest window the policy looks back over."""
     days = max([policy.household.within_days, *(rule.within_days for rule in policy.cumulative)])
+    conn = await session.connection()
     keys = [subject.key]
     if subject.household_key:
         keys += [
             key
             for key in (
-                await session.exec(
-                    select(Subject.key).where(Subject.household_key == subject.household_key)
-                )
+                await conn.scalars(_HOUSEHOLD_KEYS, {"household": subject.household_key})
             ).all()
             if key != subject.key
         ]
     rows = (
-        await session.exec(
-            select(TriageDecision)
-            .where(col(TriageDecision.subject_key).in_(keys))
-            .where(col(TriageDecision.reported_at) >= reported_at - timedelta(days=days))
-            .where(col(TriageDecision.reported_at) <= reported_at)
-            .where(col(TriageDecision.referral_id).not_in(exclude))
-            .order_by(col(TriageDecision.reported_at), col(TriageDecision.referral_id))
+        await conn.execute(
+            _HISTORY,
+            {
+                "keys": keys,
+                "since": reported_at - timedelta(days=days),
+                "until": reported_at,
+                "exclude": exclude,
+            },
         )
     ).all()
     return [
@@ -250,7 +327,7 @@ async def triage(
         member_flags=member_flags_of(report),
     )
     decision = decide(policy, facts, history)
-    row = TriageDecision(
+    values: dict[str, Any] = dict(
         referral_id=received.referral_id,
         subject_key=subject.key,
         partition_key=received.subject_key,
@@ -274,12 +351,15 @@ async def triage(
         received_at=received.received_at,
         decided_at=now,
         decide_by=decision.decide_by,
+        revision=0,
         source_kind=report.source.kind,
         referrer_organisation=report.source.organisation,
         child_age_years=age,
         postcode_district=report.child.address.postcode.split(" ")[0],
     )
-    session.add(row)
+    await (await session.connection()).execute(_INSERT_DECISION, values)
+    # Detached: the row is written; the object only shapes the event.
+    row = TriageDecision(**values)
     return row, triaged_event(row, policy=policy, decision=decision, decide_by=decision.decide_by)
 
 
