@@ -109,7 +109,7 @@ async def _change(
             source=source,
             changed_by=principal.organisation,
             note=note,
-            at=service.now_of(ctx),
+            at=ctx.now(),
         )
         await session.commit()
         row = await version_named(session, directory.version)
@@ -309,7 +309,7 @@ async def import_from_oruk(
                 document,
                 response_sla_hours=response_sla_hours,
                 changed_by=principal.organisation,
-                at=service.now_of(ctx),
+                at=ctx.now(),
             )
         except ValueError as exc:
             raise _invalid(exc) from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.routing.service import escalate_due, now_of
+from services.routing.service import escalate_due
 from shared.runtime import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ async def escalation_loop(ctx: ServiceContext) -> None:
         wake.clear()
         claimed = 0
         try:
-            claimed = await escalate_due(ctx, now=now_of(ctx), limit=BATCH)
+            claimed = await escalate_due(ctx, now=ctx.now(), limit=BATCH)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -9,9 +9,8 @@ transaction. The decisions themselves are the pure functions of `decide` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import bindparam, func, insert, update
@@ -47,7 +46,6 @@ from shared.outbox import stage
 from shared.problems import NotFound, Problem
 from shared.runtime import ServiceContext
 
-CLOCK = "clock"
 SYSTEM = "signpost"
 HUB_KINDS = frozenset({ClientKind.HUB, ClientKind.ADMIN})
 MIN_RATIONALE = 10
@@ -70,12 +68,6 @@ _OPEN_REFERRALS = (
     .where(_DECISIONS.c.destination_id.is_not(None))
     .group_by(_DECISIONS.c.destination_id)
 )
-
-
-def now_of(ctx: ServiceContext) -> datetime:
-    """Routing's clock: `ctx.state["clock"]` when a test or an operator set one."""
-    clock: Callable[[], datetime] | None = ctx.state.get(CLOCK)
-    return as_utc(clock()) if clock is not None else datetime.now(UTC)
 
 
 async def open_referrals(session: AsyncSession) -> dict[str, int]:
@@ -254,7 +246,7 @@ async def record_routing(
         directory=directory,
         top_level=triaged.top_level or 4,
     )
-    now = now_of(ctx)
+    now = ctx.now()
     row = earlier or RoutingDecision(
         referral_id=triaged.referral_id,
         subject_key=triaged.subject_key,
@@ -400,7 +392,7 @@ async def act(
         new_status = transition(row.status, action, to=outcome)
     except IllegalTransition as exc:
         raise _conflict(str(exc), status=row.status, allowed=exc.allowed) from exc
-    at = now_of(ctx)
+    at = ctx.now()
     who = row.destination_name or principal.organisation
     row.status, row.updated_at, row.reason_code = new_status, at, reason_code
     if action != "start":
@@ -499,7 +491,7 @@ async def override(
     if row is None:
         raise NotFound("Referral")
     directory = await current_directory(ctx, session)
-    at = now_of(ctx)
+    at = ctx.now()
     if destination == "universal":
         if row.destination_id is None:
             raise _conflict("The referral already has no destination (universal services).")
@@ -555,7 +547,7 @@ async def _redirect(
     reason_code: str,
     summary: str,
 ) -> None:
-    at = now_of(ctx)
+    at = ctx.now()
     if row.status in ("accepted", "in-progress") and row.destination_id is not None:
         # The agency working with the family hears that the hub moved the referral on.
         # (One still asked to answer simply stops seeing it: the referral.routed to the

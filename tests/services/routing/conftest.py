@@ -19,12 +19,11 @@ from sqlalchemy import select
 
 from services.apps import embedded_app
 from services.routing.models import RoutingDecision
-from services.routing.service import CLOCK
 from shared.db import table_of
 from shared.envelope import new_event, to_record
 from shared.events import EventType, ReferralTriaged
 from shared.outbox import OutboxMessage
-from shared.runtime import ServiceContext
+from shared.runtime import CLOCK, ServiceContext
 from shared.settings import embedded_settings
 from tests.services.conftest import Signpost, bearer
 

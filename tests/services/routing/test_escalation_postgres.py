@@ -12,13 +12,13 @@ from sqlmodel import SQLModel, select
 
 from services.routing import definition
 from services.routing.models import RoutingDeadline, RoutingStep
-from services.routing.service import CLOCK, escalate_due, record_routing
+from services.routing.service import escalate_due, record_routing
 from services.routing.store import seed
 from shared.bus.embedded import EmbeddedBus
 from shared.db import Database, table_of
 from shared.events import ReferralTriaged
 from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
-from shared.runtime import ServiceContext
+from shared.runtime import CLOCK, ServiceContext
 from shared.settings import embedded_settings
 from tests.services.routing.conftest import START, Clock
 
