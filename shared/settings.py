@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     notify_school_calendar_path: Path | None = None
     # How often notify looks for Encompass notices past their deadline.
     notify_encompass_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The child's details in a notice are removed this long after its recipient had
+    # it (NOTIFY_ENCOMPASS_RETENTION_DAYS); who was told, when, and reads are kept.
+    notify_encompass_retention_days: float = Field(default=30.0, gt=0, le=3650)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -20,11 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from cloudevents.core.base import BaseCloudEvent
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.filters import wants
@@ -184,6 +184,55 @@ async def alert_missed(ctx: ServiceContext, *, now: datetime, limit: int = BATCH
     return len(due)
 
 
+# What a notice keeps once its content has been removed: enough to show its history.
+KEPT_AFTER_RETENTION = (
+    "notice_id",
+    "referral_id",
+    "referrer_organisation",
+    "school_urn",
+    "home_educated",
+    "recipient_organisation",
+    "notify_by",
+    "received_at",
+)
+
+
+async def remove_old_content(ctx: ServiceContext, *, now: datetime, limit: int = BATCH) -> int:
+    """Remove the child's details from notices their recipient has had for longer than
+    NOTIFY_ENCOMPASS_RETENTION_DAYS, and from their finished deliveries; the record
+    of who was told, when, and who read it stays. A notice not yet received keeps its
+    content. Returns how many notices were cut back."""
+    cutoff = now - timedelta(days=ctx.settings.notify_encompass_retention_days)
+    async with ctx.db.session() as session:
+        query = (
+            select(EncompassNoticeRecord)
+            .where(
+                col(EncompassNoticeRecord.notified_at).is_not(None),
+                col(EncompassNoticeRecord.notified_at) < cutoff,
+                col(EncompassNoticeRecord.content_removed_at).is_(None),
+            )
+            .limit(limit)
+        )
+        if not ctx.db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        records = list((await session.exec(query)).all())
+        for record in records:
+            record.body = {k: v for k, v in record.body.items() if k in KEPT_AFTER_RETENTION}
+            record.content_removed_at = now
+            session.add(record)
+        if records:
+            await session.exec(
+                update(Delivery)
+                .where(
+                    col(Delivery.notice_id).in_([r.id for r in records]),
+                    col(Delivery.status) != "pending",
+                )
+                .values(body="")
+            )
+        await session.commit()
+    return len(records)
+
+
 async def mark_notified(
     session: AsyncSession, notice_id: str, *, via: Literal["webhook", "acknowledged"], at: datetime
 ) -> EncompassNoticeRecord | None:
@@ -202,6 +251,7 @@ async def deadline_loop(ctx: ServiceContext) -> None:
         raised = 0
         try:
             raised = await alert_missed(ctx, now=ctx.now())
+            await remove_old_content(ctx, now=ctx.now())
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -23,7 +23,7 @@ from services.notify.models import EncompassNoticeRecord, NoticeRead
 from services.notify.sharing import SharingPolicy, load_policy
 from shared.auth import Principal, requires
 from shared.db import as_utc
-from shared.events import EncompassNotice, EventType
+from shared.events import EventType
 from shared.problems import NotFound
 from shared.runtime import ServiceContext, context_of
 
@@ -97,6 +97,13 @@ class NoticeContent(NoticeSummary):
             "(the same as its webhook)."
         )
     )
+    content_removed_at: datetime | None = Field(
+        default=None,
+        description=(
+            "When the child's details were removed, NOTIFY_ENCOMPASS_RETENTION_DAYS after "
+            "the recipient had the notice: `notice` then holds ids only."
+        ),
+    )
 
 
 async def _visible(
@@ -159,9 +166,9 @@ async def get_notice(notice_id: str, principal: Reader, ctx: Ctx) -> NoticeConte
     now = ctx.now()
     async with ctx.db.session() as session:
         record = await _visible(session, principal, notice_id)
-        notice = EncompassNotice.model_validate(record.body)
+        # The body is the notice as notify addressed it (or, after the retention, its ids).
         shown = _policy(ctx).minimise(
-            principal.kind.value, EventType.ENCOMPASS_NOTICE.value, notice.model_dump(mode="json")
+            principal.kind.value, EventType.ENCOMPASS_NOTICE.value, record.body
         )
         session.add(
             NoticeRead(
@@ -174,7 +181,11 @@ async def get_notice(notice_id: str, principal: Reader, ctx: Ctx) -> NoticeConte
             )
         )
         await session.commit()
-    return NoticeContent(**NoticeSummary.of(record, now).model_dump(), notice=shown)
+    return NoticeContent(
+        **NoticeSummary.of(record, now).model_dump(),
+        notice=shown,
+        content_removed_at=as_utc(record.content_removed_at) if record.content_removed_at else None,
+    )
 
 
 @router.post(

@@ -107,6 +107,9 @@ class EncompassNoticeRecord(SQLModel, table=True):
     notified_via: str | None = Field(default=None, max_length=20)
     missed_alerted_at: datetime | None = None
     unreachable_alerted_at: datetime | None = None
+    # When the child's details were removed (NOTIFY_ENCOMPASS_RETENTION_DAYS after the
+    # recipient had the notice); `body` then keeps ids only.
+    content_removed_at: datetime | None = None
 
 
 class NoticeRead(SQLModel, table=True):

@@ -10,15 +10,15 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
-from services.notify.encompass import alert_missed, notice_body
-from services.notify.models import EncompassNoticeRecord, NoticeRead
+from services.notify.encompass import alert_missed, notice_body, remove_old_content
+from services.notify.models import Delivery, EncompassNoticeRecord, NoticeRead
 from services.notify.sharing import load_policy, parse_policy
 from shared.events import EncompassNotice
 from shared.runtime import CLOCK, ServiceContext
@@ -97,6 +97,11 @@ async def notified(sp: Signpost, name: str) -> EncompassNoticeRecord:
         while (record := (await notices(sp)).get(name)) is None or record.notified_at is None:
             await asyncio.sleep(0.05)
     return record
+
+
+async def notices_by_id(sp: Signpost) -> dict[str, EncompassNoticeRecord]:
+    async with notify_ctx(sp).db.session() as session:
+        return {r.id: r for r in (await session.exec(select(EncompassNoticeRecord))).all()}
 
 
 def data_of(sink: WebhookSink, event_type: str) -> list[dict[str, Any]]:
@@ -435,3 +440,34 @@ async def test_the_reporting_force_sees_whether_each_school_was_told(
     notice_id = r.json()[0]["notice_id"]
     content = await signpost.client.get(f"/v1/encompass/notices/{notice_id}", headers=bearer(force))
     assert content.status_code == 404
+
+
+async def test_the_childs_details_are_removed_a_retention_after_the_school_had_them(
+    signpost: Signpost, parties: Parties
+) -> None:
+    await report(signpost)
+    maya = await notified(signpost, "Maya")  # delivered by webhook
+    ctx = notify_ctx(signpost)
+    assert maya.notified_at is not None
+    had_it = maya.notified_at.replace(tzinfo=UTC)
+    # Not before the retention (30 days by default) has passed...
+    assert await remove_old_content(ctx, now=had_it + timedelta(days=29)) == 0
+    # ...then Maya's details go; Noah's notice, never received, keeps them.
+    assert await remove_old_content(ctx, now=had_it + timedelta(days=31)) == 1
+    records = await notices_by_id(signpost)
+    kept = records[maya.id]
+    assert kept.content_removed_at is not None
+    assert "child" not in kept.body and "incident" not in kept.body
+    assert kept.body["school_urn"] == "100001" and kept.notified_via == "webhook"
+    [noah] = [r for r in records.values() if r.id != maya.id]
+    assert noah.body["child"]["given_name"] == "Noah" and noah.content_removed_at is None
+    async with ctx.db.session() as session:
+        sent = (await session.exec(select(Delivery).where(Delivery.notice_id == maya.id))).all()
+    assert [d.body for d in sent] == [""]  # the delivered webhook's copy too
+
+    school = await signpost.key("school", "100001", "encompass:read")
+    r = await signpost.client.get(f"/v1/encompass/notices/{maya.id}", headers=bearer(school))
+    assert r.status_code == 200
+    assert "Maya" not in r.text and r.json()["content_removed_at"] is not None
+    assert r.json()["status"] == "notified"
+    assert await remove_old_content(ctx, now=had_it + timedelta(days=60)) == 0  # once
