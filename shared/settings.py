@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     intake_max_report_bytes: int = Field(default=256 * 1024, ge=1024)
     intake_max_batch_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     intake_max_batch_rows: int = Field(default=500, ge=1, le=10000)
+    # What each kind of partner may read of a report addressed to it
+    # (INTAKE_REPORT_ACCESS_POLICY_PATH); default: the Demoshire example.
+    intake_report_access_policy_path: Path | None = None
 
     webhook_timeout_seconds: float = Field(default=15.0, ge=1, le=30)
     # Private and loopback webhook targets are refused unless allowed here (tests, demo).

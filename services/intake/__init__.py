@@ -1,13 +1,22 @@
-"""Intake: validates concern reports, stores them durably, emits referral.received."""
+"""Intake: validates concern reports, stores them durably, emits referral.received, and
+lets the partner a referral is addressed to read the report (audited)."""
 
-from services.intake.api import router
+from fastapi import APIRouter
+
+from services.intake.api import router as reports_router
 from services.intake.handlers import subscriptions
 from services.intake.models import IdempotencyRecord, JourneyStep, Report, ReportVersion
+from services.intake.partner_api import router as partner_router
+from shared.privacy import ReadAudit
 from shared.runtime import ServiceDefinition
+
+router = APIRouter()
+router.include_router(reports_router)
+router.include_router(partner_router)
 
 definition = ServiceDefinition(
     name="intake",
     router=router,
-    tables=[Report, ReportVersion, JourneyStep, IdempotencyRecord],
+    tables=[Report, ReportVersion, JourneyStep, IdempotencyRecord, ReadAudit],
     subscriptions=subscriptions,
 )

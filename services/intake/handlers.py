@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.models import JourneyStep, Report
 from shared.consuming import Subscription
+from shared.db import as_utc
 from shared.envelope import event_data
 from shared.events import EventType, ReferralRouted, ReferralStatus, ReferralTriaged, Topic
 from shared.runtime import ServiceContext
@@ -106,6 +107,13 @@ async def follow_journey(session: AsyncSession, event: BaseCloudEvent) -> None:
         routed = event_data(event, ReferralRouted)
         report.destination_kind = routed.destination.kind
         report.destination_name = routed.destination.name
+        since = report.destination_routed_at
+        if since is None or as_utc(since) <= routed.routed_at:
+            # Who may read the report: the latest destination (a redelivered older
+            # routing never hands it back to an agency the referral has left).
+            universal = routed.destination.kind == "universal"
+            report.destination_organisation = None if universal else routed.destination.organisation
+            report.destination_routed_at = routed.routed_at
         _advance(report, "routed")
         summary = routed_summary(routed.destination.kind, routed.destination.name)
         status = "routed"

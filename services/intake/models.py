@@ -31,6 +31,10 @@ class Report(SQLModel, table=True):
     destination_name: str | None = Field(default=None, max_length=200)
     received_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # The organisation the referral is addressed to now (None: universal services or
+    # not routed yet), as of the latest `referral.routed`: it may read the report.
+    destination_organisation: str | None = Field(default=None, max_length=64)
+    destination_routed_at: datetime | None = None
 
 
 class JourneyStep(SQLModel, table=True):

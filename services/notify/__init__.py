@@ -11,9 +11,9 @@ from services.notify.models import (
     Delivery,
     DeliveryAttempt,
     EncompassNoticeRecord,
-    NoticeRead,
     WebhookSubscription,
 )
+from shared.privacy import ReadAudit
 from shared.runtime import ServiceDefinition
 
 router = APIRouter()
@@ -23,7 +23,7 @@ router.include_router(encompass_router)
 definition = ServiceDefinition(
     name="notify",
     router=router,
-    tables=[WebhookSubscription, Delivery, DeliveryAttempt, EncompassNoticeRecord, NoticeRead],
+    tables=[WebhookSubscription, Delivery, DeliveryAttempt, EncompassNoticeRecord, ReadAudit],
     subscriptions=subscriptions,
     loops=[("webhook-dispatcher", dispatch), ("encompass-deadlines", deadline_loop)],
 )

@@ -19,11 +19,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.encompass import mark_notified
-from services.notify.models import EncompassNoticeRecord, NoticeRead
+from services.notify.models import EncompassNoticeRecord
 from services.notify.sharing import SharingPolicy, load_policy
 from shared.auth import Principal, requires
 from shared.db import as_utc
 from shared.events import EventType
+from shared.privacy import ReadPublic, audit_read, reads_of
 from shared.problems import NotFound
 from shared.runtime import ServiceContext, context_of
 
@@ -33,6 +34,7 @@ NoticeStatus = Literal["pending", "notified", "notified_late", "missed"]
 NotifiedVia = Literal["webhook", "acknowledged"]
 OVERSEERS = ("hub", "admin")
 POLICY = "encompass_sharing_policy"
+AUDITED = "encompass_notice"
 
 
 async def _ctx(request: Request) -> ServiceContext:
@@ -170,16 +172,7 @@ async def get_notice(notice_id: str, principal: Reader, ctx: Ctx) -> NoticeConte
         shown = _policy(ctx).minimise(
             principal.kind.value, EventType.ENCOMPASS_NOTICE.value, record.body
         )
-        session.add(
-            NoticeRead(
-                notice_id=record.id,
-                organisation=principal.organisation,
-                client_kind=principal.kind.value,
-                client_id=principal.client_id,
-                read_at=now,
-                fields=sorted(_paths(shown)),
-            )
-        )
+        audit_read(session, principal, resource=AUDITED, resource_id=record.id, shown=shown, at=now)
         await session.commit()
     return NoticeContent(
         **NoticeSummary.of(record, now).model_dump(),
@@ -202,14 +195,6 @@ async def acknowledge_notice(notice_id: str, principal: Acknowledger, ctx: Ctx) 
     return NoticeSummary.of(record, now)
 
 
-class ReadPublic(BaseModel):
-    organisation: str
-    client_kind: str
-    client_id: str
-    read_at: datetime
-    fields: list[str]
-
-
 @router.get(
     "/notices/{notice_id}/reads",
     response_model=list[ReadPublic],
@@ -220,30 +205,4 @@ async def notice_reads(notice_id: str, principal: Reader, ctx: Ctx) -> list[Read
         record = await _visible(session, principal, notice_id)
         if principal.kind.value not in OVERSEERS:
             raise NotFound("Notice")
-        rows = (
-            await session.exec(
-                select(NoticeRead)
-                .where(NoticeRead.notice_id == record.id)
-                .order_by(col(NoticeRead.id))
-            )
-        ).all()
-    return [
-        ReadPublic(
-            organisation=r.organisation,
-            client_kind=r.client_kind,
-            client_id=r.client_id,
-            read_at=as_utc(r.read_at),
-            fields=r.fields,
-        )
-        for r in rows
-    ]
-
-
-def _paths(data: dict[str, Any], prefix: str = "") -> set[str]:
-    paths: set[str] = set()
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            paths |= _paths(value, f"{prefix}{key}.")
-        else:
-            paths.add(prefix + key)
-    return paths
+        return await reads_of(session, AUDITED, record.id)

@@ -110,17 +110,3 @@ class EncompassNoticeRecord(SQLModel, table=True):
     # When the child's details were removed (NOTIFY_ENCOMPASS_RETENTION_DAYS after the
     # recipient had the notice); `body` then keeps ids only.
     content_removed_at: datetime | None = None
-
-
-class NoticeRead(SQLModel, table=True):
-    """The audit trail: every read of a notice's content through the API."""
-
-    __tablename__ = "encompass_notice_read"
-
-    id: int | None = Field(default=None, primary_key=True)
-    notice_id: str = Field(index=True, max_length=40)
-    organisation: str = Field(max_length=64)
-    client_kind: str = Field(max_length=16)
-    client_id: str = Field(max_length=40)
-    read_at: datetime = Field(default_factory=utcnow)
-    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))

@@ -11,13 +11,14 @@ policy grants them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.auth import ClientKind
 from shared.datafiles import DataFileError, parse_data_file
 from shared.events import DATA_MODEL, WEBHOOK_TYPES, EventType
+from shared.privacy import model_paths, project
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("sharing-policy.json")
 
@@ -82,36 +83,15 @@ class SharingPolicy(BaseModel):
 
     def minimise(self, kind: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
         """The event's data cut down to what this kind of partner may see."""
-        return _project(data, self.allowed(kind, event_type))
+        return project(data, self.allowed(kind, event_type))
 
 
 IDS_ONLY_POLICY = SharingPolicy(id="ids-only", version="1", area="(none)")
 
 
 def known_paths(event_type: EventType) -> frozenset[str]:
-    """Every field path of an event type's data model, one level of nesting deep."""
-    model = DATA_MODEL[event_type]
-    paths: set[str] = set()
-    for name, info in model.model_fields.items():
-        paths.add(name)
-        # `Destination` or `Destination | None`: either way its fields are paths.
-        for nested in (info.annotation, *get_args(info.annotation)):
-            if isinstance(nested, type) and issubclass(nested, BaseModel):
-                paths.update(f"{name}.{sub}" for sub in nested.model_fields)
-    return frozenset(paths)
-
-
-def _project(data: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
-    kept: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in allowed:
-            kept[key] = value
-        elif isinstance(value, dict):
-            prefix = key + "."
-            inner = frozenset(p[len(prefix) :] for p in allowed if p.startswith(prefix))
-            if inner:
-                kept[key] = _project(value, inner)
-    return kept
+    """Every field path of an event type's data model."""
+    return model_paths(DATA_MODEL[event_type])
 
 
 def parse_policy(text: str, *, source: str = "<policy>") -> SharingPolicy:

@@ -18,9 +18,10 @@ from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from services.notify.encompass import alert_missed, notice_body, remove_old_content
-from services.notify.models import Delivery, EncompassNoticeRecord, NoticeRead
+from services.notify.models import Delivery, EncompassNoticeRecord
 from services.notify.sharing import load_policy, parse_policy
 from shared.events import EncompassNotice
+from shared.privacy import ReadAudit
 from shared.runtime import CLOCK, ServiceContext
 from tests.e2e.harness import WebhookSink
 from tests.services.conftest import Signpost, bearer
@@ -290,7 +291,7 @@ async def test_nobody_else_sees_a_notice_and_the_hub_sees_only_its_status(
     # The policy grants the hub nothing of a notice: ids only.
     assert seen.json()["notice"] == {"notice_id": noah.id, "referral_id": noah.referral_id}
     async with notify_ctx(signpost).db.session() as session:
-        audit = (await session.exec(select(NoticeRead))).all()
+        audit = (await session.exec(select(ReadAudit))).all()
     assert [(a.organisation, a.fields) for a in audit] == [
         ("demoshire-hub", ["notice_id", "referral_id"])
     ]
