@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
@@ -69,6 +70,8 @@ def embedded_app(
     )
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
 DEMO_KEYS = {
     "police": (
         ClientKind.POLICE,
@@ -131,18 +134,21 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
                         secret=secret,
                     )
                 )
-                # The demo school's DSL hears Operation Encompass notices at the sink too.
-                session.add(
-                    WebhookSubscription(
-                        id="sub_demo_school_sink",
-                        organisation="100001",
-                        client_kind="school",
-                        client_id="demo",
-                        url=f"{base_url}/demo/sink/webhook",
-                        event_types=["org.signpost.encompass.notice.v1"],
-                        secret=secret,
+                # The demo school's DSL hears Operation Encompass notices at the sink too
+                # (they name a child: only when the sink is reachable from this machine
+                # alone, since GET /demo/sink needs no key).
+                if urlsplit(base_url).hostname in LOOPBACK_HOSTS:
+                    session.add(
+                        WebhookSubscription(
+                            id="sub_demo_school_sink",
+                            organisation="100001",
+                            client_kind="school",
+                            client_id="demo",
+                            url=f"{base_url}/demo/sink/webhook",
+                            event_types=["org.signpost.encompass.notice.v1"],
+                            secret=secret,
+                        )
                     )
-                )
                 await session.commit()
             state = {"keys": keys, "sink_secret": secret}
             state_file.write_text(json.dumps(state, indent=2))

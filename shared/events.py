@@ -213,7 +213,11 @@ class EncompassChild(EventData):
     given_name: str
     family_name: str
     date_of_birth: date | None = None
-    present: bool = Field(description="The police list the child as present at the incident.")
+    present: bool | None = Field(
+        default=None,
+        description="True: the police list the child as present at the incident; "
+        "null: the report does not say.",
+    )
     whereabouts: Whereabouts | None = Field(
         default=None, description="Where the child was during the incident, when present."
     )
@@ -281,6 +285,10 @@ class EncompassAlert(EventData):
     notify_by: AwareDatetime
     received_late: bool = Field(
         description="The police report reached Signpost after the deadline had passed."
+    )
+    notified_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the notice did reach its recipient, if it did (after the deadline).",
     )
     raised_at: AwareDatetime
 

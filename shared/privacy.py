@@ -19,6 +19,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.auth import Principal
 from shared.db import as_utc
+from shared.problems import Problem
+
+# Kinds of client that oversee the partnership: they see every record's audit trail.
+OVERSEERS = ("hub", "admin")
+
+
+def only_overseers() -> Problem:
+    """403 for a partner asking for an audit trail (the hub's and administrators')."""
+    return Problem(
+        403,
+        "Forbidden",
+        "Only the hub and administrators see who has read a record.",
+        type="overseers-only",
+    )
 
 
 def project(data: dict[str, Any], allowed: Iterable[str]) -> dict[str, Any]:

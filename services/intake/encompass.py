@@ -13,7 +13,7 @@ Pure functions: the decision is a function of the report.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from shared.events import EncompassChild, EncompassIncident, EncompassNotice
@@ -45,14 +45,19 @@ def reception_cutoff(on: date) -> date:
 
 
 def is_school_age(date_of_birth: date | None, on: date) -> bool:
-    """In reception or above and not yet 18 on `on`.
+    """In reception or above and not yet 18 on `on`, or, over the summer holiday, on
+    the first day of the coming school year (a child starting reception in September
+    starts on the next school day, and that school must know).
 
     Without a date of birth, a child the police name a school (or home education) for
     is taken to be of school age: the school knows its own pupils.
     """
     if date_of_birth is None:
         return True
-    return date_of_birth <= reception_cutoff(on) and age_on(date_of_birth, on) <= 17
+    days = [on] if on.month not in (7, 8) else [on, date(on.year, 9, 1)]
+    return any(
+        date_of_birth <= reception_cutoff(day) and age_on(date_of_birth, on) <= 17 for day in days
+    )
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ class EncompassChildCase:
     date_of_birth: date | None
     school_urn: str | None
     home_educated: bool
-    present: bool
+    present: bool | None  # None: the report does not say
     whereabouts: Whereabouts | None
     voice: str | None
 
@@ -93,7 +98,7 @@ def children_to_notify(report: ConcernReport) -> list[EncompassChildCase]:
             date_of_birth=subject.date_of_birth,
             school_urn=subject.school_urn,
             home_educated=subject.home_educated,
-            present=False,
+            present=None,
             whereabouts=None,
             voice=None,
         )
@@ -124,7 +129,7 @@ def children_to_notify(report: ConcernReport) -> list[EncompassChildCase]:
         # The report's child listed again as present: one child, the richer details.
         known = cases[index]
         has_place = known.school_urn is not None or known.home_educated
-        cases[index] = EncompassChildCase(
+        merged = EncompassChildCase(
             given_name=known.given_name,
             family_name=known.family_name,
             date_of_birth=known.date_of_birth or present.date_of_birth,
@@ -134,6 +139,10 @@ def children_to_notify(report: ConcernReport) -> list[EncompassChildCase]:
             whereabouts=present.whereabouts,
             voice=present.detail,
         )
+        cases[index] = merged
+        if has_place and present.school_urn not in (None, known.school_urn):
+            # Two schools named for one child (dual registration, or a move): tell both.
+            cases.append(replace(merged, school_urn=present.school_urn, home_educated=False))
     incident_day = police.occurred_at.date()
     return [
         case

@@ -20,13 +20,12 @@ from services.intake.access import ReportAccessPolicy, load_access_policy
 from services.intake.models import Report
 from shared.auth import Principal, requires
 from shared.db import as_utc
-from shared.privacy import ReadPublic, audit_read, reads_of
+from shared.privacy import OVERSEERS, ReadPublic, audit_read, only_overseers, reads_of
 from shared.problems import NotFound
 from shared.runtime import ServiceContext, context_of
 
 router = APIRouter(prefix="/v1", tags=["partners"])
 
-OVERSEERS = ("hub", "admin")
 AUDITED = "report"
 POLICY = "report_access_policy"
 
@@ -132,5 +131,5 @@ async def report_reads(referral_id: str, principal: Reader, ctx: Ctx) -> list[Re
     async with ctx.db.session() as session:
         report = await _readable(session, principal, referral_id)
         if principal.kind.value not in OVERSEERS:
-            raise NotFound("Referral")
+            raise only_overseers()
         return await reads_of(session, AUDITED, report.referral_id)

@@ -14,6 +14,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -65,6 +66,29 @@ def report_sha256(report: ConcernReport) -> str:
     return hashlib.sha256(report.model_dump_json(exclude_defaults=True).encode()).hexdigest()
 
 
+# The report's shape before Operation Encompass added fields: the digest reports
+# stored before it were given, so an unchanged resubmission is still recognised.
+_BEFORE_ENCOMPASS: Any = {
+    "child": {"school_urn", "home_educated"},
+    "police": {
+        "circumstances": True,
+        "children_present": {"__all__": {"school_urn", "home_educated"}},
+    },
+}
+
+
+def earlier_digests(report: ConcernReport) -> set[str]:
+    """Digests an unchanged report was stored under by earlier versions of intake."""
+    police = report.police
+    schooling = [report.child, *(police.children_present if police is not None else [])]
+    if (police is not None and police.circumstances is not None) or any(
+        child.school_urn is not None or child.home_educated for child in schooling
+    ):
+        return set()  # it uses the new fields: no earlier version could have stored it
+    legacy = report.model_dump_json(exclude=_BEFORE_ENCOMPASS)
+    return {hashlib.sha256(legacy.encode()).hexdigest()}
+
+
 async def _versions(
     conn: AsyncConnection, organisation: str, reference: str
 ) -> list[ReportVersion]:
@@ -104,7 +128,7 @@ async def store_report(
         await _versions(conn, report.source.organisation, report.source.reference)
     )
     latest = history[0] if history else None
-    if latest is not None and latest.body_sha256 == digest:
+    if latest is not None and latest.body_sha256 in {digest, *earlier_digests(report)}:
         status = await conn.scalar(
             select(table_of(Report).c.status).where(
                 table_of(Report).c.referral_id == latest.referral_id

@@ -175,21 +175,22 @@ class Dispatcher:
             timeout=aiohttp.ClientTimeout(total=settings.webhook_timeout_seconds),
             headers={"user-agent": "Signpost-Webhooks/1", "content-type": "application/json"},
         )
+        self.concurrency = concurrency
         self.semaphore = asyncio.Semaphore(concurrency)
 
     async def claim_due(self, limit: int = 500) -> list[tuple[Delivery, WebhookSubscription]]:
         """Claim the oldest pending delivery of each (subscription, referral) pair, where it
         is due and its subscription is active and not throttled.
 
-        A claim is a lease: the claimed deliveries' next attempt moves past the time an
-        attempt can take, in the claiming transaction, so another notify replica does not
+        A claim is a lease: the claimed deliveries' next attempt moves past the time the
+        whole round can take (each wave of `concurrency` attempts at its timeout), in the
+        claiming transaction, so another notify replica does not
         send them too (on PostgreSQL the rows are taken FOR UPDATE SKIP LOCKED; SQLite's
         single connection serialises). Recording the attempt sets the real next time; if
         this process dies first, the lease runs out and any replica sends it again, with
         the same webhook-id.
         """
         now = datetime.now(UTC)
-        lease = timedelta(seconds=self.ctx.settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS)
         older = aliased(Delivery)
         earlier_pending = exists().where(
             col(older.subscription_id) == col(Delivery.subscription_id),
@@ -221,6 +222,11 @@ class Dispatcher:
         async with self.ctx.db.session() as session:
             rows = (await session.exec(query)).all()
             if rows:
+                # The round sends `concurrency` at a time and records them all at the
+                # end: the lease covers every wave at the longest timeout, and more.
+                waves = -(-len(rows) // self.concurrency)
+                timeout = self.ctx.settings.webhook_timeout_seconds
+                lease = timedelta(seconds=waves * timeout + LEASE_MARGIN_SECONDS)
                 await session.exec(
                     update(Delivery)
                     .where(col(Delivery.seq).in_([d.seq for d, _ in rows]))
@@ -325,7 +331,9 @@ class Dispatcher:
                     continue
                 self._apply(session, row, subs.get(row.subscription_id), attempt, now)
                 if row.status == "delivered" and row.notice_id is not None:
-                    await mark_notified(session, row.notice_id, via="webhook", at=self.ctx.now())
+                    await mark_notified(
+                        self.ctx, session, row.notice_id, via="webhook", at=self.ctx.now()
+                    )
             await session.commit()
         self.ctx.published()
 

@@ -21,9 +21,10 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cloudevents.core.base import BaseCloudEvent
+from sqlalchemy import or_
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -123,6 +124,36 @@ async def record_notice(
         stage_alert(ctx, session, record, "no_subscription", now)
         record.unreachable_alerted_at = now
     session.add(record)
+    if notice.supersedes:
+        await _supersede(session, notice)
+
+
+def _same_child(body: dict[str, Any], notice: EncompassNotice) -> bool:
+    child = body.get("child") or {}
+    born = notice.child.date_of_birth
+    return (
+        str(child.get("given_name", "")).casefold() == notice.child.given_name.casefold()
+        and str(child.get("family_name", "")).casefold() == notice.child.family_name.casefold()
+        and (born is None or child.get("date_of_birth") in (None, born.isoformat()))
+    )
+
+
+async def _supersede(session: AsyncSession, notice: EncompassNotice) -> None:
+    """A corrected police report replaces the earlier notice about the same child to
+    the same recipient: the earlier one is no longer waited for (no alert for it)."""
+    earlier = (
+        await session.exec(
+            select(EncompassNoticeRecord).where(
+                col(EncompassNoticeRecord.referral_id).in_(notice.supersedes),
+                EncompassNoticeRecord.recipient_organisation == notice.recipient_organisation,
+                col(EncompassNoticeRecord.superseded_by).is_(None),
+            )
+        )
+    ).all()
+    for record in earlier:
+        if _same_child(record.body, notice):
+            record.superseded_by = notice.notice_id
+            session.add(record)
 
 
 def stage_alert(
@@ -151,6 +182,7 @@ def stage_alert(
                 reason=reason,
                 notify_by=deadline,
                 received_late=as_utc(record.received_at) > deadline,
+                notified_at=as_utc(record.notified_at) if record.notified_at else None,
                 raised_at=now,
             ),
         ),
@@ -158,15 +190,19 @@ def stage_alert(
 
 
 async def alert_missed(ctx: ServiceContext, *, now: datetime, limit: int = BATCH) -> int:
-    """Raise `deadline_missed` for each notice past its deadline that has been neither
-    delivered nor acknowledged; returns how many were raised."""
+    """Raise `deadline_missed` once for each notice past its deadline that was not
+    delivered or acknowledged in time (not at all, or late) and has not been replaced
+    by a corrected report; returns how many were raised."""
     async with ctx.db.session() as session:
+        notified_at = col(EncompassNoticeRecord.notified_at)
+        deadline = col(EncompassNoticeRecord.notify_by)
         query = (
             select(EncompassNoticeRecord)
             .where(
-                col(EncompassNoticeRecord.notified_at).is_(None),
+                or_(notified_at.is_(None), notified_at > deadline),
                 col(EncompassNoticeRecord.missed_alerted_at).is_(None),
-                col(EncompassNoticeRecord.notify_by) <= now,
+                col(EncompassNoticeRecord.superseded_by).is_(None),
+                deadline <= now,
             )
             .order_by(col(EncompassNoticeRecord.notify_by))
             .limit(limit)
@@ -221,7 +257,9 @@ async def remove_old_content(ctx: ServiceContext, *, now: datetime, limit: int =
             record.content_removed_at = now
             session.add(record)
         if records:
-            await session.exec(
+            # Finished copies lose their content; a parked one is cancelled too, so a
+            # replay cannot send an empty notice (the recipient has it already).
+            finished = (
                 update(Delivery)
                 .where(
                     col(Delivery.notice_id).in_([r.id for r in records]),
@@ -229,17 +267,35 @@ async def remove_old_content(ctx: ServiceContext, *, now: datetime, limit: int =
                 )
                 .values(body="")
             )
+            await session.exec(finished)
+            await session.exec(
+                update(Delivery)
+                .where(
+                    col(Delivery.notice_id).in_([r.id for r in records]),
+                    col(Delivery.status) == "parked",
+                )
+                .values(status="cancelled")
+            )
         await session.commit()
     return len(records)
 
 
 async def mark_notified(
-    session: AsyncSession, notice_id: str, *, via: Literal["webhook", "acknowledged"], at: datetime
+    ctx: ServiceContext,
+    session: AsyncSession,
+    notice_id: str,
+    *,
+    via: Literal["webhook", "acknowledged"],
+    at: datetime,
 ) -> EncompassNoticeRecord | None:
-    """Record that a notice reached its recipient (the first way it did is kept)."""
+    """Record that a notice reached its recipient (the first way it did is kept); past
+    its deadline, that is a missed deadline, alerted now if it was not already."""
     record = await session.get(EncompassNoticeRecord, notice_id)
     if record is not None and record.notified_at is None:
         record.notified_at, record.notified_via = at, via
+        if at > as_utc(record.notify_by) and record.missed_alerted_at is None:
+            stage_alert(ctx, session, record, "deadline_missed", at)
+            record.missed_alerted_at = at
         session.add(record)
     return record
 

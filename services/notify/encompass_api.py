@@ -24,15 +24,14 @@ from services.notify.sharing import SharingPolicy, load_policy
 from shared.auth import Principal, requires
 from shared.db import as_utc
 from shared.events import EventType
-from shared.privacy import ReadPublic, audit_read, reads_of
+from shared.privacy import OVERSEERS, ReadPublic, audit_read, only_overseers, reads_of
 from shared.problems import NotFound
 from shared.runtime import ServiceContext, context_of
 
 router = APIRouter(prefix="/v1/encompass", tags=["operation encompass"])
 
-NoticeStatus = Literal["pending", "notified", "notified_late", "missed"]
+NoticeStatus = Literal["pending", "notified", "notified_late", "missed", "superseded"]
 NotifiedVia = Literal["webhook", "acknowledged"]
-OVERSEERS = ("hub", "admin")
 POLICY = "encompass_sharing_policy"
 AUDITED = "encompass_notice"
 
@@ -57,6 +56,8 @@ def status_of(record: EncompassNoticeRecord, now: datetime) -> NoticeStatus:
     deadline = as_utc(record.notify_by)
     if record.notified_at is not None:
         return "notified" if as_utc(record.notified_at) <= deadline else "notified_late"
+    if record.superseded_by is not None:
+        return "superseded"
     return "missed" if now >= deadline else "pending"
 
 
@@ -124,8 +125,8 @@ async def _visible(
     "/notices",
     response_model=list[NoticeSummary],
     summary=(
-        "Operation Encompass notices addressed to you; a police force sees those of its "
-        "reports, the hub every notice (status only: never the child)"
+        "Operation Encompass notices addressed to you, newest first; a police force sees "
+        "those of its reports, the hub every notice (status only: never the child)"
     ),
 )
 async def list_notices(
@@ -133,6 +134,10 @@ async def list_notices(
     ctx: Ctx,
     status: NoticeStatus | None = None,
     referral_id: str | None = None,
+    received_after: Annotated[
+        datetime | None,
+        Query(description="Only notices received after this time (poll with the last seen)."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NoticeSummary]:
     now = ctx.now()
@@ -146,16 +151,25 @@ async def list_notices(
         query = query.where(EncompassNoticeRecord.referral_id == referral_id)
     notified_at = col(EncompassNoticeRecord.notified_at)
     deadline = col(EncompassNoticeRecord.notify_by)
+    waiting = notified_at.is_(None) & col(EncompassNoticeRecord.superseded_by).is_(None)
     condition = {
-        "pending": notified_at.is_(None) & (deadline > now),
-        "missed": notified_at.is_(None) & (deadline <= now),
+        "pending": waiting & (deadline > now),
+        "missed": waiting & (deadline <= now),
         "notified": notified_at <= deadline,
         "notified_late": notified_at > deadline,
+        "superseded": notified_at.is_(None) & col(EncompassNoticeRecord.superseded_by).is_not(None),
     }
     if status is not None:
         query = query.where(condition[status])
+    received = col(EncompassNoticeRecord.received_at)
+    if received_after is not None:
+        query = query.where(received > received_after)
     async with ctx.db.session() as session:
-        rows = (await session.exec(query.order_by(deadline).limit(limit))).all()
+        rows = (
+            await session.exec(
+                query.order_by(received.desc(), col(EncompassNoticeRecord.id)).limit(limit)
+            )
+        ).all()
     return [NoticeSummary.of(r, now) for r in rows]
 
 
@@ -190,8 +204,9 @@ async def acknowledge_notice(notice_id: str, principal: Acknowledger, ctx: Ctx) 
     now = ctx.now()
     async with ctx.db.session() as session:
         record = await _visible(session, principal, notice_id, overseer_ok=False)
-        await mark_notified(session, record.id, via="acknowledged", at=now)
+        await mark_notified(ctx, session, record.id, via="acknowledged", at=now)
         await session.commit()
+    ctx.published()  # a late acknowledgement staged an alert
     return NoticeSummary.of(record, now)
 
 
@@ -204,5 +219,5 @@ async def notice_reads(notice_id: str, principal: Reader, ctx: Ctx) -> list[Read
     async with ctx.db.session() as session:
         record = await _visible(session, principal, notice_id)
         if principal.kind.value not in OVERSEERS:
-            raise NotFound("Notice")
+            raise only_overseers()
         return await reads_of(session, AUDITED, record.id)

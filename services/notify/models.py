@@ -110,3 +110,6 @@ class EncompassNoticeRecord(SQLModel, table=True):
     # When the child's details were removed (NOTIFY_ENCOMPASS_RETENTION_DAYS after the
     # recipient had the notice); `body` then keeps ids only.
     content_removed_at: datetime | None = None
+    # The notice from a corrected report that replaced this one (same child, same
+    # recipient): this one is no longer waited for.
+    superseded_by: str | None = Field(default=None, max_length=40)

@@ -9,6 +9,8 @@ local authority team that is told about home-educated children.
 `notify_by` is pure: the start of the first school day after an incident. Past the
 last term the calendar knows, every opening weekday is taken as a school day: the
 deadline comes too early rather than too late, and `covers` says when to extend it.
+A school whose term dates differ from the area's needs its own `terms` here, or its
+deadline follows the area's dates.
 """
 
 from __future__ import annotations
@@ -58,9 +60,13 @@ class Span(_Strict):
 
 
 class SchoolOverride(_Strict):
-    """Where one school differs from the area."""
+    """Where one school differs from the area: its start time, its own closures (beside
+    the area's), or its own terms (an academy, or a school that follows another
+    area's dates). With its own `terms`, the area's terms and closures do not apply to
+    it: list its half terms and bank holidays in its `closures`."""
 
     day_starts_at: time | None = None
+    terms: list[Span] | None = Field(default=None, min_length=1, max_length=60)
     closures: list[Span] = Field(default_factory=list, max_length=100)
 
 
@@ -121,13 +127,26 @@ class SchoolCalendar(_Strict):
         """A day the school (or, without one, the area's schools) opens for pupils."""
         if WEEKDAYS[day.weekday()] not in self.school_days:
             return False
-        if day not in self.covers:
+        if not self.covers_day(day, school_urn):
             return True  # beyond the calendar: assume open (an early deadline, not a late one)
-        if not any(day in term for term in self.terms):
-            return False
         override = self.schools.get(school_urn or "")
-        closures = self.closures + (override.closures if override is not None else [])
+        own_terms = override.terms if override is not None else None
+        if not any(day in term for term in own_terms or self.terms):
+            return False
+        closures = list(override.closures) if override is not None else []
+        if own_terms is None:
+            closures += self.closures
         return not any(day in closure for closure in closures)
+
+    def covers_day(self, day: date, school_urn: str | None = None) -> bool:
+        """Whether the calendar knows this school's terms on this day."""
+        override = self.schools.get(school_urn or "")
+        if override is not None and override.terms is not None:
+            # From whichever starts first to the end of the school's own last term:
+            # past that, its dates are unknown (the early fallback applies).
+            first = min(self.covers.first, *(t.first for t in override.terms))
+            return first <= day <= max(t.last for t in override.terms)
+        return day in self.covers
 
 
 @dataclass(frozen=True)
@@ -147,7 +166,7 @@ def notify_by(calendar: SchoolCalendar, school_urn: str | None, after: datetime)
         if calendar.is_school_day(day, school_urn):
             start = datetime.combine(day, starts, tzinfo=zone).astimezone(UTC)
             if start > after:
-                return Deadline(at=start, calendar_covered=day in calendar.covers)
+                return Deadline(at=start, calendar_covered=calendar.covers_day(day, school_urn))
         day += timedelta(days=1)
     # Unreachable with at least one school weekday; a deadline now is the safe answer.
     return Deadline(at=after.astimezone(UTC), calendar_covered=False)

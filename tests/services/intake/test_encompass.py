@@ -34,8 +34,12 @@ def names(body: dict[str, Any]) -> list[tuple[str, str | None, bool]]:
         # Reception takes children who are four by 31 August before the school year.
         (date(2022, 8, 31), date(2026, 9, 1), True),  # youngest in reception
         (date(2022, 9, 1), date(2026, 9, 1), False),  # nursery until next September
-        (date(2022, 9, 1), date(2027, 8, 31), False),  # still not, the day before
+        (date(2022, 9, 1), date(2027, 6, 30), False),  # still nursery in June
+        # Over the summer the next school day is in the new school year: a child who
+        # starts reception in September is of school age for Encompass in August.
+        (date(2022, 9, 1), date(2027, 8, 20), True),
         (date(2022, 9, 1), date(2027, 9, 1), True),
+        (date(2023, 9, 1), date(2027, 8, 20), False),  # a year younger: nursery still
         (date(2009, 1, 10), date(2027, 1, 9), True),  # 17, the day before turning 18
         (date(2009, 1, 10), date(2027, 1, 10), False),  # 18: not a child
         (None, date(2026, 11, 27), True),  # no birth date: the named school knows
@@ -55,6 +59,32 @@ def test_the_reception_cutoff_follows_the_school_year_not_the_calendar_year() ->
 def test_each_child_with_a_school_is_notified_once() -> None:
     # Maya is the report's child and also listed as present: one notice, not two.
     assert names(da_report()) == [("Maya", "100001", False), ("Noah", "100002", False)]
+
+
+def test_a_child_starting_reception_after_a_summer_incident_is_notified() -> None:
+    body = da_report()
+    body["police"]["occurred_at"] = "2026-08-20T21:00:00Z"
+    body["reported_at"] = "2026-08-20T22:00:00Z"
+    noah = body["police"]["children_present"][1]
+    noah["date_of_birth"] = "2022-03-01"  # four: reception from 3 September
+    assert [n for n, _, _ in names(body)] == ["Maya", "Noah"]
+
+
+def test_two_schools_named_for_one_child_are_both_told() -> None:
+    body = da_report()
+    body["police"]["children_present"][0]["school_urn"] = "100009"  # Maya, again
+    assert names(body) == [
+        ("Maya", "100001", False),
+        ("Maya", "100009", False),
+        ("Noah", "100002", False),
+    ]
+
+
+def test_the_report_child_not_listed_as_present_is_not_said_to_be_absent() -> None:
+    body = da_report()
+    del body["police"]["children_present"][0]
+    [maya, _] = children_to_notify(ConcernReport.model_validate(body))
+    assert maya.present is None and maya.whereabouts is None
 
 
 def test_the_report_child_listed_as_present_carries_where_they_were_and_their_voice() -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 from services.intake.handlers import UNIVERSAL_OUTCOME, routed_summary, status_summary
+from services.intake.models import ReportVersion
+from shared.report import ConcernReport
 from tests.services.conftest import Signpost, bearer
 from tests.services.intake.conftest import example, outbox_count, police_key, received_events
 
@@ -21,6 +24,36 @@ async def test_an_identical_resubmission_answers_with_the_original_and_emits_not
     assert again.json()["referral_id"] == original
     assert again.json()["duplicate_of"] == original
     assert await outbox_count(signpost) == 1
+
+
+async def test_a_report_stored_before_the_encompass_fields_is_still_recognised(
+    signpost: Signpost,
+) -> None:
+    # A report as an older client sends it (no school or circumstances fields), stored
+    # under the digest intake gave before those fields existed.
+    body = example("police-report.json")
+    key = await police_key(signpost)
+    first = await signpost.client.post("/v1/reports", json=body, headers=bearer(key))
+    original = first.json()["referral_id"]
+    legacy = hashlib.sha256(
+        ConcernReport.model_validate(body)
+        .model_dump_json(exclude={"child": {"school_urn", "home_educated"}})
+        .encode()
+    ).hexdigest()
+    ctx = signpost.app.state.runtimes["intake"].ctx
+    async with ctx.db.session() as session:
+        version = await session.get(ReportVersion, original)
+        assert version is not None and version.body_sha256 != legacy
+        version.body_sha256 = legacy
+        session.add(version)
+        await session.commit()
+    again = await signpost.client.post("/v1/reports", json=body, headers=bearer(key))
+    assert again.json()["duplicate_of"] == original
+    assert await outbox_count(signpost) == 1
+    # With a new field set it is a change, whatever the digest of the stored one.
+    body["child"]["school_urn"] = "100001"
+    changed = await signpost.client.post("/v1/reports", json=body, headers=bearer(key))
+    assert changed.json()["supersedes"] == original
 
 
 async def test_a_changed_resubmission_is_stored_and_supersedes_the_earlier_report(

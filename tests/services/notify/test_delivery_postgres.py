@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import SQLModel, col, update
+from sqlmodel import SQLModel, col, select, update
 
 from services.notify import definition
 from services.notify.delivery import Dispatcher
 from services.notify.models import Delivery, WebhookSubscription
 from shared.bus.embedded import EmbeddedBus
-from shared.db import Database, table_of
+from shared.db import Database, as_utc, table_of
 from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
 from shared.runtime import ServiceContext
 from shared.settings import embedded_settings
@@ -74,6 +74,28 @@ async def test_two_replicas_never_claim_the_same_delivery(
         claimed = [d.id for batch in claims for d, _ in batch]
         assert len(claimed) == len(set(claimed)), "a delivery was claimed twice"
         assert len(claimed) == 40
+        # A claim of more than one wave (concurrency 4 here) is leased for every wave
+        # at the webhook timeout, not for one attempt.
+        small = Dispatcher(contexts[0], concurrency=4)
+        async with contexts[0].db.session() as session:
+            past = datetime.now(UTC) - timedelta(seconds=1)
+            await session.exec(update(Delivery).values(next_attempt_at=past))
+            await session.commit()
+        started = datetime.now(UTC)
+        assert len(await small.claim_due(limit=10)) == 10  # three waves of up to four
+        await small.client.close()
+        async with contexts[0].db.session() as session:
+            leased = (await session.exec(select(Delivery.next_attempt_at))).all()
+        timeout = contexts[0].settings.webhook_timeout_seconds
+        longest = max(as_utc(t) for t in leased) - started
+        assert longest >= timedelta(seconds=3 * timeout)
+        async with contexts[0].db.session() as session:
+            await session.exec(update(Delivery).values(next_attempt_at=past))
+            await session.commit()
+        claims = await asyncio.gather(
+            *(d.claim_due(limit=15) for d in (first, second, first, second))
+        )
+        assert sum(len(batch) for batch in claims) == 40
         # Leased: nobody claims them again while an attempt may be in flight...
         assert await first.claim_due() == [] and await second.claim_due() == []
         # ...and when the lease has run out unrecorded, they are due again.

@@ -160,6 +160,7 @@ async def test_a_school_without_a_webhook_raises_an_alert_at_once(
         "reason": "no_subscription",
         "notify_by": NOAH_DEADLINE,
         "received_late": False,
+        "notified_at": None,
         "raised_at": "2026-11-28T10:00:00Z",
     }
     headers, body = parties.police.requests[0]
@@ -183,7 +184,7 @@ async def test_a_missed_deadline_raises_one_alert_and_a_delivered_notice_none(
     assert reasons == [("100002", "no_subscription"), ("100002", "deadline_missed")]
 
 
-async def test_a_report_arriving_after_the_deadline_says_so_in_its_alert(
+async def test_a_notice_delivered_after_the_deadline_raises_one_alert_saying_so(
     signpost: Signpost, parties: Parties
 ) -> None:
     body = example("police-domestic-abuse-report.json")
@@ -191,23 +192,63 @@ async def test_a_report_arriving_after_the_deadline_says_so_in_its_alert(
     body["police"]["occurred_at"] = "2026-11-20T23:05:00Z"  # deadline Monday 23rd
     del body["police"]["children_present"][1]  # Maya only: her school has a webhook
     await report(signpost, body)
-    await parties.school.wait_for(1, within=15)
-    # Delivered, but after the deadline had passed: no alert for the delivery itself,
-    # and the record shows it arrived late.
-    await notified(signpost, "Maya")
+    await notified(signpost, "Maya")  # delivered, on Saturday 28th: five days late
+    await parties.hub.wait_for(1, within=15)
+    [alert] = data_of(parties.hub, ALERT)
+    assert alert["reason"] == "deadline_missed"
+    assert alert["notify_by"] == "2026-11-23T08:45:00Z"
+    assert alert["received_late"] is True  # the police report itself came late
+    assert alert["notified_at"] == "2026-11-28T10:00:00Z"
+    # Once: the deadline check finds nothing more to say.
     assert await alert_missed(notify_ctx(signpost), now=SATURDAY) == 0
-    r = await signpost.client.get(
-        "/v1/encompass/notices",
-        headers=bearer(await signpost.key("hub", "demoshire-hub", "encompass:read")),
-    )
-    [summary] = r.json()
+    hub = await signpost.key("hub", "demoshire-hub", "encompass:read")
+    [summary] = (await signpost.client.get("/v1/encompass/notices", headers=bearer(hub))).json()
     assert summary["status"] == "notified_late"
-    assert summary["notify_by"] == "2026-11-23T08:45:00Z"
     late = await signpost.client.get(
-        "/v1/encompass/notices?status=notified_late",
-        headers=bearer(await signpost.key("hub", "demoshire-hub", "encompass:read")),
+        "/v1/encompass/notices?status=notified_late", headers=bearer(hub)
     )
     assert [n["notice_id"] for n in late.json()] == [summary["notice_id"]]
+
+
+async def test_a_corrected_report_replaces_the_earlier_notice_which_raises_no_alert(
+    signpost: Signpost, parties: Parties
+) -> None:
+    first = await report(signpost)
+    await parties.hub.wait_for(1, within=15)  # no_subscription for Noah's school
+    corrected = example("police-domestic-abuse-report.json")
+    corrected["police"]["circumstances"] = "Corrected: a parent was arrested."
+    second = await report(signpost, corrected)
+    await parties.hub.wait_for(2, within=15)  # and for the corrected notice
+    hub = await signpost.key("hub", "demoshire-hub", "encompass:read")
+    listed = (await signpost.client.get("/v1/encompass/notices", headers=bearer(hub))).json()
+    noah = {n["referral_id"]: n["status"] for n in listed if n["school_urn"] == "100002"}
+    assert noah == {first: "superseded", second: "pending"}
+    # After the bell only the corrected notice is missed.
+    assert await alert_missed(notify_ctx(signpost), now=datetime(2026, 12, 1, tzinfo=UTC)) == 1
+    await parties.hub.wait_for(3, within=15)
+    missed = [a for a in data_of(parties.hub, ALERT) if a["reason"] == "deadline_missed"]
+    assert [a["referral_id"] for a in missed] == [second]
+
+
+async def test_a_school_polls_newest_first_and_from_where_it_left_off(
+    signpost: Signpost, parties: Parties
+) -> None:
+    school = await signpost.key("school", "100002", "encompass:read")
+    first = await report(signpost)
+    await parties.hub.wait_for(1, within=15)
+    [seen] = (await signpost.client.get("/v1/encompass/notices", headers=bearer(school))).json()
+    corrected = example("police-domestic-abuse-report.json")
+    corrected["police"]["circumstances"] = "Corrected."
+    second = await report(signpost, corrected)
+    await parties.hub.wait_for(2, within=15)
+    listed = (await signpost.client.get("/v1/encompass/notices", headers=bearer(school))).json()
+    assert [n["referral_id"] for n in listed] == [second, first]
+    newer = await signpost.client.get(
+        "/v1/encompass/notices",
+        params={"received_after": seen["received_at"]},
+        headers=bearer(school),
+    )
+    assert [n["referral_id"] for n in newer.json()] == [second]
 
 
 async def test_a_late_report_to_a_school_without_webhook_alerts_as_received_late(
@@ -263,6 +304,10 @@ async def test_a_school_reads_and_acknowledges_through_the_api_and_each_read_is_
     )
     [audit] = reads.json()
     assert audit["organisation"] == "100002" and audit["client_kind"] == "school"
+    own_trail = await signpost.client.get(
+        f"/v1/encompass/notices/{summary['notice_id']}/reads", headers=bearer(school)
+    )
+    assert own_trail.status_code == 403  # its notice, but the trail is the hub's
     assert "child.given_name" in audit["fields"] and "incident.location" in audit["fields"]
 
 

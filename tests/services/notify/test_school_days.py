@@ -80,6 +80,28 @@ def test_a_school_keeps_its_own_start_time_and_training_days() -> None:
     assert deadline("2027-01-04T20:00:00+00:00", "100002") == "2027-01-05T08:30:00+00:00"
 
 
+def test_a_school_with_its_own_terms_follows_them_not_the_areas() -> None:
+    raw = _raw()
+    raw["schools"]["100077"] = {
+        # An academy back on 1 September 2026, two days before the area's schools, with
+        # its own half term a week later than the area's.
+        "terms": [{"from": "2026-09-01", "to": "2026-12-18"}],
+        "closures": [{"from": "2026-11-02", "to": "2026-11-06", "name": "Half term"}],
+    }
+    calendar = parse_calendar(json.dumps(raw))
+    summer = datetime(2026, 8, 28, 20, tzinfo=UTC)
+    assert notify_by(calendar, "100077", summer).at.isoformat() == "2026-09-01T07:30:00+00:00"
+    assert notify_by(calendar, None, summer).at.isoformat() == "2026-09-03T07:30:00+00:00"
+    # The area's half term (26-30 October) is a school week for it; its own is not.
+    october = datetime(2026, 10, 23, 20, tzinfo=UTC)
+    assert notify_by(calendar, "100077", october).at.isoformat() == "2026-10-26T08:30:00+00:00"
+    halfterm = datetime(2026, 10, 30, 20, tzinfo=UTC)
+    assert notify_by(calendar, "100077", halfterm).at.isoformat() == "2026-11-09T08:30:00+00:00"
+    # Past its own terms the safe fallback applies, as for the area.
+    later = notify_by(calendar, "100077", datetime(2026, 12, 18, 20, tzinfo=UTC))
+    assert later.calendar_covered is False
+
+
 def test_past_the_calendar_every_opening_weekday_counts_so_the_deadline_is_early() -> None:
     after = datetime(2028, 7, 21, 20, 0, tzinfo=UTC)  # after the last term it knows
     found = notify_by(CALENDAR, None, after)

@@ -1,0 +1,46 @@
+"""The demo `make run` sets up: keys, and the sink's subscriptions (the school's, which
+carries children's details, only when the sink is reachable from this machine alone)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from services.apps import demo_setup, embedded_app
+from services.notify.models import WebhookSubscription
+from shared.settings import embedded_settings
+
+
+async def subscriptions_after_demo(tmp_path: Path, base_url: str) -> dict[str, list[str]]:
+    data_dir = tmp_path / "var"
+    app = embedded_app(
+        embedded_settings(data_dir, webhook_allow_private=True),
+        on_started=demo_setup(data_dir, base_url),
+    )
+    async with app.router.lifespan_context(app):
+        async with app.state.runtimes["notify"].ctx.db.session() as session:
+            rows = (await session.exec(select(WebhookSubscription))).all()
+    assert set(json.loads((data_dir / "demo.json").read_text())["keys"]) == {
+        "police",
+        "school",
+        "hub",
+    }
+    return {row.organisation: row.event_types for row in rows}
+
+
+async def test_on_loopback_the_demo_school_hears_encompass_notices(tmp_path: Path) -> None:
+    subs = await subscriptions_after_demo(tmp_path, "http://127.0.0.1:8000")
+    assert subs["100001"] == ["org.signpost.encompass.notice.v1"]
+    assert "org.signpost.encompass.alert.v1" in subs["demoshire-hub"]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20"])
+async def test_on_an_open_address_no_child_details_reach_the_unauthenticated_sink(
+    tmp_path: Path, host: str
+) -> None:
+    subs = await subscriptions_after_demo(tmp_path, f"http://{host}:8000")
+    assert "100001" not in subs
+    assert "demoshire-hub" in subs  # ids and codes only
