@@ -14,6 +14,7 @@
 #               --bindir, else newest /usr/lib/postgresql/*/bin, else PATH)
 #   PG_USER     OS user to run the server as when invoked as root
 #               (default postgres; root cannot run postgres)
+#   PG_PORT     the port to listen on (default: a free one)
 #
 # Authentication is "trust" for everything; the server listens on 127.0.0.1
 # only. All diagnostics go to stderr.
@@ -130,7 +131,8 @@ cmd_start() {
     fi
 
     local port sockdir
-    port="$(free_port)"
+    # PG_PORT restarts a stopped cluster on the port its clients already know.
+    port="${PG_PORT:-$(free_port)}"
     # Unix socket paths are limited to ~107 bytes; skip the socket if too long
     # (everything here connects over TCP anyway).
     sockdir="$dir"

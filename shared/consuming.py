@@ -4,7 +4,9 @@ For each record, in partition order: decode the CloudEvent, skip it if the inbox
 it, else run the handler and record the inbox entry in the same transaction and
 commit. Offsets are committed after the transactions. A handler that keeps failing
 is retried with backoff a bounded number of times, then the record is parked on
-`<topic>.dlq` with error headers and the partition moves on.
+`<topic>.dlq` with error headers and the partition moves on. An outage of the
+database (connection lost, refused, failing over) is not the record's fault: the
+record waits for the database, however long, and is never parked for it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cloudevents.core.base import BaseCloudEvent
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.base import Bus, Consumer, Record
@@ -41,6 +44,20 @@ class Subscription:
 
 class _Stopped(Exception):
     """Shutdown began while a record was unfinished: it stays uncommitted."""
+
+
+# While the database is unreachable a record is retried at most this far apart.
+MAX_OUTAGE_BACKOFF_SECONDS = 30.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An error of the infrastructure, not of the record: the database (or the network
+    to it) is down, restarting or failing over, or the connection was lost."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc, OperationalError | InterfaceError | SATimeoutError | ConnectionError | TimeoutError
+    )
 
 
 class PoisonRecord(Exception):
@@ -136,6 +153,7 @@ class EventConsumer:
 
     async def _process(self, record: Record, *, attempts_made: int = 0) -> None:
         attempt = attempts_made
+        outage = 0
         while True:
             attempt += 1
             try:
@@ -147,7 +165,16 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                final = isinstance(exc, PoisonRecord) or attempt >= self.max_attempts
+                transient = is_transient(exc)
+                if transient:
+                    # The database (or the network to it) is down, not this record: it
+                    # waits for the database instead of spending its attempts and being
+                    # parked (a failover must not send a report to the DLQ).
+                    attempt -= 1
+                    outage += 1
+                final = not transient and (
+                    isinstance(exc, PoisonRecord) or attempt >= self.max_attempts
+                )
                 log.warning(
                     "event handler failed",
                     extra={
@@ -156,6 +183,7 @@ class EventConsumer:
                         "partition": record.partition,
                         "offset": record.offset,
                         "attempt": attempt,
+                        "transient": transient,
                         "error": type(exc).__name__,
                     },
                 )
@@ -164,7 +192,10 @@ class EventConsumer:
                     return
                 if self._stopping.is_set():
                     raise _Stopped from exc
-                await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                tries = outage if transient else attempt
+                await asyncio.sleep(
+                    min(self.backoff_seconds * 2 ** (tries - 1), MAX_OUTAGE_BACKOFF_SECONDS)
+                )
 
     async def _handle_together(self, records: Sequence[Record]) -> int | None:
         """Handle a whole batch in one transaction, in order (the fast path under load).

@@ -17,12 +17,23 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from cloudevents.core.base import BaseCloudEvent
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, delete, func, text, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    bindparam,
+    delete,
+    func,
+    text,
+    update,
+)
+from sqlalchemy import select as core_select
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.base import Bus, Record
-from shared.db import Database, utcnow
+from shared.db import Database, table_of, utcnow
 from shared.envelope import to_record
 
 log = logging.getLogger(__name__)
@@ -84,24 +95,34 @@ def _as_record(row: OutboxMessage) -> Record:
     )
 
 
+_INBOX = table_of(InboxEntry)
+_HANDLED = core_select(_INBOX.c.ce_id).where(
+    _INBOX.c.consumer == bindparam("consumer"),
+    _INBOX.c.ce_source == bindparam("source"),
+    _INBOX.c.ce_id == bindparam("event_id"),
+)
+_HANDLED_AMONG = core_select(_INBOX.c.ce_source, _INBOX.c.ce_id).where(
+    _INBOX.c.consumer == bindparam("consumer"),
+    _INBOX.c.ce_id.in_(bindparam("event_ids", expanding=True)),
+)
+
+
 async def already_handled(
     session: AsyncSession, *, consumer: str, source: str, event_id: str
 ) -> bool:
     """True when this consumer has handled the event before (in a committed transaction)."""
-    row = await session.get(InboxEntry, (consumer, source, event_id))
-    return row is not None
+    conn = await session.connection()
+    params = {"consumer": consumer, "source": source, "event_id": event_id}
+    return (await conn.execute(_HANDLED, params)).first() is not None
 
 
 async def handled_among(
     session: AsyncSession, *, consumer: str, event_ids: Sequence[str]
 ) -> set[tuple[str, str]]:
     """The (source, id) pairs among these event ids that this consumer has handled."""
-    rows = await session.exec(
-        select(InboxEntry.ce_source, InboxEntry.ce_id).where(
-            InboxEntry.consumer == consumer, col(InboxEntry.ce_id).in_(list(event_ids))
-        )
-    )
-    return {(source, event_id) for source, event_id in rows.all()}
+    conn = await session.connection()
+    rows = await conn.execute(_HANDLED_AMONG, {"consumer": consumer, "event_ids": list(event_ids)})
+    return {(source, event_id) for source, event_id in rows}
 
 
 def remember_handled(session: AsyncSession, *, consumer: str, source: str, event_id: str) -> None:

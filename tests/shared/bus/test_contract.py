@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -273,6 +274,42 @@ async def test_poison_event_is_parked_on_the_dlq_after_n_tries_and_later_events_
     assert parked[0].header("x-signpost-error-class") == b"ValueError"
     assert parked[0].header("x-signpost-error-attempts") == b"3"
     assert parked[0].header("x-signpost-original-topic") == name.encode()
+
+
+async def test_a_database_outage_is_waited_out_and_parks_nothing(
+    make_bus: BusFactory, db: Database
+) -> None:
+    bus, name = make_bus(), topic()
+    await prepare(bus, name, name + ".dlq")
+    records = [status_event(f"ref_{i}", "child-1") for i in range(3)]
+    await bus.publish(
+        [Record(topic=name, key=r.key, value=r.value, headers=r.headers) for r in records]
+    )
+    first_id = from_record(records[0]).get_id()
+    calls: list[str] = []
+
+    async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
+        calls.append(event.get_id())
+        if event.get_id() == first_id and calls.count(first_id) <= 7:
+            # What the driver raises while the database restarts or fails over.
+            raise OperationalError("INSERT ...", {}, ConnectionRefusedError("refused"))
+        await record_effect(session, event)
+
+    consumer = EventConsumer(
+        bus=bus,
+        db=db,
+        subscription=Subscription(group="g-" + name, topics=[name], handler=handler),
+        max_attempts=3,
+        backoff_seconds=0.01,
+    )
+    await consumer.start()
+    await drain(consumer, expect=3)
+    await consumer.stop()
+
+    # Seven failures, more than max_attempts, and still not parked: handled once, in order.
+    assert consumer.parked == 0
+    assert calls.count(first_id) >= 8
+    assert await count_effects(db) == 3
 
 
 async def test_a_parked_event_can_be_replayed_onto_its_topic_and_then_handled(

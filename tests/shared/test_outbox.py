@@ -1,0 +1,249 @@
+"""The transactional outbox and inbox, on SQLite and PostgreSQL: staged events and the
+inbox entry are written in the transaction of the handler's effects, in the order
+staged, and a transaction that does not commit leaves none of them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cloudevents.core.base import BaseCloudEvent
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.bus.base import Record
+from shared.consuming import EventConsumer, Subscription
+from shared.db import Database, table_of
+from shared.envelope import from_record, new_event, to_record
+from shared.events import EventType, ReferralStatus
+from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay, remember_handled, stage
+from tests.conftest import create_database
+
+TOPIC = "outbox-test"
+
+
+class OutboxEffect(SQLModel, table=True):
+    """A row a test handler writes beside its staged events."""
+
+    __tablename__ = "test_outbox_effect"
+    id: int | None = Field(default=None, primary_key=True)
+    ce_id: str = Field(unique=True)
+
+
+_INSERT_EFFECT = insert(table_of(OutboxEffect))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+    else:
+        admin_url = request.getfixturevalue("postgres_admin_url")
+        url = await create_database(admin_url, "t_" + uuid.uuid4().hex[:12])
+    database = Database(url)
+    await database.create_tables([table_of(m) for m in (OutboxEffect, OutboxMessage, InboxEntry)])
+    yield database
+    await database.dispose()
+
+
+def event(subject: str, key: str = "child-1") -> BaseCloudEvent:
+    return new_event(
+        type=EventType.REFERRAL_STATUS,
+        source="/test",
+        subject=subject,
+        partitionkey=key,
+        data=ReferralStatus(
+            referral_id=subject,
+            status="accepted",
+            occurred_at="2026-11-27T10:00:00Z",  # type: ignore[arg-type]
+            referrer_organisation="demo-police",
+        ),
+    )
+
+
+async def outbox_subjects(db: Database) -> list[str]:
+    """The subjects of the outbox rows, in id (publication) order."""
+    async with db.session() as session:
+        rows = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
+    subjects = []
+    for row in rows:
+        headers = tuple((k, base64.b64decode(v)) for k, v in json.loads(row.headers))
+        record = Record(topic=row.topic, key=row.key, value=row.value, headers=headers)
+        subjects.append(from_record(record).get_subject() or "")
+    return subjects
+
+
+async def count(db: Database, model: type[SQLModel]) -> int:
+    async with db.session() as session:
+        return len((await session.exec(select(model))).all())
+
+
+async def test_staged_rows_commit_with_the_effects_in_the_order_staged(db: Database) -> None:
+    async with db.session() as session:
+        for i in range(12):
+            if i % 3 == 0:
+                session.add(OutboxEffect(ce_id=f"orm-{i}"))
+            else:
+                await (await session.connection()).execute(_INSERT_EFFECT, {"ce_id": f"core-{i}"})
+            stage(session, event(f"ref_{i}"), topic=TOPIC)
+        await session.commit()
+        # The same session goes on: a second transaction stages after the first.
+        stage(session, event("ref_12"), topic=TOPIC)
+        await session.commit()
+    assert await outbox_subjects(db) == [f"ref_{i}" for i in range(13)]
+    assert await count(db, OutboxEffect) == 12
+
+
+async def test_a_row_staged_with_nothing_else_in_the_transaction_is_written(db: Database) -> None:
+    async with db.session() as session:
+        stage(session, event("ref_alone"), topic=TOPIC)
+        await session.commit()
+    assert await outbox_subjects(db) == ["ref_alone"]
+    relay_rows = await OutboxRelay(db, bus=None).pending()  # type: ignore[arg-type]
+    assert relay_rows == 1
+
+
+async def test_a_transaction_that_rolls_back_leaves_no_staged_rows(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.session() as session:
+            session.add(OutboxEffect(ce_id="a"))
+            stage(session, event("ref_1"), topic=TOPIC)
+            remember_handled(session, consumer="c", source="/test", event_id="e1")
+            stage(session, event("ref_2"), topic=TOPIC)
+            raise RuntimeError("handler failed")
+    async with db.session() as session:
+        stage(session, event("ref_3"), topic=TOPIC)
+        await session.rollback()
+        # Reused after the rollback: only what this transaction staged is written.
+        stage(session, event("ref_4"), topic=TOPIC)
+        await session.commit()
+    async with db.session() as session:
+        stage(session, event("ref_5"), topic=TOPIC)
+        # Closed without a commit (no statement ever ran): dropped, not carried over.
+        await session.close()
+        await session.commit()
+    assert await outbox_subjects(db) == ["ref_4"]
+    assert await count(db, OutboxEffect) == 0
+    assert await count(db, InboxEntry) == 0
+
+
+async def test_when_the_effects_fail_at_commit_the_staged_rows_are_not_written(
+    db: Database,
+) -> None:
+    async with db.session() as session:
+        session.add(OutboxEffect(ce_id="taken"))
+        await session.commit()
+    with pytest.raises(IntegrityError):
+        async with db.session() as session:
+            stage(session, event("ref_1"), topic=TOPIC)
+            remember_handled(session, consumer="c", source="/test", event_id="e1")
+            session.add(OutboxEffect(ce_id="taken"))  # flushed by the commit, and fails
+            await session.commit()
+    assert await outbox_subjects(db) == []
+    assert await count(db, InboxEntry) == 0
+
+
+# --- through the consumer -------------------------------------------------------
+
+
+def records(n: int, start: int = 0) -> list[Record]:
+    return [to_record(event(f"ref_{i}", key=f"child-{i % 2}"), "in") for i in range(start, n)]
+
+
+def consumer(db: Database, handler) -> EventConsumer:  # type: ignore[no-untyped-def]
+    return EventConsumer(
+        bus=None,  # type: ignore[arg-type]
+        db=db,
+        subscription=Subscription(group="g", topics=["in"], handler=handler),
+    )
+
+
+def staging_handler(fail_on: set[str]):  # type: ignore[no-untyped-def]
+    """Writes an effect and stages two events per event; raises for `fail_on` subjects."""
+
+    async def handler(session: AsyncSession, ev: BaseCloudEvent) -> None:
+        subject = ev.get_subject() or ""
+        await (await session.connection()).execute(_INSERT_EFFECT, {"ce_id": ev.get_id()})
+        stage(session, event(subject + "/a"), topic=TOPIC)
+        stage(session, event(subject + "/b"), topic=TOPIC)
+        if subject in fail_on:
+            raise ValueError("cannot handle this one")
+
+    return handler
+
+
+async def test_a_failing_batch_writes_nothing_and_its_records_then_commit_in_order(
+    db: Database,
+) -> None:
+    batch = records(4)
+    member = consumer(db, staging_handler(fail_on={"ref_2"}))
+    assert await member._handle_together(batch) == 2
+    assert await outbox_subjects(db) == []
+    assert await count(db, OutboxEffect) == 0
+    assert await count(db, InboxEntry) == 0
+
+    # One by one: the failing record's transaction leaves nothing, the others commit.
+    for record in batch:
+        if from_record(record).get_subject() == "ref_2":
+            with pytest.raises(ValueError):
+                await member.handle(record)
+        else:
+            assert await member.handle(record) is True
+    assert await outbox_subjects(db) == [
+        f"ref_{i}/{part}" for i in (0, 1, 3) for part in ("a", "b")
+    ]
+    assert await count(db, OutboxEffect) == 3
+    assert await count(db, InboxEntry) == 3
+
+
+async def test_a_batch_commits_effects_inbox_and_events_together_and_duplicates_change_nothing(
+    db: Database,
+) -> None:
+    member = consumer(db, staging_handler(fail_on=set()))
+    first = records(3)
+    assert await member._handle_together(first) is None
+    # Redelivered (with one new record), in a batch and one by one: nothing is handled twice.
+    assert await member._handle_together([*first, *records(4, start=3)]) is None
+    assert await member.handle(first[0]) is False
+    assert await outbox_subjects(db) == [f"ref_{i}/{part}" for i in range(4) for part in ("a", "b")]
+    assert await count(db, OutboxEffect) == 4
+    async with db.session() as session:
+        inbox = (await session.exec(select(InboxEntry.ce_id))).all()
+    assert len(inbox) == 4
+
+
+async def test_an_event_another_member_handled_meanwhile_is_recognised(
+    db: Database, tmp_path: Path
+) -> None:
+    """The inbox entry is written at the commit: a concurrent member's entry makes it
+    fail whole (effects and events too), and the record is then seen as a duplicate."""
+    if db.is_sqlite:
+        pytest.skip("one writer at a time on SQLite: no concurrent member can commit")
+    batch = records(2)
+    others = {from_record(batch[1]).get_id()}
+    inner = staging_handler(fail_on=set())
+
+    async def racing(session: AsyncSession, ev: BaseCloudEvent) -> None:
+        await inner(session, ev)
+        if ev.get_id() in others:
+            others.discard(ev.get_id())
+            # Another member commits the same event while this transaction is open.
+            async with db.session() as rival:
+                remember_handled(rival, consumer="g", source="/test", event_id=ev.get_id())
+                await rival.commit()
+
+    member = consumer(db, racing)
+    assert await member._handle_together(batch) == -1  # the commit failed, not a record
+    assert await outbox_subjects(db) == []
+    assert await count(db, OutboxEffect) == 0
+    others.add(from_record(batch[0]).get_id())
+    assert await member.handle(batch[0]) is False  # IntegrityError, then found in the inbox
+    assert await member.handle(batch[1]) is False
+    assert await outbox_subjects(db) == []
+    assert await count(db, OutboxEffect) == 0
