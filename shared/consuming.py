@@ -48,16 +48,30 @@ class _Stopped(Exception):
 
 # While the database is unreachable a record is retried at most this far apart.
 MAX_OUTAGE_BACKOFF_SECONDS = 30.0
+# An error that looks like an outage while the database answers this many pings in a
+# row is the record's after all (on SQLite a missing table is an OperationalError too).
+HEALTHY_PINGS_BEFORE_COUNTING = 10
+
+# PostgreSQL SQLSTATEs of an outage rather than of the record: connection exceptions
+# (08), insufficient resources such as too many connections (53), operator
+# intervention such as "starting up" or "shutting down" (57P), a read-only standby
+# after a failover (25006), and serialization failures and deadlocks (40001, 40P01).
+_OUTAGE_CLASSES = ("08", "53", "57P")
+_OUTAGE_STATES = frozenset({"25006", "40001", "40P01"})
 
 
 def is_transient(exc: BaseException) -> bool:
     """An error of the infrastructure, not of the record: the database (or the network
-    to it) is down, restarting or failing over, or the connection was lost."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(
-        exc, OperationalError | InterfaceError | SATimeoutError | ConnectionError | TimeoutError
-    )
+    to it) is down, restarting, overloaded or failing over, or the connection was lost."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(state, str) and state:
+            return state.startswith(_OUTAGE_CLASSES) or state in _OUTAGE_STATES
+        # No SQLSTATE (SQLite; a driver error before the server answered).
+        return isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, SATimeoutError | OSError | TimeoutError)
 
 
 class PoisonRecord(Exception):
@@ -153,7 +167,7 @@ class EventConsumer:
 
     async def _process(self, record: Record, *, attempts_made: int = 0) -> None:
         attempt = attempts_made
-        outage = 0
+        outage = healthy = 0
         while True:
             attempt += 1
             try:
@@ -166,6 +180,9 @@ class EventConsumer:
                 raise
             except Exception as exc:
                 transient = is_transient(exc)
+                if transient:
+                    healthy = healthy + 1 if await self.db.ping() else 0
+                    transient = healthy < HEALTHY_PINGS_BEFORE_COUNTING
                 if transient:
                     # The database (or the network to it) is down, not this record: it
                     # waits for the database instead of spending its attempts and being

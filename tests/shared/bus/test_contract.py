@@ -312,6 +312,38 @@ async def test_a_database_outage_is_waited_out_and_parks_nothing(
     assert await count_effects(db) == 3
 
 
+async def test_an_outage_like_error_while_the_database_answers_is_parked_in_the_end(
+    make_bus: BusFactory, db: Database
+) -> None:
+    # On SQLite a missing table is an OperationalError too: with the database answering
+    # every ping, the record is the problem after all, and the partition moves on.
+    bus, name = make_bus(), topic()
+    await prepare(bus, name, name + ".dlq")
+    records = [status_event(f"ref_{i}", "child-1") for i in range(2)]
+    await bus.publish(
+        [Record(topic=name, key=r.key, value=r.value, headers=r.headers) for r in records]
+    )
+    broken_id = from_record(records[0]).get_id()
+
+    async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
+        if event.get_id() == broken_id:
+            raise OperationalError("INSERT ...", {}, Exception("no such table: x"))
+        await record_effect(session, event)
+
+    consumer = EventConsumer(
+        bus=bus,
+        db=db,
+        subscription=Subscription(group="g-" + name, topics=[name], handler=handler),
+        max_attempts=2,
+        backoff_seconds=0.001,
+    )
+    await consumer.start()
+    await drain(consumer, expect=2, within=60)
+    await consumer.stop()
+    assert consumer.parked == 1
+    assert await count_effects(db) == 1
+
+
 async def test_a_parked_event_can_be_replayed_onto_its_topic_and_then_handled(
     make_bus: BusFactory, db: Database
 ) -> None:
