@@ -153,6 +153,16 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
             state = {"keys": keys, "sink_secret": secret}
             state_file.write_text(json.dumps(state, indent=2))
             state_file.chmod(0o600)
+        if urlsplit(base_url).hostname not in LOOPBACK_HOSTS:
+            # A later run on an open address: the school's notices (they name a child)
+            # must not reach the unauthenticated sink.
+            from services.notify.models import WebhookSubscription
+
+            async with app.state.runtimes["notify"].ctx.db.session() as session:
+                school = await session.get(WebhookSubscription, "sub_demo_school_sink")
+                if school is not None:
+                    await session.delete(school)
+                    await session.commit()
         app.state.demo_sink = demo_sink.DemoSink(state["sink_secret"], data_dir / "demo-sink.jsonl")
         app.state.demo_keys = state["keys"]
 

@@ -94,7 +94,7 @@ class ReadAudit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     resource: str = Field(max_length=40)
     resource_id: str = Field(index=True, max_length=40)
-    organisation: str = Field(max_length=64)
+    organisation: str = Field(max_length=100)
     client_kind: str = Field(max_length=16)
     client_id: str = Field(max_length=40)
     read_at: datetime

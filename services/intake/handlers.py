@@ -105,14 +105,14 @@ async def follow_journey(session: AsyncSession, event: BaseCloudEvent) -> None:
         status = "triaged"
     elif kind == EventType.REFERRAL_ROUTED:
         routed = event_data(event, ReferralRouted)
-        report.destination_kind = routed.destination.kind
-        report.destination_name = routed.destination.name
         since = report.destination_routed_at
         if since is None or as_utc(since) <= routed.routed_at:
-            # Who may read the report: the latest destination (a redelivered older
-            # routing never hands it back to an agency the referral has left).
-            universal = routed.destination.kind == "universal"
-            report.destination_organisation = None if universal else routed.destination.organisation
+            # The latest destination, and the one who may read the report: an older
+            # routing arriving late never hands it back to an agency it has left.
+            destination = routed.destination
+            report.destination_kind, report.destination_name = destination.kind, destination.name
+            universal = destination.kind == "universal"
+            report.destination_organisation = None if universal else destination.organisation
             report.destination_routed_at = routed.routed_at
         _advance(report, "routed")
         summary = routed_summary(routed.destination.kind, routed.destination.name)

@@ -38,12 +38,14 @@ Ctx = Annotated[ServiceContext, Depends(_ctx)]
 Reader = Annotated[Principal, requires("referrals:read")]
 
 
+async def load_policy_at_start(ctx: ServiceContext) -> None:
+    """Read the report-access policy as intake starts: a broken file stops the service
+    with the reason, rather than failing every read later."""
+    ctx.state[POLICY] = load_access_policy(ctx.settings.intake_report_access_policy_path)
+
+
 def _policy(ctx: ServiceContext) -> ReportAccessPolicy:
-    policy: ReportAccessPolicy | None = ctx.state.get(POLICY)
-    if policy is None:
-        policy = ctx.state[POLICY] = load_access_policy(
-            ctx.settings.intake_report_access_policy_path
-        )
+    policy: ReportAccessPolicy = ctx.state[POLICY]
     return policy
 
 

@@ -46,6 +46,16 @@ BATCH = 100
 AlertReason = Literal["deadline_missed", "no_subscription"]
 
 
+async def notice_record(
+    ctx: ServiceContext, session: AsyncSession, notice_id: str, *, lock: bool = False
+) -> EncompassNoticeRecord | None:
+    """A notice by its id; `lock` takes its row (PostgreSQL) so two writers take turns."""
+    query = select(EncompassNoticeRecord).where(EncompassNoticeRecord.id == notice_id)
+    if lock and not ctx.db.is_sqlite:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
 def addressed(notice: EncompassNotice, calendar: SchoolCalendar) -> tuple[EncompassNotice, bool]:
     """The notice with its recipient and deadline filled in, and whether the calendar
     covered the deadline (if not, it assumed a school day: an early deadline)."""
@@ -71,7 +81,7 @@ async def record_notice(
     """Keep a notice, queue a delivery to each of its recipient's subscriptions for
     notices, and alert at once when none is active."""
     received = event_data(event, EncompassNotice)
-    if await session.get(EncompassNoticeRecord, received.notice_id) is not None:
+    if await notice_record(ctx, session, received.notice_id) is not None:
         return
     notice, covered = addressed(received, calendar)
     assert notice.recipient_organisation is not None and notice.notify_by is not None
@@ -87,6 +97,7 @@ async def record_notice(
         received_at=notice.received_at,
         notify_by=notice.notify_by,
         calendar_covered=covered,
+        supersedes=notice.supersedes or None,
     )
     if not covered:
         log.warning(
@@ -124,8 +135,7 @@ async def record_notice(
         stage_alert(ctx, session, record, "no_subscription", now)
         record.unreachable_alerted_at = now
     session.add(record)
-    if notice.supersedes:
-        await _supersede(session, notice)
+    await _supersede(session, notice, record)
 
 
 def _same_child(body: dict[str, Any], notice: EncompassNotice) -> bool:
@@ -138,22 +148,51 @@ def _same_child(body: dict[str, Any], notice: EncompassNotice) -> bool:
     )
 
 
-async def _supersede(session: AsyncSession, notice: EncompassNotice) -> None:
+async def _supersede(
+    session: AsyncSession, notice: EncompassNotice, record: EncompassNoticeRecord
+) -> None:
     """A corrected police report replaces the earlier notice about the same child to
-    the same recipient: the earlier one is no longer waited for (no alert for it)."""
-    earlier = (
+    the same recipient: the earlier one is no longer waited for (no alert for it), and
+    its undelivered copies are cancelled. Either may be recorded first (they can travel
+    on different partitions)."""
+    recipient = EncompassNoticeRecord.recipient_organisation == notice.recipient_organisation
+    replaced = (
+        (
+            await session.exec(
+                select(EncompassNoticeRecord).where(
+                    col(EncompassNoticeRecord.referral_id).in_(notice.supersedes),
+                    recipient,
+                    col(EncompassNoticeRecord.superseded_by).is_(None),
+                )
+            )
+        ).all()
+        if notice.supersedes
+        else []
+    )
+    newer = (
         await session.exec(
             select(EncompassNoticeRecord).where(
-                col(EncompassNoticeRecord.referral_id).in_(notice.supersedes),
-                EncompassNoticeRecord.recipient_organisation == notice.recipient_organisation,
-                col(EncompassNoticeRecord.superseded_by).is_(None),
+                recipient, col(EncompassNoticeRecord.supersedes).is_not(None)
             )
         )
     ).all()
-    for record in earlier:
-        if _same_child(record.body, notice):
-            record.superseded_by = notice.notice_id
-            session.add(record)
+    superseded: list[EncompassNoticeRecord] = []
+    for later in newer:
+        if notice.referral_id in (later.supersedes or []) and _same_child(later.body, notice):
+            record.superseded_by = later.id  # the correction was recorded first
+            superseded.append(record)
+            break
+    for earlier in replaced:
+        if _same_child(earlier.body, notice):
+            earlier.superseded_by = notice.notice_id
+            session.add(earlier)
+            superseded.append(earlier)
+    for old in superseded:
+        await session.exec(
+            update(Delivery)
+            .where(col(Delivery.notice_id) == old.id, col(Delivery.status) == "pending")
+            .values(status="cancelled")
+        )
 
 
 def stage_alert(
@@ -257,25 +296,15 @@ async def remove_old_content(ctx: ServiceContext, *, now: datetime, limit: int =
             record.content_removed_at = now
             session.add(record)
         if records:
-            # Finished copies lose their content; a parked one is cancelled too, so a
-            # replay cannot send an empty notice (the recipient has it already).
-            finished = (
-                update(Delivery)
-                .where(
-                    col(Delivery.notice_id).in_([r.id for r in records]),
-                    col(Delivery.status) != "pending",
-                )
-                .values(body="")
-            )
-            await session.exec(finished)
+            # Every copy loses its content; one not yet delivered (parked, or held by a
+            # paused subscription) is cancelled: the recipient has the notice already.
+            copies = col(Delivery.notice_id).in_([r.id for r in records])
             await session.exec(
                 update(Delivery)
-                .where(
-                    col(Delivery.notice_id).in_([r.id for r in records]),
-                    col(Delivery.status) == "parked",
-                )
+                .where(copies, col(Delivery.status).in_(("pending", "parked")))
                 .values(status="cancelled")
             )
+            await session.exec(update(Delivery).where(copies).values(body=""))
         await session.commit()
     return len(records)
 
@@ -290,10 +319,11 @@ async def mark_notified(
 ) -> EncompassNoticeRecord | None:
     """Record that a notice reached its recipient (the first way it did is kept); past
     its deadline, that is a missed deadline, alerted now if it was not already."""
-    record = await session.get(EncompassNoticeRecord, notice_id)
+    record = await notice_record(ctx, session, notice_id, lock=True)
     if record is not None and record.notified_at is None:
         record.notified_at, record.notified_via = at, via
-        if at > as_utc(record.notify_by) and record.missed_alerted_at is None:
+        late = at > as_utc(record.notify_by)
+        if late and record.missed_alerted_at is None and record.superseded_by is None:
             stage_alert(ctx, session, record, "deadline_missed", at)
             record.missed_alerted_at = at
         session.add(record)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify.encompass import mark_notified
+from services.notify.encompass import mark_notified, notice_record
 from services.notify.models import EncompassNoticeRecord
 from services.notify.sharing import SharingPolicy, load_policy
 from shared.auth import Principal, requires
@@ -65,6 +65,7 @@ class NoticeSummary(BaseModel):
     """A notice's progress, without anything about the child."""
 
     notice_id: str
+    cursor: int = Field(description="Resume polling after this notice with ?after=cursor.")
     referral_id: str
     referrer_organisation: str
     recipient_organisation: str
@@ -78,8 +79,10 @@ class NoticeSummary(BaseModel):
 
     @classmethod
     def of(cls, record: EncompassNoticeRecord, now: datetime) -> NoticeSummary:
+        assert record.seq is not None
         return cls(
             notice_id=record.id,
+            cursor=record.seq,
             referral_id=record.referral_id,
             referrer_organisation=record.referrer_organisation,
             recipient_organisation=record.recipient_organisation,
@@ -110,9 +113,14 @@ class NoticeContent(NoticeSummary):
 
 
 async def _visible(
-    session: AsyncSession, principal: Principal, notice_id: str, *, overseer_ok: bool = True
+    ctx: ServiceContext,
+    session: AsyncSession,
+    principal: Principal,
+    notice_id: str,
+    *,
+    overseer_ok: bool = True,
 ) -> EncompassNoticeRecord:
-    record = await session.get(EncompassNoticeRecord, notice_id)
+    record = await notice_record(ctx, session, notice_id)
     if record is None:
         raise NotFound("Notice")
     mine = record.recipient_organisation == principal.organisation
@@ -125,8 +133,8 @@ async def _visible(
     "/notices",
     response_model=list[NoticeSummary],
     summary=(
-        "Operation Encompass notices addressed to you, newest first; a police force sees "
-        "those of its reports, the hub every notice (status only: never the child)"
+        "Operation Encompass notices addressed to you (newest first, or from a cursor); "
+        "a police force sees those of its reports, the hub every notice (status only)"
     ),
 )
 async def list_notices(
@@ -134,9 +142,15 @@ async def list_notices(
     ctx: Ctx,
     status: NoticeStatus | None = None,
     referral_id: str | None = None,
-    received_after: Annotated[
-        datetime | None,
-        Query(description="Only notices received after this time (poll with the last seen)."),
+    after: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description=(
+                "Poll from a cursor: only notices recorded after the one with this "
+                "`cursor`, oldest first (without it: newest first)."
+            ),
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NoticeSummary]:
@@ -161,15 +175,10 @@ async def list_notices(
     }
     if status is not None:
         query = query.where(condition[status])
-    received = col(EncompassNoticeRecord.received_at)
-    if received_after is not None:
-        query = query.where(received > received_after)
+    seq = col(EncompassNoticeRecord.seq)
+    query = query.order_by(seq.desc()) if after is None else query.where(seq > after).order_by(seq)
     async with ctx.db.session() as session:
-        rows = (
-            await session.exec(
-                query.order_by(received.desc(), col(EncompassNoticeRecord.id)).limit(limit)
-            )
-        ).all()
+        rows = (await session.exec(query.limit(limit))).all()
     return [NoticeSummary.of(r, now) for r in rows]
 
 
@@ -181,7 +190,7 @@ async def list_notices(
 async def get_notice(notice_id: str, principal: Reader, ctx: Ctx) -> NoticeContent:
     now = ctx.now()
     async with ctx.db.session() as session:
-        record = await _visible(session, principal, notice_id)
+        record = await _visible(ctx, session, principal, notice_id)
         # The body is the notice as notify addressed it (or, after the retention, its ids).
         shown = _policy(ctx).minimise(
             principal.kind.value, EventType.ENCOMPASS_NOTICE.value, record.body
@@ -203,7 +212,7 @@ async def get_notice(notice_id: str, principal: Reader, ctx: Ctx) -> NoticeConte
 async def acknowledge_notice(notice_id: str, principal: Acknowledger, ctx: Ctx) -> NoticeSummary:
     now = ctx.now()
     async with ctx.db.session() as session:
-        record = await _visible(session, principal, notice_id, overseer_ok=False)
+        record = await _visible(ctx, session, principal, notice_id, overseer_ok=False)
         await mark_notified(ctx, session, record.id, via="acknowledged", at=now)
         await session.commit()
     ctx.published()  # a late acknowledgement staged an alert
@@ -217,7 +226,7 @@ async def acknowledge_notice(notice_id: str, principal: Acknowledger, ctx: Ctx) 
 )
 async def notice_reads(notice_id: str, principal: Reader, ctx: Ctx) -> list[ReadPublic]:
     async with ctx.db.session() as session:
-        record = await _visible(session, principal, notice_id)
+        record = await _visible(ctx, session, principal, notice_id)
         if principal.kind.value not in OVERSEERS:
             raise only_overseers()
         return await reads_of(session, AUDITED, record.id)

@@ -93,7 +93,10 @@ class EncompassNoticeRecord(SQLModel, table=True):
 
     __tablename__ = "encompass_notice"
 
-    id: str = Field(primary_key=True, max_length=40)
+    # Assigned as notify records the notice: the cursor a polling school resumes from
+    # (ids and intake's clock do not order notices that arrive out of order).
+    seq: int | None = Field(default=None, primary_key=True)
+    id: str = Field(unique=True, max_length=40)
     referral_id: str = Field(index=True, max_length=40)
     referrer_organisation: str = Field(max_length=64)
     recipient_organisation: str = Field(index=True, max_length=64)
@@ -113,3 +116,5 @@ class EncompassNoticeRecord(SQLModel, table=True):
     # The notice from a corrected report that replaced this one (same child, same
     # recipient): this one is no longer waited for.
     superseded_by: str | None = Field(default=None, max_length=40)
+    # The earlier versions of the police report this notice's report replaces.
+    supersedes: list[str] | None = Field(default=None, sa_column=Column(JSON))

@@ -44,3 +44,10 @@ async def test_on_an_open_address_no_child_details_reach_the_unauthenticated_sin
     subs = await subscriptions_after_demo(tmp_path, f"http://{host}:8000")
     assert "100001" not in subs
     assert "demoshire-hub" in subs  # ids and codes only
+
+
+async def test_a_later_run_on_an_open_address_drops_the_school_subscription(
+    tmp_path: Path,
+) -> None:
+    assert "100001" in await subscriptions_after_demo(tmp_path, "http://127.0.0.1:8000")
+    assert "100001" not in await subscriptions_after_demo(tmp_path, "http://0.0.0.0:8000")

@@ -171,3 +171,15 @@ def test_the_shipped_policy_gives_referrers_and_administrators_nothing() -> None
     agency = policy.shown("agency", report)
     assert "reference" not in agency["source"]  # the referrer's own case number
     assert "upn" not in agency.get("school", {})
+
+
+async def test_a_broken_report_access_policy_stops_intake_at_start(
+    signpost_with: Callable[..., Any], tmp_path: Path
+) -> None:
+    policy = tmp_path / "access.json"
+    policy.write_text(
+        json.dumps({"id": "x", "version": "1", "area": "x", "kinds": {"agency": ["narative"]}})
+    )
+    with pytest.raises(ReportAccessError, match="narative"):
+        async with signpost_with(intake_report_access_policy_path=policy):
+            pass

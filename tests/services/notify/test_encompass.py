@@ -17,10 +17,19 @@ import pytest
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
-from services.notify.encompass import alert_missed, notice_body, remove_old_content
+from services.notify.encompass import (
+    alert_missed,
+    mark_notified,
+    notice_body,
+    record_notice,
+    remove_old_content,
+)
 from services.notify.models import Delivery, EncompassNoticeRecord
+from services.notify.school_days import load_calendar
 from services.notify.sharing import load_policy, parse_policy
-from shared.events import EncompassNotice
+from shared.envelope import new_event
+from shared.events import EncompassNotice, EventType
+from shared.outbox import OutboxMessage
 from shared.privacy import ReadAudit
 from shared.runtime import CLOCK, ServiceContext
 from tests.e2e.harness import WebhookSink
@@ -244,11 +253,13 @@ async def test_a_school_polls_newest_first_and_from_where_it_left_off(
     listed = (await signpost.client.get("/v1/encompass/notices", headers=bearer(school))).json()
     assert [n["referral_id"] for n in listed] == [second, first]
     newer = await signpost.client.get(
-        "/v1/encompass/notices",
-        params={"received_after": seen["received_at"]},
-        headers=bearer(school),
+        "/v1/encompass/notices", params={"after": seen["cursor"]}, headers=bearer(school)
     )
     assert [n["referral_id"] for n in newer.json()] == [second]
+    bad = await signpost.client.get(
+        "/v1/encompass/notices", params={"after": "yesterday"}, headers=bearer(school)
+    )
+    assert bad.status_code == 422
 
 
 async def test_a_late_report_to_a_school_without_webhook_alerts_as_received_late(
@@ -517,3 +528,52 @@ async def test_the_childs_details_are_removed_a_retention_after_the_school_had_t
     assert "Maya" not in r.text and r.json()["content_removed_at"] is not None
     assert r.json()["status"] == "notified"
     assert await remove_old_content(ctx, now=had_it + timedelta(days=60)) == 0  # once
+
+
+def notice_event(notice_id: str, referral_id: str, supersedes: list[str]) -> Any:
+    notice = EncompassNotice.model_validate(
+        {**_sample_notice(), "notice_id": notice_id, "referral_id": referral_id}
+    ).model_copy(update={"supersedes": supersedes, "school_urn": "100002"})
+    return new_event(
+        type=EventType.ENCOMPASS_NOTICE,
+        source="/tests/intake",
+        subject=referral_id,
+        partitionkey="sub_x",
+        data=notice,
+    )
+
+
+@pytest.mark.parametrize("correction_first", [False, True])
+async def test_a_correction_supersedes_the_earlier_notice_whichever_is_recorded_first(
+    signpost: Signpost, correction_first: bool
+) -> None:
+    ctx = notify_ctx(signpost)
+    ctx.state[CLOCK] = lambda: SATURDAY
+    original = notice_event("enc_old", "ref_old", [])
+    correction = notice_event("enc_new", "ref_new", ["ref_old"])
+    order = [correction, original] if correction_first else [original, correction]
+    for event in order:  # they can travel on different partitions
+        async with ctx.db.session() as session:
+            await record_notice(
+                ctx, session, event, policy=load_policy(None), calendar=load_calendar(None)
+            )
+            await session.commit()
+    records = await notices_by_id(signpost)
+    assert records["enc_old"].superseded_by == "enc_new"
+    assert records["enc_new"].superseded_by is None
+    # Only the correction is waited for; the earlier one, even acknowledged late, is not.
+    async with ctx.db.session() as session:
+        await mark_notified(ctx, session, "enc_old", via="acknowledged", at=SATURDAY)
+        await session.commit()
+    raised = await alert_missed(ctx, now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert raised == 1
+    async with ctx.db.session() as session:
+        outbox = (
+            await session.exec(
+                select(OutboxMessage).where(OutboxMessage.topic == "encompass.alert")
+            )
+        ).all()
+    late = [
+        json.loads(m.value) for m in outbox if json.loads(m.value)["reason"] == "deadline_missed"
+    ]
+    assert [a["notice_id"] for a in late] == ["enc_new"]
