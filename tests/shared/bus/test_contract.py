@@ -74,6 +74,17 @@ async def prepare(bus: Bus, *topics: str) -> None:
         await bus.ensure_topics(list(topics))
 
 
+async def publish_statuses(bus: Bus, name: str, count: int) -> list[str]:
+    """Publish `count` status events about one child on a fresh topic (and its DLQ);
+    returns their CloudEvent ids in order."""
+    await prepare(bus, name, name + ".dlq")
+    records = [status_event(f"ref_{i}", "child-1") for i in range(count)]
+    await bus.publish(
+        [Record(topic=name, key=r.key, value=r.value, headers=r.headers) for r in records]
+    )
+    return [from_record(r).get_id() for r in records]
+
+
 def status_event(referral: str, key: str) -> Record:
     from shared.envelope import to_record
 
@@ -234,12 +245,7 @@ async def test_poison_event_is_parked_on_the_dlq_after_n_tries_and_later_events_
     make_bus: BusFactory, db: Database
 ) -> None:
     bus, name = make_bus(), topic()
-    await prepare(bus, name, name + ".dlq")
-    records = [status_event(f"ref_{i}", "child-1") for i in range(3)]
-    await bus.publish(
-        [Record(topic=name, key=r.key, value=r.value, headers=r.headers) for r in records]
-    )
-    poison_id = from_record(records[0]).get_id()
+    poison_id = (await publish_statuses(bus, name, 3))[0]
     calls: list[str] = []
 
     async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
@@ -280,12 +286,7 @@ async def test_a_database_outage_is_waited_out_and_parks_nothing(
     make_bus: BusFactory, db: Database
 ) -> None:
     bus, name = make_bus(), topic()
-    await prepare(bus, name, name + ".dlq")
-    records = [status_event(f"ref_{i}", "child-1") for i in range(3)]
-    await bus.publish(
-        [Record(topic=name, key=r.key, value=r.value, headers=r.headers) for r in records]
-    )
-    first_id = from_record(records[0]).get_id()
+    first_id = (await publish_statuses(bus, name, 3))[0]
     calls: list[str] = []
 
     async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
@@ -318,12 +319,7 @@ async def test_an_outage_like_error_while_the_database_answers_is_parked_in_the_
     # On SQLite a missing table is an OperationalError too: with the database answering
     # every ping, the record is the problem after all, and the partition moves on.
     bus, name = make_bus(), topic()
-    await prepare(bus, name, name + ".dlq")
-    records = [status_event(f"ref_{i}", "child-1") for i in range(2)]
-    await bus.publish(
-        [Record(topic=name, key=r.key, value=r.value, headers=r.headers) for r in records]
-    )
-    broken_id = from_record(records[0]).get_id()
+    broken_id = (await publish_statuses(bus, name, 2))[0]
 
     async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
         if event.get_id() == broken_id:
