@@ -29,7 +29,7 @@ from services.notify.encompass import mark_notified, record_notice
 from services.notify.filters import wants
 from services.notify.models import Delivery, DeliveryAttempt, WebhookSubscription
 from services.notify.school_days import load_calendar
-from services.notify.sharing import IDS_ONLY_POLICY, SharingPolicy, load_policy
+from services.notify.sharing import IDS_ONLY_POLICY, SharingPolicy, policy_of
 from services.notify.ssrf import (
     ForbiddenTarget,
     GuardedResolver,
@@ -124,7 +124,7 @@ def ping(subscription: WebhookSubscription) -> Delivery:
 
 
 def subscriptions(ctx: ServiceContext) -> list[Subscription]:
-    policy = load_policy(ctx.settings.notify_sharing_policy_path)
+    policy = policy_of(ctx)
     calendar = load_calendar(ctx.settings.notify_school_calendar_path)
 
     async def handle(session: AsyncSession, event: BaseCloudEvent) -> None:

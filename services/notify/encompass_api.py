@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.encompass import mark_notified, notice_record
 from services.notify.models import EncompassNoticeRecord
-from services.notify.sharing import SharingPolicy, load_policy
+from services.notify.sharing import policy_of
 from shared.auth import Principal, requires
 from shared.db import as_utc
 from shared.events import EventType
@@ -32,7 +32,6 @@ router = APIRouter(prefix="/v1/encompass", tags=["operation encompass"])
 
 NoticeStatus = Literal["pending", "notified", "notified_late", "missed", "superseded"]
 NotifiedVia = Literal["webhook", "acknowledged"]
-POLICY = "encompass_sharing_policy"
 AUDITED = "encompass_notice"
 
 
@@ -43,13 +42,6 @@ async def _ctx(request: Request) -> ServiceContext:
 Ctx = Annotated[ServiceContext, Depends(_ctx)]
 Reader = Annotated[Principal, requires("encompass:read")]
 Acknowledger = Annotated[Principal, requires("encompass:acknowledge")]
-
-
-def _policy(ctx: ServiceContext) -> SharingPolicy:
-    policy: SharingPolicy | None = ctx.state.get(POLICY)
-    if policy is None:
-        policy = ctx.state[POLICY] = load_policy(ctx.settings.notify_sharing_policy_path)
-    return policy
 
 
 def status_of(record: EncompassNoticeRecord, now: datetime) -> NoticeStatus:
@@ -192,7 +184,7 @@ async def get_notice(notice_id: str, principal: Reader, ctx: Ctx) -> NoticeConte
     async with ctx.db.session() as session:
         record = await _visible(ctx, session, principal, notice_id)
         # The body is the notice as notify addressed it (or, after the retention, its ids).
-        shown = _policy(ctx).minimise(
+        shown = policy_of(ctx).minimise(
             principal.kind.value, EventType.ENCOMPASS_NOTICE.value, record.body
         )
         audit_read(session, principal, resource=AUDITED, resource_id=record.id, shown=shown, at=now)

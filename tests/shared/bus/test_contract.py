@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func
@@ -108,6 +109,32 @@ async def drain(consumer: EventConsumer, *, expect: int, within: float = 30.0) -
     async with asyncio.timeout(within):
         while consumer.handled + consumer.parked < expect:
             await consumer.poll_once(timeout=0.5)
+
+
+async def consume_all(
+    bus: Bus,
+    db: Database,
+    name: str,
+    handler: Any,
+    *,
+    expect: int,
+    max_attempts: int,
+    backoff_seconds: float,
+) -> EventConsumer:
+    """Run a consumer of `name` until it has handled or parked `expect` records."""
+    consumer = EventConsumer(
+        bus=bus,
+        db=db,
+        subscription=Subscription(group="g-" + name, topics=[name], handler=handler),
+        max_attempts=max_attempts,
+        backoff_seconds=backoff_seconds,
+    )
+    await consumer.start()
+    try:
+        await drain(consumer, expect=expect, within=60)
+    finally:
+        await consumer.stop()
+    return consumer
 
 
 async def count_effects(db: Database) -> int:
@@ -254,16 +281,9 @@ async def test_poison_event_is_parked_on_the_dlq_after_n_tries_and_later_events_
             raise ValueError("cannot handle this one")
         await record_effect(session, event)
 
-    consumer = EventConsumer(
-        bus=bus,
-        db=db,
-        subscription=Subscription(group="g-" + name, topics=[name], handler=handler),
-        max_attempts=3,
-        backoff_seconds=0.01,
+    consumer = await consume_all(
+        bus, db, name, handler, expect=3, max_attempts=3, backoff_seconds=0.01
     )
-    await consumer.start()
-    await drain(consumer, expect=3)
-    await consumer.stop()
 
     assert calls.count(poison_id) == 3
     assert consumer.parked == 1
@@ -296,16 +316,9 @@ async def test_a_database_outage_is_waited_out_and_parks_nothing(
             raise OperationalError("INSERT ...", {}, ConnectionRefusedError("refused"))
         await record_effect(session, event)
 
-    consumer = EventConsumer(
-        bus=bus,
-        db=db,
-        subscription=Subscription(group="g-" + name, topics=[name], handler=handler),
-        max_attempts=3,
-        backoff_seconds=0.01,
+    consumer = await consume_all(
+        bus, db, name, handler, expect=3, max_attempts=3, backoff_seconds=0.01
     )
-    await consumer.start()
-    await drain(consumer, expect=3)
-    await consumer.stop()
 
     # Seven failures, more than max_attempts, and still not parked: handled once, in order.
     assert consumer.parked == 0
@@ -326,16 +339,9 @@ async def test_an_outage_like_error_while_the_database_answers_is_parked_in_the_
             raise OperationalError("INSERT ...", {}, Exception("no such table: x"))
         await record_effect(session, event)
 
-    consumer = EventConsumer(
-        bus=bus,
-        db=db,
-        subscription=Subscription(group="g-" + name, topics=[name], handler=handler),
-        max_attempts=2,
-        backoff_seconds=0.001,
+    consumer = await consume_all(
+        bus, db, name, handler, expect=2, max_attempts=2, backoff_seconds=0.001
     )
-    await consumer.start()
-    await drain(consumer, expect=2, within=60)
-    await consumer.stop()
     assert consumer.parked == 1
     assert await count_effects(db) == 1
 
