@@ -15,6 +15,7 @@ from shared.auth import ClientKind, KeyRegistry
 from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus
+from shared.clock import Clock
 from shared.events import all_topics
 from shared.runtime import ServiceDefinition, build_app
 from shared.settings import Settings
@@ -45,7 +46,7 @@ def make_bus(settings: Settings, client_id: str) -> Bus:
     )
 
 
-def service_app(name: str, settings: Settings) -> FastAPI:
+def service_app(name: str, settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     """One service as its own process (distributed mode)."""
     definition = DEFINITIONS[name]
     return build_app(
@@ -53,13 +54,18 @@ def service_app(name: str, settings: Settings) -> FastAPI:
         definitions=[definition],
         settings=settings,
         bus=make_bus(settings, client_id=f"signpost-{name}"),
+        clock=clock,
     )
 
 
 def embedded_app(
-    settings: Settings, *, on_started: Callable[[FastAPI], Awaitable[None]] | None = None
+    settings: Settings,
+    *,
+    on_started: Callable[[FastAPI], Awaitable[None]] | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
-    """All four services in one process on one port, on the embedded log."""
+    """All four services in one process on one port, on the embedded log, reading one
+    clock (`app.state.clock`)."""
     return build_app(
         title="Signpost",
         definitions=list(DEFINITIONS.values()),
@@ -67,6 +73,7 @@ def embedded_app(
         bus=make_bus(settings, client_id="signpost"),
         extra_routers=[demo_sink.router],
         on_started=on_started,
+        clock=clock,
     )
 
 
@@ -132,6 +139,7 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
                             "org.signpost.encompass.alert.v1",
                         ],
                         secret=secret,
+                        created_at=app.state.clock.now(),
                     )
                 )
                 # The demo school's DSL hears Operation Encompass notices at the sink too
@@ -147,6 +155,7 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
                             url=f"{base_url}/demo/sink/webhook",
                             event_types=["org.signpost.encompass.notice.v1"],
                             secret=secret,
+                            created_at=app.state.clock.now(),
                         )
                     )
                 await session.commit()

@@ -128,6 +128,7 @@ async def _import_directory(args: argparse.Namespace, document: object) -> int:
     """`signpost directory import FILE`: ORUK agencies into routing's own database."""
     from services.routing import definition
     from services.routing.store import import_oruk, seed
+    from shared.clock import Clock
     from shared.db import Database, table_of
     from shared.settings import Settings, embedded_settings
 
@@ -136,10 +137,11 @@ async def _import_directory(args: argparse.Namespace, document: object) -> int:
     db = Database(settings.service_database_url("routing"))
     try:
         await db.create_tables([table_of(m) for m in definition.tables])
-        await seed(db, settings.directory_path)
+        now = Clock().now()
+        await seed(db, settings.directory_path, at=now)
         async with db.session() as session:
             directory, result = await import_oruk(
-                session, document, response_sla_hours=args.sla_hours, changed_by="cli"
+                session, document, response_sla_hours=args.sla_hours, changed_by="cli", at=now
             )
             await session.commit()
     except ValueError as exc:

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -28,6 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityS
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel, col, select
 
+from shared.clock import Clock
 from shared.db import Database
 from shared.problems import Problem
 
@@ -69,7 +70,7 @@ class ApiKey(SQLModel, table=True):
     organisation: str = Field(max_length=100, index=True)
     scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
     secret_sha256: str = Field(max_length=64)
-    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    created_at: datetime
     revoked_at: datetime | None = None
 
 
@@ -95,8 +96,11 @@ def _digest(secret: str) -> str:
 class KeyRegistry:
     """Creates, revokes and verifies keys; verification is cached for a few seconds."""
 
-    def __init__(self, db: Database, *, cache_seconds: float = 5.0) -> None:
+    def __init__(
+        self, db: Database, *, cache_seconds: float = 5.0, clock: Clock | None = None
+    ) -> None:
         self.db = db
+        self.clock = clock or Clock()
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
 
@@ -121,6 +125,7 @@ class KeyRegistry:
             organisation=organisation,
             scopes=sorted(set(scopes)),
             secret_sha256=_digest(secret),
+            created_at=self.clock.now(),
         )
         async with self.db.session() as session:
             session.add(row)
@@ -132,7 +137,7 @@ class KeyRegistry:
             row = await session.get(ApiKey, key_id)
             if row is None or row.revoked_at is not None:
                 return False
-            row.revoked_at = datetime.now(UTC)
+            row.revoked_at = self.clock.now()
             session.add(row)
             await session.commit()
         self._cache.pop(key_id, None)

@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -23,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.base import Bus, Consumer, Record
+from shared.clock import Clock
 from shared.db import Database
 from shared.envelope import from_record
 from shared.events import dlq_topic
@@ -91,8 +91,10 @@ class EventConsumer:
         backoff_seconds: float = 0.2,
         on_committed: Callable[[], None] | None = None,
         batch_size: int = 200,
+        clock: Clock | None = None,
     ) -> None:
         self.bus = bus
+        self.clock = clock or Clock()
         self.db = db
         self.subscription = subscription
         self.max_attempts = max_attempts
@@ -239,7 +241,13 @@ class EventConsumer:
                         continue
                     seen.add(key)
                     await self.subscription.handler(session, event)
-                    remember_handled(session, consumer=group, source=key[0], event_id=key[1])
+                    remember_handled(
+                        session,
+                        consumer=group,
+                        source=key[0],
+                        event_id=key[1],
+                        at=self.clock.now(),
+                    )
                     changed = True
                 index = -1  # a failure from here on is the commit's, not a record's
                 await session.commit()
@@ -269,7 +277,13 @@ class EventConsumer:
                 if await already_handled(session, consumer=group, source=source, event_id=event_id):
                     return False
                 await self.subscription.handler(session, event)
-                remember_handled(session, consumer=group, source=source, event_id=event_id)
+                remember_handled(
+                    session,
+                    consumer=group,
+                    source=source,
+                    event_id=event_id,
+                    at=self.clock.now(),
+                )
                 await session.commit()
                 return True
         except IntegrityError:
@@ -294,7 +308,7 @@ class EventConsumer:
             ("x-signpost-original-topic", record.topic.encode()),
             ("x-signpost-original-partition", str(record.partition).encode()),
             ("x-signpost-original-offset", str(record.offset).encode()),
-            ("x-signpost-parked-at", datetime.now(UTC).isoformat().encode()),
+            ("x-signpost-parked-at", self.clock.now().isoformat().encode()),
         )
         while True:
             try:

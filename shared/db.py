@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.schema import CreateColumn
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
-
-
-def utcnow() -> datetime:
-    """Now, in UTC (every stored time is UTC)."""
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """A stored time as an aware UTC datetime: SQLite hands datetimes back naive."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def normalise_url(url: str) -> str:

@@ -8,7 +8,7 @@ so every event about one child is ordered.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 from cloudevents.core.base import BaseCloudEvent
@@ -23,16 +23,22 @@ D = TypeVar("D", bound=EventData)
 
 
 def new_event(
-    *, type: EventType, source: str, subject: str, partitionkey: str, data: BaseModel
+    *,
+    type: EventType,
+    source: str,
+    subject: str,
+    partitionkey: str,
+    data: BaseModel,
+    time: datetime,
 ) -> CloudEvent:
-    """A new CloudEvent with a fresh UUID id and the current time."""
+    """A new CloudEvent with a fresh UUID id, stamped `time` (the service clock's now)."""
     return CloudEvent(
         attributes={
             "type": type.value,
             "source": source,
             "id": str(uuid.uuid4()),
             "subject": subject,
-            "time": datetime.now(UTC),
+            "time": time,
             "datacontenttype": "application/json",
             "partitionkey": partitionkey,
         },

@@ -33,7 +33,8 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.base import Bus, Record
-from shared.db import Database, table_of, utcnow
+from shared.clock import Clock
+from shared.db import Database, table_of
 from shared.envelope import to_record
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class OutboxMessage(SQLModel, table=True):
     key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     headers: str
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime
     sent_at: datetime | None = Field(default=None, index=True)
 
 
@@ -66,18 +67,22 @@ class InboxEntry(SQLModel, table=True):
     consumer: str = Field(primary_key=True, max_length=100)
     ce_source: str = Field(primary_key=True, max_length=300)
     ce_id: str = Field(primary_key=True, max_length=100)
-    handled_at: datetime = Field(default_factory=utcnow)
+    handled_at: datetime
 
 
 def outbox_row(event: BaseCloudEvent, topic: str | None = None) -> dict[str, object]:
-    """The outbox columns for an event, for a Core insert in the caller's transaction."""
+    """The outbox columns for an event, for a Core insert in the caller's transaction.
+    The row is created at the event's own `time` (which came from the service's clock)."""
     record = to_record(event, topic)
+    created_at = event.get_time()
+    if created_at is None:
+        raise ValueError("an event staged in the outbox must carry its time")
     return {
         "topic": record.topic,
         "key": record.key,
         "value": record.value,
         "headers": json.dumps([[k, b64encode(v).decode()] for k, v in record.headers]),
-        "created_at": utcnow(),
+        "created_at": created_at,
     }
 
 
@@ -125,9 +130,11 @@ async def handled_among(
     return {(source, event_id) for source, event_id in rows}
 
 
-def remember_handled(session: AsyncSession, *, consumer: str, source: str, event_id: str) -> None:
-    """Record in the handler's transaction that this event is handled."""
-    session.add(InboxEntry(consumer=consumer, ce_source=source, ce_id=event_id))
+def remember_handled(
+    session: AsyncSession, *, consumer: str, source: str, event_id: str, at: datetime
+) -> None:
+    """Record in the handler's transaction that this event is handled (at `at`)."""
+    session.add(InboxEntry(consumer=consumer, ce_source=source, ce_id=event_id, handled_at=at))
 
 
 # Any constant works: it only has to be the same in every replica of one service.
@@ -145,14 +152,16 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_seconds: float = 1.0,
         keep_sent: timedelta = timedelta(hours=1),
+        clock: Clock | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.keep_sent = keep_sent
+        self.clock = clock or Clock()
         self._wakeup = asyncio.Event()
-        self._last_purge = utcnow()
+        self._last_purge = self.clock.now()
 
     def wake(self) -> None:
         """Tell the relay that new rows were committed (otherwise it polls)."""
@@ -179,7 +188,7 @@ class OutboxRelay:
             await session.exec(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_([r.id for r in rows]))  # type: ignore[union-attr]
-                .values(sent_at=utcnow())
+                .values(sent_at=self.clock.now())
             )
             await session.commit()
             return len(rows)
@@ -195,11 +204,11 @@ class OutboxRelay:
             return int(result.one())
 
     async def _purge(self) -> None:
-        cutoff = utcnow() - self.keep_sent
+        cutoff = self.clock.now() - self.keep_sent
         async with self.db.session() as session:
             await session.exec(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < cutoff))
             await session.commit()
-        self._last_purge = utcnow()
+        self._last_purge = self.clock.now()
 
     async def run(self, stopping: asyncio.Event | None = None) -> None:
         """Relay until `stopping` is set (between batches, never mid-transaction);
@@ -212,7 +221,7 @@ class OutboxRelay:
             try:
                 published = await self.relay_once()
                 failures = 0
-                if utcnow() - self._last_purge > self.keep_sent:
+                if self.clock.now() - self._last_purge > self.keep_sent:
                     await self._purge()
             except asyncio.CancelledError:
                 raise

@@ -18,7 +18,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.auth import Principal
-from shared.db import as_utc
+from shared.clock import as_utc
 from shared.problems import Problem
 
 # Kinds of client that oversee the partnership: they see every record's audit trail.

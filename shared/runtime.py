@@ -9,7 +9,6 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -18,16 +17,14 @@ from sqlmodel import SQLModel
 
 from shared.auth import KeyRegistry
 from shared.bus.base import Bus
+from shared.clock import Clock
 from shared.consuming import EventConsumer, Subscription
-from shared.db import Database, as_utc, table_of
+from shared.db import Database, table_of
 from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
 from shared.problems import install_problem_handlers
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# `ServiceContext.state` key of a clock callable that replaces the wall clock.
-CLOCK = "clock"
 
 
 @dataclass
@@ -40,6 +37,8 @@ class ServiceContext:
     bus: Bus
     relay: OutboxRelay
     source: str
+    # The process's one clock, shared by every service in it (see shared.clock).
+    clock: Clock
     state: dict[str, Any] = field(default_factory=dict)
     # Set at shutdown: loops finish the unit of work in hand, then return.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -55,11 +54,6 @@ class ServiceContext:
     def wakeup(self, name: str) -> asyncio.Event:
         """A named in-process wake-up for one of the service's loops."""
         return self.wakeups.setdefault(name, asyncio.Event())
-
-    def now(self) -> datetime:
-        """The service's clock (UTC): `state[CLOCK]` when a test or an operator set one."""
-        clock: Callable[[], datetime] | None = self.state.get(CLOCK)
-        return as_utc(clock()) if clock is not None else datetime.now(UTC)
 
 
 Loop = Callable[[ServiceContext], Awaitable[None]]
@@ -80,7 +74,9 @@ class ServiceDefinition:
 class ServiceRuntime:
     """Starts and stops one service inside the current process."""
 
-    def __init__(self, definition: ServiceDefinition, settings: Settings, bus: Bus) -> None:
+    def __init__(
+        self, definition: ServiceDefinition, settings: Settings, bus: Bus, clock: Clock
+    ) -> None:
         self.definition = definition
         db = Database(settings.service_database_url(definition.name))
         self.ctx = ServiceContext(
@@ -88,8 +84,9 @@ class ServiceRuntime:
             settings=settings,
             db=db,
             bus=bus,
-            relay=OutboxRelay(db, bus),
+            relay=OutboxRelay(db, bus, clock=clock),
             source=f"/signpost/{definition.name}/{settings.instance}-{socket.gethostname()}",
+            clock=clock,
         )
         self.consumers: list[EventConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -109,6 +106,7 @@ class ServiceRuntime:
                 max_attempts=ctx.settings.consumer_max_attempts,
                 backoff_seconds=ctx.settings.consumer_backoff_seconds,
                 on_committed=ctx.published,
+                clock=ctx.clock,
             )
             await consumer.start()
             self.consumers.append(consumer)
@@ -184,11 +182,19 @@ def build_app(
     bus: Bus,
     extra_routers: Sequence[APIRouter] = (),
     on_started: Callable[[FastAPI], Awaitable[None]] | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
-    """A FastAPI app serving the given services, with health, readiness and problems."""
-    runtimes = {d.name: ServiceRuntime(d, settings, bus) for d in definitions}
+    """A FastAPI app serving the given services, with health, readiness and problems.
+
+    Every service in the app reads the one `clock` (`app.state.clock`): setting it
+    moves time for all of them at once."""
+    if clock is None:
+        clock = Clock(settings.clock_start, running=True)
+    runtimes = {d.name: ServiceRuntime(d, settings, bus, clock) for d in definitions}
     registry = KeyRegistry(
-        Database(settings.key_registry_url()), cache_seconds=settings.auth_cache_seconds
+        Database(settings.key_registry_url()),
+        cache_seconds=settings.auth_cache_seconds,
+        clock=clock,
     )
 
     @asynccontextmanager
@@ -217,6 +223,7 @@ def build_app(
     app.state.runtimes = runtimes
     app.state.key_registry = registry
     app.state.settings = settings
+    app.state.clock = clock
     install_problem_handlers(app)
     for definition in definitions:
         if definition.router is not None:

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "please-change", "dev"}
@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     mode: Literal["embedded", "distributed"] = "distributed"
     instance: str = Field(default="signpost", description="Names this process in ce_source.")
     data_dir: Path = Path("./var")
+    # Start the process clock at this instant and let it run from there (CLOCK_START):
+    # for rehearsals and tests that need a known "now" in every process at once.
+    # Unset (the default, and always in production): the wall clock.
+    clock_start: AwareDatetime | None = None
 
     database_url: str = ""
     keys_database_url: str = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from services.intake.batch import CSV_COLUMNS, csv_rows, json_rows
 from services.intake.limits import LimitedBodyRoute, TokenBuckets, body_limit, rate_limited
 from services.intake.models import IdempotencyRecord, JourneyStep, Report, ReportVersion
+from services.intake.rules import check
 from services.intake.schemas import (
     Accepted,
     BatchResult,
@@ -132,7 +133,7 @@ async def _write_once(
                 response.headers["Idempotent-Replayed"] = "true"
                 response.status_code = record.status_code
                 return record.response
-        now = datetime.now(UTC)
+        now = ctx.clock.now()
         try:
             async with ctx.db.engine.begin() as conn:
                 status, answer = await write(conn, now)
@@ -210,6 +211,7 @@ async def submit_report(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    check(report, now=ctx.clock.now())
     _authorise(principal, report)
 
     async def write(conn: AsyncConnection, now: datetime) -> tuple[int, dict[str, Any]]:
@@ -282,9 +284,9 @@ async def submit_batch(
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     max_rows = ctx.settings.intake_max_batch_rows
     if media == "application/json" or media.endswith("+json"):
-        rows = json_rows(body, principal, max_rows)
+        rows = json_rows(body, principal, max_rows, now=ctx.clock.now())
     elif media == "text/csv":
-        rows = csv_rows(body, principal, max_rows)
+        rows = csv_rows(body, principal, max_rows, now=ctx.clock.now())
     else:
         raise Problem(
             415,

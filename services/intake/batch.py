@@ -15,10 +15,13 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
+from services.intake.rules import rule_errors
 from shared.auth import Principal
 from shared.problems import Problem, field_errors
 from shared.report import ConcernReport
@@ -97,14 +100,16 @@ def _whole_batch_invalid(message: str, loc: list[str] | None = None) -> Problem:
 
 
 def _validate_row(
-    rows: Rows, index: int, data: object, principal: Principal, csv_row: bool
+    rows: Rows, index: int, data: object, principal: Principal, csv_row: bool, now: datetime
 ) -> None:
+    broken: list[ErrorDetails]
     try:
         report = ConcernReport.model_validate(data)
+        broken = rule_errors(report, now=now)
     except ValidationError as exc:
-        errors = field_errors(
-            [{**e, "loc": ("body", index, *e["loc"])} for e in exc.errors(include_input=False)]
-        )
+        broken = list(exc.errors(include_input=False))
+    if broken:
+        errors = field_errors([{**e, "loc": ("body", index, *e["loc"])} for e in broken])
         if csv_row:
             # A CSV user fixes columns, not JSON paths: concerns.2.code is the concerns cell.
             for error in errors:
@@ -138,7 +143,7 @@ def _column_of(loc: list[str]) -> str:
     return ".".join(loc)
 
 
-def json_rows(body: bytes, principal: Principal, max_rows: int) -> Rows:
+def json_rows(body: bytes, principal: Principal, max_rows: int, *, now: datetime) -> Rows:
     """Validate a JSON array of reports, row by row."""
     try:
         data = json.loads(body)
@@ -150,7 +155,7 @@ def json_rows(body: bytes, principal: Principal, max_rows: int) -> Rows:
         raise _whole_batch_invalid(f"A batch holds 1 to {max_rows} reports.")
     rows = Rows()
     for index, item in enumerate(data):
-        _validate_row(rows, index, item, principal, csv_row=False)
+        _validate_row(rows, index, item, principal, csv_row=False, now=now)
     return rows
 
 
@@ -177,7 +182,7 @@ def _csv_report(cells: dict[str, str], principal: Principal) -> dict[str, Any]:
     return report
 
 
-def csv_rows(body: bytes, principal: Principal, max_rows: int) -> Rows:
+def csv_rows(body: bytes, principal: Principal, max_rows: int, *, now: datetime) -> Rows:
     """Validate a CSV file (header row of CSV_COLUMNS, then one report per row)."""
     try:
         text = body.decode("utf-8-sig")
@@ -219,7 +224,9 @@ def csv_rows(body: bytes, principal: Principal, max_rows: int) -> Rows:
                     )
                 )
                 continue
-            _validate_row(rows, index, _csv_report(cells, principal), principal, csv_row=True)
+            _validate_row(
+                rows, index, _csv_report(cells, principal), principal, csv_row=True, now=now
+            )
     except csv.Error as exc:
         raise _whole_batch_invalid(f"The CSV file is malformed: {exc}.") from exc
     if rows.count == 0:

@@ -3,7 +3,7 @@ so the referrer can see what happened (the feedback loop)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from functools import partial
 
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy.orm import defer
@@ -11,8 +11,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.models import JourneyStep, Report
+from shared.clock import Clock, as_utc
 from shared.consuming import Subscription
-from shared.db import as_utc
 from shared.envelope import event_data
 from shared.events import EventType, ReferralRouted, ReferralStatus, ReferralTriaged, Topic
 from shared.runtime import ServiceContext
@@ -83,7 +83,7 @@ def _advance(report: Report, status: str) -> None:
         report.status = status
 
 
-async def follow_journey(session: AsyncSession, event: BaseCloudEvent) -> None:
+async def follow_journey(session: AsyncSession, event: BaseCloudEvent, *, clock: Clock) -> None:
     referral_id = event.get_subject()
     # The report's payload (the personal data) is not needed to follow its journey.
     report = (
@@ -95,7 +95,7 @@ async def follow_journey(session: AsyncSession, event: BaseCloudEvent) -> None:
         return  # not one of ours (another intake deployment)
     # The journey is ordered by when each step happened, not by when intake heard of
     # it: triaged and routed arrive on different topics, in either order.
-    now = event.get_time() or datetime.now(UTC)
+    now = event.get_time() or clock.now()
     kind = event.get_type()
     if kind == EventType.REFERRAL_TRIAGED:
         triaged = event_data(event, ReferralTriaged)
@@ -145,6 +145,6 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
         Subscription(
             group="intake-journey",
             topics=[Topic.REFERRAL_TRIAGED, Topic.REFERRAL_ROUTED, Topic.REFERRAL_STATUS],
-            handler=follow_journey,
+            handler=partial(follow_journey, clock=ctx.clock),
         )
     ]

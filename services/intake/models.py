@@ -9,8 +9,6 @@ from typing import Any
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shared.db import utcnow
-
 
 class Report(SQLModel, table=True):
     """A concern report as accepted; its personal data stays in intake."""
@@ -29,8 +27,8 @@ class Report(SQLModel, table=True):
     priority: str | None = Field(default=None, max_length=8)
     destination_kind: str | None = Field(default=None, max_length=16)
     destination_name: str | None = Field(default=None, max_length=200)
-    received_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    received_at: datetime
+    updated_at: datetime
     # The organisation the referral is addressed to now (None: universal services or
     # not routed yet), as of the latest `referral.routed`: it may read the report.
     destination_organisation: str | None = Field(default=None, max_length=64)
@@ -60,7 +58,7 @@ class IdempotencyRecord(SQLModel, table=True):
     request_sha256: str = Field(max_length=64)
     status_code: int
     response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime
 
 
 class ReportVersion(SQLModel, table=True):
@@ -76,4 +74,4 @@ class ReportVersion(SQLModel, table=True):
     source_reference: str = Field(max_length=64)
     body_sha256: str = Field(max_length=64)
     supersedes: str = Field(default="", max_length=40, index=True)
-    received_at: datetime = Field(default_factory=utcnow)
+    received_at: datetime

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.intake.access import ReportAccessPolicy, load_access_policy
 from services.intake.models import Report
 from shared.auth import Principal, requires
-from shared.db import as_utc
+from shared.clock import as_utc
 from shared.privacy import OVERSEERS, ReadPublic, audit_read, only_overseers, reads_of
 from shared.problems import NotFound
 from shared.runtime import ServiceContext, context_of
@@ -93,7 +93,7 @@ async def _readable(session: AsyncSession, principal: Principal, referral_id: st
 )
 async def read_report(referral_id: str, principal: Reader, ctx: Ctx) -> ReportForPartner:
     policy = _policy(ctx)
-    now = ctx.now()
+    now = ctx.clock.now()
     async with ctx.db.session() as session:
         report = await _readable(session, principal, referral_id)
         shown = policy.shown(principal.kind.value, report.payload)

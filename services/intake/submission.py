@@ -196,6 +196,7 @@ async def store_report(
             report=report,
             supersedes=event_supersedes,
         ),
+        time=now,
     )
     await conn.execute(_INSERT_OUTBOX, outbox_row(event))
     for notice in encompass_notices(
@@ -223,6 +224,7 @@ async def store_report(
                         date_of_birth=child.date_of_birth,
                     ),
                     data=notice,
+                    time=now,
                 )
             ),
         )

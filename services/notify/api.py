@@ -4,7 +4,7 @@ organisation only (anything belonging to another organisation is a 404)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -19,6 +19,7 @@ from services.notify.ssrf import ForbiddenTarget, check_target
 from services.notify.webhooks import new_secret
 from shared.asyncapi import asyncapi_document
 from shared.auth import Principal, requires
+from shared.clock import as_utc
 from shared.problems import NotFound, Problem
 from shared.runtime import ServiceContext, context_of
 
@@ -79,7 +80,7 @@ class SubscriptionPublic(BaseModel):
     )
 
     @classmethod
-    def of(cls, sub: WebhookSubscription) -> SubscriptionPublic:
+    def of(cls, sub: WebhookSubscription, *, now: datetime) -> SubscriptionPublic:
         return cls(
             id=sub.id,
             url=sub.url,
@@ -90,7 +91,7 @@ class SubscriptionPublic(BaseModel):
             status=sub.status,
             created_at=sub.created_at,
             flagged_at=sub.flagged_at,
-            previous_secret_expires_at=_active_overlap(sub),
+            previous_secret_expires_at=_active_overlap(sub, now),
         )
 
 
@@ -145,12 +146,12 @@ class DeliveryDetail(DeliveryPublic):
     attempt_log: list[AttemptPublic]
 
 
-def _active_overlap(sub: WebhookSubscription) -> datetime | None:
+def _active_overlap(sub: WebhookSubscription, now: datetime) -> datetime | None:
     expires = sub.previous_secret_expires_at
     if sub.previous_secret is None or expires is None:
         return None
-    expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
-    return expires if expires > datetime.now(UTC) else None
+    expires = as_utc(expires)
+    return expires if expires > now else None
 
 
 async def _own_subscription(
@@ -213,11 +214,14 @@ async def create_subscription(
         event_types=sorted(set(body.event_types)),
         event_filter=body.filter.model_dump(exclude_none=True) if body.filter else None,
         secret=new_secret(),
+        created_at=ctx.clock.now(),
     )
     async with ctx.db.session() as session:
         session.add(sub)
         await session.commit()
-    return SubscriptionCreated(**SubscriptionPublic.of(sub).model_dump(), secret=sub.secret)
+    return SubscriptionCreated(
+        **SubscriptionPublic.of(sub, now=ctx.clock.now()).model_dump(), secret=sub.secret
+    )
 
 
 @router.get(
@@ -234,7 +238,7 @@ async def list_subscriptions(principal: SubscriptionsRead, ctx: Ctx) -> list[Sub
                 .order_by(col(WebhookSubscription.created_at))
             )
         ).all()
-    return [SubscriptionPublic.of(r) for r in rows]
+    return [SubscriptionPublic.of(r, now=ctx.clock.now()) for r in rows]
 
 
 @router.get(
@@ -246,7 +250,8 @@ async def get_subscription(
     subscription_id: str, principal: SubscriptionsRead, ctx: Ctx
 ) -> SubscriptionPublic:
     async with ctx.db.session() as session:
-        return SubscriptionPublic.of(await _own_subscription(session, principal, subscription_id))
+        sub = await _own_subscription(session, principal, subscription_id)
+        return SubscriptionPublic.of(sub, now=ctx.clock.now())
 
 
 async def _set_status(
@@ -262,7 +267,7 @@ async def _set_status(
         session.add(sub)
         await session.commit()
     ctx.published()
-    return SubscriptionPublic.of(sub)
+    return SubscriptionPublic.of(sub, now=ctx.clock.now())
 
 
 @router.post(
@@ -321,13 +326,15 @@ async def rotate_secret(
         sub = await _own_subscription(session, principal, subscription_id)
         sub.previous_secret = sub.secret if overlap > timedelta(0) else None
         sub.previous_secret_expires_at = (
-            datetime.now(UTC) + overlap if overlap > timedelta(0) else None
+            ctx.clock.now() + overlap if overlap > timedelta(0) else None
         )
         sub.secret = new_secret()
         session.add(sub)
         await session.commit()
     return SecretRotated(
-        id=sub.id, secret=sub.secret, previous_secret_expires_at=_active_overlap(sub)
+        id=sub.id,
+        secret=sub.secret,
+        previous_secret_expires_at=_active_overlap(sub, ctx.clock.now()),
     )
 
 
@@ -342,7 +349,7 @@ async def ping_subscription(
 ) -> DeliveryPublic:
     async with ctx.db.session() as session:
         sub = await _own_subscription(session, principal, subscription_id)
-        delivery = ping(sub)
+        delivery = ping(sub, now=ctx.clock.now())
         session.add(delivery)
         await session.commit()
     ctx.published()
@@ -431,7 +438,7 @@ async def replay_delivery(
         row.status = "pending"
         row.attempts = 0
         row.replays = (row.replays or 0) + 1
-        row.next_attempt_at = datetime.now(UTC)
+        row.next_attempt_at = ctx.clock.now()
         session.add(row)
         await session.commit()
     ctx.published()

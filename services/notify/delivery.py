@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import aiohttp
@@ -43,8 +43,8 @@ from services.notify.webhooks import (
     signature_headers,
     webhook_body,
 )
+from shared.clock import as_utc, transport_time
 from shared.consuming import Subscription
-from shared.db import as_utc
 from shared.envelope import new_event
 from shared.events import PARTNER_FACING, EventType, NotificationDelivery, Topic
 from shared.outbox import stage
@@ -76,7 +76,11 @@ def may_receive(subscription: WebhookSubscription, data: dict[str, object]) -> b
 
 
 async def fan_out(
-    session: AsyncSession, event: BaseCloudEvent, *, policy: SharingPolicy = IDS_ONLY_POLICY
+    session: AsyncSession,
+    event: BaseCloudEvent,
+    *,
+    now: datetime,
+    policy: SharingPolicy = IDS_ONLY_POLICY,
 ) -> None:
     """Create one delivery per subscription that wants and may see this event, carrying
     only what the sharing policy lets that kind of partner see."""
@@ -85,7 +89,7 @@ async def fan_out(
     data = event.get_data()
     assert isinstance(data, dict)
     event_type = event.get_type()
-    timestamp = event.get_time() or datetime.now(UTC)
+    timestamp = event.get_time() or now
     subscriptions = (
         await session.exec(
             select(WebhookSubscription).where(
@@ -107,19 +111,22 @@ async def fan_out(
                 referral_id=event.get_subject(),
                 event_type=event_type,
                 body=bodies[sub.client_kind],
+                next_attempt_at=now,
+                created_at=now,
             )
         )
 
 
-def ping(subscription: WebhookSubscription) -> Delivery:
+def ping(subscription: WebhookSubscription, *, now: datetime) -> Delivery:
     """A test notification for a subscription, delivered and recorded like any other."""
-    now = datetime.now(UTC)
     return Delivery(
         id="msg_" + uuid.uuid4().hex,
         subscription_id=subscription.id,
         referral_id=None,
         event_type=PING_TYPE,
         body=webhook_body(PING_TYPE, now, {"subscription_id": subscription.id}),
+        next_attempt_at=now,
+        created_at=now,
     )
 
 
@@ -131,7 +138,7 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
         if event.get_type() == EventType.ENCOMPASS_NOTICE:
             await record_notice(ctx, session, event, policy=policy, calendar=calendar)
         else:
-            await fan_out(session, event, policy=policy)
+            await fan_out(session, event, now=ctx.clock.now(), policy=policy)
 
     return [
         Subscription(
@@ -190,7 +197,7 @@ class Dispatcher:
         this process dies first, the lease runs out and any replica sends it again, with
         the same webhook-id.
         """
-        now = datetime.now(UTC)
+        now = self.ctx.clock.now()
         older = aliased(Delivery)
         earlier_pending = exists().where(
             col(older.subscription_id) == col(Delivery.subscription_id),
@@ -251,11 +258,12 @@ class Dispatcher:
 
     async def _attempt(self, delivery: Delivery, sub: WebhookSubscription) -> Attempt:
         async with self.semaphore:
-            now = datetime.now(UTC)
+            now = self.ctx.clock.now()
             headers = signature_headers(
                 secret=sub.secret,
                 webhook_id=delivery.id,
-                timestamp=now,
+                # Checked by the partner against its own wall clock: the real time.
+                timestamp=transport_time(),
                 body=delivery.body,
                 also_signed_with=self._signing_secrets(sub, now),
             )
@@ -283,7 +291,7 @@ class Dispatcher:
                         if status in THROTTLING_STATUSES:
                             wait = retry_after(
                                 response.headers.get("Retry-After"),
-                                now=datetime.now(UTC),
+                                now=transport_time(),
                                 cap=timedelta(
                                     seconds=self.ctx.settings.webhook_retry_after_max_seconds
                                 ),
@@ -303,7 +311,7 @@ class Dispatcher:
     async def _record(self, attempts: Sequence[Attempt]) -> None:
         """Record a round of attempts in one transaction: each attempt row, each
         delivery's new state, and an outcome event for the finished ones."""
-        now = datetime.now(UTC)
+        now = self.ctx.clock.now()
         async with self.ctx.db.session() as session:
             rows = {
                 row.seq: row
@@ -331,9 +339,7 @@ class Dispatcher:
                     continue
                 self._apply(session, row, subs.get(row.subscription_id), attempt, now)
                 if row.status == "delivered" and row.notice_id is not None:
-                    await mark_notified(
-                        self.ctx, session, row.notice_id, via="webhook", at=self.ctx.now()
-                    )
+                    await mark_notified(self.ctx, session, row.notice_id, via="webhook", at=now)
             await session.commit()
         self.ctx.published()
 
@@ -354,6 +360,7 @@ class Dispatcher:
                 response_status=status,
                 error=attempt.error,
                 duration_ms=attempt.elapsed_ms,
+                attempted_at=now,
             )
         )
         outcome: Literal["delivered", "parked"] | None = None
@@ -397,6 +404,7 @@ class Dispatcher:
                         response_status=status,
                         occurred_at=now,
                     ),
+                    time=now,
                 ),
             )
 

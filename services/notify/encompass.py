@@ -33,7 +33,7 @@ from services.notify.models import Delivery, EncompassNoticeRecord, WebhookSubsc
 from services.notify.school_days import SchoolCalendar, notify_by
 from services.notify.sharing import SharingPolicy
 from services.notify.webhooks import webhook_body
-from shared.db import as_utc
+from shared.clock import as_utc
 from shared.envelope import event_data, new_event
 from shared.events import EncompassAlert, EncompassNotice, EventType
 from shared.outbox import stage
@@ -112,7 +112,8 @@ async def record_notice(
             )
         )
     ).all()
-    timestamp = event.get_time() or ctx.now()
+    now = ctx.clock.now()
+    timestamp = event.get_time() or now
     active = 0
     for sub in subscriptions:
         if not wants(sub, NOTICE_TYPE, data):
@@ -128,10 +129,11 @@ async def record_notice(
                     NOTICE_TYPE, timestamp, notice_body(notice, policy, sub.client_kind)
                 ),
                 notice_id=notice.notice_id,
+                next_attempt_at=now,
+                created_at=now,
             )
         )
     if not active:
-        now = ctx.now()
         stage_alert(ctx, session, record, "no_subscription", now)
         record.unreachable_alerted_at = now
     session.add(record)
@@ -224,6 +226,7 @@ def stage_alert(
                 notified_at=as_utc(record.notified_at) if record.notified_at else None,
                 raised_at=now,
             ),
+            time=now,
         ),
     )
 
@@ -336,8 +339,8 @@ async def deadline_loop(ctx: ServiceContext) -> None:
     while not ctx.stopping.is_set():
         raised = 0
         try:
-            raised = await alert_missed(ctx, now=ctx.now())
-            await remove_old_content(ctx, now=ctx.now())
+            raised = await alert_missed(ctx, now=ctx.clock.now())
+            await remove_old_content(ctx, now=ctx.clock.now())
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -22,7 +22,7 @@ from services.notify.encompass import mark_notified, notice_record
 from services.notify.models import EncompassNoticeRecord
 from services.notify.sharing import policy_of
 from shared.auth import Principal, requires
-from shared.db import as_utc
+from shared.clock import as_utc
 from shared.events import EventType
 from shared.privacy import OVERSEERS, ReadPublic, audit_read, only_overseers, reads_of
 from shared.problems import NotFound
@@ -146,7 +146,7 @@ async def list_notices(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NoticeSummary]:
-    now = ctx.now()
+    now = ctx.clock.now()
     query = select(EncompassNoticeRecord)
     if principal.kind.value == "police":
         # The force that reported sees whether each school was told in time.
@@ -180,7 +180,7 @@ async def list_notices(
     summary="One notice, as your sharing policy allows (each read is recorded)",
 )
 async def get_notice(notice_id: str, principal: Reader, ctx: Ctx) -> NoticeContent:
-    now = ctx.now()
+    now = ctx.clock.now()
     async with ctx.db.session() as session:
         record = await _visible(ctx, session, principal, notice_id)
         # The body is the notice as notify addressed it (or, after the retention, its ids).
@@ -202,7 +202,7 @@ async def get_notice(notice_id: str, principal: Reader, ctx: Ctx) -> NoticeConte
     summary="Say your Designated Safeguarding Lead has the notice (if no webhook did)",
 )
 async def acknowledge_notice(notice_id: str, principal: Acknowledger, ctx: Ctx) -> NoticeSummary:
-    now = ctx.now()
+    now = ctx.clock.now()
     async with ctx.db.session() as session:
         record = await _visible(ctx, session, principal, notice_id, overseer_ok=False)
         await mark_notified(ctx, session, record.id, via="acknowledged", at=now)

@@ -12,8 +12,6 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-from shared.db import utcnow
-
 
 class WebhookSubscription(SQLModel, table=True):
     """A partner organisation's endpoint and what it wants to hear.
@@ -32,7 +30,7 @@ class WebhookSubscription(SQLModel, table=True):
     event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
     secret: str = Field(max_length=100)
     status: str = Field(default="active", max_length=16)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime
     # Optional narrowing of what the subscription hears (see `SubscriptionFilter`).
     event_filter: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     # After a rotation the old secret still signs, beside the new one, until then.
@@ -62,8 +60,8 @@ class Delivery(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default="pending", max_length=16, index=True)
     attempts: int = 0
-    next_attempt_at: datetime = Field(default_factory=utcnow)
-    created_at: datetime = Field(default_factory=utcnow)
+    next_attempt_at: datetime
+    created_at: datetime
     delivered_at: datetime | None = None
     last_response_status: int | None = None
     replays: int | None = Field(default=0)
@@ -76,7 +74,7 @@ class DeliveryAttempt(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: str = Field(index=True, max_length=40)
-    attempted_at: datetime = Field(default_factory=utcnow)
+    attempted_at: datetime
     response_status: int | None = None
     error: str | None = Field(default=None, max_length=200)
     duration_ms: int = 0

@@ -32,7 +32,7 @@ from services.routing.store import (
     versions,
 )
 from shared.auth import Principal, requires
-from shared.db import as_utc
+from shared.clock import as_utc
 from shared.problems import NotFound, Problem
 from shared.runtime import ServiceContext, context_of
 
@@ -109,7 +109,7 @@ async def _change(
             source=source,
             changed_by=principal.organisation,
             note=note,
-            at=ctx.now(),
+            at=ctx.clock.now(),
         )
         await session.commit()
         row = await version_named(session, directory.version)
@@ -309,7 +309,7 @@ async def import_from_oruk(
                 document,
                 response_sla_hours=response_sla_hours,
                 changed_by=principal.organisation,
-                at=ctx.now(),
+                at=ctx.clock.now(),
             )
         except ValueError as exc:
             raise _invalid(exc) from exc

@@ -26,7 +26,7 @@ async def escalation_loop(ctx: ServiceContext) -> None:
         wake.clear()
         claimed = 0
         try:
-            claimed = await escalate_due(ctx, now=ctx.now(), limit=BATCH)
+            claimed = await escalate_due(ctx, now=ctx.clock.now(), limit=BATCH)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -33,7 +33,8 @@ from services.routing.lifecycle import (
 from services.routing.models import RoutingDeadline, RoutingDecision, RoutingStep
 from services.routing.store import current_directory
 from shared.auth import ClientKind, Principal
-from shared.db import as_utc, table_of
+from shared.clock import as_utc
+from shared.db import table_of
 from shared.envelope import new_event
 from shared.events import (
     Destination,
@@ -110,6 +111,7 @@ def _stage_routed(
                 referrer_organisation=row.referrer_organisation or "",
                 respond_by=as_utc(row.respond_by) if row.respond_by else None,
             ),
+            time=ctx.clock.now(),
         ),
     )
 
@@ -142,6 +144,7 @@ def _stage_status(
                 if row.respond_by and status == "requested"
                 else None,
             ),
+            time=at,
         ),
     )
 
@@ -246,7 +249,7 @@ async def record_routing(
         directory=directory,
         top_level=triaged.top_level or 4,
     )
-    now = ctx.now()
+    now = ctx.clock.now()
     row = earlier or RoutingDecision(
         referral_id=triaged.referral_id,
         subject_key=triaged.subject_key,
@@ -392,7 +395,7 @@ async def act(
         new_status = transition(row.status, action, to=outcome)
     except IllegalTransition as exc:
         raise _conflict(str(exc), status=row.status, allowed=exc.allowed) from exc
-    at = ctx.now()
+    at = ctx.clock.now()
     who = row.destination_name or principal.organisation
     row.status, row.updated_at, row.reason_code = new_status, at, reason_code
     if action != "start":
@@ -491,7 +494,7 @@ async def override(
     if row is None:
         raise NotFound("Referral")
     directory = await current_directory(ctx, session)
-    at = ctx.now()
+    at = ctx.clock.now()
     if destination == "universal":
         if row.destination_id is None:
             raise _conflict("The referral already has no destination (universal services).")
@@ -547,7 +550,7 @@ async def _redirect(
     reason_code: str,
     summary: str,
 ) -> None:
-    at = ctx.now()
+    at = ctx.clock.now()
     if row.status in ("accepted", "in-progress") and row.destination_id is not None:
         # The agency working with the family hears that the hub moved the referral on.
         # (One still asked to answer simply stops seeing it: the referral.routed to the

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ async def import_oruk(
     *,
     response_sla_hours: int,
     changed_by: str,
-    at: datetime | None = None,
+    at: datetime,
 ) -> tuple[Directory | None, Imported]:
     """Merge the agencies an ORUK / HSDS 3 document describes into the newest
     directory as a new version (none when no service could become an agency)."""
@@ -119,7 +119,7 @@ async def save_version(
     changed_by: str,
     note: str = "",
     version: str | None = None,
-    at: datetime | None = None,
+    at: datetime,
 ) -> Directory:
     """Store `content` as the newest version (in the caller's transaction).
 
@@ -131,7 +131,7 @@ async def save_version(
     if name is None:
         name = f"{_slug(content.area)}-{number}"
         if await version_named(session, name) is not None:
-            name = f"{name}-{int((at or datetime.now(UTC)).timestamp())}"
+            name = f"{name}-{int(at.timestamp())}"
     document = DirectoryContent.model_validate(content.model_dump(exclude={"version"})).model_dump(
         mode="json"
     )
@@ -142,7 +142,7 @@ async def save_version(
             source=source,
             changed_by=changed_by,
             note=note,
-            created_at=at or datetime.now(UTC),
+            created_at=at,
             document=document,
         )
     )
@@ -152,10 +152,10 @@ async def save_version(
 
 async def seed_directory(ctx: ServiceContext) -> None:
     """First start: store the shipped demo directory (or DIRECTORY_PATH) as version 1."""
-    await seed(ctx.db, ctx.settings.directory_path)
+    await seed(ctx.db, ctx.settings.directory_path, at=ctx.clock.now())
 
 
-async def seed(db: Database, path: Path | None) -> None:
+async def seed(db: Database, path: Path | None, *, at: datetime) -> None:
     """Store the directory file at `path` (or the demo) when the database has none.
 
     Later starts keep what the API made, except that a DIRECTORY_PATH file whose
@@ -176,6 +176,7 @@ async def seed(db: Database, path: Path | None) -> None:
             changed_by="signpost",
             note=f"loaded from {path or 'the demo directory'}",
             version=from_file.version,
+            at=at,
         )
         try:
             await session.commit()

@@ -14,7 +14,7 @@ from services.triage.handlers import policy_of, triaged_cloudevent
 from services.triage.models import TriageDecision, TriageOverride
 from services.triage.service import MIN_RATIONALE, override_level, overrides_of
 from shared.auth import ClientKind, Principal, requires
-from shared.db import as_utc
+from shared.clock import as_utc
 from shared.outbox import stage
 from shared.problems import NotFound, Problem
 from shared.runtime import ServiceContext, context_of
@@ -190,6 +190,7 @@ async def override_triage(
             level=body.level,
             rationale=body.rationale.strip(),
             by=principal,
+            now=ctx.clock.now(),
         )
         stage(session, triaged_cloudevent(ctx, triaged, row.partition_key))
         await session.commit()

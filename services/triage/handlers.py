@@ -33,13 +33,16 @@ def triaged_cloudevent(ctx: ServiceContext, data: ReferralTriaged, partitionkey:
         subject=data.referral_id,
         partitionkey=partitionkey,
         data=data,
+        time=ctx.clock.now(),
     )
 
 
 def make_handler(ctx: ServiceContext):  # type: ignore[no-untyped-def]
     async def on_received(session: AsyncSession, event: BaseCloudEvent) -> None:
         received = event_data(event, ReferralReceived)
-        row, triaged = await triage(session, policy=policy_of(ctx), received=received)
+        row, triaged = await triage(
+            session, policy=policy_of(ctx), received=received, now=ctx.clock.now()
+        )
         stage(session, triaged_cloudevent(ctx, triaged, row.partition_key))
 
     return on_received

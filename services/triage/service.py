@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, insert, or_, update
@@ -29,7 +29,8 @@ from services.triage.models import Subject, SubjectIdentity, TriageDecision, Tri
 from services.triage.policy import ThresholdPolicy
 from services.triage.scoring import Decision, PriorReport, ReportFacts, decide
 from shared.auth import Principal
-from shared.db import as_utc, table_of
+from shared.clock import as_utc
+from shared.db import table_of
 from shared.events import ReferralReceived, ReferralTriaged, TriageOverrideNote
 from shared.problems import NotFound, Problem
 from shared.report import ConcernReport, age_on
@@ -304,10 +305,9 @@ async def history_of(
 
 
 async def triage(
-    session: AsyncSession, *, policy: ThresholdPolicy, received: ReferralReceived
+    session: AsyncSession, *, policy: ThresholdPolicy, received: ReferralReceived, now: datetime
 ) -> tuple[TriageDecision, ReferralTriaged]:
-    """Decide one received referral, record it, and the event to emit."""
-    now = datetime.now(UTC)
+    """Decide one received referral at `now`, record it, and the event to emit."""
     report = received.report
     subject = await resolve_subject(session, received=received, now=now)
     history = await history_of(
@@ -407,6 +407,7 @@ async def override_level(
     level: int,
     rationale: str,
     by: Principal,
+    now: datetime,
 ) -> tuple[TriageDecision, TriageOverride, ReferralTriaged]:
     """Record a practitioner's change of level beside the original decision, and the
     referral.triaged revision that makes routing decide again.
@@ -439,7 +440,6 @@ async def override_level(
             f"The referral is already at level {level}; an override must raise or lower it.",
             type="level-unchanged",
         )
-    now = datetime.now(UTC)
     spec = policy.level(level)
     deadline = decision_deadline(policy, level, now)
     record = TriageOverride(

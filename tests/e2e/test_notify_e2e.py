@@ -36,6 +36,7 @@ async def test_the_example_consumer_reads_and_decodes_referral_routed(
     referral_ids = [f"ref_{uuid.uuid4().hex[:12]}" for _ in range(3)]
     events = [
         new_event(
+            time=datetime.now(UTC),
             type=EventType.REFERRAL_ROUTED,
             source="/signpost/routing/test",
             subject=referral_id,

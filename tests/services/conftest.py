@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from services.apps import embedded_app
 from shared.auth import ClientKind, KeyRegistry
+from shared.clock import Clock
 from shared.settings import embedded_settings
 
 
@@ -20,6 +21,12 @@ class Signpost:
     app: FastAPI
     client: httpx.AsyncClient
     registry: KeyRegistry
+
+    @property
+    def clock(self) -> Clock:
+        """The one clock every service in this app reads."""
+        clock: Clock = self.app.state.clock
+        return clock
 
     async def key(self, kind: str, organisation: str, *scopes: str) -> str:
         _, key = await self.registry.create(

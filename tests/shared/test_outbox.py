@@ -8,6 +8,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,12 @@ class OutboxEffect(SQLModel, table=True):
 _INSERT_EFFECT = insert(table_of(OutboxEffect))
 
 
+async def _database(url: str) -> Database:
+    database = Database(url)
+    await database.create_tables([table_of(m) for m in (OutboxEffect, OutboxMessage, InboxEntry)])
+    return database
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     if request.param == "sqlite":
@@ -46,14 +53,25 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     else:
         admin_url = request.getfixturevalue("postgres_admin_url")
         url = await create_database(admin_url, "t_" + uuid.uuid4().hex[:12])
-    database = Database(url)
-    await database.create_tables([table_of(m) for m in (OutboxEffect, OutboxMessage, InboxEntry)])
+    database = await _database(url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def postgres_db(postgres_admin_url: str) -> AsyncIterator[Database]:
+    """PostgreSQL alone: the cases that need two members committing at once (SQLite has
+    one writer at a time, so no concurrent member can commit there)."""
+    database = await _database(
+        await create_database(postgres_admin_url, "t_" + uuid.uuid4().hex[:12])
+    )
     yield database
     await database.dispose()
 
 
 def event(subject: str, key: str = "child-1") -> BaseCloudEvent:
     return new_event(
+        time=datetime.now(UTC),
         type=EventType.REFERRAL_STATUS,
         source="/test",
         subject=subject,
@@ -114,7 +132,9 @@ async def test_a_transaction_that_rolls_back_leaves_no_staged_rows(db: Database)
         async with db.session() as session:
             session.add(OutboxEffect(ce_id="a"))
             stage(session, event("ref_1"), topic=TOPIC)
-            remember_handled(session, consumer="c", source="/test", event_id="e1")
+            remember_handled(
+                session, consumer="c", source="/test", event_id="e1", at=datetime.now(UTC)
+            )
             stage(session, event("ref_2"), topic=TOPIC)
             raise RuntimeError("handler failed")
     async with db.session() as session:
@@ -142,7 +162,9 @@ async def test_when_the_effects_fail_at_commit_the_staged_rows_are_not_written(
     with pytest.raises(IntegrityError):
         async with db.session() as session:
             stage(session, event("ref_1"), topic=TOPIC)
-            remember_handled(session, consumer="c", source="/test", event_id="e1")
+            remember_handled(
+                session, consumer="c", source="/test", event_id="e1", at=datetime.now(UTC)
+            )
             session.add(OutboxEffect(ce_id="taken"))  # flushed by the commit, and fails
             await session.commit()
     assert await outbox_subjects(db) == []
@@ -219,12 +241,11 @@ async def test_a_batch_commits_effects_inbox_and_events_together_and_duplicates_
 
 
 async def test_an_event_another_member_handled_meanwhile_is_recognised(
-    db: Database, tmp_path: Path
+    postgres_db: Database, tmp_path: Path
 ) -> None:
     """The inbox entry is written at the commit: a concurrent member's entry makes it
     fail whole (effects and events too), and the record is then seen as a duplicate."""
-    if db.is_sqlite:
-        pytest.skip("one writer at a time on SQLite: no concurrent member can commit")
+    db = postgres_db
     batch = records(2)
     others = {from_record(batch[1]).get_id()}
     inner = staging_handler(fail_on=set())
@@ -235,7 +256,9 @@ async def test_an_event_another_member_handled_meanwhile_is_recognised(
             others.discard(ev.get_id())
             # Another member commits the same event while this transaction is open.
             async with db.session() as rival:
-                remember_handled(rival, consumer="g", source="/test", event_id=ev.get_id())
+                remember_handled(
+                    rival, consumer="g", source="/test", event_id=ev.get_id(), at=datetime.now(UTC)
+                )
                 await rival.commit()
 
     member = consumer(db, racing)

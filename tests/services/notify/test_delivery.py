@@ -292,7 +292,9 @@ async def test_a_partner_down_for_a_while_gets_every_notification_once_in_order(
     for step in range(len(steps) + 1):
         async with ctx.db.session() as session:
             for referral in referrals:
-                await fan_out(session, _event(referral, step, steps), policy=policy)
+                await fan_out(
+                    session, _event(referral, step, steps), now=datetime.now(UTC), policy=policy
+                )
             await session.commit()
     ctx.published()
     expected = len(referrals) * (len(steps) + 1)
@@ -325,6 +327,7 @@ def _event(referral: str, step: int, steps: list[str]) -> Any:
     now = datetime.now(UTC)
     if step == 0:
         return new_event(
+            time=datetime.now(UTC),
             type=EventType.REFERRAL_ROUTED,
             source="/signpost/routing/test",
             subject=referral,
@@ -343,6 +346,7 @@ def _event(referral: str, step: int, steps: list[str]) -> Any:
             ),
         )
     return new_event(
+        time=datetime.now(UTC),
         type=EventType.REFERRAL_STATUS,
         source="/signpost/routing/test",
         subject=referral,

@@ -15,7 +15,8 @@ from services.notify import definition
 from services.notify.delivery import Dispatcher
 from services.notify.models import Delivery, WebhookSubscription
 from shared.bus.embedded import EmbeddedBus
-from shared.db import Database, as_utc, table_of
+from shared.clock import Clock, as_utc
+from shared.db import Database, table_of
 from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
 from shared.runtime import ServiceContext
 from shared.settings import embedded_settings
@@ -33,6 +34,7 @@ def replica(url: str, tmp_path: Path, name: str) -> ServiceContext:
         bus=bus,
         relay=OutboxRelay(db, bus),
         source=f"/tests/{name}",
+        clock=Clock(),
     )
 
 
@@ -54,6 +56,7 @@ async def test_two_replicas_never_claim_the_same_delivery(
                     url="http://127.0.0.1:9/hooks",
                     event_types=["org.signpost.referral.routed.v1"],
                     secret="whsec_" + "A" * 32,
+                    created_at=datetime.now(UTC),
                 )
             )
             for i in range(40):
@@ -64,6 +67,8 @@ async def test_two_replicas_never_claim_the_same_delivery(
                         referral_id=f"ref_pg_{i}",
                         event_type="org.signpost.referral.routed.v1",
                         body="{}",
+                        next_attempt_at=datetime.now(UTC),
+                        created_at=datetime.now(UTC),
                     )
                 )
             await session.commit()

@@ -31,7 +31,7 @@ from shared.envelope import new_event
 from shared.events import EncompassNotice, EventType
 from shared.outbox import OutboxMessage
 from shared.privacy import ReadAudit
-from shared.runtime import CLOCK, ServiceContext
+from shared.runtime import ServiceContext
 from tests.e2e.harness import WebhookSink
 from tests.services.conftest import Signpost, bearer
 from tests.services.intake.conftest import example
@@ -70,7 +70,7 @@ async def subscribe(sp: Signpost, kind: str, org: str, url: str, *types: str) ->
 
 @pytest.fixture
 async def parties(signpost: Signpost) -> AsyncIterator[Parties]:
-    notify_ctx(signpost).state[CLOCK] = lambda: SATURDAY
+    signpost.clock.set(SATURDAY)
     async with WebhookSink() as school, WebhookSink() as hub, WebhookSink() as police:
         yield Parties(
             school=school,
@@ -535,6 +535,7 @@ def notice_event(notice_id: str, referral_id: str, supersedes: list[str]) -> Any
         {**_sample_notice(), "notice_id": notice_id, "referral_id": referral_id}
     ).model_copy(update={"supersedes": supersedes, "school_urn": "100002"})
     return new_event(
+        time=datetime.now(UTC),
         type=EventType.ENCOMPASS_NOTICE,
         source="/tests/intake",
         subject=referral_id,
@@ -548,7 +549,7 @@ async def test_a_correction_supersedes_the_earlier_notice_whichever_is_recorded_
     signpost: Signpost, correction_first: bool
 ) -> None:
     ctx = notify_ctx(signpost)
-    ctx.state[CLOCK] = lambda: SATURDAY
+    signpost.clock.set(SATURDAY)
     original = notice_event("enc_old", "ref_old", [])
     correction = notice_event("enc_new", "ref_new", ["ref_old"])
     order = [correction, original] if correction_first else [original, correction]

@@ -16,6 +16,7 @@ from services.notify import definition
 from services.notify.encompass import alert_missed
 from services.notify.models import EncompassNoticeRecord
 from shared.bus.embedded import EmbeddedBus
+from shared.clock import Clock
 from shared.db import Database, table_of
 from shared.events import Topic
 from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
@@ -37,6 +38,7 @@ def replica(url: str, tmp_path: Path, name: str) -> ServiceContext:
         bus=bus,
         relay=OutboxRelay(db, bus),
         source=f"/tests/{name}",
+        clock=Clock(),
     )
 
 

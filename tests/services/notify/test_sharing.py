@@ -159,11 +159,13 @@ async def test_each_partner_kind_is_sent_only_its_share(signpost: Signpost) -> N
                     url="http://127.0.0.1:9/hooks",
                     event_types=[ROUTED],
                     secret="whsec_x",
+                    created_at=datetime.now(UTC),
                     status="paused",  # queued, not sent: this test reads the stored bodies
                 )
             )
         await session.commit()
         event = new_event(
+            time=datetime.now(UTC),
             type=EventType.REFERRAL_ROUTED,
             source="/signpost/routing/test",
             subject="ref_1",
@@ -172,7 +174,7 @@ async def test_each_partner_kind_is_sent_only_its_share(signpost: Signpost) -> N
                 {**ROUTED_DATA, "destination": Destination(**ROUTED_DATA["destination"])}
             ),
         )
-        await fan_out(session, event, policy=load_policy(None))
+        await fan_out(session, event, now=datetime.now(UTC), policy=load_policy(None))
         await session.commit()
         rows = {d.subscription_id: d for d in (await session.exec(select(Delivery))).all()}
     bodies = {kind: json.loads(rows[f"sub_{kind}"].body) for kind in parties}

@@ -64,6 +64,7 @@ def _sub(kind: str, organisation: str) -> WebhookSubscription:
         url="https://x",
         event_types=[],
         secret="s",
+        created_at=datetime.now(UTC),
     )
 
 

@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,11 +19,12 @@ from sqlalchemy import select
 
 from services.apps import embedded_app
 from services.routing.models import RoutingDecision
+from shared.clock import Clock
 from shared.db import table_of
 from shared.envelope import new_event, to_record
 from shared.events import EventType, ReferralTriaged
 from shared.outbox import OutboxMessage
-from shared.runtime import CLOCK, ServiceContext
+from shared.runtime import ServiceContext
 from shared.settings import embedded_settings
 from tests.services.conftest import Signpost, bearer
 
@@ -32,17 +33,9 @@ T = TypeVar("T")
 START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    """Routing's clock in a test: stands still until told to move."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+def stopped_clock() -> Clock:
+    """The app's clock in a routing test: stands at START until told to move."""
+    return Clock(START)
 
 
 def routing(sp: Signpost) -> ServiceContext:
@@ -52,16 +45,15 @@ def routing(sp: Signpost) -> ServiceContext:
 
 @asynccontextmanager
 async def running(data_dir: Path, clock: Clock, **overrides: Any) -> AsyncIterator[Signpost]:
-    """An embedded Signpost on `data_dir` whose routing reads `clock`; the escalation
-    scheduler ticks every 50 ms so a test sees it fire promptly."""
+    """An embedded Signpost on `data_dir` whose services all read `clock`; the
+    escalation scheduler ticks every 50 ms so a test sees it fire promptly."""
     settings = embedded_settings(
         data_dir,
         auth_cache_seconds=0,
         routing_escalation_interval_seconds=0.05,
         **overrides,
     )
-    app = embedded_app(settings)
-    app.state.runtimes["routing"].ctx.state[CLOCK] = clock
+    app = embedded_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://signpost") as client:
@@ -70,7 +62,7 @@ async def running(data_dir: Path, clock: Clock, **overrides: Any) -> AsyncIterat
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return stopped_clock()
 
 
 @pytest.fixture
@@ -121,6 +113,7 @@ async def triage(
         revision=revision,
     )
     event = new_event(
+        time=datetime.now(UTC),
         type=EventType.REFERRAL_TRIAGED,
         source="/tests/triage",
         subject=referral_id,

@@ -15,7 +15,7 @@ import pytest
 from services.routing.directory import load_directory
 from services.routing.oruk import agencies_from_oruk
 from tests.services.conftest import Signpost, bearer
-from tests.services.routing.conftest import Clock, decision, running, triage
+from tests.services.routing.conftest import decision, running, stopped_clock, triage
 
 FIXTURE = Path(__file__).parent / "fixtures" / "oruk_demoshire_services.json"
 ROOT = Path(__file__).resolve().parents[3]
@@ -164,7 +164,7 @@ async def test_an_agency_holding_open_referrals_cannot_be_removed(sp: Signpost) 
 
 
 async def test_the_directory_survives_a_restart(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = stopped_clock()
     async with running(tmp_path / "var", clock) as sp:
         await sp.client.post("/v1/directory/agencies", headers=await writer(sp), json=new_agency())
     async with running(tmp_path / "var", clock) as sp:

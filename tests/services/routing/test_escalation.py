@@ -11,9 +11,9 @@ from sqlmodel import select
 
 from services.routing.models import RoutingDeadline
 from services.routing.scheduler import WAKEUP
+from shared.clock import Clock
 from tests.services.conftest import Signpost
 from tests.services.routing.conftest import (
-    Clock,
     agency_key,
     decision,
     eventually,
@@ -22,6 +22,7 @@ from tests.services.routing.conftest import (
     running,
     staged,
     statuses,
+    stopped_clock,
     triage,
 )
 
@@ -142,7 +143,7 @@ async def test_a_deadline_that_fell_due_while_stopped_fires_once_after_restart(
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "var"
-    clock = Clock()
+    clock = stopped_clock()
     async with running(data_dir, clock) as sp:
         referral_id = await triage(sp)
         [deadline] = await deadlines(sp, referral_id)

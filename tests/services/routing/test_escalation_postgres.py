@@ -15,12 +15,13 @@ from services.routing.models import RoutingDeadline, RoutingStep
 from services.routing.service import escalate_due, record_routing
 from services.routing.store import seed
 from shared.bus.embedded import EmbeddedBus
+from shared.clock import Clock
 from shared.db import Database, table_of
 from shared.events import ReferralTriaged
 from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
-from shared.runtime import CLOCK, ServiceContext
+from shared.runtime import ServiceContext
 from shared.settings import embedded_settings
-from tests.services.routing.conftest import START, Clock
+from tests.services.routing.conftest import START, stopped_clock
 
 pytestmark = pytest.mark.postgres
 
@@ -33,22 +34,22 @@ def replica(url: str, tmp_path: Path, name: str, clock: Clock) -> ServiceContext
         settings=embedded_settings(tmp_path / name),
         db=db,
         bus=bus,
-        relay=OutboxRelay(db, bus),
+        relay=OutboxRelay(db, bus, clock=clock),
         source=f"/tests/{name}",
+        clock=clock,
     )
-    ctx.state[CLOCK] = clock
     return ctx
 
 
 async def test_two_replicas_escalate_an_overdue_referral_once(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    clock = Clock()
+    clock = stopped_clock()
     first, second = (replica(postgres_url, tmp_path, n, clock) for n in ("a", "b"))
     try:
         models: list[type[SQLModel]] = [*definition.tables, OutboxMessage, InboxEntry]
         await first.db.create_tables([table_of(m) for m in models])
-        await seed(first.db, None)
+        await seed(first.db, None, at=START)
         ids = [f"ref_pg_{i}" for i in range(20)]
         async with first.db.session() as session:
             for referral_id in ids:
@@ -72,10 +73,10 @@ async def test_two_replicas_escalate_an_overdue_referral_once(
 
         clock.advance(hours=49)
         claimed = await asyncio.gather(
-            *(escalate_due(ctx, now=clock(), limit=7) for ctx in (first, second, first, second))
+            *(escalate_due(ctx, now=clock.now(), limit=7) for ctx in (first, second, first, second))
         )
         while sum(claimed) < len(ids):
-            claimed.append(await escalate_due(second, now=clock()))
+            claimed.append(await escalate_due(second, now=clock.now()))
         assert sum(claimed) == len(ids)
 
         async with first.db.session() as session:

@@ -19,10 +19,10 @@ from shared.bus.embedded import EmbeddedBus
 from shared.db import Database, table_of
 from shared.events import ReferralTriaged
 from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
-from shared.runtime import CLOCK, ServiceContext
+from shared.runtime import ServiceContext
 from shared.settings import embedded_settings
 from tests.conftest import create_database
-from tests.services.routing.conftest import START, Clock
+from tests.services.routing.conftest import START, stopped_clock
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -41,11 +41,11 @@ async def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
         bus=bus,
         relay=OutboxRelay(db, bus),
         source="/tests/routing",
+        clock=stopped_clock(),
     )
-    context.state[CLOCK] = Clock()
     models: list[type[SQLModel]] = [*definition.tables, OutboxMessage, InboxEntry]
     await db.create_tables([table_of(m) for m in models])
-    await seed(db, None)
+    await seed(db, None, at=START)
     try:
         yield context
     finally:

@@ -88,7 +88,9 @@ async def test_two_households_found_to_be_one_merge_under_the_oldest_key(db: Dat
     ]
     async with db.session() as session:
         for report in reports:
-            await triage(session, policy=DEMOSHIRE, received=report)
+            await triage(
+                session, policy=DEMOSHIRE, now=REPORTED + timedelta(days=1), received=report
+            )
         await session.commit()
     assert await households(db) == {
         "sub_a": "hh_a",
@@ -101,7 +103,10 @@ async def test_two_households_found_to_be_one_merge_under_the_oldest_key(db: Dat
     # older key stays, for every child of both.
     async with db.session() as session:
         row, event = await triage(
-            session, policy=DEMOSHIRE, received=received(5, "c", MOTHER, FATHER)
+            session,
+            policy=DEMOSHIRE,
+            now=REPORTED + timedelta(days=1),
+            received=received(5, "c", MOTHER, FATHER),
         )
         await session.commit()
     assert set((await households(db)).values()) == {"hh_a"}
@@ -120,9 +125,24 @@ async def test_a_report_in_the_same_transaction_sees_the_household_just_linked(
     # Under load the consumer handles a batch in one transaction: each report must see
     # what the reports before it wrote.
     async with db.session() as session:
-        await triage(session, policy=DEMOSHIRE, received=received(1, "a", MOTHER))
-        await triage(session, policy=DEMOSHIRE, received=received(2, "b", MOTHER))
-        again, _ = await triage(session, policy=DEMOSHIRE, received=received(3, "a", MOTHER))
+        await triage(
+            session,
+            policy=DEMOSHIRE,
+            now=REPORTED + timedelta(days=1),
+            received=received(1, "a", MOTHER),
+        )
+        await triage(
+            session,
+            policy=DEMOSHIRE,
+            now=REPORTED + timedelta(days=1),
+            received=received(2, "b", MOTHER),
+        )
+        again, _ = await triage(
+            session,
+            policy=DEMOSHIRE,
+            now=REPORTED + timedelta(days=1),
+            received=received(3, "a", MOTHER),
+        )
         await session.commit()
     assert again.household_key == "hh_a"
     assert again.subject_key == "sub_a"
@@ -135,10 +155,15 @@ async def test_a_report_in_the_same_transaction_sees_the_household_just_linked(
 async def test_a_sibling_s_earlier_report_is_part_of_the_history(db: Database) -> None:
     async with db.session() as session:
         amy = received(1, "a", MOTHER, concern="household_substance_misuse")
-        await triage(session, policy=DEMOSHIRE, received=amy)
+        await triage(session, policy=DEMOSHIRE, now=REPORTED + timedelta(days=1), received=amy)
         await session.commit()
     async with db.session() as session:
-        row, _ = await triage(session, policy=DEMOSHIRE, received=received(2, "b", MOTHER))
+        row, _ = await triage(
+            session,
+            policy=DEMOSHIRE,
+            now=REPORTED + timedelta(days=1),
+            received=received(2, "b", MOTHER),
+        )
         await session.commit()
     assert row.household_key == "hh_a"
     from_sibling = [f for f in row.factors if f["source"].startswith("household: reported")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def status_event(referral: str, key: str) -> Record:
     from shared.envelope import to_record
 
     event = new_event(
+        time=datetime.now(UTC),
         type=EventType.REFERRAL_STATUS,
         source="/test",
         subject=referral,
@@ -233,6 +235,7 @@ async def test_crash_between_db_commit_and_publish_loses_nothing(
             stage(
                 session,
                 new_event(
+                    time=datetime.now(UTC),
                     type=EventType.REFERRAL_STATUS,
                     source="/test",
                     subject=f"ref_{i}",
