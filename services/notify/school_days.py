@@ -6,11 +6,13 @@ closed within them (half terms, bank holidays, training days), and a school's ow
 start time or closures where they differ (academies set their own). It also names the
 local authority team that is told about home-educated children.
 
-`notify_by` is pure: the start of the first school day after an incident. Past the
-last term the calendar knows, every opening weekday is taken as a school day: the
-deadline comes too early rather than too late, and `covers` says when to extend it.
-A school whose term dates differ from the area's needs its own `terms` here, or its
-deadline follows the area's dates.
+`notify_by` is pure: the start of the first school day after an incident. Outside
+the terms the calendar knows, a school day is an opening weekday that is not a bank
+holiday of the calendar's `division` (England and Wales unless it says otherwise): the
+school holidays it cannot know count as school days, so a deadline comes early, never
+late, and never fails for want of data. `calendar_warnings` tells an operator a year
+ahead that the term dates are running out. A school whose term dates differ from the
+area's needs its own `terms` here, or its deadline follows the area's dates.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.bank_holidays import Division, is_bank_holiday
 from shared.datafiles import DataFileError, parse_data_file
 
 DEFAULT_CALENDAR_PATH = Path(__file__).with_name("school_calendars") / "demoshire.json"
@@ -34,6 +37,8 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 Urn = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 # How far ahead `notify_by` looks for a school day: past any summer holiday.
 _SEARCH_DAYS = 400
+# How long before its term dates end a calendar warns its operators.
+WARN_DAYS_AHEAD = 365
 
 
 class _Strict(BaseModel):
@@ -80,6 +85,10 @@ class SchoolCalendar(_Strict):
     version: str = Field(min_length=1, max_length=40)
     area: str = Field(min_length=1, max_length=200)
     timezone: str = Field(default="Europe/London")
+    division: Division = Field(
+        default="england-and-wales",
+        description="Whose bank holidays close schools on days past the terms listed here.",
+    )
     school_days: list[Weekday] = Field(min_length=1, max_length=7)
     day_starts_at: time = Field(description="When the school day starts, local time.")
     terms: list[Span] = Field(min_length=1, max_length=60)
@@ -117,6 +126,22 @@ class SchoolCalendar(_Strict):
         """From the first day of the first term to the last day of the last."""
         return Span(first=min(t.first for t in self.terms), last=max(t.last for t in self.terms))
 
+    @cached_property
+    def term_data_ends(self) -> tuple[tuple[str, date], ...]:
+        """Whose term dates end when: the area's, then each school that has its own."""
+        own = (
+            (f"school {urn}'s own terms", max(t.last for t in override.terms))
+            for urn, override in sorted(self.schools.items())
+            if override.terms is not None
+        )
+        return (("the area's terms", self.covers.last), *own)
+
+    @cached_property
+    def data_ends(self) -> date:
+        """The last day the term dates cover for every school: after it, some school's
+        days follow the rule (weekdays that are not bank holidays)."""
+        return min(last for _, last in self.term_data_ends)
+
     def starts_at(self, school_urn: str | None) -> time:
         override = self.schools.get(school_urn or "")
         if override is not None and override.day_starts_at is not None:
@@ -128,7 +153,8 @@ class SchoolCalendar(_Strict):
         if WEEKDAYS[day.weekday()] not in self.school_days:
             return False
         if not self.covers_day(day, school_urn):
-            return True  # beyond the calendar: assume open (an early deadline, not a late one)
+            # Beyond the term dates: open unless a bank holiday (so early, never late).
+            return not is_bank_holiday(self.division, day)
         override = self.schools.get(school_urn or "")
         own_terms = override.terms if override is not None else None
         if not any(day in term for term in own_terms or self.terms):
@@ -143,7 +169,7 @@ class SchoolCalendar(_Strict):
         override = self.schools.get(school_urn or "")
         if override is not None and override.terms is not None:
             # From whichever starts first to the end of the school's own last term:
-            # past that, its dates are unknown (the early fallback applies).
+            # past that, its dates are unknown (the weekday rule applies).
             first = min(self.covers.first, *(t.first for t in override.terms))
             return first <= day <= max(t.last for t in override.terms)
         return day in self.covers
@@ -170,6 +196,31 @@ def notify_by(calendar: SchoolCalendar, school_urn: str | None, after: datetime)
         day += timedelta(days=1)
     # Unreachable with at least one school weekday; a deadline now is the safe answer.
     return Deadline(at=after.astimezone(UTC), calendar_covered=False)
+
+
+def calendar_warnings(calendar: SchoolCalendar, now: datetime) -> list[str]:
+    """For operators: a warning for each set of term dates in the calendar that ends
+    within WARN_DAYS_AHEAD days of `now` (or has ended); empty when every one runs on
+    for longer. Past them, every weekday that is not a bank holiday counts as a school
+    day, so a notice's deadline may come early over a school holiday."""
+    today = now.astimezone(calendar.zone).date()
+    warnings = []
+    for whose, last in calendar.term_data_ends:
+        left = (last - today).days
+        if left > WARN_DAYS_AHEAD:
+            continue
+        when = f"ended on {last}" if left < 0 else f"end on {last}, {_days(left)} from now"
+        warnings.append(
+            f"school calendar {calendar.id} version {calendar.version}: {whose} {when}; "
+            f"after that, every weekday that is not a {calendar.division} bank holiday "
+            "counts as a school day, so Encompass deadlines may come early over school "
+            "holidays: add the next academic year's terms"
+        )
+    return warnings
+
+
+def _days(count: int) -> str:
+    return "1 day" if count == 1 else f"{count} days"
 
 
 class SchoolCalendarError(DataFileError):

@@ -1,28 +1,25 @@
 """Decision deadlines: working hours in the area's calendar, or round the clock for red.
 
 Pure functions over the policy. Working-hours clocks stop outside the working day,
-at weekends, on the bank holidays of the policy's calendar and on the area's own
-closure days; a round-the-clock clock (red: worked to completion even out of hours)
-never stops.
+at weekends, on the bank holidays of the policy's calendar (England and Wales,
+Scotland or Northern Ireland, by rule for any year: `shared.bank_holidays`) and on the
+area's own closure days; a round-the-clock clock (red: worked to completion even out
+of hours) never stops. A deadline always has an answer, however far ahead it falls.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from services.triage.policy import WEEKDAYS, ThresholdPolicy, bank_holidays
-
-
-class CalendarNotCovered(ValueError):
-    """The deadline falls beyond the dates the shipped bank-holiday calendar covers."""
+from services.triage.policy import WEEKDAYS, ThresholdPolicy
+from shared.bank_holidays import is_bank_holiday
 
 
 def is_working_day(policy: ThresholdPolicy, day: date) -> bool:
     """A day on which the area's working-hours clocks run."""
-    holidays, _, _ = bank_holidays(policy.calendar)
     return (
         WEEKDAYS[day.weekday()] in policy.working_hours.days
-        and day not in holidays
+        and not is_bank_holiday(policy.calendar, day)
         and day not in policy.extra_closed_days
     )
 
@@ -30,13 +27,10 @@ def is_working_day(policy: ThresholdPolicy, day: date) -> bool:
 def add_working_hours(policy: ThresholdPolicy, start: datetime, hours: float) -> datetime:
     """The instant (UTC) when `hours` of the area's working time have passed since `start`."""
     zone = policy.zone
-    _, covered_from, covered_to = bank_holidays(policy.calendar)
     remaining = timedelta(hours=hours)
     cursor = start.astimezone(UTC)
     day = cursor.astimezone(zone).date()
     while True:
-        if not covered_from <= day <= covered_to:
-            raise CalendarNotCovered(f"the {policy.calendar} calendar does not cover {day}")
         if is_working_day(policy, day):
             # Compare in UTC: aware datetimes in one zone subtract as wall-clock times.
             opens = _at(day, policy.working_hours.start, policy)

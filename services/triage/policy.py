@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, time
-from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from shared.bank_holidays import Division
 from shared.events import Priority
 from shared.report import concern_codes
 
@@ -129,7 +128,9 @@ class ThresholdPolicy(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")
     version: str = Field(min_length=1, max_length=40)
     area: str = Field(min_length=1, max_length=120)
-    calendar: Literal["england-and-wales"]
+    # Whose bank holidays stop the working-hours clocks. Required: a partnership in
+    # Scotland or Northern Ireland must not get England's holidays by leaving it out.
+    calendar: Division
     extra_closed_days: list[date] = Field(
         default_factory=list, description="Local closures (e.g. council days at Christmas)."
     )
@@ -280,15 +281,6 @@ def load_policy(path: Path | None = None) -> ThresholdPolicy:
     return parse_policy(path.read_text(encoding="utf-8"), source=str(path))
 
 
-@cache
-def bank_holidays(division: str) -> tuple[frozenset[date], date, date]:
-    """The shipped bank holiday calendar: its dates and the span it covers."""
-    text = resources.files("services.triage").joinpath(f"calendars/{division}.json").read_text()
-    doc: dict[str, Any] = json.loads(text)
-    dates = frozenset(date.fromisoformat(e["date"]) for e in doc["events"])
-    return dates, date.fromisoformat(doc["covers"]["from"]), date.fromisoformat(doc["covers"]["to"])
-
-
 def _dotted(loc: Loc) -> str:
     return ".".join(str(part) for part in loc)
 
@@ -312,10 +304,7 @@ def line_of(text: str, loc: Loc) -> int:
                 if key == str(part):
                     found = i
                     break
-                _, i = decoder.raw_decode(text, i)
-                i = _skip(text, i)
-                if i < len(text) and text[i] == ",":
-                    i = _skip(text, i + 1)
+                i = _past_value(decoder, text, i)
         elif pos < len(text) and text[pos] == "[" and isinstance(part, int):
             i = _skip(text, pos + 1)
             index = 0
@@ -323,15 +312,21 @@ def line_of(text: str, loc: Loc) -> int:
                 if index == part:
                     found = i
                     break
-                _, i = decoder.raw_decode(text, i)
-                i = _skip(text, i)
-                if i < len(text) and text[i] == ",":
-                    i = _skip(text, i + 1)
+                i = _past_value(decoder, text, i)
                 index += 1
         if found is None:
             break
         pos = found
     return text.count("\n", 0, pos) + 1
+
+
+def _past_value(decoder: json.JSONDecoder, text: str, i: int) -> int:
+    """Where the next member starts after the JSON value at `i` (past any comma)."""
+    _, i = decoder.raw_decode(text, i)
+    i = _skip(text, i)
+    if i < len(text) and text[i] == ",":
+        i = _skip(text, i + 1)
+    return i
 
 
 def _skip(text: str, i: int) -> int:

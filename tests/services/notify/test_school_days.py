@@ -1,11 +1,13 @@
 """The Operation Encompass deadline: the start of the next school day after the incident,
 across weekends, half terms, holidays, bank holidays, a school's own training day and
-start time, and the clock change; and the calendar file's validation."""
+start time, and the clock change; past the term dates, the next weekday that is not a
+bank holiday; the operators' warning a year before the term dates end; and the calendar
+file's validation."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from services.cli import main
 from services.notify.school_days import (
     DEFAULT_CALENDAR_PATH,
     SchoolCalendarError,
+    calendar_warnings,
     load_calendar,
     notify_by,
     parse_calendar,
@@ -102,12 +105,60 @@ def test_a_school_with_its_own_terms_follows_them_not_the_areas() -> None:
     assert later.calendar_covered is False
 
 
-def test_past_the_calendar_every_opening_weekday_counts_so_the_deadline_is_early() -> None:
-    after = datetime(2028, 7, 21, 20, 0, tzinfo=UTC)  # after the last term it knows
-    found = notify_by(CALENDAR, None, after)
-    assert found.at.isoformat() == "2028-07-24T07:30:00+00:00"  # the next Monday
+def test_past_the_term_dates_a_school_day_is_a_weekday_that_is_not_a_bank_holiday() -> None:
+    # The Demoshire terms end on Friday 21 July 2028; the next Monday is no bank holiday.
+    found = notify_by(CALENDAR, None, datetime(2028, 7, 21, 20, 0, tzinfo=UTC))
+    assert found.at.isoformat() == "2028-07-24T07:30:00+00:00"
     assert found.calendar_covered is False
     assert notify_by(CALENDAR, None, datetime(2026, 11, 27, 20, tzinfo=UTC)).calendar_covered
+    # Monday 28 August 2028 is the summer bank holiday: Tuesday (08:30 BST).
+    assert deadline("2028-08-25T20:00:00+01:00") == "2028-08-29T07:30:00+00:00"
+    # Christmas Day and Boxing Day 2028 are Monday and Tuesday: Wednesday.
+    assert deadline("2028-12-22T20:00:00+00:00") == "2028-12-27T08:30:00+00:00"
+
+
+def test_past_the_term_dates_the_deadline_has_an_answer_decades_ahead() -> None:
+    # 2040: New Year's Day is a Sunday, so Monday 2 January is its substitute.
+    found = notify_by(CALENDAR, None, datetime(2039, 12, 30, 20, tzinfo=UTC))
+    assert found.at.isoformat() == "2040-01-03T08:30:00+00:00"
+    assert found.calendar_covered is False
+
+
+def test_past_the_term_dates_a_calendar_follows_its_own_divisions_bank_holidays() -> None:
+    scottish = parse_calendar(json.dumps(_raw(division="scotland")))
+    friday = datetime(2028, 8, 4, 20, tzinfo=UTC)
+    # Scotland's summer bank holiday is the first Monday in August (7 August 2028).
+    assert notify_by(scottish, None, friday).at.isoformat() == "2028-08-08T07:30:00+00:00"
+    assert notify_by(CALENDAR, None, friday).at.isoformat() == "2028-08-07T07:30:00+00:00"
+    assert CALENDAR.division == "england-and-wales"  # the default, for files without one
+
+
+def test_the_warning_fires_365_days_before_the_term_dates_end_and_not_366() -> None:
+    assert CALENDAR.data_ends == date(2028, 7, 21)
+    assert calendar_warnings(CALENDAR, datetime(2027, 7, 21, 12, tzinfo=UTC)) == []  # 366 days
+    [warning] = calendar_warnings(CALENDAR, datetime(2027, 7, 22, 12, tzinfo=UTC))  # 365 days
+    assert "demoshire-schools version 2026-1: the area's terms end on 2028-07-21" in warning
+    assert "365 days from now" in warning and "england-and-wales bank holiday" in warning
+
+
+def test_the_warning_counts_days_in_the_calendars_time_zone() -> None:
+    # 23:30 UTC on 21 July 2027 is 00:30 on the 22nd in London (BST): 365 days left.
+    assert calendar_warnings(CALENDAR, datetime(2027, 7, 21, 23, 30, tzinfo=UTC))
+
+
+def test_the_warning_says_when_the_term_dates_have_already_ended() -> None:
+    [warning] = calendar_warnings(CALENDAR, datetime(2028, 9, 1, 12, tzinfo=UTC))
+    assert "the area's terms ended on 2028-07-21" in warning
+
+
+def test_a_school_whose_own_terms_end_first_is_named_in_the_warning() -> None:
+    raw = _raw()
+    raw["schools"]["100077"] = {"terms": [{"from": "2026-09-01", "to": "2027-07-16"}]}
+    calendar = parse_calendar(json.dumps(raw))
+    assert calendar.data_ends == date(2027, 7, 16)
+    [warning] = calendar_warnings(calendar, datetime(2026, 11, 25, 12, tzinfo=UTC))
+    assert "school 100077's own terms end on 2027-07-16, 233 days from now" in warning
+    assert calendar_warnings(CALENDAR, datetime(2026, 11, 25, 12, tzinfo=UTC)) == []
 
 
 def _raw(**changes: Any) -> dict[str, Any]:
@@ -120,6 +171,7 @@ def _raw(**changes: Any) -> dict[str, Any]:
     ("changes", "reason"),
     [
         ({"timezone": "Europe/Nowhere"}, "unknown time zone"),
+        ({"division": "wales"}, "division"),
         ({"school_days": []}, "school_days"),
         ({"day_starts_at": "25:00"}, "day_starts_at"),
         (
