@@ -259,6 +259,21 @@ def wait_ready(procs_urls: Sequence[tuple[Proc, str]], timeout: float) -> None:
             time.sleep(0.25)
 
 
+def migrate(*, env: dict[str, str], cwd: Path, service: str, timeout: float = 120) -> None:
+    """`signpost migrate --service NAME`, as a deployment runs it before the service."""
+    done = subprocess.run(
+        [*signpost_cmd(), "migrate", "--service", service],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"signpost migrate failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+
+
 def create_key(
     *,
     env: dict[str, str],

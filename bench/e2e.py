@@ -54,6 +54,7 @@ from bench._common import (
     fmt_errors,
     free_port,
     log,
+    migrate,
     percentile,
     report_factory,
     signpost_cmd,
@@ -668,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
                 port = free_port()
             ports[svc] = port
             env = dict(common, DATABASE_URL=pg.url(f"signpost_{svc}"))
+            migrate(env=env, cwd=root, service=svc)
             procs[svc] = Proc(
                 svc,
                 [*signpost_cmd(), "serve", svc, "--port", str(port), "--host", "127.0.0.1"],

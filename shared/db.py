@@ -1,7 +1,8 @@
 """Database engines and sessions for SQLite (embedded default) and PostgreSQL.
 
-Each service owns one database; the schema is created by the project at start-up
-(`Database.create_tables`), never by hand.
+Each service owns one database. Alembic owns the services' schemas and the key
+registry's: one migration history per database, applied by `shared.migrations`, never
+by hand. `Database.create_tables` remains for ad-hoc tables (tests, tools).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, event, inspect, text
+from sqlalchemy import Table, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.schema import CreateColumn
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -73,14 +73,20 @@ class Database:
 
     async def create_tables(self, tables: Sequence[Table]) -> None:
         """Create the given tables if they do not exist, and add the columns that
-        later versions added to existing ones (the schema only grows additively)."""
+        later versions added to existing ones (the schema only grows additively).
+
+        For ad-hoc tables only: a service's schema, and the key registry's, come from
+        their migration histories (`shared.migrations.upgrade`)."""
+        # Imported here: shared.migrations builds on this module.
+        from shared.migrations import add_missing_columns
+
         async with self.engine.begin() as conn:
             await conn.run_sync(
                 lambda sync_conn: SQLModel.metadata.create_all(
                     sync_conn, tables=list(tables), checkfirst=True
                 )
             )
-            await conn.run_sync(lambda sync_conn: _add_missing_columns(sync_conn, tables))
+            await conn.run_sync(lambda sync_conn: add_missing_columns(sync_conn, tables))
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
@@ -93,22 +99,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-def _add_missing_columns(conn: Connection, tables: Sequence[Table]) -> None:
-    inspector = inspect(conn)
-    for table in tables:
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            if not column.nullable and column.server_default is None:
-                raise RuntimeError(
-                    f"{table.name}.{column.name} is new and NOT NULL without a server default:"
-                    " an existing database cannot be upgraded additively"
-                )
-            ddl = CreateColumn(column).compile(dialect=conn.dialect)
-            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -58,7 +58,7 @@ class IdempotencyRecord(SQLModel, table=True):
     request_sha256: str = Field(max_length=64)
     status_code: int
     response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime
+    created_at: datetime = Field(index=True)
 
 
 class ReportVersion(SQLModel, table=True):

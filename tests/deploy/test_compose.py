@@ -16,9 +16,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
+from services.apps import DEFINITIONS
 from services.cli import SERVICES
-from services.notify.demo_sink_app import create_app
+from services.demo.sink_app import create_app
+from services.intake.settings import IntakeSettings
 from services.notify.webhooks import new_secret, signature_headers
 from shared.settings import Settings
 
@@ -28,7 +31,9 @@ DOCKERFILE = ROOT / "Dockerfile"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 K8S_DIR = ROOT / "deploy" / "k8s"
 
-SETTINGS_VARS = {name.upper() for name in Settings.model_fields}
+# The process's settings and every service's own (services/<name>/settings.py).
+SETTINGS_MODELS: list[type[BaseSettings]] = [Settings, *(d.settings for d in DEFINITIONS.values())]
+SETTINGS_VARS = {name.upper() for model in SETTINGS_MODELS for name in model.model_fields}
 # Variables a container may carry that are not Signpost settings.
 NON_SETTINGS_VARS = {"DEMO_SINK_SECRET", "DEMO_SINK_LOG_FILE"}
 INFRA = ("kafka", "postgres")
@@ -68,6 +73,11 @@ def settings_from(env: dict[str, str]) -> Settings:
         k.lower(): interpolate(v) for k, v in env.items() if k in SETTINGS_VARS
     }
     return Settings(_env_file=None, **values)
+
+
+def intake_settings_from(env: dict[str, str]) -> IntakeSettings:
+    """Intake's own settings from exactly these variables, as its process reads them."""
+    return settings_from(env).service_settings(IntakeSettings)
 
 
 def database_name(url: str) -> str:
@@ -172,14 +182,14 @@ def test_each_service_environment_validates_as_distributed_settings(signpost_ser
         assert settings.database_url.startswith("postgresql://")
         assert settings.keys_database_url.startswith("postgresql://")
         assert settings.kafka_bootstrap_servers == "kafka:9092"
-        assert settings.pseudonym_secret == DUMMY
+        assert intake_settings_from(env).pseudonym_secret == DUMMY
 
 
 def test_without_a_pseudonym_secret_service_settings_are_refused(signpost_services):
     env = environment_of(signpost_services["intake"])
     env["PSEUDONYM_SECRET"] = "${PSEUDONYM_SECRET:-}"
     with pytest.raises(ValueError, match="PSEUDONYM_SECRET"):
-        settings_from(env)
+        intake_settings_from(env)
 
 
 def test_kafka_is_apache_kafka_4_in_kraft_combined_mode_without_zookeeper(compose):
@@ -206,8 +216,10 @@ def test_services_wait_for_healthy_kafka_and_postgres(compose, signpost_services
         assert "healthcheck" in compose["services"][dependency], dependency
     for name, service in signpost_services.items():
         depends = service["depends_on"]
-        for dependency in INFRA:
-            assert depends[dependency]["condition"] == "service_healthy", (name, dependency)
+        assert depends["kafka"]["condition"] == "service_healthy", name
+        # PostgreSQL through the migration, which waits for it to be healthy.
+        migrate = compose["services"][f"{name}-migrate"]["depends_on"]
+        assert migrate["postgres"]["condition"] == "service_healthy", name
 
 
 def test_signpost_services_are_healthy_only_when_ready(signpost_services):
@@ -245,7 +257,7 @@ def test_intake_is_on_host_port_8000_and_the_others_on_8001_to_8003(compose):
 def test_demo_sink_runs_the_demo_sink_app_module(compose):
     sink = compose["services"]["demo-sink"]
     assert sink["entrypoint"] == ["uvicorn"]
-    assert sink["command"][0] == "services.notify.demo_sink_app:app"
+    assert sink["command"][0] == "services.demo.sink_app:app"
     assert "DEMO_SINK_SECRET" in environment_of(sink)
 
 
@@ -389,3 +401,24 @@ def test_k8s_replicas_do_not_exceed_topic_partitions():
     partitions = int(configmap["data"]["TOPIC_PARTITIONS"])
     for deployment in of_kind("Deployment"):
         assert deployment["spec"]["replicas"] <= partitions, deployment["metadata"]["name"]
+
+
+def test_compose_migrates_each_database_before_its_service_starts(compose, signpost_services):
+    for name, service in signpost_services.items():
+        migrate = compose["services"][f"{name}-migrate"]
+        assert migrate["command"] == ["migrate", "--service", name]
+        assert migrate.get("restart") == "no"
+        assert environment_of(migrate) == environment_of(service), name
+        needs = service["depends_on"][f"{name}-migrate"]
+        assert needs["condition"] == "service_completed_successfully", name
+
+
+def test_k8s_migrates_each_database_in_an_init_container_with_the_service_environment():
+    for deployment in of_kind("Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        (container,) = spec["containers"]
+        (init,) = spec["initContainers"]
+        service = container["args"][1]
+        assert init["args"] == ["migrate", "--service", service]
+        assert init["image"] == container["image"]
+        assert init["env"] == container["env"] and init["envFrom"] == container["envFrom"]

@@ -67,6 +67,20 @@ def create_key(
     return out.stdout.strip().splitlines()[-1]
 
 
+def migrate(env: Mapping[str, str], service: str) -> None:
+    """`signpost migrate --service NAME`: the service's database (and the key registry)
+    to this release's schema, as a deployment does before the service starts."""
+    subprocess.run(
+        [*SIGNPOST, "migrate", "--service", service],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
 class Process:
     """A Signpost process whose output goes to a file the test can show on failure."""
 

@@ -14,7 +14,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import create_database
-from tests.e2e.harness import ROOT, Process, WebhookSink, create_key, free_port, wait_ready
+from tests.e2e.harness import ROOT, Process, WebhookSink, create_key, free_port, migrate, wait_ready
 
 NOTICE = "org.signpost.encompass.notice.v1"
 ALERT = "org.signpost.encompass.alert.v1"
@@ -43,6 +43,8 @@ async def test_a_police_report_reaches_the_school_and_a_missing_webhook_alerts_t
     school = create_key(common, kind="school", organisation="100001", scopes="subscriptions:write")
     hub = create_key(common, kind="hub", organisation="demoshire-hub", scopes="subscriptions:write")
     ports = {name: free_port() for name in ("intake", "notify")}
+    for name in ports:
+        migrate({**common, "DATABASE_URL": urls[name]}, name)
     procs = [
         Process(
             ["serve", name, "--host", "127.0.0.1", "--port", str(port)],

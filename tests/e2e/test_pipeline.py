@@ -16,7 +16,15 @@ from cloudevents.core.bindings import kafka as ce_kafka
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import create_database
-from tests.e2e.harness import Process, WebhookSink, create_key, free_port, report, wait_ready
+from tests.e2e.harness import (
+    Process,
+    WebhookSink,
+    create_key,
+    free_port,
+    migrate,
+    report,
+    wait_ready,
+)
 
 N = 30
 ROUTED = "org.signpost.referral.routed.v1"
@@ -135,6 +143,8 @@ async def test_distributed_mode_on_kafka_and_postgres_delivers_every_report(
     )
     hub = create_key(common, kind="hub", organisation="demoshire-hub", scopes="subscriptions:write")
     ports = {name: free_port() for name in ("intake", "triage", "routing", "notify")}
+    for name in ports:
+        migrate({**common, "DATABASE_URL": urls[name]}, name)
     procs = [
         Process(
             ["serve", name, "--host", "127.0.0.1", "--port", str(port)],

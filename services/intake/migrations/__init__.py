@@ -1,0 +1,1 @@
+"""Alembic history for intake's database (run by shared.migrations)."""

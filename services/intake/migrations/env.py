@@ -1,0 +1,11 @@
+"""Alembic environment for intake's database: its own tables, the outbox and the inbox."""
+
+from sqlmodel import SQLModel
+
+from services.intake import definition
+from shared.db import table_of
+from shared.migrations import run_environment
+from shared.outbox import InboxEntry, OutboxMessage
+
+models: list[type[SQLModel]] = [*definition.tables, OutboxMessage, InboxEntry]
+run_environment([table_of(model) for model in models])

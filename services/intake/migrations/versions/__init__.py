@@ -1,0 +1,1 @@
+"""intake's revisions, oldest first."""

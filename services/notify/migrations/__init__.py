@@ -1,0 +1,1 @@
+"""Alembic history for notify's database (run by shared.migrations)."""

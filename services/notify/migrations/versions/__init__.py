@@ -1,0 +1,1 @@
+"""notify's revisions, oldest first."""

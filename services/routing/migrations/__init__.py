@@ -1,0 +1,1 @@
+"""Alembic history for routing's database (run by shared.migrations)."""

@@ -1,0 +1,1 @@
+"""routing's revisions, oldest first."""

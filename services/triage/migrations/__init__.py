@@ -1,0 +1,1 @@
+"""Alembic history for triage's database (run by shared.migrations)."""

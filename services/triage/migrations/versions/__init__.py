@@ -1,0 +1,1 @@
+"""triage's revisions, oldest first."""
