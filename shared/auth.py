@@ -30,6 +30,7 @@ from sqlmodel import Field, SQLModel, col, select
 
 from shared.clock import Clock
 from shared.db import Database
+from shared.migrations import KEYS, upgrade
 from shared.problems import Problem
 
 
@@ -39,6 +40,18 @@ class ClientKind(StrEnum):
     AGENCY = "agency"
     HUB = "hub"
     ADMIN = "admin"
+
+
+# The one place that says who oversees the partnership's front door: the hub (and
+# administrators) see every referral, override and reassign, read every audit trail,
+# and hear about every referral event. The MASH is the directory's `mash` entry
+# (routing), an organisation like any agency to everyone else.
+OVERSEERS: frozenset[ClientKind] = frozenset({ClientKind.HUB, ClientKind.ADMIN})
+
+
+def oversees(kind: str) -> bool:
+    """True for a kind of client (a key's, a subscription's) that oversees."""
+    return kind in {k.value for k in OVERSEERS}
 
 
 SCOPES: dict[str, str] = {
@@ -88,6 +101,11 @@ class Principal:
     def has(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
 
+    @property
+    def oversees(self) -> bool:
+        """The hub or an administrator (see OVERSEERS)."""
+        return self.kind in OVERSEERS
+
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -105,9 +123,8 @@ class KeyRegistry:
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
 
     async def create_schema(self) -> None:
-        from shared.db import table_of
-
-        await self.db.create_tables([table_of(ApiKey)])
+        """Bring the registry's schema to this release's (its own migration history)."""
+        await upgrade(self.db, KEYS)
 
     async def create(
         self, *, name: str, kind: ClientKind, organisation: str, scopes: Sequence[str]

@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.base import Bus, Consumer, Record
-from shared.clock import Clock
-from shared.db import Database
 from shared.envelope import from_record
 from shared.events import dlq_topic
 from shared.outbox import already_handled, handled_among, remember_handled
+from shared.uow import UnitOfWork, UnitsOfWork
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncSession, BaseCloudEvent], Awaitable[None]]
+# A handler gets the unit of work of the record (or of its whole batch): it changes
+# rows through `uow.session` and records events with `uow.record`; the consumer commits.
+Handler = Callable[[UnitOfWork, BaseCloudEvent], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,14 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, SATimeoutError | OSError | TimeoutError)
 
 
+def event_id(record: Record) -> str | None:
+    """The CloudEvents id of a record (its `ce_id` header), for logs."""
+    for name, value in record.headers:
+        if name == "ce_id":
+            return value.decode("utf-8", "replace")[:100]
+    return None
+
+
 class PoisonRecord(Exception):
     """The record can never be handled (it is not a valid CloudEvent)."""
 
@@ -85,21 +93,20 @@ class EventConsumer:
         self,
         *,
         bus: Bus,
-        db: Database,
+        units: UnitsOfWork,
         subscription: Subscription,
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
-        on_committed: Callable[[], None] | None = None,
         batch_size: int = 200,
-        clock: Clock | None = None,
     ) -> None:
         self.bus = bus
-        self.clock = clock or Clock()
-        self.db = db
+        self.units = units
+        self.db = units.db
+        self.clock = units.clock
         self.subscription = subscription
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
-        self.on_committed = on_committed
+        self.on_committed = units.on_committed
         self.batch_size = batch_size
         self._consumer: Consumer | None = None
         self._stopping = asyncio.Event()
@@ -196,11 +203,15 @@ class EventConsumer:
                 )
                 log.warning(
                     "event handler failed",
+                    # The traceback (redacted by the formatter) once per failure of the
+                    # record's own; an outage logs its class only, however long it lasts.
+                    exc_info=None if transient else exc,
                     extra={
                         "group": self.subscription.group,
                         "topic": record.topic,
                         "partition": record.partition,
                         "offset": record.offset,
+                        "event_id": event_id(record),
                         "attempt": attempt,
                         "transient": transient,
                         "error": type(exc).__name__,
@@ -231,6 +242,7 @@ class EventConsumer:
         index = -1
         try:
             async with self.db.session() as session:
+                uow = self.units.over(session)
                 seen = await handled_among(
                     session, consumer=group, event_ids=[e.get_id() for e in events]
                 )
@@ -240,7 +252,7 @@ class EventConsumer:
                     if key in seen:
                         continue
                     seen.add(key)
-                    await self.subscription.handler(session, event)
+                    await self.subscription.handler(uow, event)
                     remember_handled(
                         session,
                         consumer=group,
@@ -250,7 +262,7 @@ class EventConsumer:
                     )
                     changed = True
                 index = -1  # a failure from here on is the commit's, not a record's
-                await session.commit()
+                await uow.complete()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -276,7 +288,8 @@ class EventConsumer:
             async with self.db.session() as session:
                 if await already_handled(session, consumer=group, source=source, event_id=event_id):
                     return False
-                await self.subscription.handler(session, event)
+                uow = self.units.over(session)
+                await self.subscription.handler(uow, event)
                 remember_handled(
                     session,
                     consumer=group,
@@ -284,7 +297,7 @@ class EventConsumer:
                     event_id=event_id,
                     at=self.clock.now(),
                 )
-                await session.commit()
+                await uow.complete()
                 return True
         except IntegrityError:
             # Another member handled the same event concurrently (a rebalance):
@@ -337,10 +350,12 @@ class EventConsumer:
         self.parked += 1
         log.error(
             "event parked on the dead-letter topic",
+            exc_info=exc,
             extra={
                 "group": self.subscription.group,
                 "topic": record.topic,
                 "offset": record.offset,
+                "event_id": event_id(record),
                 "attempts": attempts,
             },
         )

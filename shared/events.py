@@ -88,6 +88,38 @@ ReferralState = Literal[
 ]
 
 
+class ReasonCode(StrEnum):
+    """Why a referral went where it went, or moved on: the codes partners read on
+    `referral.routed` (`reason_codes`) and `referral.status` (`reason_code`)."""
+
+    # Routing's decision (referral.routed).
+    STATUTORY_LEVEL = "statutory_level"
+    MULTI_AGENCY_LEVEL = "multi_agency_level"
+    NEEDS_SPAN_AGENCIES = "needs_span_agencies"
+    NO_SINGLE_AGENCY_SUITABLE = "no_single_agency_suitable"
+    SINGLE_AGENCY_BEST_PLACED = "single_agency_best_placed"
+    UNIVERSAL_SERVICES_ADVISED = "universal_services_advised"
+    # Moved on by the hub or by the clock.
+    OVERRIDDEN_BY_HUB = "overridden_by_hub"
+    REASSIGNED_BY_HUB = "reassigned_by_hub"
+    DECLINED_BY_AGENCY = "declined_by_agency"
+    NO_RESPONSE_WITHIN_SLA = "no_response_within_sla"
+    # An agency's reason for declining.
+    NO_CAPACITY = "no_capacity"
+    NOT_ELIGIBLE = "not_eligible"
+    OUTSIDE_CATCHMENT = "outside_catchment"
+    ALREADY_SUPPORTED = "already_supported"
+    NOT_APPROPRIATE = "not_appropriate"
+    # How a referral closed (completed or failed).
+    GOT_HELP = "got_help"
+    NO_FURTHER_ACTION = "no_further_action"
+    NO_LONGER_NEEDED = "no_longer_needed"
+    UNABLE_TO_CONTACT = "unable_to_contact"
+    CLIENT_REFUSED = "client_refused"
+    NO_LONGER_INTERESTED = "no_longer_interested"
+    COULDNT_GET_HELP = "couldnt_get_help"
+
+
 class EventData(BaseModel):
     """Base of every event's data: unknown fields from newer producers are kept."""
 
@@ -169,7 +201,7 @@ class ReferralRouted(EventData):
     destination: Destination
     level: Level = Field(ge=1, le=5)
     priority: Priority
-    reason_codes: list[str]
+    reason_codes: list[ReasonCode]
     directory_version: str
     routed_at: AwareDatetime
     referrer_organisation: str
@@ -182,7 +214,7 @@ class ReferralStatus(EventData):
     referral_id: str
     status: ReferralState
     destination_id: str | None = None
-    reason_code: str | None = None
+    reason_code: ReasonCode | None = None
     occurred_at: AwareDatetime
     referrer_organisation: str
     # Added by the closed-loop issue (optional: older producers omit them). The

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,10 +75,33 @@ class JsonFormatter(logging.Formatter):
             k: v for k, v in vars(record).items() if k not in _STANDARD and k != "color_message"
         }
         entry.update(redact(extra))
-        if record.exc_info and record.exc_info[0] is not None:
-            # The class only: a traceback's locals and messages can carry personal data.
-            entry["error"] = record.exc_info[0].__name__
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["error"] = type(record.exc_info[1]).__name__
+            entry["traceback"] = redacted_traceback(record.exc_info[1])
         return json.dumps(entry, default=str)
+
+
+def redacted_traceback(exc: BaseException) -> list[str]:
+    """The whole traceback of `exc` and of the errors that caused it, as lines of
+    where (file, line, function, the source line) and which error class: never an
+    error's message or a frame's values, which can carry a child's details."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    chain: list[BaseException] = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    for depth, error in enumerate(reversed(chain)):
+        if depth:
+            lines.append("which led to:")
+        for frame in traceback.extract_tb(error.__traceback__):
+            lines.append(f"{frame.filename}:{frame.lineno} in {frame.name}: {frame.line or ''}")
+        lines.append(f"{type(error).__module__}.{type(error).__qualname__}")
+    return lines
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -229,8 +229,7 @@ class OutboxRelay:
                 failures += 1
                 delay = min(30.0, 0.2 * 2**failures)
                 log.warning(
-                    "outbox relay failed; retrying",
-                    extra={"error": type(exc).__name__, "retry_in": delay},
+                    "outbox relay failed; retrying", exc_info=exc, extra={"retry_in": delay}
                 )
                 await self._idle(delay)
                 continue

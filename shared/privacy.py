@@ -21,9 +21,6 @@ from shared.auth import Principal
 from shared.clock import as_utc
 from shared.problems import Problem
 
-# Kinds of client that oversee the partnership: they see every record's audit trail.
-OVERSEERS = ("hub", "admin")
-
 
 def only_overseers() -> Problem:
     """403 for a partner asking for an audit trail (the hub's and administrators')."""

@@ -7,13 +7,17 @@ trace, and bad input never becomes a 500.
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +134,51 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", extra={"path": request.url.path, "error": type(exc).__name__})
+        request_id = getattr(request.state, "request_id", None)
+        # The traceback is logged redacted (where, and which error; never a message or
+        # a value): see shared.logging.
+        log.error(
+            "unhandled error",
+            exc_info=exc,
+            extra={"path": request.url.path, "method": request.method, "request_id": request_id},
+        )
         return problem_response(
             500,
             "Internal error",
-            detail="The server could not complete the request.",
+            detail="The server could not complete the request. Quote the request_id "
+            "when you report it.",
             instance=request.url.path,
+            request_id=request_id,
         )
+
+    app.add_middleware(RequestIds)
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class RequestIds:
+    """Gives every request an id (the caller's `X-Request-ID` when it is a plain token,
+    else a new one), kept in `request.state.request_id` for logs and error answers, and
+    sent back in the `X-Request-ID` header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def _title(status: int) -> str:

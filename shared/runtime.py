@@ -9,20 +9,26 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic_settings import BaseSettings
 from sqlmodel import SQLModel
 
 from shared.auth import KeyRegistry
 from shared.bus.base import Bus
+from shared.cli import Commands
 from shared.clock import Clock
 from shared.consuming import EventConsumer, Subscription
-from shared.db import Database, table_of
-from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
+from shared.db import Database
+from shared.migrations import KEYS, MigrationHistory, check_at_head, history_of, upgrade
+from shared.outbox import OutboxRelay
 from shared.problems import install_problem_handlers
 from shared.settings import Settings
+from shared.uow import UnitOfWork, UnitsOfWork
+
+C = TypeVar("C", bound=BaseSettings)
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +45,19 @@ class ServiceContext:
     source: str
     # The process's one clock, shared by every service in it (see shared.clock).
     clock: Clock
+    # This service's own settings (services/<name>/settings.py).
+    config: BaseSettings
     state: dict[str, Any] = field(default_factory=dict)
     # Set at shutdown: loops finish the unit of work in hand, then return.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+    # Opens this service's units of work (see shared.uow): the only way to commit.
+    units: UnitsOfWork = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.units = UnitsOfWork(
+            self.db, clock=self.clock, source=self.source, on_committed=self.published
+        )
 
     def published(self) -> None:
         """Call after committing a transaction that staged work for a loop (outbox rows,
@@ -50,6 +65,12 @@ class ServiceContext:
         self.relay.wake()
         for event in self.wakeups.values():
             event.set()
+
+    def config_of(self, model: type[C]) -> C:
+        """This service's own settings, as the model its definition names."""
+        if not isinstance(self.config, model):
+            raise TypeError(f"{self.name} is configured by {type(self.config).__name__}")
+        return self.config
 
     def wakeup(self, name: str) -> asyncio.Event:
         """A named in-process wake-up for one of the service's loops."""
@@ -66,9 +87,12 @@ class ServiceDefinition:
     name: str
     router: APIRouter | None
     tables: Sequence[type[SQLModel]]
+    settings: type[BaseSettings]
     subscriptions: Callable[[ServiceContext], Sequence[Subscription]] = lambda ctx: ()
     loops: Sequence[tuple[str, Loop]] = ()
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
+    # Registers this service's `signpost` sub-commands (its cli.register).
+    commands: Callable[[Commands], None] | None = None
 
 
 class ServiceRuntime:
@@ -87,26 +111,23 @@ class ServiceRuntime:
             relay=OutboxRelay(db, bus, clock=clock),
             source=f"/signpost/{definition.name}/{settings.instance}-{socket.gethostname()}",
             clock=clock,
+            config=settings.service_settings(definition.settings),
         )
         self.consumers: list[EventConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         ctx = self.ctx
-        models: list[type[SQLModel]] = [*self.definition.tables, OutboxMessage, InboxEntry]
-        tables = [table_of(m) for m in models]
-        await ctx.db.create_tables(tables)
+        await prepare_schema(ctx.db, history_of(self.definition.name), ctx.settings)
         if self.definition.on_start is not None:
             await self.definition.on_start(ctx)
         for subscription in self.definition.subscriptions(ctx):
             consumer = EventConsumer(
                 bus=ctx.bus,
-                db=ctx.db,
+                units=ctx.units,
                 subscription=subscription,
                 max_attempts=ctx.settings.consumer_max_attempts,
                 backoff_seconds=ctx.settings.consumer_backoff_seconds,
-                on_committed=ctx.published,
-                clock=ctx.clock,
             )
             await consumer.start()
             self.consumers.append(consumer)
@@ -132,7 +153,8 @@ class ServiceRuntime:
                 except Exception as exc:
                     log.error(
                         "background loop crashed; restarting",
-                        extra={"service": self.ctx.name, "loop": name, "error": type(exc).__name__},
+                        exc_info=exc,
+                        extra={"service": self.ctx.name, "loop": name},
                     )
                     await asyncio.sleep(1.0)
 
@@ -168,10 +190,33 @@ class ServiceRuntime:
         return await self.ctx.db.ping() and await self.ctx.bus.ready()
 
 
+async def prepare_schema(db: Database, history: MigrationHistory, settings: Settings) -> None:
+    """Embedded mode migrates its own databases at start; in distributed mode that is
+    `signpost migrate`'s job (run once per release, before the services), and a service
+    refuses to start on a database whose schema is not the one it was built for."""
+    if settings.mode == "embedded":
+        await upgrade(db, history)
+    else:
+        await check_at_head(db, history)
+
+
 def context_of(request: Request, service: str) -> ServiceContext:
     """The running context of `service` inside this app."""
     runtimes: dict[str, ServiceRuntime] = request.app.state.runtimes
     return runtimes[service].ctx
+
+
+def unit_of_work(service: str) -> Callable[[Request], AsyncIterator[UnitOfWork]]:
+    """A route dependency (use with `Depends(..., scope="function")`) that opens one unit
+    of work of `service` for the request and commits it, with its events, when the
+    route returns: before the answer is sent, so a 2xx means durable. An error in the
+    route rolls it back whole."""
+
+    async def open_unit(request: Request) -> AsyncIterator[UnitOfWork]:
+        async with context_of(request, service).units.begin() as uow:
+            yield uow
+
+    return open_unit
 
 
 def build_app(
@@ -199,7 +244,7 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await registry.create_schema()
+        await prepare_schema(registry.db, KEYS, settings)
         await bus.start()
         started: list[ServiceRuntime] = []
         try:

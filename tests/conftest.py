@@ -55,3 +55,40 @@ async def create_database(admin_url: str, name: str) -> str:
 async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
     yield await create_database(postgres_admin_url, "t_" + uuid.uuid4().hex[:12])
+
+
+# Fixtures that start real infrastructure, or a whole running Signpost: a test using
+# one is not a fast unit test.
+INFRASTRUCTURE = frozenset({"kafka_bootstrap", "postgres_admin_url", "postgres_url"})
+RUNNING_APP = frozenset({"signpost", "sp", "signpost_with", "running"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="only the fast unit tests (`make check`): none that needs Kafka or "
+        "PostgreSQL, starts a whole Signpost or other processes, or runs the pipeline",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--fast"):
+        return
+    keep: list[pytest.Item] = []
+    slow: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        fixtures = set(getattr(item, "fixturenames", ()))
+        needs_infrastructure = (
+            (INFRASTRUCTURE | RUNNING_APP) & fixtures
+            or {"postgres", "kafka"} & {str(v) for v in params.values()}
+            or item.get_closest_marker("kafka") is not None
+            or item.get_closest_marker("postgres") is not None
+            or item.get_closest_marker("app") is not None
+            or "e2e" in item.path.parts
+            or "deploy" in item.path.parts
+        )
+        (slow if needs_infrastructure else keep).append(item)
+    config.hook.pytest_deselected(items=slow)
+    items[:] = keep

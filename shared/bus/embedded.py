@@ -141,7 +141,7 @@ class EmbeddedBus(Bus):
             try:
                 await self.prune(retention_seconds=retention_seconds)
             except sqlite3.Error as exc:
-                log.warning("event log pruning failed", extra={"error": type(exc).__name__})
+                log.warning("event log pruning failed", exc_info=exc)
 
     async def prune(self, *, retention_seconds: float, now: float | None = None) -> int:
         """Delete records older than the retention that every consumer group of their

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 
 from services.apps import embedded_app
 from shared.auth import ClientKind, KeyRegistry
+from shared.bus.embedded import EmbeddedBus
 from shared.clock import Clock
+from shared.runtime import ServiceContext, ServiceDefinition, ServiceRuntime
 from shared.settings import embedded_settings
 
 
@@ -44,6 +46,16 @@ async def signpost(tmp_path: Path) -> AsyncIterator[Signpost]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://signpost") as client:
             yield Signpost(app, client, app.state.key_registry)
+
+
+def service_context(
+    definition: ServiceDefinition, url: str, data_dir: Path, *, clock: Clock | None = None
+) -> ServiceContext:
+    """One service's context on the database at `url`, without starting it (a replica
+    a test drives by hand); its embedded bus is never started, so nothing is published."""
+    settings = embedded_settings(data_dir, database_url=url)
+    bus = EmbeddedBus(data_dir / "bus.db")
+    return ServiceRuntime(definition, settings, bus, clock or Clock()).ctx
 
 
 def bearer(key: str) -> dict[str, str]:

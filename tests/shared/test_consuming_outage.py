@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.base import Record
 from shared.bus.embedded import EmbeddedBus
+from shared.clock import Clock
 from shared.consuming import EventConsumer, Subscription
 from shared.db import Database, table_of
 from shared.outbox import InboxEntry
+from shared.uow import UnitOfWork, UnitsOfWork
 from tests.conftest import create_database
 from tests.infra import SCRIPTS, start_script, stop_script, unavailable
 from tests.shared.bus.test_contract import Effect, record_effect, status_event
@@ -57,12 +58,12 @@ async def test_events_arriving_while_postgresql_is_down_wait_for_it_and_none_is_
         await db.create_tables([table_of(Effect), table_of(InboxEntry)])
         await bus.start()
 
-        async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
-            await record_effect(session, event)
+        async def handler(uow: UnitOfWork, event) -> None:  # type: ignore[no-untyped-def]
+            await record_effect(uow, event)
 
         consumer = EventConsumer(
             bus=bus,
-            db=db,
+            units=units_on(db),
             subscription=Subscription(group="outage", topics=["outage"], handler=handler),
             max_attempts=2,
             backoff_seconds=0.05,
@@ -93,3 +94,8 @@ async def test_events_arriving_while_postgresql_is_down_wait_for_it_and_none_is_
         await bus.stop()
         await db.dispose()
         stop_script("postgres.sh", workdir)
+
+
+def units_on(db: Database) -> UnitsOfWork:
+    """Units of work on `db` for a consumer under test."""
+    return UnitsOfWork(db, clock=Clock(), source="/test")

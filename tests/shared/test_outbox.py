@@ -16,14 +16,15 @@ from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.base import Record
+from shared.clock import Clock
 from shared.consuming import EventConsumer, Subscription
 from shared.db import Database, table_of
 from shared.envelope import from_record, new_event, to_record
 from shared.events import EventType, ReferralStatus
 from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay, remember_handled, stage
+from shared.uow import UnitOfWork, UnitsOfWork
 from tests.conftest import create_database
 
 TOPIC = "outbox-test"
@@ -181,7 +182,7 @@ def records(n: int, start: int = 0) -> list[Record]:
 def consumer(db: Database, handler) -> EventConsumer:  # type: ignore[no-untyped-def]
     return EventConsumer(
         bus=None,  # type: ignore[arg-type]
-        db=db,
+        units=units_on(db),
         subscription=Subscription(group="g", topics=["in"], handler=handler),
     )
 
@@ -189,7 +190,8 @@ def consumer(db: Database, handler) -> EventConsumer:  # type: ignore[no-untyped
 def staging_handler(fail_on: set[str]):  # type: ignore[no-untyped-def]
     """Writes an effect and stages two events per event; raises for `fail_on` subjects."""
 
-    async def handler(session: AsyncSession, ev: BaseCloudEvent) -> None:
+    async def handler(uow: UnitOfWork, ev: BaseCloudEvent) -> None:
+        session = uow.session
         subject = ev.get_subject() or ""
         await (await session.connection()).execute(_INSERT_EFFECT, {"ce_id": ev.get_id()})
         stage(session, event(subject + "/a"), topic=TOPIC)
@@ -250,8 +252,8 @@ async def test_an_event_another_member_handled_meanwhile_is_recognised(
     others = {from_record(batch[1]).get_id()}
     inner = staging_handler(fail_on=set())
 
-    async def racing(session: AsyncSession, ev: BaseCloudEvent) -> None:
-        await inner(session, ev)
+    async def racing(uow: UnitOfWork, ev: BaseCloudEvent) -> None:
+        await inner(uow, ev)
         if ev.get_id() in others:
             others.discard(ev.get_id())
             # Another member commits the same event while this transaction is open.
@@ -270,3 +272,8 @@ async def test_an_event_another_member_handled_meanwhile_is_recognised(
     assert await member.handle(batch[1]) is False
     assert await outbox_subjects(db) == []
     assert await count(db, OutboxEffect) == 0
+
+
+def units_on(db: Database) -> UnitsOfWork:
+    """Units of work on `db` for a consumer under test."""
+    return UnitsOfWork(db, clock=Clock(), source="/test")

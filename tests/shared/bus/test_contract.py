@@ -14,16 +14,17 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, SQLModel, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.base import Bus, Record
 from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus
+from shared.clock import Clock
 from shared.consuming import EventConsumer, Subscription
 from shared.db import Database, table_of
 from shared.envelope import from_record, new_event
 from shared.events import EventType, ReferralStatus
 from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay, stage
+from shared.uow import UnitOfWork, UnitsOfWork
 
 
 class Effect(SQLModel, table=True):
@@ -126,7 +127,7 @@ async def consume_all(
     """Run a consumer of `name` until it has handled or parked `expect` records."""
     consumer = EventConsumer(
         bus=bus,
-        db=db,
+        units=units_on(db),
         subscription=Subscription(group="g-" + name, topics=[name], handler=handler),
         max_attempts=max_attempts,
         backoff_seconds=backoff_seconds,
@@ -144,7 +145,8 @@ async def count_effects(db: Database) -> int:
         return int((await session.exec(select(func.count()).select_from(Effect))).one())
 
 
-async def record_effect(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
+async def record_effect(uow: UnitOfWork, event) -> None:  # type: ignore[no-untyped-def]
+    session = uow.session
     session.add(Effect(ce_id=event.get_id(), referral_id=event.get_subject()))
 
 
@@ -182,7 +184,7 @@ async def test_event_handled_but_not_committed_is_redelivered_and_changes_nothin
 
     # First member handles the event (its transaction commits) but "crashes" before
     # committing the offset.
-    first = EventConsumer(bus=bus, db=db, subscription=subscription)
+    first = EventConsumer(bus=bus, units=units_on(db), subscription=subscription)
     await first.start()
     async with asyncio.timeout(30):
         fetched: list[Record] = []
@@ -197,7 +199,7 @@ async def test_event_handled_but_not_committed_is_redelivered_and_changes_nothin
     # After the restart the same event is delivered again, and changes nothing.
     again = make_bus()
     await prepare(again, name)
-    second = EventConsumer(bus=again, db=db, subscription=subscription)
+    second = EventConsumer(bus=again, units=units_on(db), subscription=subscription)
     await second.start()
     redelivered: list[Record] = []
     async with asyncio.timeout(60):
@@ -278,11 +280,11 @@ async def test_poison_event_is_parked_on_the_dlq_after_n_tries_and_later_events_
     poison_id = (await publish_statuses(bus, name, 3))[0]
     calls: list[str] = []
 
-    async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
+    async def handler(uow: UnitOfWork, event) -> None:  # type: ignore[no-untyped-def]
         calls.append(event.get_id())
         if event.get_id() == poison_id:
             raise ValueError("cannot handle this one")
-        await record_effect(session, event)
+        await record_effect(uow, event)
 
     consumer = await consume_all(
         bus, db, name, handler, expect=3, max_attempts=3, backoff_seconds=0.01
@@ -312,12 +314,12 @@ async def test_a_database_outage_is_waited_out_and_parks_nothing(
     first_id = (await publish_statuses(bus, name, 3))[0]
     calls: list[str] = []
 
-    async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
+    async def handler(uow: UnitOfWork, event) -> None:  # type: ignore[no-untyped-def]
         calls.append(event.get_id())
         if event.get_id() == first_id and calls.count(first_id) <= 7:
             # What the driver raises while the database restarts or fails over.
             raise OperationalError("INSERT ...", {}, ConnectionRefusedError("refused"))
-        await record_effect(session, event)
+        await record_effect(uow, event)
 
     consumer = await consume_all(
         bus, db, name, handler, expect=3, max_attempts=3, backoff_seconds=0.01
@@ -337,10 +339,10 @@ async def test_an_outage_like_error_while_the_database_answers_is_parked_in_the_
     bus, name = make_bus(), topic()
     broken_id = (await publish_statuses(bus, name, 2))[0]
 
-    async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
+    async def handler(uow: UnitOfWork, event) -> None:  # type: ignore[no-untyped-def]
         if event.get_id() == broken_id:
             raise OperationalError("INSERT ...", {}, Exception("no such table: x"))
-        await record_effect(session, event)
+        await record_effect(uow, event)
 
     consumer = await consume_all(
         bus, db, name, handler, expect=2, max_attempts=2, backoff_seconds=0.001
@@ -362,14 +364,14 @@ async def test_a_parked_event_can_be_replayed_onto_its_topic_and_then_handled(
     )
     broken = True
 
-    async def handler(session: AsyncSession, event) -> None:  # type: ignore[no-untyped-def]
+    async def handler(uow: UnitOfWork, event) -> None:  # type: ignore[no-untyped-def]
         if broken:
             raise RuntimeError("directory entry missing")
-        await record_effect(session, event)
+        await record_effect(uow, event)
 
     subscription = Subscription(group="g-" + name, topics=[name], handler=handler)
     consumer = EventConsumer(
-        bus=bus, db=db, subscription=subscription, max_attempts=2, backoff_seconds=0.01
+        bus=bus, units=units_on(db), subscription=subscription, max_attempts=2, backoff_seconds=0.01
     )
     await consumer.start()
     await drain(consumer, expect=1)
@@ -395,3 +397,8 @@ async def test_embedded_log_keeps_its_partition_count_across_restarts(tmp_path: 
     await reopened.stop()
     assert reopened.partitions == 3
     assert len(records) == 9
+
+
+def units_on(db: Database) -> UnitsOfWork:
+    """Units of work on `db` for a consumer under test."""
+    return UnitsOfWork(db, clock=Clock(), source="/test")

@@ -1,0 +1,133 @@
+"""The unit of work: one transaction, the state it changes and the events it implies,
+committed together.
+
+A use case (`services/<name>/service.py`) takes a `uow`, changes rows through
+`uow.session` and records the events its change implies with `uow.record(...)`. Only
+the owner of the unit commits: `UnitsOfWork.begin()` (API dependencies, loops, a use
+case that must retry a whole transaction) or the event consumer (one unit per record
+or batch, with the inbox entry). Committing writes the recorded events to the outbox in
+the same transaction, so a state change and its events are durable together or not at
+all (DESIGN.md, delivery guarantees 1-2); then the relay and the service's loops are
+woken. Time inside a unit comes from `uow.clock`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import BaseModel
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import Session
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.clock import Clock
+from shared.db import Database, table_of
+from shared.envelope import new_event
+from shared.events import EventType
+from shared.outbox import OutboxMessage, outbox_row
+
+_INSERT_OUTBOX = insert(table_of(OutboxMessage))
+_WROTE = "signpost.wrote"
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_a_write(session: Session, _context: object) -> None:
+    # A unit that flushed rows may have staged work for a loop (a delivery, a
+    # deadline): its owner wakes the loops after the commit (see `complete`).
+    session.info[_WROTE] = True
+
+
+class UnitOfWork:
+    """One open transaction of one service, and the events recorded in it."""
+
+    def __init__(self, session: AsyncSession, *, clock: Clock, source: str) -> None:
+        self.session = session
+        self.clock = clock
+        self.source = source
+        self._events: list[tuple[CloudEvent, str | None]] = []
+
+    def now(self) -> datetime:
+        """The service clock's now."""
+        return self.clock.now()
+
+    async def connection(self) -> AsyncConnection:
+        """The transaction's connection, for Core statements on hot paths."""
+        return await self.session.connection()
+
+    def record(
+        self,
+        *,
+        type: EventType,
+        subject: str,
+        partitionkey: str,
+        data: BaseModel,
+        time: datetime | None = None,
+        topic: str | None = None,
+    ) -> CloudEvent:
+        """Record an event this unit's change implies; it reaches the outbox when the unit
+        commits, and is dropped with everything else if it does not."""
+        event = new_event(
+            type=type,
+            source=self.source,
+            subject=subject,
+            partitionkey=partitionkey,
+            data=data,
+            time=time or self.clock.now(),
+        )
+        self._events.append((event, topic))
+        return event
+
+    @property
+    def recorded(self) -> list[CloudEvent]:
+        """The events recorded so far (not yet in the outbox)."""
+        return [event for event, _ in self._events]
+
+    async def complete(self) -> bool:
+        """Write the recorded events to the outbox and commit. Only a unit's owner calls
+        this (`UnitsOfWork.begin`, the event consumer). Returns whether the unit wrote
+        anything (events, or rows through the session): the relay and the service's
+        loops then have work; a read-only unit wakes nothing."""
+        events, self._events = self._events, []
+        if events:
+            conn = await self.session.connection()
+            await conn.execute(_INSERT_OUTBOX, [outbox_row(e, topic) for e, topic in events])
+        await self.session.commit()
+        wrote = bool(self.session.sync_session.info.pop(_WROTE, False))
+        return bool(events) or wrote
+
+
+class UnitsOfWork:
+    """Opens units of work on one service's database."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        source: str,
+        on_committed: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.source = source
+        self.on_committed = on_committed
+
+    def over(self, session: AsyncSession) -> UnitOfWork:
+        """A unit over a session its caller owns and commits with `complete()` (the event
+        consumer, which adds the inbox entry to the same transaction)."""
+        return UnitOfWork(session, clock=self.clock, source=self.source)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[UnitOfWork]:
+        """A unit that commits, with its events, when the block ends without an error, and
+        rolls back whole when it raises."""
+        async with self.db.session() as session:
+            unit = self.over(session)
+            yield unit
+            wrote = await unit.complete()
+        if wrote and self.on_committed is not None:
+            self.on_committed()

@@ -1,0 +1,110 @@
+"""The unit of work: a state change and its events commit together or not at all, and
+only a unit that wrote something wakes the relay and the loops."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import Field, SQLModel, func, select
+
+from shared.clock import Clock
+from shared.db import Database, table_of
+from shared.events import EventType, ReferralStatus
+from shared.outbox import InboxEntry, OutboxMessage
+from shared.uow import UnitsOfWork
+
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+class UowEffect(SQLModel, table=True):
+    """A row a use case under test writes."""
+
+    __tablename__ = "test_uow_effect"
+    id: int | None = Field(default=None, primary_key=True)
+    note: str
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'uow.db'}")
+    await database.create_tables([table_of(m) for m in (UowEffect, OutboxMessage, InboxEntry)])
+    yield database
+    await database.dispose()
+
+
+def status(referral_id: str) -> ReferralStatus:
+    return ReferralStatus(
+        referral_id=referral_id,
+        status="accepted",
+        occurred_at=NOW,
+        referrer_organisation="demo-police",
+    )
+
+
+def units_on(db: Database, woken: list[bool]) -> UnitsOfWork:
+    """Units on `db` at NOW that note each time they wake the service's loops."""
+    clock = Clock(NOW)
+    return UnitsOfWork(db, clock=clock, source="/test", on_committed=lambda: woken.append(True))
+
+
+async def count(db: Database, model: type[SQLModel]) -> int:
+    async with db.session() as session:
+        return int((await session.exec(select(func.count()).select_from(model))).one())
+
+
+async def test_a_unit_commits_its_rows_and_its_events_together_stamped_by_its_clock(
+    db: Database,
+) -> None:
+    woken: list[bool] = []
+    units = UnitsOfWork(
+        db, clock=Clock(NOW), source="/test", on_committed=lambda: woken.append(True)
+    )
+    async with units.begin() as uow:
+        uow.session.add(UowEffect(note="accepted"))
+        event = uow.record(
+            type=EventType.REFERRAL_STATUS, subject="ref_1", partitionkey="k", data=status("ref_1")
+        )
+    assert event.get_time() == NOW and event.get_source() == "/test"
+    assert await count(db, UowEffect) == 1
+    async with db.session() as session:
+        [row] = (await session.exec(select(OutboxMessage))).all()
+    assert row.topic == "referral.status" and row.key == b"k"
+    assert woken == [True]
+
+
+async def test_a_unit_that_fails_leaves_no_row_no_event_and_wakes_nothing(db: Database) -> None:
+    woken: list[bool] = []
+    units = UnitsOfWork(
+        db, clock=Clock(NOW), source="/test", on_committed=lambda: woken.append(True)
+    )
+    with pytest.raises(RuntimeError):
+        async with units.begin() as uow:
+            uow.session.add(UowEffect(note="half done"))
+            uow.record(
+                type=EventType.REFERRAL_STATUS,
+                subject="ref_1",
+                partitionkey="k",
+                data=status("ref_1"),
+            )
+            await uow.session.flush()
+            raise RuntimeError("the use case failed")
+    assert await count(db, UowEffect) == 0 and await count(db, OutboxMessage) == 0
+    assert woken == []
+
+
+async def test_a_unit_that_only_reads_wakes_nothing_and_one_that_writes_a_row_does(
+    db: Database,
+) -> None:
+    woken: list[bool] = []
+    units = UnitsOfWork(
+        db, clock=Clock(NOW), source="/test", on_committed=lambda: woken.append(True)
+    )
+    async with units.begin() as uow:
+        await uow.session.exec(select(UowEffect))
+    assert woken == []
+    async with units.begin() as uow:
+        uow.session.add(UowEffect(note="a delivery to make"))
+    assert woken == [True]
