@@ -26,9 +26,8 @@ from shared.auth import Principal
 from shared.problems import Problem, field_errors
 from shared.report import ConcernReport
 
-CSV_COLUMNS: tuple[str, ...] = (
-    "source.kind",
-    "source.organisation",
+# The columns a row cannot do without.
+_REQUIRED: tuple[str, ...] = (
     "source.reference",
     "reported_at",
     "child.given_name",
@@ -36,6 +35,12 @@ CSV_COLUMNS: tuple[str, ...] = (
     "child.date_of_birth",
     "child.address.postcode",
     "concerns",
+)
+REQUIRED_CSV_COLUMNS = frozenset(_REQUIRED)
+CSV_COLUMNS: tuple[str, ...] = (
+    "source.kind",
+    "source.organisation",
+    *_REQUIRED,
     "immediate_risk",
     "narrative",
     "school.urn",
@@ -54,17 +59,6 @@ CSV_COLUMNS: tuple[str, ...] = (
     "consent.sharing_authorised_by.role",
     "consent.sharing_authorised_by.reason",
     "consent.sharing_authorised_by.decided_at",
-)
-REQUIRED_CSV_COLUMNS = frozenset(
-    {
-        "source.reference",
-        "reported_at",
-        "child.given_name",
-        "child.family_name",
-        "child.date_of_birth",
-        "child.address.postcode",
-        "concerns",
-    }
 )
 
 

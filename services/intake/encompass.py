@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from shared.events import EncompassChild, EncompassIncident, EncompassNotice
-from shared.report import ConcernReport, Whereabouts, age_on
+from shared.report import Child, ChildPresent, ConcernReport, Whereabouts, age_on
 
 DOMESTIC_ABUSE_CODES = frozenset({"domestic_abuse", "domestic_abuse_serious"})
 
@@ -82,6 +82,22 @@ def _same_child(a: EncompassChildCase, given: str, family: str, born: date | Non
     )
 
 
+def _case(child: Child | ChildPresent) -> EncompassChildCase:
+    """A child of the report as a case: the report's own child (whether present the
+    report does not say), or a child the police found present."""
+    seen = child if isinstance(child, ChildPresent) else None
+    return EncompassChildCase(
+        given_name=child.given_name,
+        family_name=child.family_name,
+        date_of_birth=child.date_of_birth,
+        school_urn=child.school_urn,
+        home_educated=child.home_educated,
+        present=None if seen is None else True,
+        whereabouts=None if seen is None else seen.whereabouts,
+        voice=None if seen is None else seen.detail,
+    )
+
+
 def children_to_notify(report: ConcernReport) -> list[EncompassChildCase]:
     """The children of a police domestic abuse report whose school (or local authority)
     must be told: of school age on the incident date, with a school or home education
@@ -90,19 +106,7 @@ def children_to_notify(report: ConcernReport) -> list[EncompassChildCase]:
         return []
     police = report.police
     assert police is not None
-    subject = report.child
-    cases = [
-        EncompassChildCase(
-            given_name=subject.given_name,
-            family_name=subject.family_name,
-            date_of_birth=subject.date_of_birth,
-            school_urn=subject.school_urn,
-            home_educated=subject.home_educated,
-            present=None,
-            whereabouts=None,
-            voice=None,
-        )
-    ]
+    cases = [_case(report.child)]
     for present in police.children_present:
         index = next(
             (
@@ -113,32 +117,19 @@ def children_to_notify(report: ConcernReport) -> list[EncompassChildCase]:
             None,
         )
         if index is None:
-            cases.append(
-                EncompassChildCase(
-                    given_name=present.given_name,
-                    family_name=present.family_name,
-                    date_of_birth=present.date_of_birth,
-                    school_urn=present.school_urn,
-                    home_educated=present.home_educated,
-                    present=True,
-                    whereabouts=present.whereabouts,
-                    voice=present.detail,
-                )
-            )
+            cases.append(_case(present))
             continue
         # The report's child listed again as present: one child, the richer details.
         known = cases[index]
         has_place = known.school_urn is not None or known.home_educated
-        merged = EncompassChildCase(
+        merged = replace(
+            _case(present),
             given_name=known.given_name,
             family_name=known.family_name,
             date_of_birth=known.date_of_birth or present.date_of_birth,
-            school_urn=known.school_urn if has_place else present.school_urn,
-            home_educated=known.home_educated if has_place else present.home_educated,
-            present=True,
-            whereabouts=present.whereabouts,
-            voice=present.detail,
         )
+        if has_place:
+            merged = replace(merged, school_urn=known.school_urn, home_educated=known.home_educated)
         cases[index] = merged
         if has_place and present.school_urn not in (None, known.school_urn):
             # Two schools named for one child (dual registration, or a move): tell both.

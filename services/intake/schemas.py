@@ -1,5 +1,6 @@
-"""What intake answers: receipts, the referrer's view of a report, batch results, and
-the problem documents its errors follow (for the OpenAPI)."""
+"""What intake answers: receipts, the referrer's view of a report, batch results, the
+report as a partner may read it, and the problem documents its errors follow (for the
+OpenAPI)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,24 @@ class ReportStatus(BaseModel):
         default=None, description="A later report (same reference) that replaces this one."
     )
     journey: list[Step]
+
+
+class DestinationForPartner(BaseModel):
+    kind: str
+    name: str
+    organisation: str | None
+
+
+class ReportForPartner(BaseModel):
+    referral_id: str
+    received_at: datetime
+    destination: DestinationForPartner | None = Field(
+        description="Where the referral is now (routing's latest decision)."
+    )
+    policy: str = Field(description="The report-access policy applied: id and version.")
+    report: dict[str, Any] = Field(
+        description="The report as the policy lets your kind of partner read it."
+    )
 
 
 class RowAccepted(Accepted):

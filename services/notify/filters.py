@@ -1,4 +1,5 @@
-"""A subscription's optional filter: which referrals it wants to hear about."""
+"""Which events a subscription hears: what it asked for (its event types and optional
+filter), and what its organisation may be told at all."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify.models import WebhookSubscription
+from shared.auth import oversees
 from shared.events import DestinationKind, Priority
 
 
@@ -46,3 +48,19 @@ def wants(subscription: WebhookSubscription, event_type: str, data: dict[str, ob
     if subscription.event_filter:
         return SubscriptionFilter.model_validate(subscription.event_filter).matches(data)
     return True
+
+
+def may_receive(subscription: WebhookSubscription, data: dict[str, object]) -> bool:
+    """Whether a subscription's organisation may be told about this referral event.
+
+    The hub (and administrators) hear about every referral; any other partner only
+    about referrals addressed to it or raised by it, and Encompass alerts about notices
+    addressed to it.
+    """
+    if oversees(subscription.client_kind):
+        return True
+    destination = data.get("destination")
+    parties = {data.get("referrer_organisation"), data.get("recipient_organisation")}
+    if isinstance(destination, dict):
+        parties.add(destination.get("organisation"))
+    return subscription.organisation in parties

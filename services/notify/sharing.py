@@ -19,7 +19,6 @@ from shared.auth import ClientKind
 from shared.datafiles import DataFileError, parse_data_file
 from shared.events import DATA_MODEL, WEBHOOK_TYPES, EventType
 from shared.privacy import model_paths, project
-from shared.runtime import ServiceContext
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("sharing-policy.json")
 
@@ -104,15 +103,3 @@ def load_policy(path: Path | None) -> SharingPolicy:
     """The policy at `path`, or the shipped demo policy when none is configured."""
     target = path or DEFAULT_POLICY_PATH
     return parse_policy(target.read_text(encoding="utf-8"), source=str(target))
-
-
-# Where a running notify keeps its policy: read once, used by fan-out and the API alike.
-_STATE_KEY = "sharing_policy"
-
-
-def policy_of(ctx: ServiceContext) -> SharingPolicy:
-    """The service's sharing policy (NOTIFY_SHARING_POLICY_PATH), read once per process."""
-    policy: SharingPolicy | None = ctx.state.get(_STATE_KEY)
-    if policy is None:
-        policy = ctx.state[_STATE_KEY] = load_policy(ctx.settings.notify_sharing_policy_path)
-    return policy

@@ -13,6 +13,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
+from shared.clock import as_utc
+
 # Standard Webhooks' suggested schedule: immediately, then about three days in all.
 RETRY_SCHEDULE = (
     timedelta(0),
@@ -31,6 +33,17 @@ RETRY_SCHEDULE = (
 def new_secret() -> str:
     """A fresh `whsec_` secret (24 random bytes, base64)."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def overlap_until(
+    previous_secret: str | None, expires_at: datetime | None, *, now: datetime
+) -> datetime | None:
+    """Until when a rotated-out secret still signs beside the new one: its expiry while
+    that is after `now`, else None (there is no previous secret, or it has expired)."""
+    if not previous_secret or expires_at is None:
+        return None
+    expires = as_utc(expires_at)
+    return expires if expires > now else None
 
 
 # Answers that ask the sender to slow down (Standard Webhooks: throttle, honour Retry-After).

@@ -3,16 +3,20 @@ directory, and closes the loop: agencies accept, decline and close; the hub reas
 and overrides; a scheduler escalates unanswered requests to the hub."""
 
 from services.routing.api import router
+from services.routing.cli import register as register_commands
 from services.routing.handlers import on_start, subscriptions
+from services.routing.loops import LOOPS
 from services.routing.models import DirectoryVersion, RoutingDeadline, RoutingDecision, RoutingStep
-from services.routing.scheduler import escalation_loop
+from services.routing.settings import RoutingSettings
 from shared.runtime import ServiceDefinition
 
 definition = ServiceDefinition(
     name="routing",
+    settings=RoutingSettings,
     router=router,
     tables=[RoutingDecision, RoutingStep, RoutingDeadline, DirectoryVersion],
     subscriptions=subscriptions,
-    loops=[("escalations", escalation_loop)],
+    loops=LOOPS,
     on_start=on_start,
+    commands=register_commands,
 )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from services.routing.directory import Agency, DirectoryContent
-from shared.events import DestinationKind
+from shared.events import DestinationKind, ReasonCode
 from shared.report import vocabulary
 
 
@@ -26,7 +26,7 @@ class Candidate:
 class Routing:
     destination: Agency | None  # None: universal services, no referral
     destination_kind: DestinationKind
-    reason_codes: list[str]
+    reason_codes: list[ReasonCode]
     considered: list[Candidate] = field(default_factory=list)
     explanation: str = ""
 
@@ -94,7 +94,7 @@ def route(
         return Routing(
             mash,
             "mash",
-            ["statutory_level"],
+            [ReasonCode.STATUTORY_LEVEL],
             explanation=(
                 f"Level {level} is the top (statutory) level of the area's threshold policy: "
                 f"the referral goes at once to {mash.name}, who decide on statutory action."
@@ -105,7 +105,7 @@ def route(
         return Routing(
             hub,
             "hub",
-            ["multi_agency_level"],
+            [ReasonCode.MULTI_AGENCY_LEVEL],
             explanation=(
                 f"Level {level} calls for a multi-agency response below the statutory "
                 f"threshold: the referral goes to {hub.name}, who agree the right support "
@@ -116,7 +116,7 @@ def route(
         return Routing(
             None,
             "universal",
-            ["universal_services_advised"],
+            [ReasonCode.UNIVERSAL_SERVICES_ADVISED],
             explanation=(
                 f"Level {level} means no additional needs: no referral is made to any "
                 "agency, and the referrer is told that universal services (school, GP, "
@@ -165,7 +165,7 @@ def route(
         return Routing(
             hub,
             "hub",
-            ["no_single_agency_suitable"],
+            [ReasonCode.NO_SINGLE_AGENCY_SUITABLE],
             considered,
             explanation=(
                 f"Level {level} (early help), but no single agency could take it: {others}. "
@@ -179,7 +179,7 @@ def route(
         return Routing(
             hub,
             "hub",
-            ["needs_span_agencies"],
+            [ReasonCode.NEEDS_SPAN_AGENCIES],
             considered,
             explanation=(
                 f"Level {level} (early help), but no single agency meets every need "
@@ -197,7 +197,7 @@ def route(
     return Routing(
         best,
         "agency",
-        ["single_agency_best_placed"],
+        [ReasonCode.SINGLE_AGENCY_BEST_PLACED],
         considered,
         explanation=(
             f"Level {level} (early help): {best.name} is best placed. It {chosen.reason}, "

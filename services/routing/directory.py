@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -171,6 +172,16 @@ class DirectoryContent(BaseModel):
         if duplicates:
             raise ValueError(f"agency ids must be unique: {', '.join(duplicates)}")
         return self
+
+    def with_agencies(self, agencies: Sequence[Agency]) -> DirectoryContent:
+        """This directory with `agencies` in place of its own, validated afresh (raises
+        ValueError when the result is not a valid directory)."""
+        return DirectoryContent.model_validate(
+            {
+                **self.model_dump(exclude={"version"}),
+                "agencies": [a.model_dump() for a in agencies],
+            }
+        )
 
     def of_kind(self, kind: str) -> Agency:
         return next(a for a in self.agencies if a.kind == kind)

@@ -1,30 +1,41 @@
-"""Routing consumes referral.triaged, picks the destination, emits referral.routed."""
+"""Routing's consumer: each referral.triaged is routed (or routed again on a later
+triage revision), in the unit of work the consumer gives it. At start, the agency
+directory is seeded."""
 
 from __future__ import annotations
 
-from cloudevents.core.base import BaseCloudEvent
-from sqlmodel.ext.asyncio.session import AsyncSession
+import logging
 
-from services.routing.service import record_routing
-from services.routing.store import seed_directory
+from cloudevents.core.base import BaseCloudEvent
+from sqlalchemy.exc import IntegrityError
+
+from services.routing.service.directory import directory_cache, seed
+from services.routing.service.referrals import record_routing
+from services.routing.settings import settings_of
 from shared.consuming import Subscription
 from shared.envelope import event_data
 from shared.events import ReferralTriaged, Topic
 from shared.runtime import ServiceContext
+from shared.uow import UnitOfWork
 
-
-def make_handler(ctx: ServiceContext):  # type: ignore[no-untyped-def]
-    async def route_referral(session: AsyncSession, event: BaseCloudEvent) -> None:
-        await record_routing(ctx, session, event_data(event, ReferralTriaged))
-
-    return route_referral
-
-
-async def on_start(ctx: ServiceContext) -> None:
-    await seed_directory(ctx)
+log = logging.getLogger(__name__)
 
 
 def subscriptions(ctx: ServiceContext) -> list[Subscription]:
-    return [
-        Subscription(group="routing", topics=[Topic.REFERRAL_TRIAGED], handler=make_handler(ctx))
-    ]
+    directories = directory_cache(ctx.state)
+
+    async def route_referral(uow: UnitOfWork, event: BaseCloudEvent) -> None:
+        triaged = event_data(event, ReferralTriaged)
+        await record_routing(uow=uow, directories=directories, triaged=triaged)
+
+    return [Subscription(group="routing", topics=[Topic.REFERRAL_TRIAGED], handler=route_referral)]
+
+
+async def on_start(ctx: ServiceContext) -> None:
+    """First start: store the shipped demo directory (or DIRECTORY_PATH) as version 1."""
+    try:
+        async with ctx.units.begin() as uow:
+            await seed(uow=uow, path=settings_of(ctx).directory_path)
+    except IntegrityError:
+        # Another replica stored the same version first.
+        log.info("directory already seeded by another replica")

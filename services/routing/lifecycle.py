@@ -17,6 +17,8 @@ Status = Literal[
 Action = Literal["accept", "decline", "start", "close", "cancel"]
 
 OPEN_STATUSES: tuple[Status, ...] = ("requested", "accepted", "in-progress")
+# An agency is working with the family: it is told when the referral moves on.
+WORKING_STATUSES: tuple[Status, ...] = ("accepted", "in-progress")
 FINAL_STATUSES: tuple[Status, ...] = ("rejected", "completed", "failed", "cancelled")
 
 # (from status, action) → the statuses the action may lead to.

@@ -222,10 +222,4 @@ def agencies_from_oruk(
 def merged(directory: DirectoryContent, imported: list[Agency]) -> DirectoryContent:
     """The directory with the imported agencies added, replacing those of the same id."""
     ids = {a.id for a in imported}
-    agencies = [a for a in directory.agencies if a.id not in ids] + imported
-    return DirectoryContent.model_validate(
-        {
-            **directory.model_dump(exclude={"version"}),
-            "agencies": [a.model_dump() for a in agencies],
-        }
-    )
+    return directory.with_agencies([a for a in directory.agencies if a.id not in ids] + imported)

@@ -1,14 +1,21 @@
 """Triage: scores each referral against the local area's threshold policy."""
 
 from services.triage.api import router
-from services.triage.handlers import on_start, subscriptions
+from services.triage.cli import register as register_commands
+from services.triage.handlers import subscriptions
+from services.triage.loops import LOOPS
 from services.triage.models import Subject, SubjectIdentity, TriageDecision, TriageOverride
+from services.triage.service import on_start
+from services.triage.settings import TriageSettings
 from shared.runtime import ServiceDefinition
 
 definition = ServiceDefinition(
     name="triage",
+    settings=TriageSettings,
     router=router,
     tables=[Subject, SubjectIdentity, TriageDecision, TriageOverride],
     subscriptions=subscriptions,
+    loops=LOOPS,
     on_start=on_start,
+    commands=register_commands,
 )

@@ -1,6 +1,11 @@
-"""Triage's work on its own tables: find the child and the household, gather their
-history, record the decision, record overrides. The decisions themselves are the
-pure functions of `scoring`, `matching` and `deadlines`."""
+"""Triage's use cases: decide a received referral, let the hub raise or lower its level,
+and read a decision with its overrides.
+
+Each takes the unit of work it runs in and records the referral.triaged its change
+implies; the unit's owner commits. The decisions themselves are the pure functions of
+`matching` (is this a child we know, who lives with them), `scoring` (the level) and
+`deadlines`; the rows are read and written by `repository`.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,9 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, or_, update
-from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.triage import repository
 from services.triage.deadlines import decision_deadline
 from services.triage.matching import (
     HouseholdView,
@@ -25,15 +27,25 @@ from services.triage.matching import (
     same_household,
     transposed,
 )
-from services.triage.models import Subject, SubjectIdentity, TriageDecision, TriageOverride
-from services.triage.policy import ThresholdPolicy
+from services.triage.models import Subject, TriageDecision, TriageOverride
+from services.triage.policy import ThresholdPolicy, load_policy
+from services.triage.repository import AnyRow
+from services.triage.schemas import (
+    DecisionView,
+    FactorView,
+    OverrideView,
+    PolicyView,
+    TriageView,
+)
 from services.triage.scoring import Decision, PriorReport, ReportFacts, decide
+from services.triage.settings import settings_of
 from shared.auth import Principal
 from shared.clock import as_utc
-from shared.db import table_of
-from shared.events import ReferralReceived, ReferralTriaged, TriageOverrideNote
+from shared.events import EventType, ReferralReceived, ReferralTriaged, TriageOverrideNote
 from shared.problems import NotFound, Problem
 from shared.report import ConcernReport, age_on
+from shared.runtime import ServiceContext
+from shared.uow import UnitOfWork
 
 MEMBER_FLAGS = (
     "offending",
@@ -44,274 +56,34 @@ MEMBER_FLAGS = (
 )
 
 
-# The consumer's statements, built once: SQLAlchemy compiles each once and caches it
-# (ORM selects and unit-of-work flushes cost several times more per referral). They
-# run on the session's connection, inside the handler's transaction.
-_SUBJECTS = table_of(Subject)
-_IDENTITIES = table_of(SubjectIdentity)
-_DECISIONS = table_of(TriageDecision)
-_INSERT_SUBJECT = insert(_SUBJECTS)
-_INSERT_IDENTITY = insert(_IDENTITIES)
-_INSERT_DECISION = insert(_DECISIONS)
-_SUBJECT = core_select(_SUBJECTS).where(_SUBJECTS.c.key == bindparam("subject_key"))
-# One read serves both matching (the same date of birth, exact or transposed, or the
-# same pupil number) and household linking (the same postcode); each takes its rows
-# in Python. A None parameter matches nothing.
-_IDENTITIES_NEAR = (
-    core_select(_IDENTITIES)
-    .where(
-        or_(
-            _IDENTITIES.c.date_of_birth.in_(bindparam("dobs", expanding=True)),
-            _IDENTITIES.c.upn == bindparam("upn"),
-            _IDENTITIES.c.postcode == bindparam("postcode"),
-        )
-    )
-    .order_by(_IDENTITIES.c.referral_id)
-)
-_SET_HOUSEHOLD = (
-    update(_SUBJECTS)
-    .where(_SUBJECTS.c.key == bindparam("subject_key"))
-    .values(household_key=bindparam("household"))
-)
-_MOVE_HOUSEHOLD = (
-    update(_SUBJECTS)
-    .where(_SUBJECTS.c.household_key == bindparam("old"))
-    .values(household_key=bindparam("household"))
-)
-_HOUSEHOLD_KEYS = core_select(_SUBJECTS.c.key).where(
-    _SUBJECTS.c.household_key == bindparam("household")
-)
-_HISTORY = (
-    core_select(
-        _DECISIONS.c.referral_id,
-        _DECISIONS.c.subject_key,
-        _DECISIONS.c.reported_at,
-        _DECISIONS.c.level,
-        _DECISIONS.c.concern_codes,
-        _DECISIONS.c.member_flags,
-    )
-    .where(_DECISIONS.c.subject_key.in_(bindparam("keys", expanding=True)))
-    .where(_DECISIONS.c.reported_at >= bindparam("since"))
-    .where(_DECISIONS.c.reported_at <= bindparam("until"))
-    .where(_DECISIONS.c.referral_id.not_in(bindparam("exclude", expanding=True)))
-    .order_by(_DECISIONS.c.reported_at, _DECISIONS.c.referral_id)
-)
+def policy_of(ctx: ServiceContext) -> ThresholdPolicy:
+    """The area's threshold policy (TRIAGE_POLICY_PATH), loaded once per process."""
+    policy = ctx.state.get("policy")
+    if policy is None:
+        policy = load_policy(settings_of(ctx).triage_policy_path)
+        ctx.state["policy"] = policy
+    assert isinstance(policy, ThresholdPolicy)
+    return policy
 
 
-def identity_of(report: ConcernReport) -> Identity:
-    upn = report.school.upn if report.school is not None else None
-    child = report.child
-    return Identity(
-        child.given_name, child.family_name, child.date_of_birth, child.address.postcode, upn
-    )
-
-
-def members_of(report: ConcernReport) -> list[Person]:
-    """The people a report says the child lives with, and the children present."""
-    people = [Person(m.given_name, m.family_name, m.date_of_birth) for m in report.household]
-    if report.police is not None:
-        people += [
-            Person(c.given_name, c.family_name, c.date_of_birth)
-            for c in report.police.children_present
-        ]
-    return people
-
-
-def member_flags_of(report: ConcernReport) -> tuple[str, ...]:
-    return tuple(
-        sorted({flag for m in report.household for flag in MEMBER_FLAGS if getattr(m, flag)})
-    )
-
-
-def _identity_row(row: Row[Any]) -> Identity:
-    return Identity(row.given_name, row.family_name, row.date_of_birth, row.postcode, row.upn)
-
-
-def _members_row(row: Row[Any]) -> list[Person]:
-    return [
-        Person(
-            m["given_name"],
-            m["family_name"],
-            date.fromisoformat(m["date_of_birth"]) if m.get("date_of_birth") else None,
-        )
-        for m in row.members
-    ]
-
-
-async def resolve_subject(
-    session: AsyncSession, *, received: ReferralReceived, now: datetime
-) -> Subject:
-    """The subject this report is about (matched across sources, or new), linked to
-    its household; the report's identity joins the index for later matches.
-
-    The returned Subject is detached: the rows are already written."""
-    conn = await session.connection()
-    report = received.report
-    identity = identity_of(report)
-    dobs = [identity.date_of_birth]
-    swapped = transposed(identity.date_of_birth)
-    if swapped is not None:
-        dobs.append(swapped)
-    near = (
-        await conn.execute(
-            _IDENTITIES_NEAR,
-            {"dobs": dobs, "upn": identity.upn or None, "postcode": identity.postcode or None},
-        )
-    ).all()
-    superseded = set(received.supersedes)
-    rows = [
-        row
-        for row in near
-        if row.referral_id not in superseded
-        and (row.date_of_birth in dobs or (identity.upn and row.upn == identity.upn))
-    ]
-    key = best_match(identity, [(row.subject_key, _identity_row(row)) for row in rows])
-    found = (await conn.execute(_SUBJECT, {"subject_key": key or received.subject_key})).first()
-    if found is None:
-        subject = Subject(key=received.subject_key, household_key=None, created_at=now)
-        await conn.execute(
-            _INSERT_SUBJECT,
-            {"key": subject.key, "household_key": None, "created_at": now},
-        )
-    else:
-        subject = Subject(
-            key=found.key, household_key=found.household_key, created_at=found.created_at
-        )
-
-    members = members_of(report)
-    # A child reported again with the same details adds nothing to the index: without
-    # this, every report about a much-reported child would widen every later match.
-    if any(
-        row.subject_key == subject.key
-        and _identity_row(row) == identity
-        and _members_row(row) == members
-        for row in rows
-    ):
-        return subject
-    await conn.execute(
-        _INSERT_IDENTITY,
-        {
-            "referral_id": received.referral_id,
-            "subject_key": subject.key,
-            "given_name": identity.given_name,
-            "family_name": identity.family_name,
-            "date_of_birth": identity.date_of_birth,
-            "postcode": identity.postcode,
-            "upn": identity.upn,
-            "members": [
-                {
-                    "given_name": m.given_name,
-                    "family_name": m.family_name,
-                    "date_of_birth": m.date_of_birth.isoformat() if m.date_of_birth else None,
-                }
-                for m in members
-            ],
-        },
-    )
-    subject.household_key = await _link_household(
-        conn, subject, HouseholdView(identity, members), near
-    )
-    return subject
-
-
-async def _link_household(
-    conn: AsyncConnection, subject: Subject, view: HouseholdView, near: Sequence[Row[Any]]
-) -> str | None:
-    """Join the child to the household of any child living with them (same postcode and
-    a person in common); two households found to be one are merged under one key.
-    `near` holds at least every identity at the child's postcode. Returns the child's
-    household key as it now stands."""
-    postcode = view.child.postcode
-    if not postcode:
-        return subject.household_key
-    linked: set[str] = set()
-    for row in near:
-        if row.postcode != postcode or row.subject_key == subject.key:
-            continue
-        # One identity of a child that lives here is enough: the child's other
-        # identities (a much-reported child has many) need not be compared.
-        if row.subject_key not in linked and same_household(
-            view, HouseholdView(_identity_row(row), _members_row(row))
-        ):
-            linked.add(row.subject_key)
-    if not linked:
-        return subject.household_key
-    # key -> household key, as each stands in the database.
-    households: dict[str, str | None] = {subject.key: subject.household_key}
-    for key in sorted(linked):
-        other = (await conn.execute(_SUBJECT, {"subject_key": key})).first()
-        if other is not None:
-            households[other.key] = other.household_key
-    keys = {hh for hh in households.values() if hh}
-    # The oldest household key wins, so a household keeps its key as it grows.
-    household = min(keys) if keys else "hh_" + min(households).removeprefix("sub_")
-    for member in list(households):
-        old = households[member]
-        if old == household:
-            continue
-        await conn.execute(_SET_HOUSEHOLD, {"subject_key": member, "household": household})
-        households[member] = household
-        if old is not None:
-            await conn.execute(_MOVE_HOUSEHOLD, {"old": old, "household": household})
-            for moved, was in households.items():
-                if was == old:
-                    households[moved] = household
-    return household
-
-
-async def history_of(
-    session: AsyncSession,
-    *,
-    policy: ThresholdPolicy,
-    subject: Subject,
-    reported_at: datetime,
-    exclude: list[str],
-) -> list[PriorReport]:
-    """Earlier decided reports about this child and the other children of the household,
-    within the longest window the policy looks back over."""
-    days = max([policy.household.within_days, *(rule.within_days for rule in policy.cumulative)])
-    conn = await session.connection()
-    keys = [subject.key]
-    if subject.household_key:
-        keys += [
-            key
-            for key in (
-                await conn.scalars(_HOUSEHOLD_KEYS, {"household": subject.household_key})
-            ).all()
-            if key != subject.key
-        ]
-    rows = (
-        await conn.execute(
-            _HISTORY,
-            {
-                "keys": keys,
-                "since": reported_at - timedelta(days=days),
-                "until": reported_at,
-                "exclude": exclude,
-            },
-        )
-    ).all()
-    return [
-        PriorReport(
-            referral_id=row.referral_id,
-            reported_at=as_utc(row.reported_at),
-            level=row.level,
-            concern_codes=tuple(row.concern_codes),
-            member_flags=tuple(row.member_flags),
-            same_child=row.subject_key == subject.key,
-        )
-        for row in rows
-    ]
+async def on_start(ctx: ServiceContext) -> None:
+    """Load the policy as the service starts: a bad file stops it before it decides
+    anything."""
+    policy_of(ctx)
 
 
 async def triage(
-    session: AsyncSession, *, policy: ThresholdPolicy, received: ReferralReceived, now: datetime
-) -> tuple[TriageDecision, ReferralTriaged]:
-    """Decide one received referral at `now`, record it, and the event to emit."""
+    *, uow: UnitOfWork, policy: ThresholdPolicy, received: ReferralReceived
+) -> TriageDecision:
+    """Decide one received referral now: find the child (across sources) and their
+    household, gather their history, decide, and record the decision and its
+    referral.triaged. Returns the decision as recorded (detached: the row is written)."""
+    now = uow.now()
+    conn = await uow.connection()
     report = received.report
-    subject = await resolve_subject(session, received=received, now=now)
-    history = await history_of(
-        session,
+    subject = await _resolve_subject(conn, received=received, now=now)
+    history = await _history_of(
+        conn,
         policy=policy,
         subject=subject,
         reported_at=report.reported_at,
@@ -357,73 +129,30 @@ async def triage(
         child_age_years=age,
         postcode_district=report.child.address.postcode.split(" ")[0],
     )
-    await (await session.connection()).execute(_INSERT_DECISION, values)
-    # Detached: the row is written; the object only shapes the event.
+    await repository.add_decision(conn, values)
     row = TriageDecision(**values)
-    return row, triaged_event(row, policy=policy, decision=decision, decide_by=decision.decide_by)
-
-
-def triaged_event(
-    row: TriageDecision,
-    *,
-    policy: ThresholdPolicy,
-    decision: Decision | None = None,
-    override: TriageOverrideNote | None = None,
-    decide_by: datetime | None,
-) -> ReferralTriaged:
-    """The referral.triaged data for a decision row as it now stands."""
-    return ReferralTriaged(
-        referral_id=row.referral_id,
-        subject_key=row.subject_key,
-        level=row.level,
-        priority=row.priority,
-        concern_codes=list(row.concern_codes),
-        immediate_risk=row.immediate_risk,
-        reasons=decision.reasons if decision else list(row.reasons),
-        policy_version=f"{row.policy_id}@{row.policy_version}",
-        decided_at=as_utc(row.decided_at),
-        source_kind=row.source_kind,
-        referrer_organisation=row.referrer_organisation,
-        child_age_years=row.child_age_years,
-        postcode_district=row.postcode_district,
-        decide_by=as_utc(decide_by) if decide_by else None,
-        level_name=policy.level(row.level).name if row.level <= policy.top_level else None,
-        top_level=policy.top_level,
-        policy_id=row.policy_id,
-        rationale=row.rationale,
-        revision=row.revision,
-        override=override,
-    )
-
-
-MIN_RATIONALE = 20
+    _record_triaged(uow, row, policy=policy, decision=decision, decide_by=decision.decide_by)
+    return row
 
 
 async def override_level(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     policy: ThresholdPolicy,
+    principal: Principal,
     referral_id: str,
     level: int,
     rationale: str,
-    by: Principal,
-    now: datetime,
-) -> tuple[TriageDecision, TriageOverride, ReferralTriaged]:
+) -> TriageView:
     """Record a practitioner's change of level beside the original decision, and the
-    referral.triaged revision that makes routing decide again.
+    referral.triaged revision that makes routing decide again. Returns the decision as
+    it now stands.
 
     The new level's clock starts now: the receiving team gets the referral now. A
     level without a clock (universal) has no deadline.
     """
-    # Locked, so two practitioners overriding at once take turns instead of both
-    # writing the same revision (PostgreSQL; SQLite serialises on one connection).
-    row = (
-        await session.exec(
-            select(TriageDecision)
-            .where(TriageDecision.referral_id == referral_id)
-            .with_for_update()
-        )
-    ).first()
+    now = uow.now()
+    row = await repository.decision(uow.session, referral_id, lock=True)
     if row is None:
         raise NotFound("Triage decision")
     if not 1 <= level <= policy.top_level:
@@ -450,9 +179,9 @@ async def override_level(
         to_level=level,
         priority=spec.priority,
         rationale=rationale,
-        by_client_id=by.client_id,
-        by_name=by.name,
-        by_organisation=by.organisation,
+        by_client_id=principal.client_id,
+        by_name=principal.name,
+        by_organisation=principal.organisation,
         at=now,
         decide_by=deadline,
     )
@@ -460,24 +189,292 @@ async def override_level(
         original_level=row.decided_level,
         from_level=row.level,
         rationale=rationale,
-        by_organisation=by.organisation,
+        by_organisation=principal.organisation,
         overridden_at=now,
     )
     # The policy's decision (and its deadline) stay as decided; level and priority
     # are the referral's as it now stands.
     row.level, row.priority, row.revision = level, spec.priority, record.revision
-    session.add(row)
-    session.add(record)
-    return row, record, triaged_event(row, policy=policy, override=note, decide_by=deadline)
+    uow.session.add(record)
+    _record_triaged(uow, row, policy=policy, override=note, decide_by=deadline)
+    return _view(row, await repository.overrides(uow.session, referral_id), policy)
 
 
-async def overrides_of(session: AsyncSession, referral_id: str) -> list[TriageOverride]:
-    return list(
-        (
-            await session.exec(
-                select(TriageOverride)
-                .where(TriageOverride.referral_id == referral_id)
-                .order_by(col(TriageOverride.revision))
-            )
-        ).all()
+async def decision_of(*, uow: UnitOfWork, policy: ThresholdPolicy, referral_id: str) -> TriageView:
+    """A referral's decision as it stands, explained, with every override."""
+    row = await repository.decision(uow.session, referral_id)
+    if row is None:
+        raise NotFound("Triage decision")
+    return _view(row, await repository.overrides(uow.session, referral_id), policy)
+
+
+def identity_of(report: ConcernReport) -> Identity:
+    """Who a report is about, as matching compares them."""
+    upn = report.school.upn if report.school is not None else None
+    child = report.child
+    return Identity(
+        child.given_name, child.family_name, child.date_of_birth, child.address.postcode, upn
+    )
+
+
+def members_of(report: ConcernReport) -> list[Person]:
+    """The people a report says the child lives with, and the children present."""
+    people = [Person(m.given_name, m.family_name, m.date_of_birth) for m in report.household]
+    if report.police is not None:
+        people += [
+            Person(c.given_name, c.family_name, c.date_of_birth)
+            for c in report.police.children_present
+        ]
+    return people
+
+
+def member_flags_of(report: ConcernReport) -> tuple[str, ...]:
+    """What a report says about the household's members (offending, mental health...)."""
+    return tuple(
+        sorted({flag for m in report.household for flag in MEMBER_FLAGS if getattr(m, flag)})
+    )
+
+
+def _identity_row(row: AnyRow) -> Identity:
+    return Identity(row.given_name, row.family_name, row.date_of_birth, row.postcode, row.upn)
+
+
+def _members_row(row: AnyRow) -> list[Person]:
+    return [
+        Person(
+            m["given_name"],
+            m["family_name"],
+            date.fromisoformat(m["date_of_birth"]) if m.get("date_of_birth") else None,
+        )
+        for m in row.members
+    ]
+
+
+async def _resolve_subject(
+    conn: AsyncConnection, *, received: ReferralReceived, now: datetime
+) -> Subject:
+    """The subject this report is about (matched across sources, or new), linked to
+    its household; the report's identity joins the index for later matches.
+
+    The returned Subject is detached: the rows are already written."""
+    report = received.report
+    identity = identity_of(report)
+    dobs = [identity.date_of_birth]
+    swapped = transposed(identity.date_of_birth)
+    if swapped is not None:
+        dobs.append(swapped)
+    near = await repository.identities_near(
+        conn, dobs=dobs, upn=identity.upn or None, postcode=identity.postcode or None
+    )
+    superseded = set(received.supersedes)
+    rows = [
+        row
+        for row in near
+        if row.referral_id not in superseded
+        and (row.date_of_birth in dobs or (identity.upn and row.upn == identity.upn))
+    ]
+    key = best_match(identity, [(row.subject_key, _identity_row(row)) for row in rows])
+    found = await repository.subject(conn, key or received.subject_key)
+    if found is None:
+        subject = Subject(key=received.subject_key, household_key=None, created_at=now)
+        await repository.add_subject(conn, key=subject.key, created_at=now)
+    else:
+        subject = Subject(
+            key=found.key, household_key=found.household_key, created_at=found.created_at
+        )
+
+    members = members_of(report)
+    # A child reported again with the same details adds nothing to the index: without
+    # this, every report about a much-reported child would widen every later match.
+    if any(
+        row.subject_key == subject.key
+        and _identity_row(row) == identity
+        and _members_row(row) == members
+        for row in rows
+    ):
+        return subject
+    await repository.add_identity(
+        conn,
+        {
+            "referral_id": received.referral_id,
+            "subject_key": subject.key,
+            "given_name": identity.given_name,
+            "family_name": identity.family_name,
+            "date_of_birth": identity.date_of_birth,
+            "postcode": identity.postcode,
+            "upn": identity.upn,
+            "members": [
+                {
+                    "given_name": m.given_name,
+                    "family_name": m.family_name,
+                    "date_of_birth": m.date_of_birth.isoformat() if m.date_of_birth else None,
+                }
+                for m in members
+            ],
+        },
+    )
+    subject.household_key = await _link_household(
+        conn, subject, HouseholdView(identity, members), near
+    )
+    return subject
+
+
+async def _link_household(
+    conn: AsyncConnection, subject: Subject, view: HouseholdView, near: Sequence[AnyRow]
+) -> str | None:
+    """Join the child to the household of any child living with them (same postcode and
+    a person in common); two households found to be one are merged under one key.
+    `near` holds at least every identity at the child's postcode. Returns the child's
+    household key as it now stands."""
+    postcode = view.child.postcode
+    if not postcode:
+        return subject.household_key
+    linked: set[str] = set()
+    for row in near:
+        if row.postcode != postcode or row.subject_key == subject.key:
+            continue
+        # One identity of a child that lives here is enough: the child's other
+        # identities (a much-reported child has many) need not be compared.
+        if row.subject_key not in linked and same_household(
+            view, HouseholdView(_identity_row(row), _members_row(row))
+        ):
+            linked.add(row.subject_key)
+    if not linked:
+        return subject.household_key
+    # key -> household key, as each stands in the database.
+    households: dict[str, str | None] = {subject.key: subject.household_key}
+    for key in sorted(linked):
+        other = await repository.subject(conn, key)
+        if other is not None:
+            households[other.key] = other.household_key
+    keys = {hh for hh in households.values() if hh}
+    # The oldest household key wins, so a household keeps its key as it grows.
+    household = min(keys) if keys else "hh_" + min(households).removeprefix("sub_")
+    for member in list(households):
+        old = households[member]
+        if old == household:
+            continue
+        await repository.set_household(conn, subject_key=member, household=household)
+        households[member] = household
+        if old is not None:
+            await repository.move_household(conn, old=old, household=household)
+            for moved, was in households.items():
+                if was == old:
+                    households[moved] = household
+    return household
+
+
+async def _history_of(
+    conn: AsyncConnection,
+    *,
+    policy: ThresholdPolicy,
+    subject: Subject,
+    reported_at: datetime,
+    exclude: list[str],
+) -> list[PriorReport]:
+    """Earlier decided reports about this child and the other children of the household,
+    within the longest window the policy looks back over."""
+    days = max([policy.household.within_days, *(rule.within_days for rule in policy.cumulative)])
+    keys = [subject.key]
+    if subject.household_key:
+        keys += [
+            key
+            for key in await repository.household_members(conn, subject.household_key)
+            if key != subject.key
+        ]
+    rows = await repository.history(
+        conn,
+        keys=keys,
+        since=reported_at - timedelta(days=days),
+        until=reported_at,
+        exclude=exclude,
+    )
+    return [
+        PriorReport(
+            referral_id=row.referral_id,
+            reported_at=as_utc(row.reported_at),
+            level=row.level,
+            concern_codes=tuple(row.concern_codes),
+            member_flags=tuple(row.member_flags),
+            same_child=row.subject_key == subject.key,
+        )
+        for row in rows
+    ]
+
+
+def _record_triaged(
+    uow: UnitOfWork,
+    row: TriageDecision,
+    *,
+    policy: ThresholdPolicy,
+    decision: Decision | None = None,
+    override: TriageOverrideNote | None = None,
+    decide_by: datetime | None,
+) -> None:
+    """Record referral.triaged for a decision row as it now stands, keyed like every
+    other event about the referral."""
+    data = ReferralTriaged(
+        referral_id=row.referral_id,
+        subject_key=row.subject_key,
+        level=row.level,
+        priority=row.priority,
+        concern_codes=list(row.concern_codes),
+        immediate_risk=row.immediate_risk,
+        reasons=decision.reasons if decision else list(row.reasons),
+        policy_version=f"{row.policy_id}@{row.policy_version}",
+        decided_at=as_utc(row.decided_at),
+        source_kind=row.source_kind,
+        referrer_organisation=row.referrer_organisation,
+        child_age_years=row.child_age_years,
+        postcode_district=row.postcode_district,
+        decide_by=as_utc(decide_by) if decide_by else None,
+        level_name=policy.level(row.level).name if row.level <= policy.top_level else None,
+        top_level=policy.top_level,
+        policy_id=row.policy_id,
+        rationale=row.rationale,
+        revision=row.revision,
+        override=override,
+    )
+    uow.record(
+        type=EventType.REFERRAL_TRIAGED,
+        subject=row.referral_id,
+        partitionkey=row.partition_key,
+        data=data,
+    )
+
+
+def _view(
+    row: TriageDecision, overrides: Sequence[TriageOverride], policy: ThresholdPolicy
+) -> TriageView:
+    """The decision as it stands, explained in words: the policy's rationale, then each
+    override with who, when and why."""
+    names = {spec.level: spec.name for spec in policy.levels}
+    explanation = [row.rationale]
+    for o in overrides:
+        explanation.append(
+            f"On {as_utc(o.at):%d %b %Y at %H:%M} UTC {o.by_name} ({o.by_organisation}) "
+            f"{'raised' if o.to_level > o.from_level else 'lowered'} the level from "
+            f"{o.from_level} to {o.to_level} ({names.get(o.to_level, '')}, {o.priority}): "
+            f'"{o.rationale}"'
+        )
+    return TriageView(
+        referral_id=row.referral_id,
+        level=row.level,
+        level_name=names.get(row.level, row.level_name),
+        priority=row.priority,
+        decide_by=overrides[-1].decide_by if overrides else row.decide_by,
+        policy=PolicyView(id=row.policy_id, version=row.policy_version),
+        explanation=" ".join(explanation),
+        decision=DecisionView(
+            level=row.decided_level,
+            level_name=row.level_name,
+            priority=row.decided_priority,
+            score=row.score,
+            decide_by=row.decide_by,
+            factors=[FactorView.model_validate(f) for f in row.factors],
+            rules=row.rules,
+            rationale=row.rationale,
+            decided_at=row.decided_at,
+        ),
+        overrides=[OverrideView.model_validate(o, from_attributes=True) for o in overrides],
     )

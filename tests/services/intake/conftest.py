@@ -1,25 +1,44 @@
-"""Intake test helpers: example bodies, keys, and an embedded Signpost with custom settings."""
+"""Intake test helpers: example bodies, keys, an embedded Signpost with custom settings,
+and an intake replica a test drives by hand (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import SQLModel
 
 from services.apps import embedded_app
+from services.intake import definition
+from shared.auth import ClientKind, Principal
+from shared.clock import Clock
 from shared.db import table_of
 from shared.events import Topic
-from shared.outbox import OutboxMessage
+from shared.outbox import InboxEntry, OutboxMessage
+from shared.runtime import ServiceContext
 from shared.settings import embedded_settings
-from tests.services.conftest import Signpost
+from tests.conftest import create_database
+from tests.services.conftest import Signpost, service_context
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+# The example police reports' force, as a principal (for use cases called directly).
+POLICE = Principal(
+    key_id="k_police",
+    client_id="c_police",
+    name="test police",
+    kind=ClientKind.POLICE,
+    organisation="demo-police",
+    scopes=frozenset({"reports:write", "reports:read"}),
+)
 
 
 def example(name: str) -> dict[str, Any]:
@@ -73,3 +92,21 @@ def signpost_with(tmp_path: Path) -> Callable[..., Any]:
                 yield Signpost(app, c, app.state.key_registry)
 
     return start
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def replica(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ServiceContext]:
+    """An intake replica on its own database (not started: nothing is published), its
+    clock standing at START until a test moves it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'intake.db'}"
+    else:
+        admin = request.getfixturevalue("postgres_admin_url")
+        url = await create_database(admin, "t_" + uuid.uuid4().hex[:12])
+    ctx = service_context(definition, url, tmp_path / "intake", clock=Clock(START))
+    models: list[type[SQLModel]] = [*definition.tables, OutboxMessage, InboxEntry]
+    await ctx.db.create_tables([table_of(m) for m in models])
+    try:
+        yield ctx
+    finally:
+        await ctx.db.dispose()

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
@@ -20,6 +21,8 @@ from services.apps import embedded_app
 from shared.auth import ClientKind, KeyRegistry
 from shared.db import Database
 from shared.settings import embedded_settings
+
+pytestmark = pytest.mark.app
 
 _DATA = Path(tempfile.mkdtemp(prefix="signpost-schemathesis-"))
 _SETTINGS = embedded_settings(_DATA, intake_rate_per_minute=0)

@@ -17,15 +17,8 @@ import pytest
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
-from services.notify.encompass import (
-    alert_missed,
-    mark_notified,
-    notice_body,
-    record_notice,
-    remove_old_content,
-)
 from services.notify.models import Delivery, EncompassNoticeRecord
-from services.notify.school_days import load_calendar
+from services.notify.notices import notice_body
 from services.notify.sharing import load_policy, parse_policy
 from shared.envelope import new_event
 from shared.events import EncompassNotice, EventType
@@ -35,6 +28,7 @@ from shared.runtime import ServiceContext
 from tests.e2e.harness import WebhookSink
 from tests.services.conftest import Signpost, bearer
 from tests.services.intake.conftest import example
+from tests.services.notify.conftest import alert_missed, consume, mark_notified, remove_old_content
 
 NOTICE = "org.signpost.encompass.notice.v1"
 ALERT = "org.signpost.encompass.alert.v1"
@@ -554,18 +548,12 @@ async def test_a_correction_supersedes_the_earlier_notice_whichever_is_recorded_
     correction = notice_event("enc_new", "ref_new", ["ref_old"])
     order = [correction, original] if correction_first else [original, correction]
     for event in order:  # they can travel on different partitions
-        async with ctx.db.session() as session:
-            await record_notice(
-                ctx, session, event, policy=load_policy(None), calendar=load_calendar(None)
-            )
-            await session.commit()
+        await consume(ctx, event)
     records = await notices_by_id(signpost)
     assert records["enc_old"].superseded_by == "enc_new"
     assert records["enc_new"].superseded_by is None
     # Only the correction is waited for; the earlier one, even acknowledged late, is not.
-    async with ctx.db.session() as session:
-        await mark_notified(ctx, session, "enc_old", via="acknowledged", at=SATURDAY)
-        await session.commit()
+    await mark_notified(ctx, "enc_old", via="acknowledged", at=SATURDAY)
     raised = await alert_missed(ctx, now=datetime(2026, 12, 1, tzinfo=UTC))
     assert raised == 1
     async with ctx.db.session() as session:

@@ -13,15 +13,13 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from services.notify import definition
-from services.notify.encompass import alert_missed
 from services.notify.models import EncompassNoticeRecord
-from shared.bus.embedded import EmbeddedBus
-from shared.clock import Clock
-from shared.db import Database, table_of
+from shared.db import table_of
 from shared.events import Topic
-from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
+from shared.outbox import InboxEntry, OutboxMessage
 from shared.runtime import ServiceContext
-from shared.settings import embedded_settings
+from tests.services.conftest import service_context
+from tests.services.notify.conftest import alert_missed
 
 pytestmark = pytest.mark.postgres
 
@@ -29,17 +27,7 @@ DEADLINE = datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
 
 
 def replica(url: str, tmp_path: Path, name: str) -> ServiceContext:
-    db = Database(url)
-    bus = EmbeddedBus(tmp_path / f"{name}.db")  # never started: nothing is published here
-    return ServiceContext(
-        name="notify",
-        settings=embedded_settings(tmp_path / name),
-        db=db,
-        bus=bus,
-        relay=OutboxRelay(db, bus),
-        source=f"/tests/{name}",
-        clock=Clock(),
-    )
+    return service_context(definition, url, tmp_path / name)
 
 
 async def test_two_replicas_raise_each_missed_deadline_once(

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from services.notify.delivery import fan_out
 from services.notify.models import Delivery, WebhookSubscription
 from services.notify.sharing import (
     IDS_ONLY_POLICY,
@@ -22,6 +21,7 @@ from services.notify.sharing import (
 from shared.envelope import new_event
 from shared.events import Destination, EventType, ReferralRouted
 from tests.services.conftest import Signpost
+from tests.services.notify.conftest import consume
 
 ROUTED = EventType.REFERRAL_ROUTED.value
 STATUS = EventType.REFERRAL_STATUS.value
@@ -37,7 +37,7 @@ ROUTED_DATA: dict[str, Any] = {
     },
     "level": 2,
     "priority": "green",
-    "reason_codes": ["needs_match"],
+    "reason_codes": ["single_agency_best_placed"],
     "directory_version": "7",
     "routed_at": NOW,
     "referrer_organisation": "demo-police",
@@ -48,7 +48,7 @@ STATUS_DATA: dict[str, Any] = {
     "referral_id": "ref_1",
     "status": "accepted",
     "destination_id": "ag_1",
-    "reason_code": "capacity",
+    "reason_code": "no_capacity",
     "occurred_at": NOW,
     "referrer_organisation": "demo-police",
 }
@@ -144,7 +144,7 @@ def test_a_policy_file_that_is_not_json_is_refused_with_its_line() -> None:
 
 
 async def test_each_partner_kind_is_sent_only_its_share(signpost: Signpost) -> None:
-    """Through fan_out, as the consumer runs it: the stored (and sent) bodies differ
+    """Through notify's handler, as the consumer runs it: the stored (and sent) bodies differ
     by partner kind, per the shipped policy."""
     ctx = signpost.app.state.runtimes["notify"].ctx
     parties = {"hub": "demoshire-hub", "agency": "safe-homes", "police": "demo-police"}
@@ -174,8 +174,7 @@ async def test_each_partner_kind_is_sent_only_its_share(signpost: Signpost) -> N
                 {**ROUTED_DATA, "destination": Destination(**ROUTED_DATA["destination"])}
             ),
         )
-        await fan_out(session, event, now=datetime.now(UTC), policy=load_policy(None))
-        await session.commit()
+        await consume(ctx, event)  # with the shipped policy, as notify runs by default
         rows = {d.subscription_id: d for d in (await session.exec(select(Delivery))).all()}
     bodies = {kind: json.loads(rows[f"sub_{kind}"].body) for kind in parties}
     assert set(bodies["hub"]["data"]) >= {"level", "priority", "referrer_organisation"}

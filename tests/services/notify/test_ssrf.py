@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 
 from services.notify.models import Delivery, DeliveryAttempt
+from services.notify.settings import settings_of
 from services.notify.ssrf import (
     ForbiddenTarget,
     GuardedResolver,
@@ -71,7 +72,7 @@ async def test_a_name_that_resolves_to_loopback_is_refused() -> None:
 async def test_creating_a_subscription_to_a_private_address_is_refused(
     signpost: Signpost, url: str
 ) -> None:
-    signpost.app.state.settings.webhook_allow_private = False
+    settings_of(signpost.app.state.runtimes["notify"].ctx).webhook_allow_private = False
     hub = bearer(await signpost.key("hub", "demoshire-hub", "subscriptions:write"))
     r = await signpost.client.post(
         "/v1/subscriptions",
@@ -96,7 +97,7 @@ async def test_a_delivery_to_a_private_address_is_not_sent_once_the_allowance_is
             json={"url": sink.url, "event_types": ["org.signpost.referral.routed.v1"]},
         )
         assert created.status_code == 201
-        signpost.app.state.settings.webhook_allow_private = False
+        settings_of(signpost.app.state.runtimes["notify"].ctx).webhook_allow_private = False
         ping = await signpost.client.post(
             f"/v1/subscriptions/{created.json()['id']}/ping", headers=hub
         )

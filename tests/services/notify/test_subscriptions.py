@@ -8,11 +8,15 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import select, update
 from standardwebhooks.webhooks import Webhook
 
-from services.notify.delivery import PING_TYPE
 from services.notify.models import Delivery, WebhookSubscription
+from services.notify.service import subscriptions
+from services.notify.service.subscriptions import PING_TYPE
+from services.notify.webhooks import new_secret
+from shared.problems import Problem
 from tests.e2e.harness import WebhookSink
 from tests.services.conftest import Signpost, bearer
 
@@ -199,3 +203,52 @@ async def test_rotation_signs_with_both_secrets_until_the_overlap_ends(signpost:
         pass
     else:
         raise AssertionError("the old secret must not verify after the overlap")
+
+
+async def subscribe_the_hub(
+    sp: Signpost, url: str, *, allow_private: bool, **given: Any
+) -> WebhookSubscription:
+    """The hub's subscription made by the use case itself, as the demo makes its sink's."""
+    async with sp.app.state.runtimes["notify"].ctx.units.begin() as uow:
+        return await subscriptions.create(
+            uow=uow,
+            organisation="demoshire-hub",
+            client_kind="hub",
+            client_id="demo",
+            url=url,
+            event_types=given.pop("event_types", [ROUTED]),
+            allow_private=allow_private,
+            **given,
+        )
+
+
+async def test_a_subscription_created_without_a_request_is_managed_like_any_other(
+    signpost: Signpost,
+) -> None:
+    """The use case with the id and secret its caller chose (as the demo does); the
+    organisation then sees and manages the subscription through the API."""
+    secret = new_secret()
+    async with WebhookSink() as sink:
+        await subscribe_the_hub(
+            signpost,
+            sink.url,
+            allow_private=True,
+            event_types=[STATUS, ROUTED, STATUS],
+            subscription_id="sub_demo_sink",
+            secret=secret,
+        )
+        headers = await hub(signpost)
+        [listed] = (await signpost.client.get("/v1/subscriptions", headers=headers)).json()
+        assert listed["id"] == "sub_demo_sink" and listed["event_types"] == [ROUTED, STATUS]
+        r = await signpost.client.post("/v1/subscriptions/sub_demo_sink/ping", headers=headers)
+        await wait_delivered(signpost, r.json()["id"], headers)
+    [(got_headers, body)] = sink.requests
+    Webhook(secret).verify(body, got_headers)
+
+
+async def test_the_use_case_refuses_a_private_address_unless_allowed(signpost: Signpost) -> None:
+    with pytest.raises(Problem) as refused:
+        await subscribe_the_hub(signpost, "http://127.0.0.1:9/hooks", allow_private=False)
+    assert refused.value.status == 422 and refused.value.extra["errors"][0]["field"] == "url"
+    async with signpost.app.state.runtimes["notify"].ctx.db.session() as session:
+        assert (await session.exec(select(WebhookSubscription))).all() == []

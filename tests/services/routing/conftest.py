@@ -18,24 +18,72 @@ import pytest
 from sqlalchemy import select
 
 from services.apps import embedded_app
+from services.routing import definition
 from services.routing.models import RoutingDecision
+from services.routing.service.directory import seed
+from shared.auth import ClientKind, Principal
 from shared.clock import Clock
 from shared.db import table_of
 from shared.envelope import new_event, to_record
 from shared.events import EventType, ReferralTriaged
+from shared.migrations import ROUTING, upgrade
 from shared.outbox import OutboxMessage
 from shared.runtime import ServiceContext
 from shared.settings import embedded_settings
-from tests.services.conftest import Signpost, bearer
+from tests.services.conftest import Signpost, bearer, service_context
 
 T = TypeVar("T")
 
 START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
+# The partnership's administrator, who changes the directory (for use cases called
+# without the API).
+PARTNERSHIP = Principal(
+    key_id="key_partnership",
+    client_id="client_partnership",
+    name="Demoshire partnership",
+    kind=ClientKind.ADMIN,
+    organisation="demoshire-partnership",
+    scopes=frozenset({"directory:write"}),
+)
+
 
 def stopped_clock() -> Clock:
     """The app's clock in a routing test: stands at START until told to move."""
     return Clock(START)
+
+
+async def replica(
+    url: str, data_dir: Path, *, clock: Clock | None = None, seeded: bool = True
+) -> ServiceContext:
+    """Routing's context on the database at `url`, not started (a replica a test drives
+    by hand), with its tables and, when `seeded`, the demo directory."""
+    ctx = service_context(definition, url, data_dir, clock=clock or stopped_clock())
+    await upgrade(ctx.db, ROUTING)
+    if seeded:
+        async with ctx.units.begin() as uow:
+            await seed(uow=uow, path=None)
+    return ctx
+
+
+def triaged_event(referral_id: str, *, level: int = 2, revision: int = 0) -> ReferralTriaged:
+    """A referral.triaged's data for a child of 8 in EX1 with a domestic abuse concern."""
+    return ReferralTriaged(
+        referral_id=referral_id,
+        subject_key="s_" + referral_id,
+        level=level,
+        priority="green" if level < 4 else "red",
+        concern_codes=["domestic_abuse"],
+        immediate_risk=False,
+        reasons=[],
+        policy_version="test",
+        decided_at=START,
+        source_kind="police",
+        referrer_organisation="demo-police",
+        child_age_years=8,
+        postcode_district="EX1",
+        revision=revision,
+    )
 
 
 def routing(sp: Signpost) -> ServiceContext:
@@ -46,12 +94,11 @@ def routing(sp: Signpost) -> ServiceContext:
 @asynccontextmanager
 async def running(data_dir: Path, clock: Clock, **overrides: Any) -> AsyncIterator[Signpost]:
     """An embedded Signpost on `data_dir` whose services all read `clock`; the
-    escalation scheduler ticks every 50 ms so a test sees it fire promptly."""
+    escalation scheduler ticks every 50 ms (unless `overrides` say otherwise) so a test
+    sees it fire promptly."""
     settings = embedded_settings(
         data_dir,
-        auth_cache_seconds=0,
-        routing_escalation_interval_seconds=0.05,
-        **overrides,
+        **{"auth_cache_seconds": 0, "routing_escalation_interval_seconds": 0.05, **overrides},
     )
     app = embedded_app(settings, clock=clock)
     async with app.router.lifespan_context(app):

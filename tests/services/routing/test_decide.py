@@ -9,6 +9,7 @@ import pytest
 
 from services.routing.decide import Routing, route
 from services.routing.directory import Directory, load_directory
+from shared.events import ReasonCode
 
 
 @pytest.fixture
@@ -234,3 +235,19 @@ def test_an_agency_with_bad_data_is_refused(
     data["agencies"][2].update(change)
     with pytest.raises(ValueError, match=message):
         Directory.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        {"level": 4},
+        {"level": 3},
+        {"level": 1},
+        {"level": 2},
+        {"level": 2, "concern_codes": ["domestic_abuse", "young_carer"]},
+        {"level": 2, "age": 30},
+    ],
+)
+def test_every_decision_gives_typed_reason_codes(directory: Directory, facts: Any) -> None:
+    r = decide(directory, **facts)
+    assert r.reason_codes and all(isinstance(c, ReasonCode) for c in r.reason_codes)

@@ -172,6 +172,16 @@ async def test_the_directory_survives_a_restart(tmp_path: Path) -> None:
         assert directory["version"] == "demoshire-2"
 
 
+def test_replacing_the_agencies_validates_the_directory_afresh() -> None:
+    directory = load_directory(None)
+    without_hub = [a for a in directory.agencies if a.kind != "hub"]
+    with pytest.raises(ValueError, match="exactly one agency of kind 'hub'"):
+        directory.with_agencies(without_hub)
+    fewer = directory.with_agencies([a for a in directory.agencies if a.id != "asb-unit"])
+    assert len(fewer.agencies) == len(directory.agencies) - 1
+    assert fewer.taxonomy_concerns == directory.taxonomy_concerns
+
+
 # ---------------------------------------------------------------- Open Referral UK
 
 

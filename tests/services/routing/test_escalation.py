@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from services.routing.loops import WAKEUP
 from services.routing.models import RoutingDeadline
-from services.routing.scheduler import WAKEUP
 from shared.clock import Clock
 from tests.services.conftest import Signpost
 from tests.services.routing.conftest import (

@@ -16,6 +16,7 @@ from services.routing.lifecycle import (
     OutcomeCode,
     transition,
 )
+from shared.events import ReasonCode
 from tests.services.conftest import Signpost
 from tests.services.routing.conftest import agency_key, decision, hub_key, statuses, triage
 
@@ -262,3 +263,8 @@ async def test_level_one_makes_no_referral(sp: Signpost) -> None:
         "completed",
     )
     assert await statuses(sp, referral_id) == []
+
+
+def test_every_decline_reason_and_outcome_code_is_a_typed_event_reason_code() -> None:
+    codes = {*DECLINE_REASONS, *(code for codes in OUTCOMES.values() for code in codes)}
+    assert codes <= {code.value for code in ReasonCode}

@@ -9,20 +9,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
-from services.routing import definition
 from services.routing.models import RoutingDeadline, RoutingDecision, RoutingStep
-from services.routing.service import open_referrals, record_routing
-from services.routing.store import seed
-from shared.bus.embedded import EmbeddedBus
-from shared.db import Database, table_of
-from shared.events import ReferralTriaged
-from shared.outbox import InboxEntry, OutboxMessage, OutboxRelay
+from services.routing.service.directory import directory_cache
+from services.routing.service.referrals import open_referrals, record_routing
+from shared.outbox import OutboxMessage
 from shared.runtime import ServiceContext
-from shared.settings import embedded_settings
 from tests.conftest import create_database
-from tests.services.routing.conftest import START, stopped_clock
+from tests.services.routing.conftest import replica, triaged_event
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -32,57 +27,27 @@ async def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
     else:
         admin = request.getfixturevalue("postgres_admin_url")
         url = await create_database(admin, "t_" + uuid.uuid4().hex[:12])
-    db = Database(url)
-    bus = EmbeddedBus(tmp_path / "bus.db")  # never started: nothing is published here
-    context = ServiceContext(
-        name="routing",
-        settings=embedded_settings(tmp_path / "routing"),
-        db=db,
-        bus=bus,
-        relay=OutboxRelay(db, bus),
-        source="/tests/routing",
-        clock=stopped_clock(),
-    )
-    models: list[type[SQLModel]] = [*definition.tables, OutboxMessage, InboxEntry]
-    await db.create_tables([table_of(m) for m in models])
-    await seed(db, None, at=START)
+    context = await replica(url, tmp_path / "routing")
     try:
         yield context
     finally:
-        await db.dispose()
-
-
-def triaged(referral_id: str, *, level: int = 2, revision: int = 0) -> ReferralTriaged:
-    return ReferralTriaged(
-        referral_id=referral_id,
-        subject_key="s_" + referral_id,
-        level=level,
-        priority="green" if level < 4 else "red",
-        concern_codes=["domestic_abuse"],
-        immediate_risk=False,
-        reasons=[],
-        policy_version="test",
-        decided_at=START,
-        source_kind="police",
-        referrer_organisation="demo-police",
-        child_age_years=8,
-        postcode_district="EX1",
-        revision=revision,
-    )
+        await context.db.dispose()
 
 
 async def test_a_referral_routed_again_in_the_same_transaction_moves_on_before_the_next(
     ctx: ServiceContext,
 ) -> None:
-    async with ctx.db.session() as session:
-        await record_routing(ctx, session, triaged("ref_x"))
-        assert await open_referrals(session) == {"da-support": 1}
+    directories = directory_cache(ctx.state)
+    async with ctx.units.begin() as uow:
+        await record_routing(uow=uow, directories=directories, triaged=triaged_event("ref_x"))
+        assert await open_referrals(uow=uow) == {"da-support": 1}
         # A practitioner's override (revision 1) sends it to the MASH...
-        await record_routing(ctx, session, triaged("ref_x", level=4, revision=1))
-        await record_routing(ctx, session, triaged("ref_y"))
+        x_again = triaged_event("ref_x", level=4, revision=1)
+        await record_routing(uow=uow, directories=directories, triaged=x_again)
+        await record_routing(uow=uow, directories=directories, triaged=triaged_event("ref_y"))
         # ...and a stale revision changes nothing.
-        await record_routing(ctx, session, triaged("ref_x", level=2, revision=0))
-        await session.commit()
+        stale = triaged_event("ref_x", level=2, revision=0)
+        await record_routing(uow=uow, directories=directories, triaged=stale)
 
     async with ctx.db.session() as session:
         x = await session.get(RoutingDecision, "ref_x")

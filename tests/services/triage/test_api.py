@@ -314,3 +314,18 @@ async def test_an_agency_that_accepted_hears_when_an_override_moves_the_referral
             await asyncio.sleep(0.05)
     [(_, summary)] = [step for step in steps if step[0] == "cancelled"]
     assert "Safe Homes" in summary and "moved" in summary
+
+
+async def test_only_hub_practitioners_override_a_level(signpost: Signpost) -> None:
+    k = await keys(signpost)
+    referral = await post(signpost, k["police"], police_report("T-AGENCY"))
+    await triage_of(signpost, k["hub"], referral)
+    agency = await signpost.key("agency", "demo-agency", "referrals:read", "triage:override")
+    answer = await signpost.client.post(
+        f"/v1/referrals/{referral}/triage/override",
+        json={"level": 4, "rationale": "An agency may not move a referral's level."},
+        headers=bearer(agency),
+    )
+    assert answer.status_code == 403 and answer.json()["type"].endswith("/hub-only")
+    view = await triage_of(signpost, k["hub"], referral)
+    assert view["level"] == 2 and view["overrides"] == []

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from services.cli import main
 from services.triage.policy import PolicyError, line_of, load_policy, parse_policy
+from services.triage.settings import TriageSettings
 from shared.settings import Settings
-from tests.services.triage.helpers import POLICIES
+from tests.services.triage.helpers import POLICIES, line_containing
 
 DEMO_TEXT = (POLICIES / "demoshire.json").read_text()
-
-
-def line_containing(text: str, marker: str) -> int:
-    [line] = [i for i, row in enumerate(text.splitlines(), start=1) if marker in row]
-    return line
 
 
 def test_the_example_policies_load_and_differ() -> None:
@@ -32,7 +24,7 @@ def test_the_example_policies_load_and_differ() -> None:
 
 
 def test_the_demo_policy_is_the_default_setting() -> None:
-    assert Settings(mode="embedded").triage_policy_path is None
+    assert Settings(mode="embedded").service_settings(TriageSettings).triage_policy_path is None
     assert load_policy(None).id == "demoshire"
 
 
@@ -95,6 +87,13 @@ BROKEN = [
         "Extra inputs are not permitted",
     ),
     (
+        "a calendar that is not a UK bank holiday division",
+        '"calendar": "england-and-wales"',
+        '"calendar": "wales"',
+        '"calendar": "wales"',
+        "Input should be 'england-and-wales', 'scotland' or 'northern-ireland'",
+    ),
+    (
         "an unknown time zone",
         '"Europe/London"',
         '"Europe/Londres"',
@@ -127,6 +126,19 @@ def test_a_bad_policy_refuses_to_load_with_the_line_and_the_reason(
     )
 
 
+@pytest.mark.parametrize("division", ["england-and-wales", "scotland", "northern-ireland"])
+def test_a_policy_may_name_any_uk_bank_holiday_division(division: str) -> None:
+    text = DEMO_TEXT.replace('"calendar": "england-and-wales"', f'"calendar": "{division}"', 1)
+    assert parse_policy(text).calendar == division
+
+
+def test_a_policy_must_name_its_bank_holiday_division() -> None:
+    raw = json.loads(DEMO_TEXT)
+    del raw["calendar"]
+    with pytest.raises(PolicyError, match=r"\(calendar\): Field required"):
+        parse_policy(json.dumps(raw, indent=2))
+
+
 def test_a_policy_must_place_every_concern_code() -> None:
     raw = json.loads(DEMO_TEXT)
     del raw["weights"]["child_development"]["bullying"]
@@ -140,23 +152,3 @@ def test_line_of_follows_objects_and_arrays_and_stops_at_what_is_missing() -> No
     assert line_of(text, ("a", 0)) == 3
     assert line_of(text, ("c", "missing")) == 7
     assert line_of(text, ()) == 1
-
-
-def test_policy_check_prints_ok_with_the_id_and_version(capsys) -> None:
-    assert main(["policy", "check", str(POLICIES / "cwm-demo.json")]) == 0
-    assert capsys.readouterr().out.startswith("OK cwm-demo version 2026.10-2")
-
-
-def test_policy_check_prints_each_line_and_reason_and_fails(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.json"
-    bad.write_text(DEMO_TEXT.replace('"bullying": 1', '"bullying": 0', 1))
-    out = subprocess.run(
-        [sys.executable, "-m", "services.cli", "policy", "check", str(bad)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert out.returncode == 1
-    line = line_containing(bad.read_text(), '"bullying": 0')
-    assert f"{bad}:line {line} (weights.child_development.bullying):" in out.stderr
-    assert "greater than or equal to 1" in out.stderr

@@ -1,0 +1,189 @@
+"""The front door for police and school systems: submit reports (one, or a batch),
+follow a report's journey, read the concern vocabulary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request, Response
+from fastapi.openapi.models import Example
+
+from services.intake import service
+from services.intake.api.dependencies import Ctx, IdempotencyKey, ReportsRead, ReportsWrite, UoW
+from services.intake.api.limits import LimitedBodyRoute, body_limit
+from services.intake.batch import CSV_COLUMNS, csv_rows, json_rows
+from services.intake.resubmission import batch_sha256
+from services.intake.rules import check
+from services.intake.schemas import Accepted, BatchResult, ReportStatus, problem_responses
+from services.intake.settings import IntakeSettings, settings_of
+from shared.problems import Problem
+from shared.report import ConcernReport, vocabulary
+
+router = APIRouter(prefix="/v1", tags=["intake"], route_class=LimitedBodyRoute)
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
+
+
+def _examples() -> dict[str, Example]:
+    if not EXAMPLES_DIR.is_dir():
+        return {}
+    return {
+        path.stem: Example(
+            summary=path.stem.replace("-", " ").capitalize(), value=json.loads(path.read_text())
+        )
+        for path in sorted(EXAMPLES_DIR.glob("*.json"))
+    }
+
+
+def _answer(response: Response, answer: service.Answer) -> dict[str, Any]:
+    response.status_code = answer.status_code
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return answer.body
+
+
+@router.post(
+    "/reports",
+    status_code=202,
+    response_model=Accepted,
+    summary="Submit a concern report",
+    description=(
+        "Answers 202 only after the report and its event are durably committed together.\n\n"
+        "**Resubmissions.** A report whose `source.reference` this organisation already "
+        "used is linked, not double-counted: if it is the same as the latest report "
+        "under that reference, nothing new is stored and the answer carries that "
+        "report's `referral_id` and `duplicate_of`; if it differs, it is stored as a new "
+        "referral whose answer names the one it `supersedes`, and the concern is counted "
+        "once downstream.\n\n"
+        "**Idempotency.** With `Idempotency-Key`, the same key and body replay the first "
+        "answer (header `Idempotent-Replayed: true`); the same key with another body is "
+        "a 409.\n\n"
+        "**Limits.** Bodies over 256 KiB (configurable) are refused with 413 before "
+        "parsing; each API key has a rate limit (429 with `Retry-After`)."
+    ),
+    response_description="Received (or recognised as a resubmission)",
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 429),
+)
+@body_limit("intake_max_report_bytes")
+async def submit_report(
+    report: Annotated[ConcernReport, Body(openapi_examples=_examples())],
+    principal: ReportsWrite,
+    ctx: Ctx,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    check(report, now=ctx.clock.now())
+    answer = await service.submit_report(
+        units=ctx.units,
+        principal=principal,
+        report=report,
+        idempotency_key=idempotency_key,
+        pseudonym_secret=settings_of(ctx).pseudonym_secret,
+    )
+    body = _answer(response, answer)
+    response.headers["Location"] = body["status_url"]
+    return body
+
+
+_CSV_EXAMPLE = (
+    "source.reference,reported_at,child.given_name,child.family_name,child.date_of_birth,"
+    "child.address.postcode,concerns,school.upn,school.dsl.name,school.dsl.role,"
+    "school.dsl.email,school.attendance_percent\n"
+    "CPOMS-90211,2026-11-26T15:05:00Z,Leo,Sample,2014-09-02,EX4 6PX,"
+    "absence_truancy;young_carer,G878200125010,Jo Teacher,Designated Safeguarding Lead,"
+    "dsl@demo-primary.sch.uk,81.5\n"
+)
+
+
+@router.post(
+    "/reports/batch",
+    response_model=BatchResult,
+    summary="Submit many reports at once (school systems)",
+    description=(
+        "The body is either a JSON array of reports (`application/json`, the same shape "
+        "as POST /v1/reports) or a CSV file (`text/csv`, UTF-8, raw body). The answer "
+        "lists every row: `accepted` (with its referral, stored exactly as POST "
+        "/v1/reports would, resubmission rules included) or `errors` (each field error "
+        "with its location; `loc` and `pointer` start at the row). Valid rows are kept "
+        "even when others fail; `rows` = accepted + errors. 1 to 500 rows "
+        "(configurable); bodies over 8 MiB are refused with 413.\n\n"
+        "**CSV columns** are the report's dotted field paths; the header names them in "
+        "any order: " + ", ".join(f"`{c}`" for c in CSV_COLUMNS) + ". `concerns` holds "
+        "codes separated by `;`. `source.kind` and `source.organisation` default to the "
+        "API key's; `school.urn` defaults to `source.organisation`. Empty cells are "
+        "absent fields. Household members and police details need the JSON form.\n\n"
+        "`Idempotency-Key` covers the whole batch."
+    ),
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": IntakeSettings.model_fields["intake_max_batch_rows"].default,
+                        "items": {"$ref": "#/components/schemas/ConcernReport"},
+                    }
+                },
+                "text/csv": {"schema": {"type": "string"}, "example": _CSV_EXAMPLE},
+            },
+        }
+    },
+)
+@body_limit("intake_max_batch_bytes")
+async def submit_batch(
+    request: Request,
+    principal: ReportsWrite,
+    ctx: Ctx,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    body = await request.body()
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    settings = settings_of(ctx)
+    max_rows = settings.intake_max_batch_rows
+    if media == "application/json" or media.endswith("+json"):
+        rows = json_rows(body, principal, max_rows, now=ctx.clock.now())
+    elif media == "text/csv":
+        rows = csv_rows(body, principal, max_rows, now=ctx.clock.now())
+    else:
+        raise Problem(
+            415,
+            "Unsupported media type",
+            "Send application/json (an array of reports) or text/csv.",
+            type="unsupported-media-type",
+        )
+    answer = await service.submit_batch(
+        units=ctx.units,
+        principal=principal,
+        rows=rows,
+        request_sha256=batch_sha256(media, body),
+        idempotency_key=idempotency_key,
+        pseudonym_secret=settings.pseudonym_secret,
+    )
+    return _answer(response, answer)
+
+
+@router.get(
+    "/reports/{referral_id}",
+    response_model=ReportStatus,
+    summary="Follow a report you submitted: received, triaged, routed, and what next",
+    description=(
+        "The journey of a report, phrased for the referrer: received, triaged, routed, "
+        "then the receiving agency's accepted, declined or closed, with an `outcome` "
+        'sentence ("no further action" and "universal services advised" included). '
+        "Only the client that submitted the report sees it; others get 404."
+    ),
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def report_status(referral_id: str, principal: ReportsRead, uow: UoW) -> ReportStatus:
+    return await service.report_status(uow=uow, principal=principal, referral_id=referral_id)
+
+
+@router.get("/vocabulary", summary="The published concern vocabulary, with labels")
+async def get_vocabulary() -> dict[str, object]:
+    return vocabulary()

@@ -1,0 +1,170 @@
+"""Intake's queries and statements.
+
+The submission path (versions, reports, journey steps, Idempotency-Key answers) runs
+cached Core statements on the unit's connection: statements with separate parameters
+are compiled once and cached by SQLAlchemy, where `.values(...)` would build and
+compile a new statement for every report. Reads for answers use the ORM session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, delete, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import defer
+from sqlmodel import col
+from sqlmodel import select as orm_select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.intake.models import IdempotencyRecord, JourneyStep, Report, ReportVersion
+from shared.db import table_of
+
+_REPORTS = table_of(Report)
+_VERSIONS = table_of(ReportVersion)
+_ANSWERS = table_of(IdempotencyRecord)
+
+_INSERT_REPORT = insert(_REPORTS)
+_INSERT_VERSION = insert(_VERSIONS)
+_INSERT_STEP = insert(table_of(JourneyStep))
+_INSERT_ANSWER = insert(_ANSWERS)
+_SELECT_VERSIONS = select(_VERSIONS).where(
+    _VERSIONS.c.organisation == bindparam("organisation"),
+    _VERSIONS.c.source_reference == bindparam("reference"),
+)
+_SELECT_STATUS = select(_REPORTS.c.status).where(_REPORTS.c.referral_id == bindparam("referral_id"))
+_SELECT_ANSWER = select(
+    _ANSWERS.c.request_sha256, _ANSWERS.c.status_code, _ANSWERS.c.response
+).where(_ANSWERS.c.client_id == bindparam("client_id"), _ANSWERS.c.key == bindparam("key"))
+
+
+async def versions(
+    conn: AsyncConnection, *, organisation: str, reference: str
+) -> list[ReportVersion]:
+    """Every stored version under an organisation's reference, in no order."""
+    rows = await conn.execute(
+        _SELECT_VERSIONS, {"organisation": organisation, "reference": reference}
+    )
+    return [ReportVersion.model_validate(dict(row._mapping)) for row in rows]
+
+
+async def status_of(conn: AsyncConnection, referral_id: str) -> str | None:
+    """A report's status, or None when it is not stored."""
+    status = await conn.scalar(_SELECT_STATUS, {"referral_id": referral_id})
+    return None if status is None else str(status)
+
+
+async def add_report(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    """Insert a report (the columns of `Report`)."""
+    await conn.execute(_INSERT_REPORT, row)
+
+
+async def add_version(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    """Insert a report version (the columns of `ReportVersion`); raises IntegrityError
+    when another version already follows the one it supersedes."""
+    await conn.execute(_INSERT_VERSION, row)
+
+
+async def add_step(
+    conn: AsyncConnection,
+    *,
+    referral_id: str,
+    status: str,
+    at: datetime,
+    summary: str,
+    ce_id: str | None,
+) -> None:
+    """Add a step to a referral's journey."""
+    await conn.execute(
+        _INSERT_STEP,
+        {
+            "referral_id": referral_id,
+            "status": status,
+            "at": at,
+            "summary": summary,
+            "ce_id": ce_id,
+        },
+    )
+
+
+async def stored_answer(
+    conn: AsyncConnection, *, client_id: str, key: str
+) -> Row[Any, Any, Any] | None:
+    """The answer stored under a client's Idempotency-Key (`request_sha256`,
+    `status_code`, `response`), or None."""
+    result = await conn.execute(_SELECT_ANSWER, {"client_id": client_id, "key": key})
+    return result.first()
+
+
+async def remember_answer(
+    conn: AsyncConnection,
+    *,
+    client_id: str,
+    key: str,
+    request_sha256: str,
+    status_code: int,
+    response: dict[str, Any],
+    created_at: datetime,
+) -> None:
+    """Store the answer given under a client's Idempotency-Key; raises IntegrityError
+    when a concurrent request stored one first."""
+    await conn.execute(
+        _INSERT_ANSWER,
+        {
+            "client_id": client_id,
+            "key": key,
+            "request_sha256": request_sha256,
+            "status_code": status_code,
+            "response": response,
+            "created_at": created_at,
+        },
+    )
+
+
+async def forget_answers(conn: AsyncConnection, *, before: datetime, limit: int) -> int:
+    """Delete at most `limit` Idempotency-Key answers stored before `before`; returns
+    how many went."""
+    oldest = select(_ANSWERS.c.client_id, _ANSWERS.c.key).where(_ANSWERS.c.created_at < before)
+    result = await conn.execute(
+        delete(_ANSWERS).where(
+            tuple_(_ANSWERS.c.client_id, _ANSWERS.c.key).in_(oldest.limit(limit))
+        )
+    )
+    return int(result.rowcount)
+
+
+async def report(session: AsyncSession, referral_id: str) -> Report | None:
+    """A stored report, with its payload."""
+    return await session.get(Report, referral_id)
+
+
+async def report_without_payload(session: AsyncSession, referral_id: str) -> Report | None:
+    """A stored report without its payload (the personal data), for what needs only
+    its status, destination and journey."""
+    query = (
+        orm_select(Report).where(Report.referral_id == referral_id).options(defer(Report.payload))  # type: ignore[arg-type]
+    )
+    return (await session.exec(query)).first()
+
+
+async def journey(session: AsyncSession, referral_id: str) -> Sequence[JourneyStep]:
+    """A referral's journey steps in the order they happened."""
+    query = (
+        orm_select(JourneyStep)
+        .where(JourneyStep.referral_id == referral_id)
+        .order_by(col(JourneyStep.at), col(JourneyStep.id))
+    )
+    return (await session.exec(query)).all()
+
+
+async def version(session: AsyncSession, referral_id: str) -> ReportVersion | None:
+    """A report's version record (what it supersedes)."""
+    return await session.get(ReportVersion, referral_id)
+
+
+async def superseded_by(session: AsyncSession, referral_id: str) -> str | None:
+    """The later report (same reference) that replaces this one, if any."""
+    query = orm_select(ReportVersion.referral_id).where(ReportVersion.supersedes == referral_id)
+    return (await session.exec(query)).first()

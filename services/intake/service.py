@@ -1,0 +1,474 @@
+"""Intake's use cases: storing reports (one at a time or in a batch, with their
+Idempotency-Key), the referrer's view of a report, the claim check (a partner reads
+the report it is sent, and each read is recorded), following each referral's journey
+from the other services' events, and forgetting old Idempotency-Key answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
+from services.intake import repository
+from services.intake.access import ReportAccessPolicy, load_access_policy
+from services.intake.batch import Rows
+from services.intake.encompass import encompass_notices
+from services.intake.journey import (
+    advanced,
+    is_latest_routing,
+    outcome,
+    received_summary,
+    routed_summary,
+    status_summary,
+    triaged_summary,
+)
+from services.intake.models import Report
+from services.intake.resubmission import is_duplicate, newest_first, report_sha256
+from services.intake.schemas import (
+    Accepted,
+    BatchResult,
+    DestinationForPartner,
+    DestinationView,
+    ReportForPartner,
+    ReportStatus,
+    RowAccepted,
+    RowRejected,
+    Step,
+)
+from services.intake.settings import settings_of
+from services.intake.subjects import subject_key
+from shared.auth import Principal
+from shared.clock import as_utc
+from shared.events import (
+    EventType,
+    ReferralReceived,
+    ReferralRouted,
+    ReferralStatus,
+    ReferralTriaged,
+)
+from shared.privacy import ReadPublic, audit_read, only_overseers, reads_of
+from shared.problems import NotFound, Problem
+from shared.report import ConcernReport
+from shared.runtime import ServiceContext
+from shared.uow import UnitOfWork, UnitsOfWork
+
+# A concurrent request can win a race (same Idempotency-Key, or a resubmission of the
+# same reference); the loser starts again and answers from what the winner stored.
+ATTEMPTS = 3
+# The claim check: what the read audit calls a report, and where the policy is kept.
+AUDITED = "report"
+POLICY = "report_access_policy"
+
+# What the other services tell intake about a referral's journey.
+JourneyNews = ReferralTriaged | ReferralRouted | ReferralStatus
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer to a write: its status code and body, and whether it replays the one
+    first given under the same Idempotency-Key."""
+
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+Write = Callable[[UnitOfWork, datetime], Awaitable[tuple[int, BaseModel]]]
+
+
+async def submit_report(
+    *,
+    units: UnitsOfWork,
+    principal: Principal,
+    report: ConcernReport,
+    idempotency_key: str | None,
+    pseudonym_secret: str,
+) -> Answer:
+    """Store a report whose rules were checked on receipt, with its `referral.received`
+    (and any Encompass notices), in one transaction, or recognise it as a resubmission;
+    202 with its receipt."""
+    _authorise(principal, report)
+    digest = report_sha256(report)
+
+    async def write(uow: UnitOfWork, now: datetime) -> tuple[int, BaseModel]:
+        return 202, await _store(
+            uow, now=now, principal=principal, report=report, digest=digest, secret=pseudonym_secret
+        )
+
+    return await _once(units, principal, idempotency_key, digest, write)
+
+
+async def submit_batch(
+    *,
+    units: UnitsOfWork,
+    principal: Principal,
+    rows: Rows,
+    request_sha256: str,
+    idempotency_key: str | None,
+    pseudonym_secret: str,
+) -> Answer:
+    """Store every valid row of a batch as `submit_report` would, in one transaction,
+    and answer every row: accepted with its receipt, or rejected with its errors."""
+
+    async def write(uow: UnitOfWork, now: datetime) -> tuple[int, BaseModel]:
+        accepted = []
+        for index, report in rows.valid:
+            receipt = await _store(
+                uow,
+                now=now,
+                principal=principal,
+                report=report,
+                digest=report_sha256(report),
+                secret=pseudonym_secret,
+            )
+            accepted.append(RowAccepted(row=index, **receipt.model_dump()))
+        return 200, BatchResult(
+            rows=rows.count,
+            accepted=accepted,
+            errors=[RowRejected.model_validate({"row": i, "errors": e}) for i, e in rows.invalid],
+        )
+
+    return await _once(units, principal, idempotency_key, request_sha256, write)
+
+
+def _authorise(principal: Principal, report: ConcernReport) -> None:
+    if report.source.organisation != principal.organisation:
+        raise Problem(
+            403,
+            "Forbidden",
+            "source.organisation must be the organisation this API key belongs to.",
+            type="wrong-organisation",
+        )
+
+
+async def _once(
+    units: UnitsOfWork,
+    principal: Principal,
+    idempotency_key: str | None,
+    request_sha256: str,
+    write: Write,
+) -> Answer:
+    """Run `write` in one unit of work with the Idempotency-Key's answer, or replay the
+    answer stored under that key (409 when it was given for another body). A unit that
+    loses a race is rolled back whole and started again."""
+    for _ in range(ATTEMPTS):
+        try:
+            async with units.begin() as uow:
+                conn = await uow.connection()
+                if idempotency_key is not None:
+                    stored = await repository.stored_answer(
+                        conn, client_id=principal.client_id, key=idempotency_key
+                    )
+                    if stored is not None:
+                        if stored.request_sha256 != request_sha256:
+                            raise Problem(
+                                409,
+                                "Conflict",
+                                "This Idempotency-Key was already used with a different body.",
+                                type="idempotency-conflict",
+                            )
+                        return Answer(stored.status_code, stored.response, replayed=True)
+                now = uow.now()
+                status, answer = await write(uow, now)
+                body = answer.model_dump(mode="json")
+                if idempotency_key is not None:
+                    await repository.remember_answer(
+                        conn,
+                        client_id=principal.client_id,
+                        key=idempotency_key,
+                        request_sha256=request_sha256,
+                        status_code=status,
+                        response=body,
+                        created_at=now,
+                    )
+                return Answer(status, body)
+        except IntegrityError:
+            continue
+    raise Problem(409, "Conflict", "The report conflicts with one being stored; retry.")
+
+
+def _accepted(
+    referral_id: str, status: str, *, duplicate_of: str | None = None, supersedes: str | None = None
+) -> Accepted:
+    return Accepted(
+        referral_id=referral_id,
+        status=status,
+        status_url=f"/v1/reports/{referral_id}",
+        duplicate_of=duplicate_of,
+        supersedes=supersedes,
+    )
+
+
+async def _store(
+    uow: UnitOfWork,
+    *,
+    now: datetime,
+    principal: Principal,
+    report: ConcernReport,
+    digest: str,
+    secret: str,
+) -> Accepted:
+    """Store a report and record its events in the unit, or recognise it as a duplicate
+    of the latest version under the same reference (see `resubmission`).
+
+    Raises IntegrityError when a concurrent request stored a version first; the caller
+    starts its whole unit again."""
+    conn = await uow.connection()
+    source = report.source
+    history = newest_first(
+        await repository.versions(
+            conn, organisation=source.organisation, reference=source.reference
+        )
+    )
+    latest = history[0] if history else None
+    if latest is not None and is_duplicate(report, digest, latest):
+        status = await repository.status_of(conn, latest.referral_id)
+        return _accepted(latest.referral_id, status or "received", duplicate_of=latest.referral_id)
+
+    referral_id = "ref_" + uuid.uuid4().hex
+    child = report.child
+    key = subject_key(
+        secret=secret,
+        given_name=child.given_name,
+        family_name=child.family_name,
+        date_of_birth=child.date_of_birth,
+    )
+    previous = latest.referral_id if latest is not None else None
+    await repository.add_report(
+        conn,
+        {
+            "referral_id": referral_id,
+            "client_id": principal.client_id,
+            "organisation": source.organisation,
+            "source_kind": source.kind,
+            "source_reference": source.reference,
+            "subject_key": key,
+            "payload": report.model_dump(mode="json"),
+            "status": "received",
+            "received_at": now,
+            "updated_at": now,
+        },
+    )
+    await repository.add_version(
+        conn,
+        {
+            "referral_id": referral_id,
+            "organisation": source.organisation,
+            "source_reference": source.reference,
+            "body_sha256": digest,
+            "supersedes": previous or "",
+            "received_at": now,
+        },
+    )
+    await repository.add_step(
+        conn,
+        referral_id=referral_id,
+        status="received",
+        at=now,
+        summary=received_summary(previous),
+        ce_id=None,
+    )
+    supersedes = [v.referral_id for v in history]
+    uow.record(
+        type=EventType.REFERRAL_RECEIVED,
+        subject=referral_id,
+        partitionkey=key,
+        data=ReferralReceived(
+            referral_id=referral_id,
+            subject_key=key,
+            client_id=principal.client_id,
+            received_at=now,
+            report=report,
+            supersedes=supersedes,
+        ),
+        time=now,
+    )
+    for notice in encompass_notices(
+        report, referral_id=referral_id, received_at=now, supersedes=supersedes
+    ):
+        named = notice.child
+        uow.record(
+            type=EventType.ENCOMPASS_NOTICE,
+            subject=referral_id,
+            # The child's own pseudonymous key, so notices about one child stay in
+            # order; the report's when the police gave no birth date.
+            partitionkey=key
+            if named.date_of_birth is None
+            else subject_key(
+                secret=secret,
+                given_name=named.given_name,
+                family_name=named.family_name,
+                date_of_birth=named.date_of_birth,
+            ),
+            data=notice,
+            time=now,
+        )
+    return _accepted(referral_id, "received", supersedes=previous)
+
+
+async def report_status(*, uow: UnitOfWork, principal: Principal, referral_id: str) -> ReportStatus:
+    """A report's journey as its submitter sees it; NotFound for anyone else."""
+    session = uow.session
+    report = await repository.report_without_payload(session, referral_id)
+    if report is None or report.client_id != principal.client_id:
+        raise NotFound("Report")
+    steps = await repository.journey(session, referral_id)
+    version = await repository.version(session, referral_id)
+    later = await repository.superseded_by(session, referral_id)
+    destination = (
+        DestinationView(kind=report.destination_kind, name=report.destination_name or "")
+        if report.destination_kind
+        else None
+    )
+    journey = [Step(status=s.status, at=s.at, summary=s.summary) for s in steps]
+    return ReportStatus(
+        referral_id=report.referral_id,
+        status=report.status,
+        outcome=outcome([s.summary for s in journey]),
+        source_reference=report.source_reference,
+        received_at=report.received_at,
+        level=report.level,
+        priority=report.priority,
+        destination=destination,
+        supersedes=(version.supersedes or None) if version is not None else None,
+        superseded_by=later,
+        journey=journey,
+    )
+
+
+async def load_policy_at_start(ctx: ServiceContext) -> None:
+    """Read the report-access policy as intake starts: a broken file stops the service
+    with the reason, rather than failing every read later."""
+    ctx.state[POLICY] = load_access_policy(settings_of(ctx).intake_report_access_policy_path)
+
+
+def access_policy(ctx: ServiceContext) -> ReportAccessPolicy:
+    """The report-access policy read at start."""
+    policy: ReportAccessPolicy = ctx.state[POLICY]
+    return policy
+
+
+def _readable(principal: Principal, report: Report | None) -> Report:
+    # Only the organisation the referral is addressed to now, and those who oversee,
+    # may read; to anyone else the referral does not exist.
+    if report is None:
+        raise NotFound("Referral")
+    addressed = (
+        report.destination_organisation is not None
+        and report.destination_organisation == principal.organisation
+    )
+    if not (addressed or principal.oversees):
+        raise NotFound("Referral")
+    return report
+
+
+async def read_for_partner(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str, policy: ReportAccessPolicy
+) -> ReportForPartner:
+    """The claim check: the report cut down by `policy` for the partner's kind, the read
+    recorded in the same unit (a read that is answered is a read that is recorded)."""
+    report = _readable(principal, await repository.report(uow.session, referral_id))
+    shown = policy.shown(principal.kind.value, report.payload)
+    audit_read(
+        uow.session,
+        principal,
+        resource=AUDITED,
+        resource_id=report.referral_id,
+        shown=shown,
+        at=uow.now(),
+    )
+    destination = (
+        DestinationForPartner(
+            kind=report.destination_kind,
+            name=report.destination_name or "",
+            organisation=report.destination_organisation,
+        )
+        if report.destination_kind
+        else None
+    )
+    return ReportForPartner(
+        referral_id=report.referral_id,
+        received_at=as_utc(report.received_at),
+        destination=destination,
+        policy=f"{policy.id}@{policy.version}",
+        report=shown,
+    )
+
+
+async def report_reads(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str
+) -> list[ReadPublic]:
+    """Who read a report, when and which fields: for those who oversee only (403 for the
+    partner it is addressed to, 404 for anyone else)."""
+    report = _readable(principal, await repository.report_without_payload(uow.session, referral_id))
+    if not principal.oversees:
+        raise only_overseers()
+    return await reads_of(uow.session, AUDITED, report.referral_id)
+
+
+async def follow_journey(
+    *,
+    uow: UnitOfWork,
+    referral_id: str,
+    event_id: str,
+    at: datetime | None,
+    news: JourneyNews,
+) -> None:
+    """Add what happened to a referral (triaged, routed, an agency's decision) to its
+    journey, phrased for the referrer; a referral intake does not hold is ignored (it
+    came through another intake deployment)."""
+    session = uow.session
+    report = await repository.report_without_payload(session, referral_id)
+    if report is None:
+        return
+    # The journey is ordered by when each step happened, not by when intake heard of
+    # it: triaged and routed arrive on different topics, in either order.
+    when = at or uow.now()
+    if isinstance(news, ReferralTriaged):
+        report.level, report.priority = news.level, news.priority
+        status = "triaged"
+        report.status = advanced(report.status, status)
+        summary = triaged_summary(news.level, news.priority)
+    elif isinstance(news, ReferralRouted):
+        since = report.destination_routed_at
+        if is_latest_routing(as_utc(since) if since else None, news.routed_at):
+            # The latest destination, and the one who may read the report.
+            destination = news.destination
+            report.destination_kind, report.destination_name = destination.kind, destination.name
+            universal = destination.kind == "universal"
+            report.destination_organisation = None if universal else destination.organisation
+            report.destination_routed_at = news.routed_at
+        status = "routed"
+        report.status = advanced(report.status, status)
+        summary = routed_summary(news.destination.kind, news.destination.name)
+    else:
+        status = report.status = news.status
+        # The status event names its own destination: the routed event that named the
+        # latest one travels on another topic and may not have arrived yet.
+        name = news.destination.name if news.destination else report.destination_name
+        summary = status_summary(news.status, name, news.reason_code)
+    report.updated_at = when
+    session.add(report)
+    await repository.add_step(
+        await uow.connection(),
+        referral_id=report.referral_id,
+        status=status,
+        at=when,
+        summary=summary,
+        ce_id=event_id,
+    )
+
+
+async def forget_idempotency_keys(*, uow: UnitOfWork, older_than: timedelta, limit: int) -> int:
+    """Delete at most `limit` Idempotency-Key answers stored more than `older_than` ago;
+    returns how many went. A retry with such a key is then a new request (a repeated
+    report is still recognised as a resubmission of the same one)."""
+    return await repository.forget_answers(
+        await uow.connection(), before=uow.now() - older_than, limit=limit
+    )

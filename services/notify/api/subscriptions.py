@@ -1,0 +1,121 @@
+"""Webhook subscriptions: create, list, pause and resume, delete, rotate the secret,
+ping. An organisation manages only its own."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Literal
+
+from fastapi import APIRouter, Response
+
+from services.notify.api.dependencies import (
+    NotifyConfig,
+    SubscriptionsRead,
+    SubscriptionsWrite,
+    SubscriptionToChange,
+    SubscriptionToRead,
+    UoW,
+)
+from services.notify.schemas import (
+    DeliveryPublic,
+    SecretRotated,
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionPublic,
+)
+from services.notify.service import subscriptions
+
+router = APIRouter(prefix="/v1", tags=["notify"])
+
+
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    summary="Subscribe your organisation to referral events by webhook",
+)
+async def create_subscription(
+    body: SubscriptionCreate, principal: SubscriptionsWrite, uow: UoW, config: NotifyConfig
+) -> SubscriptionCreated:
+    sub = await subscriptions.create(
+        uow=uow,
+        organisation=principal.organisation,
+        client_kind=principal.kind.value,
+        client_id=principal.client_id,
+        url=str(body.url),
+        event_types=body.event_types,
+        event_filter=body.filter,
+        allow_private=config.webhook_allow_private,
+    )
+    return SubscriptionCreated.created(sub, now=uow.now())
+
+
+@router.get(
+    "/subscriptions",
+    summary="Your organisation's subscriptions (secrets are never shown again)",
+)
+async def list_subscriptions(principal: SubscriptionsRead, uow: UoW) -> list[SubscriptionPublic]:
+    found = await subscriptions.find(uow=uow, organisation=principal.organisation)
+    return [SubscriptionPublic.of(sub, now=uow.now()) for sub in found]
+
+
+@router.get("/subscriptions/{subscription_id}", summary="One of your organisation's subscriptions")
+async def get_subscription(sub: SubscriptionToRead, uow: UoW) -> SubscriptionPublic:
+    return SubscriptionPublic.of(sub, now=uow.now())
+
+
+def _setting(status: Literal["active", "paused"]) -> Callable[..., Awaitable[SubscriptionPublic]]:
+    """The route that pauses or resumes a subscription: they differ in the status alone."""
+
+    async def set_status(sub: SubscriptionToChange, uow: UoW) -> SubscriptionPublic:
+        await subscriptions.set_status(uow=uow, subscription=sub, status=status)
+        return SubscriptionPublic.of(sub, now=uow.now())
+
+    return set_status
+
+
+# POST .../pause and .../resume: (action, the status it sets, summary).
+_STATUS_CHANGES: tuple[tuple[str, Literal["active", "paused"], str], ...] = (
+    ("pause", "paused", "Hold deliveries: new notifications queue until you resume"),
+    (
+        "resume",
+        "active",
+        "Resume a paused or disabled subscription; queued notifications flow in order",
+    ),
+)
+for _action, _status, _summary in _STATUS_CHANGES:
+    router.post(
+        f"/subscriptions/{{subscription_id}}/{_action}",
+        name=f"{_action}_subscription",
+        summary=_summary,
+    )(_setting(_status))
+
+
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a subscription; its undelivered notifications are cancelled",
+)
+async def delete_subscription(sub: SubscriptionToChange, uow: UoW) -> Response:
+    await subscriptions.delete(uow=uow, subscription=sub)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/rotate-secret",
+    summary="Issue a new signing secret; the old one keeps signing during the overlap",
+)
+async def rotate_secret(sub: SubscriptionToChange, uow: UoW, config: NotifyConfig) -> SecretRotated:
+    overlap = timedelta(hours=config.webhook_secret_overlap_hours)
+    await subscriptions.rotate_secret(uow=uow, subscription=sub, overlap=overlap)
+    return SecretRotated.of(sub, now=uow.now())
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/ping",
+    status_code=202,
+    summary="Send a signed test notification; follow it at GET /v1/deliveries/{id}",
+)
+async def ping_subscription(sub: SubscriptionToChange, uow: UoW) -> DeliveryPublic:
+    return DeliveryPublic.of(await subscriptions.ping(uow=uow, subscription=sub))

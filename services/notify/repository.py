@@ -1,0 +1,288 @@
+"""Notify's queries and statements over its tables, in the caller's transaction. No
+rules: the use cases in `service` decide what to ask for and what to change.
+
+Claims take their rows FOR UPDATE SKIP LOCKED so that two notify replicas never take
+the same row (PostgreSQL); SQLite renders no FOR UPDATE, and its one connection
+serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, exists, func, or_
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notify.models import (
+    Delivery,
+    DeliveryAttempt,
+    EncompassNoticeRecord,
+    WebhookSubscription,
+)
+from services.notify.notices import NoticeStatus
+
+LIVE = ("active", "paused")
+
+# --- subscriptions ---------------------------------------------------------------------
+
+
+async def subscription(session: AsyncSession, subscription_id: str) -> WebhookSubscription | None:
+    return await session.get(WebhookSubscription, subscription_id)
+
+
+async def subscriptions_of(
+    session: AsyncSession, organisation: str
+) -> Sequence[WebhookSubscription]:
+    """An organisation's subscriptions, oldest first."""
+    query = select(WebhookSubscription).where(WebhookSubscription.organisation == organisation)
+    return (await session.exec(query.order_by(col(WebhookSubscription.created_at)))).all()
+
+
+async def live_subscriptions(
+    session: AsyncSession, organisation: str | None = None
+) -> Sequence[WebhookSubscription]:
+    """The subscriptions that still queue deliveries (active or paused), of one
+    organisation or of all."""
+    query = select(WebhookSubscription).where(col(WebhookSubscription.status).in_(LIVE))
+    if organisation is not None:
+        query = query.where(WebhookSubscription.organisation == organisation)
+    return (await session.exec(query)).all()
+
+
+async def subscriptions_by_id(
+    session: AsyncSession, ids: Collection[str]
+) -> dict[str, WebhookSubscription]:
+    query = select(WebhookSubscription).where(col(WebhookSubscription.id).in_(ids))
+    return {sub.id: sub for sub in (await session.exec(query)).all()}
+
+
+# --- deliveries ------------------------------------------------------------------------
+
+
+async def delivery(session: AsyncSession, delivery_id: str) -> Delivery | None:
+    return (await session.exec(select(Delivery).where(Delivery.id == delivery_id))).first()
+
+
+async def deliveries_of(
+    session: AsyncSession,
+    organisation: str,
+    *,
+    status: str | None,
+    subscription_id: str | None,
+    limit: int,
+) -> Sequence[Delivery]:
+    """An organisation's deliveries, oldest first, optionally of one status or one of
+    its subscriptions."""
+    own = select(WebhookSubscription.id).where(WebhookSubscription.organisation == organisation)
+    query = select(Delivery).where(col(Delivery.subscription_id).in_(own))
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    if subscription_id is not None:
+        query = query.where(Delivery.subscription_id == subscription_id)
+    return (await session.exec(query.order_by(col(Delivery.seq)).limit(limit))).all()
+
+
+async def attempts_of(session: AsyncSession, delivery_id: str) -> Sequence[DeliveryAttempt]:
+    """Every attempt made at a delivery, in order."""
+    query = (
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.delivery_id == delivery_id)
+        .order_by(col(DeliveryAttempt.id))
+    )
+    return (await session.exec(query)).all()
+
+
+async def due_heads(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[tuple[Delivery, WebhookSubscription]]:
+    """Take the oldest pending delivery of each (subscription, referral) pair where it is
+    due at `now` and its subscription is active and not throttled, oldest first."""
+    older = aliased(Delivery)
+    earlier_pending = exists().where(
+        col(older.subscription_id) == col(Delivery.subscription_id),
+        col(older.status) == "pending",
+        col(older.seq) < col(Delivery.seq),
+        func.coalesce(older.referral_id, "") == func.coalesce(Delivery.referral_id, ""),
+    )
+    query = (
+        select(Delivery, WebhookSubscription)
+        .join(WebhookSubscription, col(WebhookSubscription.id) == col(Delivery.subscription_id))
+        .where(
+            col(Delivery.status) == "pending",
+            col(Delivery.next_attempt_at) <= now,
+            col(WebhookSubscription.status) == "active",
+            or_(
+                col(WebhookSubscription.throttled_until).is_(None),
+                col(WebhookSubscription.throttled_until) <= now,
+            ),
+            ~earlier_pending,
+        )
+        .order_by(col(Delivery.seq))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Delivery)
+    )
+    return [(d, s) for d, s in (await session.exec(query)).all()]
+
+
+async def postpone(session: AsyncSession, seqs: Collection[int | None], *, until: datetime) -> None:
+    """Move these deliveries' next attempt to `until`."""
+    await session.exec(
+        update(Delivery).where(col(Delivery.seq).in_(seqs)).values(next_attempt_at=until)
+    )
+
+
+async def deliveries_by_seq(
+    session: AsyncSession, seqs: Collection[int | None]
+) -> dict[int | None, Delivery]:
+    query = select(Delivery).where(col(Delivery.seq).in_(seqs))
+    return {row.seq: row for row in (await session.exec(query)).all()}
+
+
+async def cancel_deliveries(
+    session: AsyncSession,
+    *,
+    subscription_id: str | None = None,
+    notice_ids: Collection[str] | None = None,
+    statuses: Collection[str] = ("pending",),
+) -> None:
+    """Cancel the deliveries in these statuses of a subscription, or that carry one of
+    these notices."""
+    await session.exec(
+        update(Delivery)
+        .where(_carrying(subscription_id, notice_ids), col(Delivery.status).in_(statuses))
+        .values(status="cancelled")
+    )
+
+
+async def empty_copies(session: AsyncSession, notice_ids: Collection[str]) -> None:
+    """Remove the body of every delivery that carries one of these notices."""
+    await session.exec(update(Delivery).where(_carrying(None, notice_ids)).values(body=""))
+
+
+def _carrying(
+    subscription_id: str | None, notice_ids: Collection[str] | None
+) -> ColumnElement[bool]:
+    if subscription_id is not None:
+        return col(Delivery.subscription_id) == subscription_id
+    assert notice_ids is not None
+    return col(Delivery.notice_id).in_(notice_ids)
+
+
+# --- Operation Encompass notices -------------------------------------------------------
+
+
+async def notice(
+    session: AsyncSession, notice_id: str, *, lock: bool = False
+) -> EncompassNoticeRecord | None:
+    """A notice by its id; `lock` takes its row (PostgreSQL) so two writers take turns."""
+    query = select(EncompassNoticeRecord).where(EncompassNoticeRecord.id == notice_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def notices(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    referrer: str | None,
+    recipient: str | None,
+    referral_id: str | None,
+    status: NoticeStatus | None,
+    after: int | None,
+    limit: int,
+) -> Sequence[EncompassNoticeRecord]:
+    """Notices raised by `referrer` or addressed to `recipient` (either, both or neither
+    given), in `status` at `now`: newest first, or oldest first after the cursor `after`."""
+    query = select(EncompassNoticeRecord)
+    if referrer is not None:
+        query = query.where(EncompassNoticeRecord.referrer_organisation == referrer)
+    if recipient is not None:
+        query = query.where(EncompassNoticeRecord.recipient_organisation == recipient)
+    if referral_id is not None:
+        query = query.where(EncompassNoticeRecord.referral_id == referral_id)
+    if status is not None:
+        query = query.where(_in_status(status, now))
+    seq = col(EncompassNoticeRecord.seq)
+    query = query.order_by(seq.desc()) if after is None else query.where(seq > after).order_by(seq)
+    return (await session.exec(query.limit(limit))).all()
+
+
+def _in_status(status: NoticeStatus, now: datetime) -> ColumnElement[bool]:
+    # `notices.status_of`, as SQL.
+    notified_at = col(EncompassNoticeRecord.notified_at)
+    deadline = col(EncompassNoticeRecord.notify_by)
+    superseded = col(EncompassNoticeRecord.superseded_by).is_not(None)
+    waiting = notified_at.is_(None) & ~superseded
+    condition: dict[NoticeStatus, ColumnElement[bool]] = {
+        "pending": waiting & (deadline > now),
+        "missed": waiting & (deadline <= now),
+        "notified": notified_at <= deadline,
+        "notified_late": notified_at > deadline,
+        "superseded": notified_at.is_(None) & superseded,
+    }
+    return condition[status]
+
+
+async def missed_deadlines(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[EncompassNoticeRecord]:
+    """Take the notices past their deadline at `now` that were not notified in time (not
+    at all, or late), not yet alerted and not superseded, earliest deadline first."""
+    notified_at = col(EncompassNoticeRecord.notified_at)
+    deadline = col(EncompassNoticeRecord.notify_by)
+    query = (
+        select(EncompassNoticeRecord)
+        .where(
+            or_(notified_at.is_(None), notified_at > deadline),
+            col(EncompassNoticeRecord.missed_alerted_at).is_(None),
+            col(EncompassNoticeRecord.superseded_by).is_(None),
+            deadline <= now,
+        )
+        .order_by(deadline)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.exec(query)).all())
+
+
+async def notified_before(
+    session: AsyncSession, cutoff: datetime, *, limit: int
+) -> list[EncompassNoticeRecord]:
+    """Take the notices whose recipient had them before `cutoff` and that still hold
+    their content."""
+    query = (
+        select(EncompassNoticeRecord)
+        .where(
+            col(EncompassNoticeRecord.notified_at).is_not(None),
+            col(EncompassNoticeRecord.notified_at) < cutoff,
+            col(EncompassNoticeRecord.content_removed_at).is_(None),
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.exec(query)).all())
+
+
+async def current_notices_of(
+    session: AsyncSession, recipient: str, referral_ids: Collection[str]
+) -> Sequence[EncompassNoticeRecord]:
+    """The notices to `recipient` from these referrals that nothing has superseded."""
+    query = select(EncompassNoticeRecord).where(
+        col(EncompassNoticeRecord.referral_id).in_(referral_ids),
+        EncompassNoticeRecord.recipient_organisation == recipient,
+        col(EncompassNoticeRecord.superseded_by).is_(None),
+    )
+    return (await session.exec(query)).all()
+
+
+async def corrections_to(session: AsyncSession, recipient: str) -> Sequence[EncompassNoticeRecord]:
+    """The notices to `recipient` from corrected reports (that supersede others)."""
+    query = select(EncompassNoticeRecord).where(
+        EncompassNoticeRecord.recipient_organisation == recipient,
+        col(EncompassNoticeRecord.supersedes).is_not(None),
+    )
+    return (await session.exec(query)).all()

@@ -1,0 +1,133 @@
+"""A partner organisation's webhook subscriptions: each organisation manages only its own
+(another's is not found)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Literal
+
+from services.notify import repository
+from services.notify.filters import SubscriptionFilter
+from services.notify.models import Delivery, WebhookSubscription
+from services.notify.service.deliveries import new_delivery
+from services.notify.ssrf import ForbiddenTarget, check_target
+from services.notify.webhooks import new_secret, webhook_body
+from shared.problems import NotFound, Problem
+from shared.uow import UnitOfWork
+
+# A webhook-only type: the test ping a partner asks for. Never on a topic.
+PING_TYPE = "org.signpost.webhook.ping.v1"
+
+
+async def create(
+    *,
+    uow: UnitOfWork,
+    organisation: str,
+    client_kind: str,
+    client_id: str,
+    url: str,
+    event_types: Iterable[str],
+    event_filter: SubscriptionFilter | None = None,
+    allow_private: bool,
+    subscription_id: str | None = None,
+    secret: str | None = None,
+) -> WebhookSubscription:
+    """Subscribe an organisation's endpoint to these event types (with a fresh `whsec_`
+    secret and id unless given). A URL whose host is not a public internet address is
+    refused unless `allow_private` (WEBHOOK_ALLOW_PRIVATE: tests, the demo)."""
+    try:
+        await check_target(url, allow_private=allow_private)
+    except ForbiddenTarget as exc:
+        raise _refused_url(str(exc)) from None
+    sub = WebhookSubscription(
+        id=subscription_id or "sub_" + uuid.uuid4().hex,
+        organisation=organisation,
+        client_kind=client_kind,
+        client_id=client_id,
+        url=url,
+        event_types=sorted(set(event_types)),
+        event_filter=event_filter.model_dump(exclude_none=True) if event_filter else None,
+        secret=secret or new_secret(),
+        created_at=uow.now(),
+    )
+    uow.session.add(sub)
+    return sub
+
+
+async def find(*, uow: UnitOfWork, organisation: str) -> Sequence[WebhookSubscription]:
+    """An organisation's subscriptions, oldest first."""
+    return await repository.subscriptions_of(uow.session, organisation)
+
+
+async def get(*, uow: UnitOfWork, organisation: str, subscription_id: str) -> WebhookSubscription:
+    """One of the organisation's subscriptions (another's is not found)."""
+    sub = await repository.subscription(uow.session, subscription_id)
+    if sub is None or sub.organisation != organisation:
+        raise NotFound("Subscription")
+    return sub
+
+
+async def set_status(
+    *, uow: UnitOfWork, subscription: WebhookSubscription, status: Literal["active", "paused"]
+) -> WebhookSubscription:
+    """Pause a subscription (deliveries queue and are held) or resume it."""
+    subscription.status = status
+    if status == "active":
+        # Resuming is the partner saying "fixed": send again now.
+        subscription.flagged_at = None
+        subscription.throttled_until = None
+    uow.session.add(subscription)
+    return subscription
+
+
+async def delete(*, uow: UnitOfWork, subscription: WebhookSubscription) -> None:
+    """Delete a subscription; what it had not yet been sent is cancelled."""
+    await repository.cancel_deliveries(uow.session, subscription_id=subscription.id)
+    await uow.session.delete(subscription)
+
+
+async def rotate_secret(
+    *, uow: UnitOfWork, subscription: WebhookSubscription, overlap: timedelta
+) -> WebhookSubscription:
+    """Issue a new secret; the old one keeps signing beside it for `overlap`."""
+    overlapping = overlap > timedelta(0)
+    subscription.previous_secret = subscription.secret if overlapping else None
+    subscription.previous_secret_expires_at = uow.now() + overlap if overlapping else None
+    subscription.secret = new_secret()
+    uow.session.add(subscription)
+    return subscription
+
+
+async def ping(*, uow: UnitOfWork, subscription: WebhookSubscription) -> Delivery:
+    """Queue a test notification to a subscription, delivered and recorded like any other."""
+    now = uow.now()
+    delivery = new_delivery(
+        subscription,
+        referral_id=None,
+        event_type=PING_TYPE,
+        body=webhook_body(PING_TYPE, now, {"subscription_id": subscription.id}),
+        now=now,
+    )
+    uow.session.add(delivery)
+    return delivery
+
+
+def _refused_url(reason: str) -> Problem:
+    # As a validation failure of the `url` field (the shape every 422 has).
+    return Problem(
+        422,
+        "The request is not valid",
+        f"1 field error(s): url ({reason})",
+        type="validation",
+        errors=[
+            {
+                "loc": ["body", "url"],
+                "pointer": "/url",
+                "field": "url",
+                "message": f"Webhook targets must be public internet addresses: {reason}.",
+                "type": "forbidden_target",
+            }
+        ],
+    )

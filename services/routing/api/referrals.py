@@ -1,0 +1,118 @@
+"""Referrals over HTTP: the referrals an agency holds (the hub: every referral), their
+routing records, the agency's lifecycle steps, and the hub's reassignments and
+overrides. Each change answers the routing record as the change left it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Annotated, Any, Protocol, TypeVar
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from services.routing.api.dependencies import ReferralsRead, ReferralsWrite, UoW
+from services.routing.schemas import (
+    CloseRequest,
+    DeclineRequest,
+    OverrideRequest,
+    ReassignRequest,
+    ReferralView,
+    RoutingRecord,
+)
+from services.routing.service import referrals as service
+from shared.auth import Principal
+from shared.uow import UnitOfWork
+
+router = APIRouter()
+
+
+@router.get(
+    "/referrals", summary="Referrals addressed to your organisation (the hub: every referral)"
+)
+async def list_referrals(
+    principal: ReferralsRead,
+    uow: UoW,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ReferralView]:
+    return await service.referrals_of(uow=uow, principal=principal, status=status, limit=limit)
+
+
+@router.get(
+    "/referrals/{referral_id}/routing",
+    summary="A referral's routing record: where it went and why, in plain words",
+)
+async def get_routing(referral_id: str, principal: ReferralsRead, uow: UoW) -> RoutingRecord:
+    return await service.routing_record(uow=uow, principal=principal, referral_id=referral_id)
+
+
+@router.post("/referrals/{referral_id}/accept", summary="Accept a referral")
+async def accept(referral_id: str, principal: ReferralsWrite, uow: UoW) -> RoutingRecord:
+    return await service.accept(uow=uow, principal=principal, referral_id=referral_id)
+
+
+@router.post("/referrals/{referral_id}/start", summary="Start working with the family")
+async def start(referral_id: str, principal: ReferralsWrite, uow: UoW) -> RoutingRecord:
+    return await service.start(uow=uow, principal=principal, referral_id=referral_id)
+
+
+Request = TypeVar("Request", bound=BaseModel, contravariant=True)
+
+
+class Change(Protocol[Request]):
+    """A use case that changes one referral as the caller's request asks."""
+
+    def __call__(
+        self, *, uow: UnitOfWork, principal: Principal, referral_id: str, request: Request
+    ) -> Awaitable[RoutingRecord]: ...
+
+
+def _change(
+    action: str, request: type[Request], use_case: Change[Request], *, summary: str
+) -> None:
+    """Route `POST /v1/referrals/{referral_id}/<action>`: the caller's `request`, parsed
+    and validated, changes the referral through `use_case` in the request's unit of
+    work; the answer is the routing record as the change left it."""
+
+    async def endpoint(
+        referral_id: str, body: Any, principal: ReferralsWrite, uow: UoW
+    ) -> RoutingRecord:
+        return await use_case(uow=uow, principal=principal, referral_id=referral_id, request=body)
+
+    # FastAPI parses, validates and documents the body by its annotation: this request.
+    endpoint.__annotations__["body"] = request
+    router.add_api_route(
+        f"/referrals/{{referral_id}}/{action}",
+        endpoint,
+        methods=["POST"],
+        summary=summary,
+        name=action,
+    )
+
+
+# The changes that carry a request: agencies decline and close; the hub reassigns and
+# overrides, each with a rationale.
+_change(
+    "decline",
+    DeclineRequest,
+    service.decline,
+    summary="Decline a referral with a reason; it goes to the hub at once",
+)
+_change(
+    "close",
+    CloseRequest,
+    service.close,
+    summary="Close a referral as completed or failed, with an outcome code",
+)
+_change(
+    "reassign",
+    ReassignRequest,
+    service.reassign,
+    summary="The hub sends a referral to an agency of its choosing, with a rationale",
+)
+_change(
+    "override",
+    OverrideRequest,
+    service.override,
+    summary="The hub overrides a referral's destination (MASH, hub or universal), with a rationale",
+)

@@ -1,0 +1,229 @@
+"""Routing's queries and statements on its own tables: routing records, their steps
+and response deadlines, and the directory's versions. No rules: what to write and
+when is the service's.
+
+Routing a referral is the consumer's hot path, where ORM selects and flushes cost
+several times more: its statements are built once (SQLAlchemy compiles each once and
+caches it) and run on the session's connection, inside its transaction, without
+flushing the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import select as core_select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.routing.models import DirectoryVersion, RoutingDeadline, RoutingDecision, RoutingStep
+from shared.db import table_of
+
+_DECISIONS = table_of(RoutingDecision)
+_INSERT_DECISION = insert(_DECISIONS)
+_INSERT_STEP = insert(table_of(RoutingStep))
+_INSERT_DEADLINE = insert(table_of(RoutingDeadline))
+_DECISION_HELD = (
+    core_select(_DECISIONS.c.referral_id)
+    .where(_DECISIONS.c.referral_id == bindparam("referral_id"))
+    .with_for_update()
+)
+_OPEN_REFERRALS = (
+    core_select(_DECISIONS.c.destination_id, func.count())
+    .where(_DECISIONS.c.status.in_(bindparam("statuses", expanding=True)))
+    .where(_DECISIONS.c.destination_id.is_not(None))
+    .group_by(_DECISIONS.c.destination_id)
+)
+# Read before every routing decision (versions are only written by `add_version`,
+# which flushes).
+_LATEST_SEQ = core_select(func.max(table_of(DirectoryVersion).c.seq))
+
+# ---------------------------------------------------------------- routing records
+
+
+async def hold_decision(session: AsyncSession, referral_id: str) -> bool:
+    """Lock the referral's routing record against a concurrent change (PostgreSQL);
+    False when it has none. Much cheaper than loading the record, which only a
+    referral routed before needs."""
+    held = await (await session.connection()).execute(_DECISION_HELD, {"referral_id": referral_id})
+    return held.first() is not None
+
+
+async def decision_for_update(
+    session: AsyncSession, referral_id: str, *, skip_locked: bool = False
+) -> RoutingDecision | None:
+    """The routing record, locked against a concurrent change (PostgreSQL); with
+    `skip_locked`, None also when another transaction holds it."""
+    return (
+        await session.exec(
+            select(RoutingDecision)
+            .where(RoutingDecision.referral_id == referral_id)
+            .with_for_update(skip_locked=skip_locked)
+        )
+    ).first()
+
+
+async def decision(session: AsyncSession, referral_id: str) -> RoutingDecision | None:
+    """The routing record, unlocked."""
+    return await session.get(RoutingDecision, referral_id)
+
+
+async def decisions(
+    session: AsyncSession, *, organisation: str | None, status: str | None, limit: int
+) -> list[RoutingDecision]:
+    """Routing records, newest first: those addressed to `organisation` (None: all),
+    in `status` (None: any)."""
+    query = select(RoutingDecision).order_by(col(RoutingDecision.routed_at).desc()).limit(limit)
+    if organisation is not None:
+        query = query.where(RoutingDecision.destination_organisation == organisation)
+    if status is not None:
+        query = query.where(RoutingDecision.status == status)
+    return list((await session.exec(query)).all())
+
+
+async def insert_decision(session: AsyncSession, row: RoutingDecision) -> None:
+    """Write a new routing record directly (it is not added to the session)."""
+    await (await session.connection()).execute(
+        _INSERT_DECISION, {c.name: getattr(row, c.name) for c in _DECISIONS.c}
+    )
+
+
+async def update_decision(session: AsyncSession, row: RoutingDecision) -> None:
+    """Write a changed routing record now, so a statement that does not flush the
+    session (counting open referrals) sees it."""
+    session.add(row)
+    await session.flush()
+
+
+async def open_referrals(session: AsyncSession, *, statuses: Sequence[str]) -> dict[str, int]:
+    """How many routing records in `statuses` each destination holds."""
+    rows = await (await session.connection()).execute(_OPEN_REFERRALS, {"statuses": list(statuses)})
+    return {str(agency_id): int(count) for agency_id, count in rows}
+
+
+async def insert_step(
+    session: AsyncSession,
+    row: RoutingDecision,
+    *,
+    at: datetime,
+    by: str,
+    summary: str,
+    reason_code: str | None,
+    rationale: str | None,
+) -> None:
+    """Write a step of the referral's history: where `row` stands now, and why."""
+    await (await session.connection()).execute(
+        _INSERT_STEP,
+        {
+            "referral_id": row.referral_id,
+            "at": at,
+            "status": row.status,
+            "destination_kind": row.destination_kind,
+            "destination_id": row.destination_id,
+            "reason_code": reason_code,
+            "by": by,
+            "summary": summary,
+            "rationale": rationale,
+            "directory_version": row.directory_version,
+        },
+    )
+
+
+async def steps_of(session: AsyncSession, referral_id: str) -> list[RoutingStep]:
+    """A referral's steps, oldest first."""
+    return list(
+        (
+            await session.exec(
+                select(RoutingStep)
+                .where(RoutingStep.referral_id == referral_id)
+                .order_by(col(RoutingStep.id))
+            )
+        ).all()
+    )
+
+
+# ---------------------------------------------------------------- response deadlines
+
+
+async def insert_deadline(
+    session: AsyncSession, *, referral_id: str, destination_id: str, due_at: datetime, at: datetime
+) -> None:
+    """Start a pending response deadline."""
+    await (await session.connection()).execute(
+        _INSERT_DEADLINE,
+        {
+            "referral_id": referral_id,
+            "destination_id": destination_id,
+            "due_at": due_at,
+            "state": "pending",
+            "created_at": at,
+            "closed_at": None,
+        },
+    )
+
+
+async def resolve_deadlines(session: AsyncSession, referral_id: str, *, at: datetime) -> None:
+    """Mark the referral's pending deadlines resolved."""
+    await session.exec(
+        update(RoutingDeadline)
+        .where(col(RoutingDeadline.referral_id) == referral_id)
+        .where(col(RoutingDeadline.state) == "pending")
+        .values(state="resolved", closed_at=at)
+    )
+
+
+async def claim_due_deadlines(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[RoutingDeadline]:
+    """Pending deadlines due by `now`, earliest first, locked; on PostgreSQL those
+    another transaction holds are skipped (FOR UPDATE SKIP LOCKED, so each is claimed
+    by one replica); SQLite's single connection serialises."""
+    return list(
+        (
+            await session.exec(
+                select(RoutingDeadline)
+                .where(RoutingDeadline.state == "pending")
+                .where(col(RoutingDeadline.due_at) <= now)
+                .order_by(col(RoutingDeadline.due_at))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
+
+
+# ---------------------------------------------------------------- directory versions
+
+
+async def latest_version_seq(session: AsyncSession) -> int | None:
+    """The newest directory version's number (None before the directory is seeded)."""
+    seq = await (await session.connection()).scalar(_LATEST_SEQ)
+    return int(seq) if seq is not None else None
+
+
+async def version_numbered(session: AsyncSession, seq: int) -> DirectoryVersion | None:
+    return await session.get(DirectoryVersion, seq)
+
+
+async def version_named(session: AsyncSession, version: str) -> DirectoryVersion | None:
+    return (
+        await session.exec(select(DirectoryVersion).where(DirectoryVersion.version == version))
+    ).first()
+
+
+async def versions(session: AsyncSession) -> list[DirectoryVersion]:
+    """Every version, newest first."""
+    return list(
+        (
+            await session.exec(select(DirectoryVersion).order_by(col(DirectoryVersion.seq).desc()))
+        ).all()
+    )
+
+
+async def add_version(session: AsyncSession, row: DirectoryVersion) -> DirectoryVersion:
+    """Write a new directory version now (its `seq` is then known)."""
+    session.add(row)
+    await session.flush()
+    return row

@@ -1,0 +1,140 @@
+"""What routing's API reads and answers: directory versions and imports, referrals as
+their destination sees them, their routing records, and the requests agencies and
+the hub send to move a referral on. No personal data about the child."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from services.routing.directory import Directory
+from services.routing.lifecycle import DECLINE_REASONS, OUTCOMES, DeclineReason, OutcomeCode
+
+MIN_RATIONALE = 10
+
+Rationale = Annotated[
+    str,
+    Field(
+        min_length=MIN_RATIONALE,
+        max_length=4000,
+        description="Why: recorded with the change and shown in the routing record.",
+    ),
+]
+
+# ---------------------------------------------------------------- the directory
+
+
+class DirectoryView(Directory):
+    seq: int
+    source: str
+    changed_by: str
+    note: str
+    created_at: datetime
+
+
+class VersionSummary(BaseModel):
+    version: str
+    seq: int
+    area: str
+    source: str
+    changed_by: str
+    note: str
+    created_at: datetime
+    agencies: int
+
+
+class SkippedView(BaseModel):
+    service_id: str
+    name: str
+    reason: str
+
+
+class ImportView(BaseModel):
+    version: str = Field(description="The directory version the import created.")
+    imported: list[str] = Field(description="Ids of the agencies added or replaced.")
+    skipped: list[SkippedView]
+    notes: list[str]
+
+
+# ---------------------------------------------------------------- referrals
+
+
+class DestinationView(BaseModel):
+    kind: str
+    id: str | None
+    organisation: str | None
+    name: str | None
+
+
+class ReferralView(BaseModel):
+    """A referral as its destination sees it: ids, level and status, no personal data."""
+
+    referral_id: str
+    status: str
+    level: int
+    priority: str
+    destination: DestinationView
+    respond_by: datetime | None
+    routed_at: datetime
+    updated_at: datetime | None
+    reason_code: str | None
+    allowed_actions: list[str]
+
+
+class CandidateView(BaseModel):
+    agency_id: str
+    name: str
+    suitable: bool
+    reason: str
+
+
+class StepView(BaseModel):
+    at: datetime
+    status: str
+    destination_kind: str | None
+    destination_id: str | None
+    reason_code: str | None
+    by: str
+    summary: str
+    rationale: str | None
+    directory_version: str | None
+
+
+class RoutingRecord(ReferralView):
+    """Where a referral went and why, in plain words, with every later step."""
+
+    reason_codes: list[str]
+    explanation: str = Field(description="Why it went where it went, in plain words.")
+    considered: list[CandidateView]
+    directory_version: str
+    history: list[StepView]
+
+
+class DeclineRequest(BaseModel):
+    reason_code: DeclineReason = Field(description=f"One of: {', '.join(DECLINE_REASONS)}.")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class CloseRequest(BaseModel):
+    outcome: Literal["completed", "failed"]
+    outcome_code: OutcomeCode = Field(
+        description="completed: "
+        + ", ".join(OUTCOMES["completed"])
+        + "; failed: "
+        + ", ".join(OUTCOMES["failed"])
+    )
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ReassignRequest(BaseModel):
+    agency_id: str = Field(min_length=1, max_length=64)
+    rationale: Rationale
+
+
+class OverrideRequest(BaseModel):
+    destination: Literal["mash", "hub", "universal"] = Field(
+        description="mash: up to children's social care; hub: to the hub; universal: no referral."
+    )
+    rationale: Rationale

@@ -1,0 +1,676 @@
+"""The referrals' use cases: record a routing decision, move a referral through its
+lifecycle at the agency, escalate to the hub, and let the hub reassign or override.
+
+Every change writes a step in plain words and records its events in the unit of work
+(referral.routed for a new destination, referral.status for every lifecycle change).
+The decisions themselves are the pure functions of `decide` and `lifecycle`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from services.routing import repository
+from services.routing.decide import route
+from services.routing.directory import Agency, Directory
+from services.routing.lifecycle import (
+    DECLINE_REASONS,
+    OPEN_STATUSES,
+    OUTCOMES,
+    WORKING_STATUSES,
+    Action,
+    IllegalTransition,
+    Status,
+    allowed_actions,
+    transition,
+    valid_outcome,
+)
+from services.routing.models import RoutingDecision
+from services.routing.schemas import (
+    CandidateView,
+    CloseRequest,
+    DeclineRequest,
+    DestinationView,
+    OverrideRequest,
+    ReassignRequest,
+    ReferralView,
+    RoutingRecord,
+    StepView,
+)
+from services.routing.service import SYSTEM
+from services.routing.service.directory import DirectoryCache, current_directory
+from shared.auth import Principal
+from shared.clock import as_utc
+from shared.events import (
+    Destination,
+    EventType,
+    ReasonCode,
+    ReferralRouted,
+    ReferralStatus,
+    ReferralTriaged,
+)
+from shared.problems import NotFound, Problem
+from shared.uow import UnitOfWork
+
+# ---------------------------------------------------------------- what is recorded
+
+
+def _destination(row: RoutingDecision) -> Destination:
+    if row.destination_id is None:
+        return Destination(
+            kind="universal", id="universal", organisation="none", name="Universal services"
+        )
+    return Destination(
+        kind=row.destination_kind,
+        id=row.destination_id,
+        organisation=row.destination_organisation or "",
+        name=row.destination_name or row.destination_id,
+    )
+
+
+def _announce(
+    uow: UnitOfWork,
+    row: RoutingDecision,
+    type: EventType,
+    data: BaseModel,
+    *,
+    at: datetime | None = None,
+) -> None:
+    """Record an event about the referral, keyed by its child so that every event about
+    one child stays in order."""
+    uow.record(type=type, subject=row.referral_id, partitionkey=row.subject_key, data=data, time=at)
+
+
+def _record_routed(uow: UnitOfWork, row: RoutingDecision, reason_codes: list[ReasonCode]) -> None:
+    _announce(
+        uow,
+        row,
+        EventType.REFERRAL_ROUTED,
+        ReferralRouted(
+            referral_id=row.referral_id,
+            destination=_destination(row),
+            level=row.level,
+            priority=row.priority,
+            reason_codes=reason_codes,
+            directory_version=row.directory_version,
+            routed_at=as_utc(row.updated_at or row.routed_at),
+            referrer_organisation=row.referrer_organisation or "",
+            respond_by=as_utc(row.respond_by) if row.respond_by else None,
+        ),
+    )
+
+
+def _record_status(
+    uow: UnitOfWork, row: RoutingDecision, *, status: Status, reason_code: str | None, at: datetime
+) -> None:
+    _announce(
+        uow,
+        row,
+        EventType.REFERRAL_STATUS,
+        ReferralStatus(
+            referral_id=row.referral_id,
+            status=status,
+            destination_id=row.destination_id,
+            reason_code=reason_code,
+            occurred_at=at,
+            referrer_organisation=row.referrer_organisation or "",
+            destination=_destination(row),
+            respond_by=as_utc(row.respond_by) if row.respond_by and status == "requested" else None,
+        ),
+        at=at,
+    )
+
+
+async def _save(
+    uow: UnitOfWork,
+    row: RoutingDecision,
+    *,
+    by: str,
+    summary: str,
+    reason_code: str | None,
+    rationale: str | None = None,
+    new: bool = False,
+) -> None:
+    """Write the routing record as it stands now (a `new` one directly), and the step
+    that brought it here, in words, stamped when the record changed."""
+    if new:
+        await repository.insert_decision(uow.session, row)
+    else:
+        # Written now, as a new record is: the next referral in this transaction counts
+        # open referrals with a statement that does not flush the session.
+        await repository.update_decision(uow.session, row)
+    await repository.insert_step(
+        uow.session,
+        row,
+        at=row.updated_at or row.routed_at,
+        by=by,
+        summary=summary,
+        reason_code=reason_code,
+        rationale=rationale,
+    )
+
+
+# ---------------------------------------------------------------- where a referral is
+
+
+async def _address(
+    uow: UnitOfWork,
+    row: RoutingDecision,
+    agency: Agency | None,
+    *,
+    at: datetime,
+    new: bool = False,
+) -> None:
+    """Point the referral at `agency` (None: universal services) as a new request; an
+    agency (not the hub or the MASH, who are the escalation) gets a response clock.
+    A `new` record has no clock running yet, so none is stopped."""
+    if not new:
+        # The agency answered (or the referral moved on): its clock stops.
+        await repository.resolve_deadlines(uow.session, row.referral_id, at=at)
+    row.updated_at = at
+    if agency is None:
+        row.destination_kind, row.destination_id = "universal", None
+        row.destination_organisation = row.destination_name = None
+        row.respond_by = None
+        return
+    row.destination_kind = agency.kind
+    row.destination_id = agency.id
+    row.destination_organisation = agency.organisation
+    row.destination_name = agency.name
+    row.status = "requested"
+    row.respond_by = at + timedelta(hours=agency.response_sla_hours)
+    if agency.kind == "agency":
+        await repository.insert_deadline(
+            uow.session,
+            referral_id=row.referral_id,
+            destination_id=agency.id,
+            due_at=row.respond_by,
+            at=at,
+        )
+
+
+def _tell_working_agency(
+    uow: UnitOfWork, row: RoutingDecision, *, reason_code: ReasonCode, at: datetime
+) -> None:
+    """The agency working with the family hears that the referral moved on. (One still
+    asked to answer simply stops seeing it: the referral.routed to the new destination
+    says where it went.)"""
+    if row.status in WORKING_STATUSES and row.destination_id is not None:
+        row.status = "cancelled"
+        _record_status(uow, row, status="cancelled", reason_code=reason_code, at=at)
+
+
+async def _send_to(
+    uow: UnitOfWork,
+    row: RoutingDecision,
+    directory: Directory,
+    agency: Agency,
+    *,
+    reason_code: ReasonCode,
+    by: str,
+    summary: str,
+    rationale: str | None = None,
+    at: datetime,
+) -> None:
+    """Send the referral on to `agency` as a new request, saying why."""
+    _tell_working_agency(uow, row, reason_code=reason_code, at=at)
+    await _address(uow, row, agency, at=at)
+    row.directory_version, row.reason_code = directory.version, reason_code
+    await _save(uow, row, by=by, summary=summary, reason_code=reason_code, rationale=rationale)
+    _record_routed(uow, row, [reason_code])
+    _record_status(uow, row, status="requested", reason_code=reason_code, at=at)
+
+
+async def _escalate_to_hub(
+    uow: UnitOfWork,
+    directory: Directory,
+    row: RoutingDecision,
+    *,
+    reason_code: ReasonCode,
+    summary: str,
+    at: datetime,
+) -> None:
+    """Send the referral to the hub as a new request (a decline or a missed deadline)."""
+    await _send_to(
+        uow,
+        row,
+        directory,
+        directory.of_kind("hub"),
+        reason_code=reason_code,
+        by=SYSTEM,
+        summary=summary,
+        at=at,
+    )
+
+
+# ---------------------------------------------------------------- routing
+
+
+async def open_referrals(*, uow: UnitOfWork) -> dict[str, int]:
+    """How many open referrals each destination holds (its load against capacity)."""
+    return await repository.open_referrals(uow.session, statuses=OPEN_STATUSES)
+
+
+async def record_routing(
+    *, uow: UnitOfWork, directories: DirectoryCache, triaged: ReferralTriaged
+) -> None:
+    """Route a triaged referral (or route it again on a later triage revision)."""
+    session = uow.session
+    held = await repository.hold_decision(session, triaged.referral_id)
+    earlier = await repository.decision_for_update(session, triaged.referral_id) if held else None
+    if earlier is not None and earlier.triage_revision >= triaged.revision:
+        return  # routed already on this or a later triage decision
+    directory = await directories.current(uow)
+    routing = route(
+        level=triaged.level,
+        concern_codes=triaged.concern_codes,
+        age=triaged.child_age_years,
+        postcode_district=triaged.postcode_district,
+        local_authority_code=triaged.local_authority_code,
+        open_referrals=await open_referrals(uow=uow),
+        directory=directory,
+        top_level=triaged.top_level or 4,
+    )
+    now = uow.now()
+    row = earlier or RoutingDecision(
+        referral_id=triaged.referral_id,
+        subject_key=triaged.subject_key,
+        level=triaged.level,
+        priority=triaged.priority,
+        destination_kind=routing.destination_kind,
+        reason_codes=[],
+        considered=[],
+        directory_version=directory.version,
+        routed_at=now,
+    )
+    row.triage_revision = triaged.revision
+    row.level, row.priority = triaged.level, triaged.priority
+    row.referrer_organisation = triaged.referrer_organisation
+    row.reason_codes = [code.value for code in routing.reason_codes]
+    row.considered = [asdict(c) for c in routing.considered]
+    row.directory_version = directory.version
+    row.explanation = routing.explanation
+    row.routed_at = now
+    row.reason_code = None
+    again = earlier is not None
+    if again and (routing.destination is None or routing.destination.id != row.destination_id):
+        # A hub practitioner's triage override moved the referral on: the agency working
+        # with the family hears it, as it would for a reassignment.
+        _tell_working_agency(uow, row, reason_code=ReasonCode.OVERRIDDEN_BY_HUB, at=now)
+    await _address(uow, row, routing.destination, at=now, new=not again)
+    row.destination_kind = routing.destination_kind
+    # Universal services: no referral is made; the advice is the whole outcome.
+    row.status = "requested" if routing.destination else "completed"
+    again_in_words = f"Routed again after a new triage decision (revision {triaged.revision}). "
+    await _save(
+        uow,
+        row,
+        by=SYSTEM,
+        summary=(again_in_words if again else "") + routing.explanation,
+        reason_code=routing.reason_codes[0],
+        new=not again,
+    )
+    _record_routed(uow, row, routing.reason_codes)
+
+
+async def escalate_due(*, uow: UnitOfWork, directories: DirectoryCache, limit: int = 100) -> int:
+    """Escalate to the hub every request whose agency has not answered by its deadline.
+
+    Claims due deadlines (on PostgreSQL each in exactly one replica) and marks them
+    fired with the escalation's events in the same unit: each fires once, after any
+    restart. Returns how many deadlines it claimed.
+    """
+    now = uow.now()
+    due = await repository.claim_due_deadlines(uow.session, now=now, limit=limit)
+    for deadline in due:
+        # An agency's answer or the hub may hold the record right now (they lock
+        # record then deadlines; waiting here in the other order could deadlock):
+        # leave the deadline pending and look again on the next tick.
+        row = await repository.decision_for_update(
+            uow.session, deadline.referral_id, skip_locked=True
+        )
+        if row is None and await repository.decision(uow.session, deadline.referral_id) is not None:
+            continue
+        deadline.state, deadline.closed_at = "fired", now
+        if (
+            row is None
+            or row.status != "requested"
+            or row.destination_id != deadline.destination_id
+        ):
+            continue  # answered or moved on in the meantime
+        hours = (as_utc(deadline.due_at) - as_utc(deadline.created_at)).total_seconds() / 3600
+        await _escalate_to_hub(
+            uow,
+            await directories.current(uow),
+            row,
+            reason_code=ReasonCode.NO_RESPONSE_WITHIN_SLA,
+            summary=(
+                f"Escalated to the hub because {row.destination_name} did not accept or "
+                f"decline within {hours:g} hours "
+                f"(due {as_utc(deadline.due_at):%d %b %Y %H:%M} UTC)."
+            ),
+            at=now,
+        )
+    return len(due)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _addressed_to(principal: Principal, row: RoutingDecision) -> bool:
+    return (
+        row.destination_organisation is not None
+        and row.destination_organisation == principal.organisation
+    )
+
+
+def _may_see(principal: Principal, row: RoutingDecision) -> bool:
+    """The hub sees every referral; an agency only those addressed to it."""
+    return principal.oversees or _addressed_to(principal, row)
+
+
+def _referral_view(row: RoutingDecision) -> ReferralView:
+    return ReferralView(
+        referral_id=row.referral_id,
+        status=row.status,
+        level=row.level,
+        priority=row.priority,
+        destination=DestinationView(
+            kind=row.destination_kind,
+            id=row.destination_id,
+            organisation=row.destination_organisation,
+            name=row.destination_name,
+        ),
+        respond_by=as_utc(row.respond_by) if row.respond_by else None,
+        routed_at=as_utc(row.routed_at),
+        updated_at=as_utc(row.updated_at) if row.updated_at else None,
+        reason_code=row.reason_code,
+        allowed_actions=list(allowed_actions(row.status)) if row.destination_id else [],
+    )
+
+
+async def _as_record(uow: UnitOfWork, row: RoutingDecision) -> RoutingRecord:
+    """The routing record as `row` stands now in the unit, with every step so far."""
+    steps = await repository.steps_of(uow.session, row.referral_id)
+    return RoutingRecord(
+        **_referral_view(row).model_dump(),
+        reason_codes=row.reason_codes,
+        explanation=row.explanation,
+        considered=[
+            CandidateView(
+                agency_id=str(c["agency_id"]),
+                name=str(c.get("name") or c["agency_id"]),
+                suitable=bool(c["suitable"]),
+                reason=str(c["reason"]),
+            )
+            for c in row.considered
+        ],
+        directory_version=row.directory_version,
+        history=[
+            StepView(
+                at=as_utc(s.at),
+                status=s.status,
+                destination_kind=s.destination_kind,
+                destination_id=s.destination_id,
+                reason_code=s.reason_code,
+                by=s.by,
+                summary=s.summary,
+                rationale=s.rationale,
+                directory_version=s.directory_version,
+            )
+            for s in steps
+        ],
+    )
+
+
+async def referrals_of(
+    *, uow: UnitOfWork, principal: Principal, status: str | None, limit: int
+) -> list[ReferralView]:
+    """The referrals addressed to the principal's organisation (the hub: every
+    referral), newest first."""
+    rows = await repository.decisions(
+        uow.session,
+        organisation=None if principal.oversees else principal.organisation,
+        status=status,
+        limit=limit,
+    )
+    return [_referral_view(r) for r in rows]
+
+
+async def routing_record(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str
+) -> RoutingRecord:
+    """Where a referral went and why, with every later step, for whom may see it."""
+    row = await repository.decision(uow.session, referral_id)
+    if row is None or not _may_see(principal, row):
+        raise NotFound("Referral")
+    return await _as_record(uow, row)
+
+
+# ---------------------------------------------------------------- acting on a referral
+
+
+def _conflict(
+    detail: str, *, status: str | None = None, allowed: list[Action] | None = None
+) -> Problem:
+    return Problem(
+        409,
+        "Conflict",
+        detail,
+        type="illegal-transition",
+        status_now=status,
+        allowed_actions=allowed if allowed is not None else [],
+    )
+
+
+def _who(principal: Principal, row: RoutingDecision) -> str:
+    """The agency that answers for the referral, in words."""
+    return row.destination_name or principal.organisation
+
+
+async def _act(
+    uow: UnitOfWork,
+    principal: Principal,
+    referral_id: str,
+    action: Action,
+    *,
+    reason_code: str | None = None,
+    outcome: Status | None = None,
+    note: str | None = None,
+) -> RoutingDecision:
+    """The one path of an agency's lifecycle step on a referral addressed to it: the
+    transition, its step in words and its referral.status."""
+    row = await repository.decision_for_update(uow.session, referral_id)
+    if row is None or not _addressed_to(principal, row):
+        raise NotFound("Referral")
+    if action == "decline" and row.destination_kind == "hub":
+        raise _conflict(
+            "The hub does not decline: reassign the referral to an agency or override its "
+            "destination, with a rationale.",
+            status=row.status,
+            allowed=allowed_actions(row.status),
+        )
+    try:
+        new_status = transition(row.status, action, to=outcome)
+    except IllegalTransition as exc:
+        raise _conflict(str(exc), status=row.status, allowed=exc.allowed) from exc
+    at, who = uow.now(), _who(principal, row)
+    row.status, row.updated_at, row.reason_code = new_status, at, reason_code
+    if action != "start":
+        await repository.resolve_deadlines(uow.session, referral_id, at=at)
+    summary = {
+        "accept": f"Accepted by {who}.",
+        "start": f"{who} started working with the family.",
+        "decline": f"Declined by {who}: {DECLINE_REASONS.get(reason_code or '', reason_code)}.",
+        "close": f"Closed by {who} as {new_status}: "
+        f"{OUTCOMES.get(new_status, {}).get(reason_code or '', reason_code)}.",
+    }[action]
+    await _save(
+        uow,
+        row,
+        by=principal.organisation,
+        summary=summary,
+        reason_code=reason_code,
+        rationale=note,
+    )
+    _record_status(uow, row, status=new_status, reason_code=reason_code, at=at)
+    return row
+
+
+async def accept(*, uow: UnitOfWork, principal: Principal, referral_id: str) -> RoutingRecord:
+    """An agency accepts a referral addressed to it: its response clock stops."""
+    return await _as_record(uow, await _act(uow, principal, referral_id, "accept"))
+
+
+async def start(*, uow: UnitOfWork, principal: Principal, referral_id: str) -> RoutingRecord:
+    """The agency starts working with the family."""
+    return await _as_record(uow, await _act(uow, principal, referral_id, "start"))
+
+
+async def decline(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str, request: DeclineRequest
+) -> RoutingRecord:
+    """An agency declines a referral addressed to it, with a reason: the hub has it at
+    once. The agency that declined sees where it went."""
+    row = await _act(
+        uow, principal, referral_id, "decline", reason_code=request.reason_code, note=request.note
+    )
+    await _escalate_to_hub(
+        uow,
+        await current_directory(uow),
+        row,
+        reason_code=ReasonCode.DECLINED_BY_AGENCY,
+        summary=f"Escalated to the hub because {_who(principal, row)} declined it.",
+        at=row.updated_at or uow.now(),  # the moment it was declined
+    )
+    return await _as_record(uow, row)
+
+
+async def close(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str, request: CloseRequest
+) -> RoutingRecord:
+    """An agency closes a referral as completed or failed, with an outcome code of that
+    outcome."""
+    if not valid_outcome(request.outcome, request.outcome_code):
+        raise Problem(
+            422,
+            "The request is not valid",
+            f"{request.outcome_code!r} is not an outcome code for {request.outcome}; use one "
+            "of: " + ", ".join(OUTCOMES[request.outcome]),
+            type="validation",
+        )
+    row = await _act(
+        uow,
+        principal,
+        referral_id,
+        "close",
+        reason_code=request.outcome_code,
+        outcome=request.outcome,
+        note=request.note,
+    )
+    return await _as_record(uow, row)
+
+
+async def _as_the_hub(
+    uow: UnitOfWork,
+    principal: Principal,
+    referral_id: str,
+    request: ReassignRequest | OverrideRequest,
+) -> RoutingRecord:
+    """The one path of the hub's changes: where a referral goes now, and why (the
+    rationale is kept whole in its history)."""
+    if not principal.oversees:
+        raise Problem(
+            403, "Forbidden", "Only the hub reassigns or overrides referrals.", type="hub-only"
+        )
+    row = await repository.decision_for_update(uow.session, referral_id)
+    if row is None:
+        raise NotFound("Referral")
+    directory = await current_directory(uow)
+    rationale = request.rationale.strip()
+    if isinstance(request, ReassignRequest):
+        agency = directory.agency(request.agency_id)
+        if agency is None:
+            raise Problem(
+                422,
+                "Unknown agency",
+                f"No agency {request.agency_id!r} in directory version {directory.version}.",
+                type="unknown-agency",
+            )
+        reason_code = ReasonCode.REASSIGNED_BY_HUB
+        how = f"Reassigned by the hub ({principal.name}) to {agency.name}"
+    elif request.destination == "universal":
+        return await _no_referral(uow, principal, row, directory, rationale)
+    else:
+        agency = directory.of_kind(request.destination)
+        reason_code = ReasonCode.OVERRIDDEN_BY_HUB
+        how = f"Overridden by the hub ({principal.name}): sent to {agency.name}"
+    if row.destination_id == agency.id and row.status in OPEN_STATUSES:
+        raise _conflict(
+            f"The referral is already with {agency.name} ({row.status}).", status=row.status
+        )
+    await _send_to(
+        uow,
+        row,
+        directory,
+        agency,
+        reason_code=reason_code,
+        by=principal.organisation,
+        summary=f'{how}: "{rationale}"',
+        rationale=rationale,
+        at=uow.now(),
+    )
+    return await _as_record(uow, row)
+
+
+async def _no_referral(
+    uow: UnitOfWork,
+    principal: Principal,
+    row: RoutingDecision,
+    directory: Directory,
+    rationale: str,
+) -> RoutingRecord:
+    """The hub overrides a referral down to universal services: no referral is made, and
+    an open request is cancelled."""
+    if row.destination_id is None:
+        raise _conflict("The referral already has no destination (universal services).")
+    try:
+        row.status = transition(row.status, "cancel")
+    except IllegalTransition as exc:
+        raise _conflict(str(exc), status=row.status, allowed=exc.allowed) from exc
+    at, reason = uow.now(), ReasonCode.UNIVERSAL_SERVICES_ADVISED
+    row.reason_code, row.directory_version = reason, directory.version
+    _record_status(uow, row, status="cancelled", reason_code=reason, at=at)
+    await _address(uow, row, None, at=at)
+    summary = (
+        f"Overridden by the hub ({principal.name}): no referral, universal services advised: "
+        f'"{rationale}"'
+    )
+    await _save(
+        uow,
+        row,
+        by=principal.organisation,
+        summary=summary,
+        reason_code=reason,
+        rationale=rationale,
+    )
+    _record_routed(uow, row, [ReasonCode.OVERRIDDEN_BY_HUB, reason])
+    return await _as_record(uow, row)
+
+
+async def reassign(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str, request: ReassignRequest
+) -> RoutingRecord:
+    """The hub sends a referral to an agency of its choosing, saying why."""
+    return await _as_the_hub(uow, principal, referral_id, request)
+
+
+async def override(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str, request: OverrideRequest
+) -> RoutingRecord:
+    """The hub overrides where a referral goes, saying why: up to the MASH, to itself, or
+    down to universal services (no referral; an open request is cancelled)."""
+    return await _as_the_hub(uow, principal, referral_id, request)

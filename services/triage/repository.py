@@ -1,0 +1,160 @@
+"""Triage's queries and statements: the subject index (children, how each report named
+them, their households), the decided history, decisions and overrides.
+
+No rules here: which identities are one child, which household key wins and what a
+decision says are the service's. The consumer's statements (`referral.received` is the
+hot path) are Core, built once: SQLAlchemy compiles each once and caches it (ORM
+selects and unit-of-work flushes cost several times more per referral). They run on
+the unit of work's connection, inside the consumer's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, TypeAlias
+
+from sqlalchemy import Row, bindparam, insert, or_, update
+from sqlalchemy import select as core_select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.triage.models import Subject, SubjectIdentity, TriageDecision, TriageOverride
+from shared.db import table_of
+
+# A row of any shape (statements here select whole tables or a few columns).
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+
+_SUBJECTS = table_of(Subject)
+_IDENTITIES = table_of(SubjectIdentity)
+_DECISIONS = table_of(TriageDecision)
+_INSERT_SUBJECT = insert(_SUBJECTS)
+_INSERT_IDENTITY = insert(_IDENTITIES)
+_INSERT_DECISION = insert(_DECISIONS)
+_SUBJECT = core_select(_SUBJECTS).where(_SUBJECTS.c.key == bindparam("subject_key"))
+# One read serves both matching (the same date of birth, exact or transposed, or the
+# same pupil number) and household linking (the same postcode); each takes its rows
+# in Python. A None parameter matches nothing.
+_IDENTITIES_NEAR = (
+    core_select(_IDENTITIES)
+    .where(
+        or_(
+            _IDENTITIES.c.date_of_birth.in_(bindparam("dobs", expanding=True)),
+            _IDENTITIES.c.upn == bindparam("upn"),
+            _IDENTITIES.c.postcode == bindparam("postcode"),
+        )
+    )
+    .order_by(_IDENTITIES.c.referral_id)
+)
+_SET_HOUSEHOLD = (
+    update(_SUBJECTS)
+    .where(_SUBJECTS.c.key == bindparam("subject_key"))
+    .values(household_key=bindparam("household"))
+)
+_MOVE_HOUSEHOLD = (
+    update(_SUBJECTS)
+    .where(_SUBJECTS.c.household_key == bindparam("old"))
+    .values(household_key=bindparam("household"))
+)
+_HOUSEHOLD_KEYS = core_select(_SUBJECTS.c.key).where(
+    _SUBJECTS.c.household_key == bindparam("household")
+)
+_HISTORY = (
+    core_select(
+        _DECISIONS.c.referral_id,
+        _DECISIONS.c.subject_key,
+        _DECISIONS.c.reported_at,
+        _DECISIONS.c.level,
+        _DECISIONS.c.concern_codes,
+        _DECISIONS.c.member_flags,
+    )
+    .where(_DECISIONS.c.subject_key.in_(bindparam("keys", expanding=True)))
+    .where(_DECISIONS.c.reported_at >= bindparam("since"))
+    .where(_DECISIONS.c.reported_at <= bindparam("until"))
+    .where(_DECISIONS.c.referral_id.not_in(bindparam("exclude", expanding=True)))
+    .order_by(_DECISIONS.c.reported_at, _DECISIONS.c.referral_id)
+)
+
+
+async def identities_near(
+    conn: AsyncConnection, *, dobs: Sequence[date], upn: str | None, postcode: str | None
+) -> Sequence[AnyRow]:
+    """Every identity born on one of `dobs`, or with the pupil number `upn`, or living at
+    `postcode` (None matches nothing), in referral order: one read for matching and
+    household linking both."""
+    params = {"dobs": list(dobs), "upn": upn, "postcode": postcode}
+    return (await conn.execute(_IDENTITIES_NEAR, params)).all()
+
+
+async def subject(conn: AsyncConnection, key: str) -> AnyRow | None:
+    """The subject row with this key, if there is one."""
+    return (await conn.execute(_SUBJECT, {"subject_key": key})).first()
+
+
+async def add_subject(conn: AsyncConnection, *, key: str, created_at: datetime) -> None:
+    """A new subject, in no household yet."""
+    await conn.execute(
+        _INSERT_SUBJECT, {"key": key, "household_key": None, "created_at": created_at}
+    )
+
+
+async def add_identity(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """How one report named its child (the columns of `SubjectIdentity`)."""
+    await conn.execute(_INSERT_IDENTITY, values)
+
+
+async def set_household(conn: AsyncConnection, *, subject_key: str, household: str) -> None:
+    """Put one subject in `household`."""
+    await conn.execute(_SET_HOUSEHOLD, {"subject_key": subject_key, "household": household})
+
+
+async def move_household(conn: AsyncConnection, *, old: str, household: str) -> None:
+    """Move every subject of household `old` into `household`."""
+    await conn.execute(_MOVE_HOUSEHOLD, {"old": old, "household": household})
+
+
+async def household_members(conn: AsyncConnection, household: str) -> Sequence[str]:
+    """The keys of the subjects in `household`."""
+    return (await conn.scalars(_HOUSEHOLD_KEYS, {"household": household})).all()
+
+
+async def history(
+    conn: AsyncConnection,
+    *,
+    keys: Sequence[str],
+    since: datetime,
+    until: datetime,
+    exclude: Sequence[str],
+) -> Sequence[AnyRow]:
+    """The decisions about the subjects `keys` reported between `since` and `until`, but
+    for the referrals in `exclude`, oldest first."""
+    params = {"keys": list(keys), "since": since, "until": until, "exclude": list(exclude)}
+    return (await conn.execute(_HISTORY, params)).all()
+
+
+async def add_decision(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """A decision (the columns of `TriageDecision`)."""
+    await conn.execute(_INSERT_DECISION, values)
+
+
+async def decision(
+    session: AsyncSession, referral_id: str, *, lock: bool = False
+) -> TriageDecision | None:
+    """The decision on a referral; with `lock`, held until the transaction ends, so two
+    practitioners changing it at once take turns (PostgreSQL; SQLite serialises
+    writers on its one connection)."""
+    query = select(TriageDecision).where(TriageDecision.referral_id == referral_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def overrides(session: AsyncSession, referral_id: str) -> list[TriageOverride]:
+    """The overrides of a referral's level, in the order they were made."""
+    query = (
+        select(TriageOverride)
+        .where(TriageOverride.referral_id == referral_id)
+        .order_by(col(TriageOverride.revision))
+    )
+    return list((await session.exec(query)).all())

@@ -1,0 +1,79 @@
+"""Triage's public answers and requests: a referral's threshold decision explained, with
+any practitioner overrides, and the override a hub practitioner asks for."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from shared.clock import as_utc
+
+# An override's rationale is read with the decision for as long as the referral is kept:
+# a few words ("worried") do not say why.
+MIN_RATIONALE = 20
+
+# A stored time as an aware UTC datetime (SQLite hands them back naive).
+UtcTime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+class FactorView(BaseModel):
+    code: str
+    label: str
+    weight: int | None = Field(description="Null for a statutory indicator or a rule.")
+    domain: str = Field(description="Assessment triangle domain, or age / history.")
+    kind: str
+    source: str
+
+
+class DecisionView(BaseModel):
+    """What the policy decided, kept as decided."""
+
+    level: int
+    level_name: str
+    priority: str
+    score: int
+    decide_by: UtcTime | None
+    factors: list[FactorView]
+    rules: list[str]
+    rationale: str
+    decided_at: UtcTime
+
+
+class OverrideView(BaseModel):
+    id: str
+    from_level: int
+    to_level: int
+    priority: str
+    rationale: str
+    by_name: str
+    by_organisation: str
+    at: UtcTime
+    decide_by: UtcTime | None
+
+
+class PolicyView(BaseModel):
+    id: str
+    version: str
+
+
+class TriageView(BaseModel):
+    referral_id: str
+    level: int = Field(description="The level as it stands (after any override).")
+    level_name: str
+    priority: str
+    decide_by: UtcTime | None
+    policy: PolicyView
+    explanation: str = Field(description="The decision and any overrides, in words.")
+    decision: DecisionView
+    overrides: list[OverrideView]
+
+
+class OverrideRequest(BaseModel):
+    level: int = Field(ge=1, le=5, description="The level the practitioner sets.")
+    rationale: str = Field(
+        min_length=MIN_RATIONALE,
+        max_length=4000,
+        description="Why: recorded with the override and shown with the decision.",
+    )

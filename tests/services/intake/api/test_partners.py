@@ -1,0 +1,168 @@
+"""The claim check: the agency a referral is addressed to reads the report, cut down by
+the report-access policy, and each read is recorded; nobody else reads it, and an
+agency the referral moves away from stops reading it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.intake.access import ReportAccessError
+from tests.services.conftest import Signpost, bearer
+from tests.services.intake.conftest import example, police_key
+
+
+async def routed_to(sp: Signpost, referral_id: str, police: str) -> dict[str, Any]:
+    """The referrer's view once routing has decided (intake has heard of it)."""
+    async with asyncio.timeout(15):
+        while True:
+            r = await sp.client.get(f"/v1/reports/{referral_id}", headers=bearer(police))
+            view: dict[str, Any] = r.json()
+            if view.get("destination"):
+                return view
+            await asyncio.sleep(0.05)
+
+
+async def reported(sp: Signpost) -> tuple[str, str]:
+    """The example police report (an 8-year-old, domestic abuse: Safe Homes)."""
+    police = await police_key(sp)
+    r = await sp.client.post(
+        "/v1/reports", json=example("police-report.json"), headers=bearer(police)
+    )
+    assert r.status_code == 202, r.text
+    referral_id: str = r.json()["referral_id"]
+    view = await routed_to(sp, referral_id, police)
+    assert view["destination"]["name"] == "Safe Homes Domestic Abuse Support"
+    return referral_id, police
+
+
+async def test_the_agency_a_referral_is_addressed_to_reads_the_report(signpost: Signpost) -> None:
+    referral_id, _ = await reported(signpost)
+    agency = await signpost.key("agency", "safe-homes", "referrals:read")
+    r = await signpost.client.get(f"/v1/referrals/{referral_id}/report", headers=bearer(agency))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["destination"]["organisation"] == "safe-homes"
+    assert body["policy"] == "demoshire-report-access@2026-1"
+    report = body["report"]
+    sent = example("police-report.json")
+    assert report["child"]["given_name"] == sent["child"]["given_name"]
+    assert report["narrative"] == sent["narrative"]
+    assert report["source"] == {"kind": "police", "organisation": "demo-police"}  # no reference
+
+
+async def test_no_other_organisation_reads_it(signpost: Signpost) -> None:
+    referral_id, _ = await reported(signpost)
+    for kind, org in (("agency", "demoshire-housing"), ("school", "100001"), ("police", "x")):
+        key = await signpost.key(kind, org, "referrals:read")
+        r = await signpost.client.get(f"/v1/referrals/{referral_id}/report", headers=bearer(key))
+        assert r.status_code == 404, (kind, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    unknown = await signpost.client.get(
+        "/v1/referrals/ref_unknown/report",
+        headers=bearer(await signpost.key("hub", "demoshire-hub", "referrals:read")),
+    )
+    assert unknown.status_code == 404
+    no_scope = await signpost.key("agency", "safe-homes", "referrals:write")
+    denied = await signpost.client.get(
+        f"/v1/referrals/{referral_id}/report", headers=bearer(no_scope)
+    )
+    assert denied.status_code == 403 and "referrals:read" in denied.text
+
+
+async def test_the_hub_reads_everything_and_an_administrator_only_ids(signpost: Signpost) -> None:
+    referral_id, _ = await reported(signpost)
+    hub = await signpost.key("hub", "demoshire-hub", "referrals:read")
+    whole = await signpost.client.get(f"/v1/referrals/{referral_id}/report", headers=bearer(hub))
+    assert whole.json()["report"]["source"]["reference"] == "DP-2026-004411"
+    admin = await signpost.key("admin", "signpost-ops", "admin")
+    ops = await signpost.client.get(f"/v1/referrals/{referral_id}/report", headers=bearer(admin))
+    assert ops.status_code == 200 and ops.json()["report"] == {}
+
+
+async def test_each_read_is_recorded_with_its_fields_and_only_the_hub_sees_the_trail(
+    signpost: Signpost,
+) -> None:
+    referral_id, _ = await reported(signpost)
+    agency = await signpost.key("agency", "safe-homes", "referrals:read")
+    await signpost.client.get(f"/v1/referrals/{referral_id}/report", headers=bearer(agency))
+    hub = await signpost.key("hub", "demoshire-hub", "referrals:read")
+    trail = await signpost.client.get(
+        f"/v1/referrals/{referral_id}/report/reads", headers=bearer(hub)
+    )
+    [read] = trail.json()
+    assert read["organisation"] == "safe-homes" and read["client_kind"] == "agency"
+    assert "child.date_of_birth" in read["fields"] and "narrative" in read["fields"]
+    assert "source.reference" not in read["fields"]
+    hidden = await signpost.client.get(
+        f"/v1/referrals/{referral_id}/report/reads", headers=bearer(agency)
+    )
+    assert hidden.status_code == 403  # the agency may read the report, not the trail
+
+
+async def test_an_agency_the_referral_moves_away_from_stops_reading_it(
+    signpost: Signpost,
+) -> None:
+    referral_id, police = await reported(signpost)
+    hub = await signpost.key("hub", "demoshire-hub", "referrals:read", "referrals:write")
+    moved = await signpost.client.post(
+        f"/v1/referrals/{referral_id}/reassign",
+        headers=bearer(hub),
+        json={"agency_id": "family-support", "rationale": "The family already works with them."},
+    )
+    assert moved.status_code == 200, moved.text
+    async with asyncio.timeout(15):
+        while (await routed_to(signpost, referral_id, police))["destination"][
+            "name"
+        ] != "Supporting Families":
+            await asyncio.sleep(0.05)
+    before = await signpost.key("agency", "safe-homes", "referrals:read")
+    after = await signpost.key("agency", "demoshire-families", "referrals:read")
+    url = f"/v1/referrals/{referral_id}/report"
+    assert (await signpost.client.get(url, headers=bearer(before))).status_code == 404
+    assert (await signpost.client.get(url, headers=bearer(after))).status_code == 200
+
+
+async def test_an_areas_own_policy_decides_field_by_field(
+    signpost_with: Callable[..., Any], tmp_path: Path
+) -> None:
+    policy = tmp_path / "access.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "id": "narrow",
+                "version": "1",
+                "area": "An area that shares little",
+                "kinds": {
+                    "agency": ["child.given_name", "child.address.postcode", "concerns.code"]
+                },
+            }
+        )
+    )
+    async with signpost_with(
+        intake_report_access_policy_path=policy, webhook_allow_private=True
+    ) as sp:
+        referral_id, _ = await reported(sp)
+        agency = await sp.key("agency", "safe-homes", "referrals:read")
+        r = await sp.client.get(f"/v1/referrals/{referral_id}/report", headers=bearer(agency))
+    assert r.json()["report"] == {
+        "child": {"given_name": "Amira", "address": {"postcode": "EX1 1AA"}},
+        "concerns": [{"code": "domestic_abuse"}],
+    }
+
+
+async def test_a_broken_report_access_policy_stops_intake_at_start(
+    signpost_with: Callable[..., Any], tmp_path: Path
+) -> None:
+    policy = tmp_path / "access.json"
+    policy.write_text(
+        json.dumps({"id": "x", "version": "1", "area": "x", "kinds": {"agency": ["narative"]}})
+    )
+    with pytest.raises(ReportAccessError, match="narative"):
+        async with signpost_with(intake_report_access_policy_path=policy):
+            pass

@@ -1,0 +1,147 @@
+"""Following each referral's journey from the other services' events: the handler
+decodes an event and the journey gains the step, phrased for the referrer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel import col, select
+
+from services.intake import service
+from services.intake.handlers import follow_journey
+from services.intake.models import JourneyStep, Report
+from shared.envelope import new_event
+from shared.events import Destination, EventType, ReferralRouted, ReferralTriaged
+from shared.report import ConcernReport
+from shared.runtime import ServiceContext
+from tests.services.conftest import Signpost, bearer
+from tests.services.intake.conftest import POLICE, START, example, police_key
+
+
+async def test_the_journey_outcome_reads_for_the_referrer(signpost: Signpost) -> None:
+    key = await police_key(signpost)
+    r = await signpost.client.post(
+        "/v1/reports", json=example("statutory-report.json"), headers=bearer(key)
+    )
+    referral_id = r.json()["referral_id"]
+    view = (await signpost.client.get(f"/v1/reports/{referral_id}", headers=bearer(key))).json()
+    assert view["outcome"] == "Your report was received."
+    async with asyncio.timeout(20):
+        while view["status"] != "routed":
+            await asyncio.sleep(0.05)
+            view = (
+                await signpost.client.get(f"/v1/reports/{referral_id}", headers=bearer(key))
+            ).json()
+    assert view["outcome"].startswith("Passed to children's social care (the MASH)")
+
+
+async def stored(ctx: ServiceContext) -> str:
+    answer = await service.submit_report(
+        units=ctx.units,
+        principal=POLICE,
+        report=ConcernReport.model_validate(example("police-report.json")),
+        idempotency_key=None,
+        pseudonym_secret="test-secret",
+    )
+    referral_id: str = answer.body["referral_id"]
+    return referral_id
+
+
+async def deliver(ctx: ServiceContext, kind: EventType, referral_id: str, data: BaseModel) -> None:
+    event = new_event(
+        type=kind,
+        source="/signpost/test",
+        subject=referral_id,
+        partitionkey="sub_test",
+        data=data,
+        time=ctx.clock.now(),
+    )
+    async with ctx.units.begin() as uow:
+        await follow_journey(uow, event)
+
+
+async def journey_of(ctx: ServiceContext, referral_id: str) -> tuple[Report, list[Any]]:
+    async with ctx.db.session() as session:
+        report = await session.get(Report, referral_id)
+        assert report is not None
+        steps = (
+            await session.exec(
+                select(JourneyStep)
+                .where(JourneyStep.referral_id == referral_id)
+                .order_by(col(JourneyStep.id))
+            )
+        ).all()
+    return report, [(s.status, s.summary) for s in steps]
+
+
+def triaged(referral_id: str) -> ReferralTriaged:
+    return ReferralTriaged(
+        referral_id=referral_id,
+        subject_key="sub_test",
+        level=3,
+        priority="amber",
+        concern_codes=["domestic_abuse"],
+        immediate_risk=False,
+        reasons=[],
+        policy_version="test",
+        decided_at=START,
+        source_kind="police",
+        referrer_organisation="demo-police",
+    )
+
+
+def routed(referral_id: str, organisation: str, name: str, at: datetime) -> ReferralRouted:
+    return ReferralRouted(
+        referral_id=referral_id,
+        destination=Destination(
+            kind="agency", id=organisation, organisation=organisation, name=name
+        ),
+        level=3,
+        priority="amber",
+        reason_codes=[],
+        directory_version="test",
+        routed_at=at,
+        referrer_organisation="demo-police",
+    )
+
+
+async def test_a_triage_decision_becomes_a_step_with_its_level(replica: ServiceContext) -> None:
+    referral_id = await stored(replica)
+    await deliver(replica, EventType.REFERRAL_TRIAGED, referral_id, triaged(referral_id))
+    report, steps = await journey_of(replica, referral_id)
+    assert (report.status, report.level, report.priority) == ("triaged", 3, "amber")
+    assert steps[-1] == ("triaged", "Assessed at level 3 (amber).")
+
+
+async def test_a_routing_that_arrives_late_does_not_take_the_report_back(
+    replica: ServiceContext,
+) -> None:
+    referral_id = await stored(replica)
+    newer = routed(referral_id, "demoshire-families", "Supporting Families", START)
+    older = routed(referral_id, "safe-homes", "Safe Homes", START - timedelta(minutes=5))
+    await deliver(replica, EventType.REFERRAL_ROUTED, referral_id, newer)
+    await deliver(replica, EventType.REFERRAL_ROUTED, referral_id, older)
+    report, steps = await journey_of(replica, referral_id)
+    assert report.destination_organisation == "demoshire-families"
+    assert report.destination_name == "Supporting Families"
+    assert [status for status, _ in steps] == ["received", "routed", "routed"]
+
+
+async def test_an_event_about_a_referral_intake_does_not_hold_changes_nothing(
+    replica: ServiceContext,
+) -> None:
+    await deliver(replica, EventType.REFERRAL_TRIAGED, "ref_elsewhere", triaged("ref_elsewhere"))
+    async with replica.db.session() as session:
+        assert (await session.exec(select(JourneyStep))).all() == []
+
+
+async def test_an_event_that_is_not_part_of_the_journey_is_ignored(
+    replica: ServiceContext,
+) -> None:
+    referral_id = await stored(replica)
+    await deliver(replica, EventType.REFERRAL_RECEIVED, referral_id, triaged(referral_id))
+    report, steps = await journey_of(replica, referral_id)
+    assert report.status == "received" and len(steps) == 1

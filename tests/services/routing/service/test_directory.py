@@ -1,0 +1,72 @@
+"""The directory's use cases: the per-process cache reads a version once and sees a
+newer one at its next read; each running service keeps its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.routing.service.directory import (
+    DirectoryCache,
+    NothingToImport,
+    current_directory,
+    directory_cache,
+    import_oruk,
+    remove_agency,
+)
+from shared.runtime import ServiceContext
+from tests.services.routing.conftest import PARTNERSHIP, replica
+
+
+@pytest.fixture
+async def ctx(tmp_path: Path) -> AsyncIterator[ServiceContext]:
+    context = await replica(f"sqlite:///{tmp_path / 'routing.db'}", tmp_path / "routing")
+    try:
+        yield context
+    finally:
+        await context.db.dispose()
+
+
+async def test_the_cache_reads_a_version_once_and_a_newer_one_at_the_next_read(
+    ctx: ServiceContext,
+) -> None:
+    cache = DirectoryCache()
+    async with ctx.units.begin() as uow:
+        first = await cache.current(uow)
+        assert await cache.current(uow) is first  # not read again
+        await remove_agency(uow=uow, principal=PARTNERSHIP, agency_id="asb-unit")
+        newer = await cache.current(uow)
+    assert (first.version, newer.version) == ("demo-2026-11-2", "demoshire-2")
+    assert "asb-unit" not in {a.id for a in newer.agencies}
+
+
+def test_each_running_service_keeps_its_own_cache() -> None:
+    one: dict[str, Any] = {}
+    other: dict[str, Any] = {}
+    assert directory_cache(one) is directory_cache(one)
+    assert directory_cache(one) is not directory_cache(other)
+
+
+async def test_an_import_with_nothing_usable_says_what_it_skipped_and_changes_nothing(
+    ctx: ServiceContext,
+) -> None:
+    adults_only = {
+        "id": "svc-debt",
+        "name": "Adult Debt Advice",
+        "status": "active",
+        "minimum_age": 18,
+    }
+    with pytest.raises(NothingToImport) as raised:
+        async with ctx.units.begin() as uow:
+            await import_oruk(
+                uow=uow, document=adults_only, response_sla_hours=72, changed_by="test"
+            )
+    assert [(s.service_id, s.name) for s in raised.value.skipped] == [
+        ("svc-debt", "Adult Debt Advice")
+    ]
+    assert raised.value.status == 422 and raised.value.type == "nothing-to-import"
+    async with ctx.units.begin() as uow:
+        assert (await current_directory(uow)).version == "demo-2026-11-2"

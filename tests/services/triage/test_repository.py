@@ -1,0 +1,167 @@
+"""Triage's queries and statements on SQLite and PostgreSQL: the one identity read that
+serves matching and household linking, households moved whole, the decided history
+within a window, and a decision with its overrides in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.triage import repository
+from services.triage.models import TriageOverride
+from shared.db import Database
+
+AT = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+UPN = "A123456789012"
+
+
+@asynccontextmanager
+async def connection(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A transaction's connection, committed when the block ends."""
+    async with db.session() as session:
+        yield await session.connection()
+        await session.commit()
+
+
+def identity(referral_id: str, born: date, postcode: str, upn: str | None = None) -> dict[str, Any]:
+    return {
+        "referral_id": referral_id,
+        "subject_key": "sub_" + referral_id,
+        "given_name": "Amy",
+        "family_name": "Stone",
+        "date_of_birth": born,
+        "postcode": postcode,
+        "upn": upn,
+        "members": [],
+    }
+
+
+def decision(referral_id: str, subject_key: str, reported_at: datetime) -> dict[str, Any]:
+    return {
+        "referral_id": referral_id,
+        "subject_key": subject_key,
+        "partition_key": subject_key,
+        "household_key": None,
+        "level": 2,
+        "priority": "green",
+        "decided_level": 2,
+        "decided_priority": "green",
+        "level_name": "Early help",
+        "score": 4,
+        "reasons": [],
+        "factors": [],
+        "rules": [],
+        "rationale": "Level 2.",
+        "policy_id": "demoshire",
+        "policy_version": "1",
+        "concern_codes": ["domestic_abuse"],
+        "member_flags": [],
+        "immediate_risk": False,
+        "reported_at": reported_at,
+        "received_at": reported_at,
+        "decided_at": reported_at,
+        "decide_by": None,
+        "revision": 0,
+        "source_kind": "police",
+        "referrer_organisation": "demo-police",
+        "child_age_years": 10,
+        "postcode_district": "EX4",
+    }
+
+
+async def test_one_read_finds_identities_by_birthday_pupil_number_or_postcode(
+    db: Database,
+) -> None:
+    async with connection(db) as conn:
+        for values in [
+            identity("ref_5", date(2012, 5, 5), "EX9 9ZZ"),  # nothing in common
+            identity("ref_4", date(2011, 1, 1), "EX4 6PX"),  # the postcode
+            identity("ref_3", date(2010, 1, 1), "EX2 2BB", UPN),  # the pupil number
+            identity("ref_2", date(2015, 3, 2), "EX1 1AA"),  # the transposed birthday
+            identity("ref_1", date(2015, 2, 3), "EX4 6PX"),  # the birthday
+        ]:
+            await repository.add_identity(conn, values)
+    dobs = [date(2015, 2, 3), date(2015, 3, 2)]
+    async with connection(db) as conn:
+        near = await repository.identities_near(conn, dobs=dobs, upn=UPN, postcode="EX4 6PX")
+        by_birthday = await repository.identities_near(conn, dobs=dobs, upn=None, postcode=None)
+    assert [row.referral_id for row in near] == ["ref_1", "ref_2", "ref_3", "ref_4"]
+    # No pupil number or postcode matches nothing, not every identity without one.
+    assert [row.referral_id for row in by_birthday] == ["ref_1", "ref_2"]
+
+
+async def test_a_household_moves_whole_into_another(db: Database) -> None:
+    async with connection(db) as conn:
+        for key in ("sub_a", "sub_b", "sub_c"):
+            await repository.add_subject(conn, key=key, created_at=AT)
+        await repository.set_household(conn, subject_key="sub_a", household="hh_a")
+        await repository.set_household(conn, subject_key="sub_b", household="hh_b")
+        await repository.set_household(conn, subject_key="sub_c", household="hh_b")
+        await repository.move_household(conn, old="hh_b", household="hh_a")
+    async with connection(db) as conn:
+        members = await repository.household_members(conn, "hh_a")
+        moved = await repository.subject(conn, "sub_c")
+        assert await repository.subject(conn, "sub_nope") is None
+        assert await repository.household_members(conn, "hh_b") == []
+    assert sorted(members) == ["sub_a", "sub_b", "sub_c"]
+    assert moved is not None and moved.household_key == "hh_a"
+
+
+async def test_history_is_the_subjects_decisions_within_the_window_oldest_first(
+    db: Database,
+) -> None:
+    async with connection(db) as conn:
+        for values in [
+            decision("ref_late", "sub_a", AT + timedelta(days=1)),  # after the report
+            decision("ref_b", "sub_b", AT - timedelta(days=2)),
+            decision("ref_a2", "sub_a", AT - timedelta(days=5)),
+            decision("ref_a1", "sub_a", AT - timedelta(days=5)),
+            decision("ref_old", "sub_a", AT - timedelta(days=40)),  # before the window
+            decision("ref_other", "sub_z", AT - timedelta(days=1)),  # another child
+            decision("ref_now", "sub_a", AT),  # the report itself
+        ]:
+            await repository.add_decision(conn, values)
+    async with connection(db) as conn:
+        rows = await repository.history(
+            conn,
+            keys=["sub_a", "sub_b"],
+            since=AT - timedelta(days=30),
+            until=AT,
+            exclude=["ref_now"],
+        )
+    assert [row.referral_id for row in rows] == ["ref_a1", "ref_a2", "ref_b"]
+
+
+async def test_a_decision_is_read_with_its_overrides_in_the_order_they_were_made(
+    db: Database,
+) -> None:
+    async with connection(db) as conn:
+        await repository.add_decision(conn, decision("ref_1", "sub_a", AT))
+    async with db.session() as session:
+        for revision in (2, 1):
+            session.add(
+                TriageOverride(
+                    id=f"ovr_{revision}",
+                    referral_id="ref_1",
+                    revision=revision,
+                    from_level=revision + 1,
+                    to_level=revision + 2,
+                    priority="amber",
+                    rationale="Disclosure on a home visit.",
+                    by_client_id="cli_hub",
+                    by_name="Sam Hale",
+                    by_organisation="demoshire-hub",
+                    at=AT + timedelta(hours=revision),
+                )
+            )
+        await session.commit()
+    async with db.session() as session:
+        locked = await repository.decision(session, "ref_1", lock=True)
+        overrides = await repository.overrides(session, "ref_1")
+        assert await repository.decision(session, "ref_nope") is None
+    assert locked is not None and locked.subject_key == "sub_a"
+    assert [o.id for o in overrides] == ["ovr_1", "ovr_2"]

@@ -1,0 +1,282 @@
+"""Triage's use cases on the database, in units of work as the consumer and the API open
+them: a received referral is decided with its child's and household's history (a child
+joins the household of a child living with them, two households found to be one merge
+under the oldest key), its referral.triaged commits with it or not at all, and a
+practitioner's override is kept beside the decision. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+from sqlmodel import SQLModel, func, select
+
+from services.triage import definition
+from services.triage.models import Subject, SubjectIdentity, TriageDecision, TriageOverride
+from services.triage.policy import PolicyError
+from services.triage.service import decision_of, on_start, override_level, policy_of, triage
+from shared.auth import ClientKind, Principal
+from shared.db import Database
+from shared.envelope import event_data
+from shared.events import EventType, ReferralReceived, ReferralTriaged
+from shared.outbox import OutboxMessage
+from shared.problems import NotFound, Problem
+from tests.services.conftest import service_context
+from tests.services.triage.helpers import DEMOSHIRE, POLICIES, received, units
+
+POSTCODE = "EX4 6PX"
+REPORTED = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+DECIDED = REPORTED + timedelta(days=1)
+MOTHER = {"given_name": "Mia", "family_name": "Stone", "relationship": "mother"}
+FATHER = {"given_name": "Finn", "family_name": "Rowe", "relationship": "father"}
+CHILDREN = {
+    "a": ("Amy", "2015-02-03"),
+    "b": ("Ben", "2016-04-05"),
+    "c": ("Cara", "2017-06-07"),
+    "d": ("Dev", "2018-08-09"),
+}
+HUB = Principal(
+    key_id="key_hub",
+    client_id="cli_hub",
+    name="Sam Hale",
+    kind=ClientKind.HUB,
+    organisation="demoshire-hub",
+    scopes=frozenset({"referrals:read", "triage:override"}),
+)
+
+
+def report(
+    n: int, child: str, *members: dict[str, str], concern: str = "domestic_abuse"
+) -> ReferralReceived:
+    """Report `n` about one of the Stone children at the household's postcode."""
+    given, born = CHILDREN[child]
+    return received(
+        f"ref_hh_{n}",
+        f"sub_{child}",
+        reported_at=REPORTED + timedelta(hours=n),
+        child={
+            "given_name": given,
+            "family_name": "Stone",
+            "date_of_birth": born,
+            "address": {"postcode": POSTCODE},
+        },
+        household=list(members),
+        concern=concern,
+    )
+
+
+async def triage_together(
+    db: Database, *reports: ReferralReceived
+) -> list[tuple[TriageDecision, ReferralTriaged]]:
+    """Triage `reports` in one unit of work (as the consumer handles a batch) and commit:
+    each decision with the referral.triaged it recorded."""
+    async with units(db, DECIDED).begin() as uow:
+        rows = [await triage(uow=uow, policy=DEMOSHIRE, received=r) for r in reports]
+        events = [event_data(e, ReferralTriaged) for e in uow.recorded]
+    return list(zip(rows, events, strict=True))
+
+
+async def households(db: Database) -> dict[str, str | None]:
+    async with db.session() as session:
+        rows = (await session.exec(select(Subject))).all()
+    return {row.key: row.household_key for row in rows}
+
+
+async def count(db: Database, table: type[SQLModel]) -> int:
+    async with db.session() as session:
+        return (await session.exec(select(func.count()).select_from(table))).one()
+
+
+async def test_two_households_found_to_be_one_merge_under_the_oldest_key(db: Database) -> None:
+    await triage_together(
+        db,
+        report(1, "a", MOTHER),
+        report(2, "b", MOTHER),  # Amy's mother: Ben joins Amy's household
+        report(3, "c", FATHER),
+        report(4, "d", FATHER),  # Cara's father: Dev joins Cara's household
+    )
+    assert await households(db) == {
+        "sub_a": "hh_a",
+        "sub_b": "hh_a",
+        "sub_c": "hh_c",
+        "sub_d": "hh_c",
+    }
+
+    # Cara, now reported with both parents: the two households are one, and the
+    # older key stays, for every child of both.
+    [(row, event)] = await triage_together(db, report(5, "c", MOTHER, FATHER))
+    assert set((await households(db)).values()) == {"hh_a"}
+    assert row.household_key == "hh_a"
+    async with db.session() as session:
+        stored = await session.get(TriageDecision, "ref_hh_5")
+    assert stored is not None and stored.household_key == "hh_a"
+    assert event.subject_key == "sub_c"
+    assert await count(db, SubjectIdentity) == 5
+
+
+async def test_a_report_in_the_same_transaction_sees_the_household_just_linked(
+    db: Database,
+) -> None:
+    # Under load the consumer handles a batch in one transaction: each report must see
+    # what the reports before it wrote.
+    *_, (again, _) = await triage_together(
+        db, report(1, "a", MOTHER), report(2, "b", MOTHER), report(3, "a", MOTHER)
+    )
+    assert again.household_key == "hh_a"
+    assert again.subject_key == "sub_a"
+    async with db.session() as session:
+        identities = (await session.exec(select(SubjectIdentity))).all()
+    # Amy reported again with the same details adds nothing to the matching index.
+    assert sorted(i.referral_id for i in identities) == ["ref_hh_1", "ref_hh_2"]
+
+
+async def test_a_sibling_s_earlier_report_is_part_of_the_history(db: Database) -> None:
+    await triage_together(db, report(1, "a", MOTHER, concern="household_substance_misuse"))
+    [(row, _)] = await triage_together(db, report(2, "b", MOTHER))
+    assert row.household_key == "hh_a"
+    from_sibling = [f for f in row.factors if f["source"].startswith("household: reported")]
+    assert [f["code"] for f in from_sibling] == ["household_substance_misuse"]
+
+
+async def test_a_decision_records_referral_triaged_keyed_by_the_referral_s_partition_key(
+    db: Database,
+) -> None:
+    async with units(db, DECIDED).begin() as uow:
+        row = await triage(uow=uow, policy=DEMOSHIRE, received=report(1, "a", MOTHER))
+        [recorded] = uow.recorded
+    assert recorded.get_type() == EventType.REFERRAL_TRIAGED
+    assert recorded.get_subject() == row.referral_id == "ref_hh_1"
+    assert recorded.get_extension("partitionkey") == "sub_a"
+    assert recorded.get_time() == DECIDED and row.decided_at == DECIDED
+    data = event_data(recorded, ReferralTriaged)
+    assert (data.level, data.revision, data.policy_id) == (row.level, 0, "demoshire")
+    assert data.override is None
+    assert await count(db, OutboxMessage) == 1
+
+
+async def test_a_decision_and_its_event_roll_back_together(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with units(db, DECIDED).begin() as uow:
+            await triage(uow=uow, policy=DEMOSHIRE, received=report(1, "a", MOTHER))
+            raise RuntimeError("the unit's owner fails after the decision")
+    assert await count(db, TriageDecision) == 0
+    assert await count(db, OutboxMessage) == 0
+
+
+async def test_a_report_about_a_new_child_costs_six_statements(db: Database) -> None:
+    # The hot path (bench/e2e.py): one identity read serves matching and household
+    # linking, then the subject, its identity, the history and the decision; the
+    # outbox row is the unit's. Nothing is read twice or flushed through the ORM.
+    statements: list[str] = []
+
+    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    sync_engine = db.engine.sync_engine
+    async with units(db, DECIDED).begin() as uow:
+        await uow.connection()  # the transaction begins before counting
+        event.listen(sync_engine, "before_cursor_execute", executed)
+        try:
+            await triage(uow=uow, policy=DEMOSHIRE, received=report(1, "a", MOTHER))
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", executed)
+    assert statements == ["SELECT", "SELECT", "INSERT", "INSERT", "SELECT", "INSERT"]
+
+
+async def decided(db: Database) -> str:
+    [(row, _)] = await triage_together(db, report(1, "a", MOTHER))
+    return row.referral_id
+
+
+async def test_an_override_is_kept_beside_the_decision_and_triages_the_referral_again(
+    db: Database,
+) -> None:
+    referral = await decided(db)
+    rationale = "Mother disclosed threats to the child on a home visit."
+    overridden_at = DECIDED + timedelta(hours=2)
+    async with units(db, overridden_at).begin() as uow:
+        view = await override_level(
+            uow=uow,
+            policy=DEMOSHIRE,
+            principal=HUB,
+            referral_id=referral,
+            level=4,
+            rationale=rationale,
+        )
+        [recorded] = uow.recorded
+    assert (view.level, view.priority, view.decision.level) == (4, "red", 2)
+    [override] = view.overrides
+    assert (override.from_level, override.to_level, override.by_name) == (2, 4, "Sam Hale")
+    assert override.at == overridden_at
+    # Red runs round the clock from the override: the receiving team gets it now.
+    assert view.decide_by == override.decide_by == overridden_at + timedelta(hours=4)
+    assert recorded.get_extension("partitionkey") == "sub_a"
+    data = event_data(recorded, ReferralTriaged)
+    assert (data.level, data.revision) == (4, 1)
+    assert data.override is not None
+    assert (data.override.original_level, data.override.rationale) == (2, rationale)
+
+    async with units(db).begin() as uow:
+        again = await decision_of(uow=uow, policy=DEMOSHIRE, referral_id=referral)
+    assert again == view
+    assert await count(db, TriageOverride) == 1
+
+
+@pytest.mark.parametrize(
+    ("level", "status", "problem"),
+    [(5, 422, "level-out-of-range"), (2, 409, "level-unchanged")],
+)
+async def test_an_override_must_change_the_level_within_the_policy(
+    db: Database, level: int, status: int, problem: str
+) -> None:
+    referral = await decided(db)
+    with pytest.raises(Problem) as refused:
+        async with units(db).begin() as uow:
+            await override_level(
+                uow=uow,
+                policy=DEMOSHIRE,
+                principal=HUB,
+                referral_id=referral,
+                level=level,
+                rationale="x" * 40,
+            )
+    assert (refused.value.status, refused.value.type) == (status, problem)
+    assert await count(db, TriageOverride) == 0
+    assert await count(db, OutboxMessage) == 1  # the decision's own
+
+
+async def test_an_unknown_referral_has_no_decision_to_read_or_override(db: Database) -> None:
+    async with units(db).begin() as uow:
+        with pytest.raises(NotFound):
+            await decision_of(uow=uow, policy=DEMOSHIRE, referral_id="ref_nope")
+        with pytest.raises(NotFound):
+            await override_level(
+                uow=uow,
+                policy=DEMOSHIRE,
+                principal=HUB,
+                referral_id="ref_nope",
+                level=3,
+                rationale="x" * 40,
+            )
+
+
+async def test_the_policy_is_the_configured_file_loaded_once(tmp_path: Path) -> None:
+    cwm = POLICIES / "cwm-demo.json"
+    ctx = service_context(definition, f"sqlite:///{tmp_path / 'triage.db'}", tmp_path)
+    ctx.config = ctx.config.model_copy(update={"triage_policy_path": cwm})
+    first = policy_of(ctx)
+    assert first.id == "cwm-demo"
+    assert policy_of(ctx) is first
+    await ctx.db.dispose()
+
+
+async def test_a_bad_policy_file_stops_the_service_at_start(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text((POLICIES / "demoshire.json").read_text().replace('"bullying": 1', '"x": 1'))
+    ctx = service_context(definition, f"sqlite:///{tmp_path / 'triage.db'}", tmp_path)
+    ctx.config = ctx.config.model_copy(update={"triage_policy_path": bad})
+    with pytest.raises(PolicyError, match="'x' is not in the vocabulary"):
+        await on_start(ctx)
+    await ctx.db.dispose()
