@@ -1,5 +1,6 @@
 """The `signpost` command: run the embedded default, serve one service, manage keys,
-check a threshold policy, write the AsyncAPI document."""
+replay parked events, write the AsyncAPI document; and each service's own commands,
+registered from its `cli.py` (`policy`, `calendar`, `access`, `directory`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-SERVICES = ("intake", "triage", "routing", "notify")
+from services.apps import DEFINITIONS
+from shared.cli import Handler
+
+SERVICES = tuple(DEFINITIONS)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,13 +28,32 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-demo", action="store_true", help="skip the demo keys, subscription and webhook sink"
     )
+    run.set_defaults(handler=_run)
 
     serve = sub.add_parser("serve", help="one service as its own process (distributed mode)")
     serve.add_argument("service", choices=SERVICES)
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a container's service port
+    serve.set_defaults(handler=_serve)
 
+    migrate = sub.add_parser(
+        "migrate",
+        help="bring databases to this release's schema (distributed mode: before the "
+        "services start; embedded mode does it at start)",
+    )
+    migrate.add_argument(
+        "--service",
+        action="append",
+        choices=SERVICES,
+        help="the service whose DATABASE_URL this is (repeatable with --data-dir); the key "
+        "registry is migrated too. Default with --data-dir or no DATABASE_URL: every database",
+    )
+    migrate.add_argument(
+        "--data-dir", type=Path, default=None, help="embedded databases folder (default: env)"
+    )
+    migrate.set_defaults(handler=lambda args: asyncio.run(_migrate(args)))
     keys = sub.add_parser("keys", help="API keys")
+    keys.set_defaults(handler=lambda args: asyncio.run(_keys(args)))
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key; the key is the last line printed")
     create.add_argument("--name", required=True)
@@ -51,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--data-dir", type=Path, default=None)
     dlq = sub.add_parser("dlq", help="dead-letter topics")
+    dlq.set_defaults(handler=lambda args: asyncio.run(_dlq(args)))
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     replay = dlq_sub.add_parser("replay", help="put parked records back on their topic")
     replay.add_argument("topic", help="the original topic, e.g. referral.received")
@@ -61,43 +85,16 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="embedded event log folder (default: KAFKA_BOOTSTRAP_SERVERS)",
     )
-    policy = sub.add_parser("policy", help="threshold policies")
-    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
-    check = policy_sub.add_parser(
-        "check", help="validate a threshold policy file: OK, or each line and reason"
-    )
-    check.add_argument("file", type=Path)
-    calendar = sub.add_parser("calendar", help="school calendars (Operation Encompass)")
-    calendar_sub = calendar.add_subparsers(dest="calendar_command", required=True)
-    calendar_check = calendar_sub.add_parser(
-        "check", help="validate an area's school calendar file: OK, or each reason"
-    )
-    calendar_check.add_argument("file", type=Path)
-    directory = sub.add_parser("directory", help="routing's agency directory")
-    directory_sub = directory.add_subparsers(dest="directory_command", required=True)
-    oruk = directory_sub.add_parser(
-        "import",
-        help="import agencies from Open Referral UK / HSDS 3 JSON as a new directory version",
-    )
-    oruk.add_argument("file", type=Path)
-    oruk.add_argument(
-        "--sla-hours",
-        type=int,
-        default=72,
-        help="response time given to every imported agency (ORUK has none); default 72",
-    )
-    oruk.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="embedded routing database folder (default: DATABASE_URL)",
-    )
     asyncapi = sub.add_parser(
         "asyncapi", help="write the AsyncAPI 3.0 document generated from the event models"
     )
     asyncapi.add_argument(
         "--output", "-o", type=Path, default=None, help="a file (default: standard output)"
     )
+    asyncapi.set_defaults(handler=_asyncapi)
+    for definition in DEFINITIONS.values():
+        if definition.commands is not None:
+            definition.commands(sub)
     return parser
 
 
@@ -114,97 +111,33 @@ def _asyncapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _directory(args: argparse.Namespace) -> int:
-    path: Path = args.file
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        print(f"{path}: cannot read JSON: {exc}", file=sys.stderr)
-        return 2
-    return asyncio.run(_import_directory(args, document))
-
-
-async def _import_directory(args: argparse.Namespace, document: object) -> int:
-    """`signpost directory import FILE`: ORUK agencies into routing's own database."""
-    from services.routing import definition
-    from services.routing.store import import_oruk, seed
-    from shared.clock import Clock
-    from shared.db import Database, table_of
+async def _migrate(args: argparse.Namespace) -> int:
+    """`signpost migrate`: each named database (and the key registry) to head."""
+    from shared.db import Database
+    from shared.migrations import KEYS, current_revision, head_revision, history_of, upgrade
     from shared.settings import Settings, embedded_settings
 
-    path: Path = args.file
-    settings = embedded_settings(args.data_dir) if args.data_dir else Settings(mode="embedded")
-    db = Database(settings.service_database_url("routing"))
-    try:
-        await db.create_tables([table_of(m) for m in definition.tables])
-        now = Clock().now()
-        await seed(db, settings.directory_path, at=now)
-        async with db.session() as session:
-            directory, result = await import_oruk(
-                session, document, response_sla_hours=args.sla_hours, changed_by="cli", at=now
-            )
-            await session.commit()
-    except ValueError as exc:
-        print(f"{path}: the directory would not be valid: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await db.dispose()
-    for skipped in result.skipped:
-        print(f"skipped {skipped.service_id} ({skipped.name}): {skipped.reason}")
-    for note in result.notes:
-        print(f"note: {note}")
-    if directory is None:
-        print(f"{path}: no service could become an agency", file=sys.stderr)
-        return 1
-    print(f"imported {len(result.agencies)} agencies: {', '.join(a.id for a in result.agencies)}")
-    print(f"directory version {directory.version}")
-    return 0
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
-        return None
-
-
-def _policy(args: argparse.Namespace) -> int:
-    from services.triage.policy import PolicyError, parse_policy
-
-    path: Path = args.file
-    if (text := _read(path)) is None:
+    settings = embedded_settings(args.data_dir) if args.data_dir else Settings()
+    services: list[str] = args.service or []
+    if settings.database_url and args.data_dir is None and len(services) != 1:
+        print(
+            "DATABASE_URL names one service's database: say which with --service NAME "
+            "(each service has its own database)",
+            file=sys.stderr,
+        )
         return 2
-    try:
-        loaded = parse_policy(text, source=str(path))
-    except PolicyError as exc:
-        for problem in exc.problems:
-            print(f"{path}:{problem}", file=sys.stderr)
-        return 1
-    print(
-        f"OK {loaded.id} version {loaded.version}: {loaded.area}, "
-        f"{len(loaded.levels)} levels, {len(loaded.statutory)} statutory indicators"
-    )
-    return 0
-
-
-def _calendar(args: argparse.Namespace) -> int:
-    from services.notify.school_days import SchoolCalendarError, parse_calendar
-
-    path: Path = args.file
-    if (text := _read(path)) is None:
-        return 2
-    try:
-        loaded = parse_calendar(text, source=str(path))
-    except SchoolCalendarError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
-    print(
-        f"OK {loaded.id} version {loaded.version}: {len(loaded.terms)} terms from "
-        f"{loaded.covers.first} to {loaded.covers.last}, school day starts "
-        f"{loaded.day_starts_at:%H:%M}; extend it before {loaded.covers.last}"
-    )
+    targets = [
+        (history_of(name), settings.service_database_url(name)) for name in services or SERVICES
+    ]
+    targets.append((KEYS, settings.key_registry_url()))
+    for history, url in targets:
+        db = Database(url)
+        try:
+            before = await current_revision(db, history)
+            await upgrade(db, history)
+            print(f"{history.name}: {before or 'new'} -> {head_revision(history)}")
+        finally:
+            await db.dispose()
     return 0
 
 
@@ -298,7 +231,8 @@ async def _keys(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from services.apps import demo_setup, embedded_app
+    from services.apps import embedded_app
+    from services.demo.setup import demo_setup
     from shared.logging import configure_logging
     from shared.settings import embedded_settings
 
@@ -359,21 +293,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "run":
-        return _run(args)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "policy":
-        return _policy(args)
-    if args.command == "calendar":
-        return _calendar(args)
-    if args.command == "directory":
-        return _directory(args)
-    if args.command == "asyncapi":
-        return _asyncapi(args)
-    if args.command == "dlq":
-        return asyncio.run(_dlq(args))
-    return asyncio.run(_keys(args))
+    handler: Handler = args.handler
+    return handler(args)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ async def test_the_example_consumer_reads_and_decodes_referral_routed(
                 ),
                 level=2,
                 priority="green",
-                reason_codes=["needs_match"],
+                reason_codes=["single_agency_best_placed"],
                 directory_version="1",
                 routed_at=datetime.now(UTC),
                 referrer_organisation="demo-police",

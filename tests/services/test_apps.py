@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from services.apps import demo_setup, embedded_app
+from services.apps import embedded_app
+from services.demo.setup import demo_setup
 from services.notify.models import WebhookSubscription
 from shared.settings import embedded_settings
+
+pytestmark = pytest.mark.app
 
 
 async def subscriptions_after_demo(tmp_path: Path, base_url: str) -> dict[str, list[str]]:

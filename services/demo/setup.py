@@ -1,0 +1,101 @@
+"""First run of the embedded demo: demo keys for each kind of partner, and the hub's
+and the demo school's subscriptions to the demo webhook sink; later runs reuse them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI
+
+from services.demo.sink import DemoSink
+from services.notify.service import subscriptions
+from services.notify.webhooks import new_secret
+from shared.auth import ClientKind, KeyRegistry
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+HUB_EVENTS = [
+    "org.signpost.referral.routed.v1",
+    "org.signpost.referral.status.v1",
+    "org.signpost.encompass.alert.v1",
+]
+SCHOOL_EVENTS = ["org.signpost.encompass.notice.v1"]
+
+DEMO_KEYS = {
+    "police": (
+        ClientKind.POLICE,
+        "demo-police",
+        ["reports:write", "reports:read", "encompass:read"],
+    ),
+    "school": (
+        ClientKind.SCHOOL,
+        "100001",
+        ["reports:write", "reports:read", "encompass:read", "encompass:acknowledge"],
+    ),
+    "hub": (
+        ClientKind.HUB,
+        "demoshire-hub",
+        [
+            "subscriptions:write",
+            "referrals:read",
+            "referrals:write",
+            "triage:override",
+            "encompass:read",
+        ],
+    ),
+}
+
+
+def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[None]]:
+    """First run: demo keys, and hub and school subscriptions to the demo sink; later runs
+    reuse them."""
+
+    async def setup(app: FastAPI) -> None:
+        state_file = data_dir / "demo.json"
+        registry: KeyRegistry = app.state.key_registry
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+        else:
+            keys = {}
+            for label, (kind, org, scopes) in DEMO_KEYS.items():
+                _, key = await registry.create(
+                    name=f"demo {label}", kind=kind, organisation=org, scopes=scopes
+                )
+                keys[label] = key
+            secret = new_secret()
+            # The hub hears referral events and Encompass alerts at the sink; the demo
+            # school's DSL hears Operation Encompass notices there too (they name a
+            # child: only when the sink is reachable from this machine alone, since
+            # GET /demo/sink needs no key).
+            subscribers = [("sub_demo_sink", "demoshire-hub", "hub", HUB_EVENTS)]
+            if urlsplit(base_url).hostname in LOOPBACK_HOSTS:
+                subscribers.append(("sub_demo_school_sink", "100001", "school", SCHOOL_EVENTS))
+            async with app.state.runtimes["notify"].ctx.units.begin() as uow:
+                for subscription_id, organisation, client_kind, event_types in subscribers:
+                    await subscriptions.create(
+                        uow=uow,
+                        organisation=organisation,
+                        client_kind=client_kind,
+                        client_id="demo",
+                        url=f"{base_url}/demo/sink/webhook",
+                        event_types=event_types,
+                        allow_private=True,  # the demo's own sink, on this machine
+                        subscription_id=subscription_id,
+                        secret=secret,
+                    )
+            state = {"keys": keys, "sink_secret": secret}
+            state_file.write_text(json.dumps(state, indent=2))
+            state_file.chmod(0o600)
+        if urlsplit(base_url).hostname not in LOOPBACK_HOSTS:
+            # A later run on an open address: the school's notices (they name a child)
+            # must not reach the unauthenticated sink.
+            async with app.state.runtimes["notify"].ctx.units.begin() as uow:
+                for school in await subscriptions.find(uow=uow, organisation="100001"):
+                    if school.id == "sub_demo_school_sink":
+                        await subscriptions.delete(uow=uow, subscription=school)
+        app.state.demo_sink = DemoSink(state["sink_secret"], data_dir / "demo-sink.jsonl")
+        app.state.demo_keys = state["keys"]
+
+    return setup
