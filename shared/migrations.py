@@ -87,6 +87,17 @@ def baseline(create_schema: Baseline) -> tuple[Callable[[], None], Callable[[], 
     return upgrade, downgrade
 
 
+def big_serial(name: str) -> sa.Column[int]:
+    """A 64-bit autoincrementing key column (an INTEGER on SQLite, where only that
+    autoincrements), as the models declare it."""
+    return sa.Column(
+        name,
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        autoincrement=True,
+        nullable=False,
+    )
+
+
 def create_outbox_and_inbox(ops: Operations) -> None:
     """The outbox and inbox every service database has, as the baseline release made
     them (shared/outbox.py): part of each service's baseline revision."""
@@ -100,12 +111,7 @@ def create_outbox_and_inbox(ops: Operations) -> None:
     )
     ops.create_table(
         "outbox",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        big_serial("id"),
         sa.Column("topic", sa.String(length=200), nullable=False),
         sa.Column("key", sa.LargeBinary(), nullable=True),
         sa.Column("value", sa.LargeBinary(), nullable=False),

@@ -4,6 +4,7 @@ every service, one unit of work, requests and events travel downward only."""
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,10 @@ def test_schemas_are_made_by_migrations_not_create_all() -> None:
         or "create_tables(" in path.read_text(encoding="utf-8")
     ]
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_runs_the_loops_its_loops_module_lists(service: str) -> None:
+    package = importlib.import_module(f"services.{service}")
+    loops = importlib.import_module(f"services.{service}.loops")
+    assert package.definition.loops is loops.LOOPS

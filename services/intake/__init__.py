@@ -4,7 +4,7 @@ lets the partner a referral is addressed to read the report (audited)."""
 from services.intake.api import router
 from services.intake.cli import register as register_commands
 from services.intake.handlers import subscriptions
-from services.intake.loops import idempotency_retention
+from services.intake.loops import LOOPS
 from services.intake.models import IdempotencyRecord, JourneyStep, Report, ReportVersion
 from services.intake.service import load_policy_at_start
 from services.intake.settings import IntakeSettings
@@ -17,7 +17,7 @@ definition = ServiceDefinition(
     router=router,
     tables=[Report, ReportVersion, JourneyStep, IdempotencyRecord, ReadAudit],
     subscriptions=subscriptions,
-    loops=[("idempotency-retention", idempotency_retention)],
+    loops=LOOPS,
     on_start=load_policy_at_start,
     commands=register_commands,
 )

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from services.intake import service
 from services.intake.settings import settings_of
-from shared.runtime import ServiceContext
+from shared.runtime import Loop, ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +45,6 @@ async def idempotency_retention(ctx: ServiceContext) -> None:
             await asyncio.wait_for(ctx.stopping.wait(), INTERVAL_SECONDS)
         except TimeoutError:
             pass
+
+
+LOOPS: list[tuple[str, Loop]] = [("idempotency-retention", idempotency_retention)]

@@ -4,7 +4,7 @@ Operation Encompass notices to schools before the next school day."""
 from services.notify.api import router
 from services.notify.cli import register as register_commands
 from services.notify.handlers import subscriptions
-from services.notify.loops import dispatch, encompass_checks, on_start
+from services.notify.loops import LOOPS, on_start
 from services.notify.models import (
     Delivery,
     DeliveryAttempt,
@@ -21,7 +21,7 @@ definition = ServiceDefinition(
     router=router,
     tables=[WebhookSubscription, Delivery, DeliveryAttempt, EncompassNoticeRecord, ReadAudit],
     subscriptions=subscriptions,
-    loops=[("webhook-dispatcher", dispatch), ("encompass-deadlines", encompass_checks)],
+    loops=LOOPS,
     on_start=on_start,
     commands=register_commands,
 )

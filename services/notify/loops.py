@@ -31,7 +31,7 @@ from services.notify.webhooks import (
     signature_headers,
 )
 from shared.clock import transport_time
-from shared.runtime import ServiceContext
+from shared.runtime import Loop, ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -220,3 +220,9 @@ class EncompassChecks:
 
 async def encompass_checks(ctx: ServiceContext) -> None:
     await EncompassChecks(ctx).run()
+
+
+LOOPS: list[tuple[str, Loop]] = [
+    ("webhook-dispatcher", dispatch),
+    ("encompass-deadlines", encompass_checks),
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic.operations import Operations
 
-from shared.migrations import baseline, create_outbox_and_inbox
+from shared.migrations import baseline, big_serial, create_outbox_and_inbox
 
 revision, down_revision, branch_labels, depends_on = "0001_baseline", None, None, None
 
@@ -18,12 +18,7 @@ def create_schema(ops: Operations) -> None:
     create_outbox_and_inbox(ops)
     ops.create_table(
         "routing_deadline",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        big_serial("id"),
         sa.Column("referral_id", sa.String(length=40), nullable=False),
         sa.Column("destination_id", sa.String(length=64), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
@@ -78,12 +73,7 @@ def create_schema(ops: Operations) -> None:
     )
     ops.create_table(
         "routing_directory_version",
-        sa.Column(
-            "seq",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        big_serial("seq"),
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("area", sa.String(length=200), nullable=False),
         sa.Column("source", sa.String(length=40), nullable=False),
@@ -96,12 +86,7 @@ def create_schema(ops: Operations) -> None:
     )
     ops.create_table(
         "routing_step",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        big_serial("id"),
         sa.Column("referral_id", sa.String(length=40), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
