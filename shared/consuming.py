@@ -241,28 +241,23 @@ class EventConsumer:
         group = self.subscription.group
         index = -1
         try:
-            async with self.db.session() as session:
-                uow = self.units.over(session)
+            async with self.units.open() as uow:
+                conn = await uow.connection()
                 seen = await handled_among(
-                    session, consumer=group, event_ids=[e.get_id() for e in events]
+                    conn, consumer=group, event_ids=[e.get_id() for e in events]
                 )
-                changed = False
+                handled: list[tuple[str, str]] = []
                 for index, event in enumerate(events):  # noqa: B007 - read in `except`
                     key = (event.get_source(), event.get_id())
                     if key in seen:
                         continue
                     seen.add(key)
                     await self.subscription.handler(uow, event)
-                    remember_handled(
-                        session,
-                        consumer=group,
-                        source=key[0],
-                        event_id=key[1],
-                        at=self.clock.now(),
-                    )
-                    changed = True
+                    handled.append(key)
                 index = -1  # a failure from here on is the commit's, not a record's
+                await remember_handled(conn, consumer=group, events=handled, at=uow.now())
                 await uow.complete()
+                changed = bool(handled)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -285,25 +280,21 @@ class EventConsumer:
         group = self.subscription.group
         source, event_id = event.get_source(), event.get_id()
         try:
-            async with self.db.session() as session:
-                if await already_handled(session, consumer=group, source=source, event_id=event_id):
+            async with self.units.open() as uow:
+                conn = await uow.connection()
+                if await already_handled(conn, consumer=group, source=source, event_id=event_id):
                     return False
-                uow = self.units.over(session)
                 await self.subscription.handler(uow, event)
-                remember_handled(
-                    session,
-                    consumer=group,
-                    source=source,
-                    event_id=event_id,
-                    at=self.clock.now(),
+                await remember_handled(
+                    conn, consumer=group, events=[(source, event_id)], at=uow.now()
                 )
                 await uow.complete()
                 return True
         except IntegrityError:
             # Another member handled the same event concurrently (a rebalance):
             # its transaction won; ours rolled back whole.
-            async with self.db.session() as session:
-                if await already_handled(session, consumer=group, source=source, event_id=event_id):
+            async with self.db.engine.connect() as conn:
+                if await already_handled(conn, consumer=group, source=source, event_id=event_id):
                     return False
             raise
 

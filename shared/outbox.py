@@ -25,10 +25,12 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    insert,
     text,
     update,
 )
 from sqlalchemy import select as core_select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -113,28 +115,37 @@ _HANDLED_AMONG = core_select(_INBOX.c.ce_source, _INBOX.c.ce_id).where(
 
 
 async def already_handled(
-    session: AsyncSession, *, consumer: str, source: str, event_id: str
+    conn: AsyncConnection, *, consumer: str, source: str, event_id: str
 ) -> bool:
     """True when this consumer has handled the event before (in a committed transaction)."""
-    conn = await session.connection()
     params = {"consumer": consumer, "source": source, "event_id": event_id}
     return (await conn.execute(_HANDLED, params)).first() is not None
 
 
 async def handled_among(
-    session: AsyncSession, *, consumer: str, event_ids: Sequence[str]
+    conn: AsyncConnection, *, consumer: str, event_ids: Sequence[str]
 ) -> set[tuple[str, str]]:
     """The (source, id) pairs among these event ids that this consumer has handled."""
-    conn = await session.connection()
     rows = await conn.execute(_HANDLED_AMONG, {"consumer": consumer, "event_ids": list(event_ids)})
     return {(source, event_id) for source, event_id in rows}
 
 
-def remember_handled(
-    session: AsyncSession, *, consumer: str, source: str, event_id: str, at: datetime
+_INSERT_INBOX = insert(_INBOX)
+
+
+async def remember_handled(
+    conn: AsyncConnection, *, consumer: str, events: Sequence[tuple[str, str]], at: datetime
 ) -> None:
-    """Record in the handler's transaction that this event is handled (at `at`)."""
-    session.add(InboxEntry(consumer=consumer, ce_source=source, ce_id=event_id, handled_at=at))
+    """Record in the handlers' transaction, as it commits, that these (source, id) events
+    are handled (at `at`): a member that handled one meanwhile makes the commit fail."""
+    if events:
+        await conn.execute(
+            _INSERT_INBOX,
+            [
+                {"consumer": consumer, "ce_source": source, "ce_id": event_id, "handled_at": at}
+                for source, event_id in events
+            ],
+        )
 
 
 # Any constant works: it only has to be the same in every replica of one service.

@@ -42,13 +42,28 @@ def _remember_a_write(session: Session, _context: object) -> None:
 
 
 class UnitOfWork:
-    """One open transaction of one service, and the events recorded in it."""
+    """One open transaction of one service, and the events recorded in it.
 
-    def __init__(self, session: AsyncSession, *, clock: Clock, source: str) -> None:
-        self.session = session
+    The transaction is a connection's; an ORM session joins it the first time a use
+    case asks for `session`, so a use case that only runs Core statements (intake's
+    POST, the consumers' hot paths) pays for no session at all.
+    """
+
+    def __init__(self, conn: AsyncConnection, *, clock: Clock, source: str) -> None:
+        self._conn = conn
+        self._session: AsyncSession | None = None
         self.clock = clock
         self.source = source
         self._events: list[tuple[CloudEvent, str | None]] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        """An ORM session in the unit's transaction (it never commits by itself)."""
+        if self._session is None:
+            self._session = AsyncSession(
+                bind=self._conn, expire_on_commit=False, join_transaction_mode="rollback_only"
+            )
+        return self._session
 
     def now(self) -> datetime:
         """The service clock's now."""
@@ -56,7 +71,7 @@ class UnitOfWork:
 
     async def connection(self) -> AsyncConnection:
         """The transaction's connection, for Core statements on hot paths."""
-        return await self.session.connection()
+        return self._conn
 
     def record(
         self,
@@ -91,13 +106,21 @@ class UnitOfWork:
         this (`UnitsOfWork.begin`, the event consumer). Returns whether the unit wrote
         anything (events, or rows through the session): the relay and the service's
         loops then have work; a read-only unit wakes nothing."""
+        wrote = False
+        if self._session is not None:
+            await self._session.flush()
+            wrote = bool(self._session.sync_session.info.pop(_WROTE, False))
         events, self._events = self._events, []
         if events:
-            conn = await self.session.connection()
-            await conn.execute(_INSERT_OUTBOX, [outbox_row(e, topic) for e, topic in events])
-        await self.session.commit()
-        wrote = bool(self.session.sync_session.info.pop(_WROTE, False))
+            await self._conn.execute(_INSERT_OUTBOX, [outbox_row(e, t) for e, t in events])
+        await self._conn.commit()
         return bool(events) or wrote
+
+    async def close(self) -> None:
+        """Let go of the session (the connection's owner ends the transaction)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class UnitsOfWork:
@@ -116,17 +139,24 @@ class UnitsOfWork:
         self.source = source
         self.on_committed = on_committed
 
-    def over(self, session: AsyncSession) -> UnitOfWork:
-        """A unit over a session its caller owns and commits with `complete()` (the event
-        consumer, which adds the inbox entry to the same transaction)."""
-        return UnitOfWork(session, clock=self.clock, source=self.source)
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[UnitOfWork]:
+        """A unit its caller completes with `complete()` (the event consumer, which adds
+        the inbox entry to the same transaction); rolled back unless completed."""
+        async with self.db.engine.connect() as conn:
+            await conn.begin()
+            unit = UnitOfWork(conn, clock=self.clock, source=self.source)
+            try:
+                yield unit
+            finally:
+                await unit.close()
+            # Leaving the connection rolls back a transaction nobody committed.
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[UnitOfWork]:
         """A unit that commits, with its events, when the block ends without an error, and
         rolls back whole when it raises."""
-        async with self.db.session() as session:
-            unit = self.over(session)
+        async with self.open() as unit:
             yield unit
             wrote = await unit.complete()
         if wrote and self.on_committed is not None:

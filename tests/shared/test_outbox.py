@@ -133,8 +133,11 @@ async def test_a_transaction_that_rolls_back_leaves_no_staged_rows(db: Database)
         async with db.session() as session:
             session.add(OutboxEffect(ce_id="a"))
             stage(session, event("ref_1"), topic=TOPIC)
-            remember_handled(
-                session, consumer="c", source="/test", event_id="e1", at=datetime.now(UTC)
+            await remember_handled(
+                await session.connection(),
+                consumer="c",
+                events=[("/test", "e1")],
+                at=datetime.now(UTC),
             )
             stage(session, event("ref_2"), topic=TOPIC)
             raise RuntimeError("handler failed")
@@ -163,8 +166,11 @@ async def test_when_the_effects_fail_at_commit_the_staged_rows_are_not_written(
     with pytest.raises(IntegrityError):
         async with db.session() as session:
             stage(session, event("ref_1"), topic=TOPIC)
-            remember_handled(
-                session, consumer="c", source="/test", event_id="e1", at=datetime.now(UTC)
+            await remember_handled(
+                await session.connection(),
+                consumer="c",
+                events=[("/test", "e1")],
+                at=datetime.now(UTC),
             )
             session.add(OutboxEffect(ce_id="taken"))  # flushed by the commit, and fails
             await session.commit()
@@ -258,8 +264,11 @@ async def test_an_event_another_member_handled_meanwhile_is_recognised(
             others.discard(ev.get_id())
             # Another member commits the same event while this transaction is open.
             async with db.session() as rival:
-                remember_handled(
-                    rival, consumer="g", source="/test", event_id=ev.get_id(), at=datetime.now(UTC)
+                await remember_handled(
+                    await rival.connection(),
+                    consumer="g",
+                    events=[("/test", ev.get_id())],
+                    at=datetime.now(UTC),
                 )
                 await rival.commit()
 

@@ -37,8 +37,7 @@ async def test_a_received_referral_is_triaged_in_the_consumer_s_unit_of_work(
         time=NOW,
     )
     try:
-        async with ctx.db.session() as session:
-            uow = ctx.units.over(session)
+        async with ctx.units.open() as uow:
             await subscription.handler(uow, from_record(to_record(sent)))
             [triaged] = uow.recorded
             await uow.complete()
