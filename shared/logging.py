@@ -116,5 +116,7 @@ def configure_logging(level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("aiokafka").setLevel("WARNING")
+    # Alembic narrates every run; shared.migrations logs what actually changed.
+    logging.getLogger("alembic").setLevel("WARNING")
     # httpx logs every request line at INFO, partner URLs included.
     logging.getLogger("httpx").setLevel("WARNING")

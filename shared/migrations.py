@@ -163,7 +163,14 @@ async def upgrade(db: Database, history: MigrationHistory) -> None:
                 text("SELECT pg_advisory_xact_lock(:space, :key)"),
                 {"space": _LOCK_SPACE, "key": _lock_key(history)},
             )
+        before = await conn.run_sync(_current_revision, history)
         await conn.run_sync(_upgrade, history)
+        after = await conn.run_sync(_current_revision, history)
+    if after != before:
+        log.info(
+            "database schema upgraded",
+            extra={"history": history.name, "from": before or "none", "to": after},
+        )
 
 
 async def current_revision(db: Database, history: MigrationHistory) -> str | None:
