@@ -259,10 +259,10 @@ def wait_ready(procs_urls: Sequence[tuple[Proc, str]], timeout: float) -> None:
             time.sleep(0.25)
 
 
-def migrate(*, env: dict[str, str], cwd: Path, service: str, timeout: float = 120) -> None:
-    """`signpost migrate --service NAME`, as a deployment runs it before the service."""
+def run_signpost(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float) -> str:
+    """`signpost ARGS...` to completion: its standard output, or why it failed."""
     done = subprocess.run(
-        [*signpost_cmd(), "migrate", "--service", service],
+        [*signpost_cmd(), *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -271,7 +271,15 @@ def migrate(*, env: dict[str, str], cwd: Path, service: str, timeout: float = 12
         stdin=subprocess.DEVNULL,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"signpost migrate failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"signpost {' '.join(args[:2])} failed:\n{done.stdout}\n{done.stderr[-3000:]}"
+        )
+    return done.stdout
+
+
+def migrate(*, env: dict[str, str], cwd: Path, service: str, timeout: float = 120) -> None:
+    """`signpost migrate --service NAME`, as a deployment runs it before the service."""
+    run_signpost(["migrate", "--service", service], env=env, cwd=cwd, timeout=timeout)
 
 
 def create_key(
@@ -286,7 +294,6 @@ def create_key(
 ) -> str:
     """`signpost keys create ...`: the key is the last line of stdout."""
     cmd = [
-        *signpost_cmd(),
         "keys",
         "create",
         "--name",
@@ -300,18 +307,8 @@ def create_key(
     ]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
-    done = subprocess.run(
-        cmd,
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"signpost keys create failed:\n{done.stdout}\n{done.stderr[-3000:]}")
-    return done.stdout.strip().splitlines()[-1].strip()
+    out = run_signpost(cmd, env=env, cwd=cwd, timeout=timeout)
+    return out.strip().splitlines()[-1].strip()
 
 
 def report_factory(prefix: str) -> Callable[[int], bytes]:

@@ -55,30 +55,27 @@ def create_key(
     ]
     if data_dir is not None:
         args += ["--data-dir", str(data_dir)]
-    out = subprocess.run(
-        args,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return out.stdout.strip().splitlines()[-1]
+    return run(args, env).strip().splitlines()[-1]
 
 
 def migrate(env: Mapping[str, str], service: str) -> None:
     """`signpost migrate --service NAME`: the service's database (and the key registry)
     to this release's schema, as a deployment does before the service starts."""
-    subprocess.run(
-        [*SIGNPOST, "migrate", "--service", service],
+    run([*SIGNPOST, "migrate", "--service", service], env, timeout=120)
+
+
+def run(args: list[str], env: Mapping[str, str], *, timeout: float = 60) -> str:
+    """A command to completion (it must succeed): its standard output."""
+    done = subprocess.run(
+        args,
         env={**os.environ, **env},
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=True,
     )
+    return done.stdout
 
 
 class Process:

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cloudevents.core.v1.event import CloudEvent
 from sqlmodel import Field, SQLModel, func, select
 
 from shared.clock import Clock
 from shared.db import Database, table_of
 from shared.events import EventType, ReferralStatus
 from shared.outbox import InboxEntry, OutboxMessage
-from shared.uow import UnitsOfWork
+from shared.uow import UnitOfWork, UnitsOfWork
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -35,13 +36,12 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-def status(referral_id: str) -> ReferralStatus:
-    return ReferralStatus(
-        referral_id=referral_id,
-        status="accepted",
-        occurred_at=NOW,
-        referrer_organisation="demo-police",
+def record_status(uow: UnitOfWork) -> CloudEvent:
+    """Record that ref_1 was accepted (keyed `k`)."""
+    data = ReferralStatus(
+        referral_id="ref_1", status="accepted", occurred_at=NOW, referrer_organisation="demo-police"
     )
+    return uow.record(type=EventType.REFERRAL_STATUS, subject="ref_1", partitionkey="k", data=data)
 
 
 def units_on(db: Database, woken: list[bool]) -> UnitsOfWork:
@@ -64,9 +64,7 @@ async def test_a_unit_commits_its_rows_and_its_events_together_stamped_by_its_cl
     )
     async with units.begin() as uow:
         uow.session.add(UowEffect(note="accepted"))
-        event = uow.record(
-            type=EventType.REFERRAL_STATUS, subject="ref_1", partitionkey="k", data=status("ref_1")
-        )
+        event = record_status(uow)
     assert event.get_time() == NOW and event.get_source() == "/test"
     assert await count(db, UowEffect) == 1
     async with db.session() as session:
@@ -83,12 +81,7 @@ async def test_a_unit_that_fails_leaves_no_row_no_event_and_wakes_nothing(db: Da
     with pytest.raises(RuntimeError):
         async with units.begin() as uow:
             uow.session.add(UowEffect(note="half done"))
-            uow.record(
-                type=EventType.REFERRAL_STATUS,
-                subject="ref_1",
-                partitionkey="k",
-                data=status("ref_1"),
-            )
+            record_status(uow)
             await uow.session.flush()
             raise RuntimeError("the use case failed")
     assert await count(db, UowEffect) == 0 and await count(db, OutboxMessage) == 0
