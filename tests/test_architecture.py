@@ -133,3 +133,22 @@ def test_every_service_runs_the_loops_its_loops_module_lists(service: str) -> No
     package = importlib.import_module(f"services.{service}")
     loops = importlib.import_module(f"services.{service}.loops")
     assert package.definition.loops is loops.LOOPS
+
+
+def test_only_shared_spreadsheet_writes_csv_or_xlsx() -> None:
+    """Every spreadsheet Signpost writes neutralises formula prefixes (shared/spreadsheet.py):
+    no other module may write one its own way."""
+    writers = ("csv.writer", "csv.DictWriter", "openpyxl", "xlsxwriter")
+    allowed = ROOT / "shared" / "spreadsheet.py"
+    offenders = []
+    for folder in ("services", "shared", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path == allowed:
+                continue
+            text = path.read_text(encoding="utf-8")
+            names = imported(path)
+            if any(w in text for w in writers[:2]) or any(
+                n.split(".")[0] in writers[2:] for n in names
+            ):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []

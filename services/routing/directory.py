@@ -15,9 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shared.report import concern_codes as known_concern_codes
+from shared.text import CheckedText
 
 # What kind of service an agency offers (the issue's list); `hub` and `mash` are the
 # two roles routing treats specially, everything else is a single agency.
@@ -54,7 +55,7 @@ def _upper_codes(values: list[str], pattern: re.Pattern[str], what: str) -> list
     return codes
 
 
-class Contact(BaseModel):
+class Contact(CheckedText):
     """How a practitioner reaches the agency about a referral (a team, not a person)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -65,7 +66,7 @@ class Contact(BaseModel):
     url: str | None = Field(default=None, max_length=500)
 
 
-class Agency(BaseModel):
+class Agency(CheckedText):
     """One agency's service as routing sees it: who it helps, where, and how much room."""
 
     model_config = ConfigDict(extra="forbid")
@@ -124,7 +125,7 @@ class Agency(BaseModel):
         return self
 
 
-class DirectoryContent(BaseModel):
+class DirectoryContent(CheckedText):
     """A directory without its version: what a change through the API sends."""
 
     model_config = ConfigDict(extra="forbid")

@@ -72,7 +72,10 @@ def _services(
 
 
 def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    """A published text value on one line: runs of whitespace (line breaks and tabs
+    in a name, as published directories have) become one space. Other control
+    characters stay, and the agency is then skipped as not valid."""
+    return " ".join(value.split()) if isinstance(value, str) else ""
 
 
 def _terms(service: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:

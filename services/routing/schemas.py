@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing.directory import Directory
 from services.routing.lifecycle import DECLINE_REASONS, OUTCOMES, DeclineReason, OutcomeCode
+from shared.text import CheckedText
 
 MIN_RATIONALE = 10
 
@@ -112,12 +113,20 @@ class RoutingRecord(ReferralView):
     history: list[StepView]
 
 
-class DeclineRequest(BaseModel):
+class ActionRequest(CheckedText):
+    """A request to move a referral on. Who asks is the API key's, never the body's:
+    an unknown field (a `by`, an `organisation`) is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+    multiline = frozenset({"note", "rationale"})
+
+
+class DeclineRequest(ActionRequest):
     reason_code: DeclineReason = Field(description=f"One of: {', '.join(DECLINE_REASONS)}.")
     note: str | None = Field(default=None, max_length=2000)
 
 
-class CloseRequest(BaseModel):
+class CloseRequest(ActionRequest):
     outcome: Literal["completed", "failed"]
     outcome_code: OutcomeCode = Field(
         description="completed: "
@@ -128,12 +137,12 @@ class CloseRequest(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-class ReassignRequest(BaseModel):
+class ReassignRequest(ActionRequest):
     agency_id: str = Field(min_length=1, max_length=64)
     rationale: Rationale
 
 
-class OverrideRequest(BaseModel):
+class OverrideRequest(ActionRequest):
     destination: Literal["mash", "hub", "universal"] = Field(
         description="mash: up to children's social care; hub: to the hub; universal: no referral."
     )

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.clock import as_utc
+from shared.text import CheckedText
 
 # An override's rationale is read with the decision for as long as the referral is kept:
 # a few words ("worried") do not say why.
@@ -70,7 +71,13 @@ class TriageView(BaseModel):
     overrides: list[OverrideView]
 
 
-class OverrideRequest(BaseModel):
+class OverrideRequest(CheckedText):
+    """The practitioner is the API key's (recorded from it), never the body's: an
+    unknown field is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    multiline = frozenset({"rationale"})
+
     level: int = Field(ge=1, le=5, description="The level the practitioner sets.")
     rationale: str = Field(
         min_length=MIN_RATIONALE,
