@@ -18,7 +18,7 @@ SPECIALS = [
 ]  # fmt: skip
 
 # Anything a JSON string can carry (surrogates cannot be encoded as UTF-8 text).
-_CHARACTERS = st.one_of(st.sampled_from(SPECIALS), st.characters(blacklist_categories=("Cs",)))
+_CHARACTERS = st.one_of(st.sampled_from(SPECIALS), st.characters(exclude_categories=["Cs"]))
 
 
 def hostile_text(*, min_size: int = 1, max_size: int = 60) -> st.SearchStrategy[str]:
