@@ -8,6 +8,13 @@ exception to "each service owns its tables".
 
 A key reads `sp_<key id>_<secret>`; only a SHA-256 of the secret is stored (the secret
 is 256 random bits, so a slow hash adds nothing).
+
+Every route that asks for a key is rate-limited per key (`shared.ratelimit`): once the
+key is verified, `authenticate` spends one of its tokens under the general limit
+(`RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST`), or a route builds its caller with
+`identify` and `within_limit` to name its own (intake's report routes). In distributed
+mode the buckets are the registry database's `rate_limit_bucket` table, shared by every
+replica of every service like the keys themselves.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from shared.clock import Clock
 from shared.db import Database
 from shared.migrations import KEYS, upgrade
 from shared.problems import Problem
+from shared.ratelimit import Limit, RateLimits, general_limit, rate_limited
 
 
 class ClientKind(StrEnum):
@@ -205,18 +213,20 @@ def _unauthorised(detail: str) -> Problem:
     )
 
 
-async def authenticate(
-    request: Request,
-    security_scopes: SecurityScopes,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+async def _verified(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
-    """The caller, who must hold every scope the route asks for."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorised("Send 'Authorization: Bearer <api key>'.")
     registry: KeyRegistry = request.app.state.key_registry
     principal = await registry.verify(credentials.credentials)
     if principal is None:
         raise _unauthorised("The API key is not valid or has been revoked.")
+    request.state.principal = principal
+    return principal
+
+
+def _check_scopes(principal: Principal, security_scopes: SecurityScopes) -> None:
     missing = [s for s in security_scopes.scopes if not principal.has(s)]
     if missing:
         raise Problem(
@@ -226,8 +236,61 @@ async def authenticate(
             type="missing-scope",
             missing_scopes=missing,
         )
-    request.state.principal = principal
+
+
+async def authenticate(
+    request: Request,
+    security_scopes: SecurityScopes,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, within the general rate limit, who must hold every scope the route
+    asks for."""
+    principal = await _verified(request, credentials)
+    await within_limit(request, request_limit(request), principal)
+    _check_scopes(principal, security_scopes)
     return principal
+
+
+async def identify(
+    request: Request,
+    security_scopes: SecurityScopes,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, who must hold every scope the route asks for, with no rate limit
+    taken: for a route that names its own limit (it then calls `within_limit`)."""
+    principal = await _verified(request, credentials)
+    _check_scopes(principal, security_scopes)
+    return principal
+
+
+def request_limit(request: Request) -> Limit:
+    """The general limit of this app's authenticated routes (RATE_LIMIT_PER_MINUTE,
+    RATE_LIMIT_BURST)."""
+    settings = request.app.state.settings
+    return general_limit(settings.rate_limit_per_minute, settings.rate_limit_burst)
+
+
+def rate_limits_of(request: Request) -> RateLimits:
+    """The app's limiters: made on first use, on the key registry's database in
+    distributed mode (shared by every replica), else in this process's memory."""
+    state = request.app.state
+    limits: RateLimits | None = getattr(state, "rate_limits", None)
+    if limits is None:
+        registry: KeyRegistry = state.key_registry
+        limits = RateLimits.for_mode(state.settings.mode, registry.db)
+        state.rate_limits = limits
+    return limits
+
+
+async def within_limit(request: Request, limit: Limit, principal: Principal) -> None:
+    """Spend one of the caller's tokens under `limit`, once per request however many
+    of the route's dependencies authenticate it; 429 with Retry-After when none is left."""
+    if getattr(request.state, "rate_limit_taken", False):
+        return
+    request.state.rate_limit_taken = True
+    wait = await rate_limits_of(request).limiter(limit).take(principal.key_id)
+    if wait > 0:
+        raise rate_limited(wait)
 
 
 def requires(*scopes: str) -> Callable[..., object]:

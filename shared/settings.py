@@ -1,15 +1,24 @@
 """Process configuration, read from the environment (and a `.env` file when present).
 
 `Settings` holds what the whole process shares: the mode, databases, the bus, consumer
-retries, the clock. Each service's own settings live in `services/<name>/settings.py`
-and are read through `Settings.service_settings`. Embedded mode fills in SQLite paths
-under the data folder; distributed mode takes URLs from the environment
-(`DATABASE_URL`, `KEYS_DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`, ...).
+retries, the clock, the general rate limit. Each service's own settings live in
+`services/<name>/settings.py` and are read through `Settings.service_settings`.
+Embedded mode fills in SQLite paths under the data folder; distributed mode takes URLs
+from the environment (`DATABASE_URL`, `KEYS_DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`, ...).
+
+The data folder holds children's personal data (the services' SQLite files, the event
+log with whole reports, the pseudonym secret): it is made readable by this user only
+(0700, and a looser existing folder is tightened with a warning), and so is every file
+in it (0600: `private_file` creates a file with that mode before SQLite opens it, so
+its `-wal`/`-shm` companions, which SQLite gives the database's mode, are 0600 too).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -17,6 +26,13 @@ from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
+
+log = logging.getLogger(__name__)
+
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
+# What SQLite keeps beside a database file (the write-ahead log, its index, the journal).
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 class Settings(BaseSettings):
@@ -41,10 +57,30 @@ class Settings(BaseSettings):
     # Copies of each topic Signpost creates (TOPIC_REPLICATION_FACTOR): 1 for a single
     # broker (compose, tests); 3 on a production cluster.
     topic_replication_factor: int = Field(default=1, ge=1, le=7)
+    # The Kafka clients while the broker is away (KAFKA_RETRY_BACKOFF_MS between
+    # retries; a failed metadata refresh, and the service's reconnection, back off up
+    # to KAFKA_RETRY_BACKOFF_MAX_MS).
+    kafka_retry_backoff_ms: int = Field(default=300, ge=10, le=60_000)
+    kafka_retry_backoff_max_ms: int = Field(default=2_000, ge=10, le=300_000)
+    # Static consumer-group membership (KIP-345): a member killed and restarted within
+    # KAFKA_SESSION_TIMEOUT_MS gets its partitions back at once, with no rebalance. Its
+    # id is KAFKA_GROUP_INSTANCE_ID (default: INSTANCE and the host name), plus the
+    # group: stable across restarts of one replica, different for every replica.
+    kafka_static_membership: bool = True
+    kafka_group_instance_id: str = Field(default="", max_length=200)
+    kafka_session_timeout_ms: int = Field(default=15_000, ge=6_000, le=300_000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=500, le=60_000)
+    kafka_rebalance_timeout_ms: int = Field(default=30_000, ge=1_000, le=600_000)
 
     # Embedded mode: consumed records are deleted from the local event log after this
     # long (EMBEDDED_LOG_RETENTION_HOURS); unconsumed and parked (.dlq) ones are kept.
     embedded_log_retention_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+
+    # Every route that needs an API key, per key (RATE_LIMIT_PER_MINUTE, bursts of
+    # RATE_LIMIT_BURST; 0 turns it off); intake's report routes keep their own
+    # INTAKE_RATE_PER_MINUTE / INTAKE_BURST. Shared by every replica in distributed mode.
+    rate_limit_per_minute: float = Field(default=1200, ge=0)
+    rate_limit_burst: int = Field(default=300, ge=1)
 
     consumer_max_attempts: int = Field(default=5, ge=1, le=50)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
@@ -81,11 +117,16 @@ def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
     The pseudonym secret is generated once and kept in the data folder, so subject
     keys stay stable across restarts.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(data_dir)
+    for path in data_dir.iterdir():
+        if path.is_file() and not path.is_symlink():
+            _tighten(path, FILE_MODE)
     secret_file = data_dir / "pseudonym.secret"
     if not secret_file.exists():
-        secret_file.write_text(secrets.token_urlsafe(32))
-        secret_file.chmod(0o600)
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)  # os.open's mode is filtered by the umask
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
     values: dict[str, object] = {
         "mode": "embedded",
         "data_dir": data_dir,
@@ -96,3 +137,48 @@ def embedded_settings(data_dir: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Take away every permission `mode` does not grant (a warning names the path)."""
+    current = stat.S_IMODE(path.stat().st_mode)
+    if current & ~mode:
+        log.warning(
+            "tightening permissions",
+            extra={"path": str(path), "from": oct(current), "to": oct(current & mode)},
+        )
+        path.chmod(current & mode)
+
+
+def private_folder(path: Path) -> Path:
+    """`path` as a folder only this user can enter (0700, whatever the umask); an
+    existing folder that lets others in is tightened, with a warning."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=FOLDER_MODE, exist_ok=True)
+        path.chmod(FOLDER_MODE)  # mkdir's mode is filtered by the umask
+    else:
+        _tighten(path, FOLDER_MODE)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """`path` as a file only this user can read and write (0600, whatever the umask):
+    created empty if missing (an empty file is an empty SQLite database), before
+    anything else opens it; an existing one and its SQLite companions are tightened.
+    A missing parent folder is created private."""
+    if not path.parent.exists():
+        private_folder(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        _tighten(path, FILE_MODE)
+    else:
+        try:
+            os.fchmod(fd, FILE_MODE)  # os.open's mode is filtered by the umask
+        finally:
+            os.close(fd)
+    for suffix in SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            _tighten(companion, FILE_MODE)
+    return path

@@ -10,7 +10,13 @@ so the log does not keep them for ever: a record every consumer group of its top
 has committed past, and older than the retention, is deleted (and overwritten on
 disk: `secure_delete`). A record no group has consumed is kept, and so are parked
 records on the `.dlq` topics until someone deals with them. Offsets never go back:
-each partition's next offset is kept apart from the records.
+each partition's next offset is kept apart from the records. The first pass runs a
+minute after start (once the process's consumers have joined, so a group that has not
+committed yet still holds its records), then every ten minutes.
+
+For the same reason the log's file is readable by this user only: created 0600 before
+SQLite opens it (its `-wal` and `-shm` companions take the same mode), in the private
+data folder (`shared.settings.private_file`); a looser existing file is tightened.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from shared.bus.base import Bus, Consumer, Record, next_positions
+from shared.settings import private_file
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -61,7 +68,9 @@ CREATE TABLE IF NOT EXISTS log_end (
 );
 """
 
-# How often the log looks for records it may delete.
+# When the log first looks for records it may delete (after start: the process's
+# consumers have joined by then), and how often after that.
+PRUNE_FIRST_SECONDS = 60.0
 PRUNE_INTERVAL_SECONDS = 600.0
 
 
@@ -108,7 +117,8 @@ class EmbeddedBus(Bus):
     async def start(self) -> None:
         if self._conn is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Whole reports: 0600 before SQLite creates the file (and its -wal, -shm).
+        private_file(self.path)
 
         def open_log() -> sqlite3.Connection:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -136,8 +146,10 @@ class EmbeddedBus(Bus):
             self._pruner = asyncio.create_task(self._prune_periodically(self.retention_seconds))
 
     async def _prune_periodically(self, retention_seconds: float) -> None:
+        delay = PRUNE_FIRST_SECONDS
         while True:
-            await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
+            await asyncio.sleep(delay)
+            delay = PRUNE_INTERVAL_SECONDS
             try:
                 await self.prune(retention_seconds=retention_seconds)
             except sqlite3.Error as exc:

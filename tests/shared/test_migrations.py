@@ -36,6 +36,7 @@ from shared.migrations import (
     upgrade,
 )
 from shared.outbox import InboxEntry, OutboxMessage
+from shared.ratelimit import RateLimitBucket
 from tests.conftest import create_database
 from tests.infra import ROOT
 
@@ -44,7 +45,7 @@ MODELS: dict[str, list[type[SQLModel]]] = {
     "triage": [*triage.tables, OutboxMessage, InboxEntry],
     "routing": [*routing.tables, OutboxMessage, InboxEntry],
     "notify": [*notify.tables, OutboxMessage, InboxEntry],
-    "keys": [ApiKey],
+    "keys": [ApiKey, RateLimitBucket],
 }
 
 # What the previous release lacked, to imitate a database it made: a table a later
@@ -55,7 +56,7 @@ TABLE_ADDED_LATER: dict[str, str | None] = {
     "triage": "triage_override",
     "routing": "routing_deadline",
     "notify": "encompass_notice",
-    "keys": None,
+    "keys": "rate_limit_bucket",
 }
 ADDED_LATER: dict[str, tuple[str, str] | None] = {
     "intake": ("report", "destination_routed_at"),

@@ -1,6 +1,11 @@
 """What intake's routes ask for: the service's context, one unit of work,
 the caller (authenticated, holding the route's scope, within its rate limit), the
-Idempotency-Key and the report-access policy."""
+Idempotency-Key and the report-access policy.
+
+The report routes (`reports:write`, `reports:read`) keep intake's own per-key limit
+(INTAKE_RATE_PER_MINUTE, bursts of INTAKE_BURST) on the shared limiter
+(`shared.ratelimit`: in distributed mode one limit across every intake replica); every
+other route (the partners' claim check) has the general one."""
 
 from __future__ import annotations
 
@@ -11,9 +16,9 @@ from fastapi import Depends, Header, Request, Security
 
 from services.intake import service
 from services.intake.access import ReportAccessPolicy
-from services.intake.api.limits import TokenBuckets, rate_limited
 from services.intake.settings import settings_of
-from shared.auth import Principal, authenticate, requires
+from shared.auth import Principal, identify, requires, within_limit
+from shared.ratelimit import Limit
 from shared.runtime import ServiceContext, context_of, unit_of_work
 from shared.uow import UnitOfWork
 
@@ -37,27 +42,18 @@ async def _policy(ctx: Ctx) -> ReportAccessPolicy:
 AccessPolicy = Annotated[ReportAccessPolicy, Depends(_policy)]
 
 
-def _buckets(ctx: ServiceContext) -> TokenBuckets:
-    buckets = ctx.state.get("rate_limit")
-    if buckets is None:
-        settings = settings_of(ctx)
-        buckets = TokenBuckets(
-            rate_per_minute=settings.intake_rate_per_minute, burst=settings.intake_burst
-        )
-        ctx.state["rate_limit"] = buckets
-    assert isinstance(buckets, TokenBuckets)
-    return buckets
+def _reports_limit(ctx: ServiceContext) -> Limit:
+    settings = settings_of(ctx)
+    return Limit("intake.reports", settings.intake_rate_per_minute, settings.intake_burst)
 
 
 def _client(scope: str) -> Callable[..., Awaitable[Principal]]:
     # The scope is a default value, not an annotation: annotations are strings here
     # (postponed evaluation) and could not see this function's `scope`.
     async def limited(
-        ctx: Ctx, principal: Principal = Security(authenticate, scopes=[scope])
+        request: Request, ctx: Ctx, principal: Principal = Security(identify, scopes=[scope])
     ) -> Principal:
-        wait = _buckets(ctx).take(principal.client_id)
-        if wait > 0:
-            raise rate_limited(wait)
+        await within_limit(request, _reports_limit(ctx), principal)
         return principal
 
     return limited
