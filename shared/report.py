@@ -8,6 +8,11 @@ and get the same answer whenever it does. Rules that compare fields or depend on
 time of receipt (a child's age on the report date, no dates in the future, a school
 reporting for its own URN) are intake's: `services/intake/rules.py`. An event accepted
 once never becomes invalid later because time passed.
+
+Every part of the report is `Strict`: text is text (no control characters or
+bidirectional overrides; tab, CR and LF only in the free-text fields each model lists
+in `multiline`), a boolean is a JSON `true` or `false` (never `"yes"` or `1`), and a
+number is finite.
 """
 
 from __future__ import annotations
@@ -17,17 +22,19 @@ import re
 from datetime import date
 from functools import cache
 from importlib import resources
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
 )
+
+from shared.text import CheckedText
 
 # The Royal Mail format, outward and inward parts (the space is optional on input).
 _POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2})$")
@@ -92,8 +99,13 @@ def normalise_postcode(value: str) -> str:
     return f"{normalised[:-3]} {normalised[-3:]}"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class Strict(CheckedText):
+    """The base of every part of the report: no unknown fields, surrounding whitespace
+    trimmed, text free of control characters and bidirectional overrides (free-text
+    fields, listed in `multiline`, may hold tab, CR and LF: see `shared.text`),
+    booleans only as JSON `true` / `false`, and numbers finite (no NaN or Infinity)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class Source(Strict):
@@ -146,7 +158,7 @@ class Schooling(Strict):
             "school day starts."
         ),
     )
-    home_educated: bool = Field(
+    home_educated: StrictBool = Field(
         default=False,
         description=(
             "Educated at home: the local authority is told instead of a school "
@@ -163,6 +175,8 @@ class Child(Schooling):
 
 
 class Concern(Strict):
+    multiline: ClassVar[frozenset[str]] = frozenset({"detail"})
+
     code: str = Field(
         min_length=1,
         max_length=64,
@@ -211,6 +225,8 @@ Whereabouts = Literal["same_room", "elsewhere_in_the_home", "outside_the_home", 
 class ChildPresent(Schooling):
     """A child who lived at or was present at the incident, and where they were."""
 
+    multiline: ClassVar[frozenset[str]] = frozenset({"detail"})
+
     given_name: Name
     family_name: Name
     date_of_birth: date | None = None
@@ -221,6 +237,8 @@ class ChildPresent(Schooling):
 
 
 class IncidentLocation(Strict):
+    multiline: ClassVar[frozenset[str]] = frozenset({"description"})
+
     description: str = Field(
         min_length=1, max_length=300, examples=["Family home", "Outside a shop on High Street"]
     )
@@ -235,6 +253,8 @@ class IncidentLocation(Strict):
 class PoliceDetails(Strict):
     """What a police record system adds (a PPN / child concern referral)."""
 
+    multiline: ClassVar[frozenset[str]] = frozenset({"circumstances"})
+
     incident_reference: str = Field(min_length=1, max_length=64, examples=["DP-INC-2026-77120"])
     occurred_at: AwareDatetime = Field(
         description="When the incident happened (not after the report)."
@@ -245,7 +265,9 @@ class PoliceDetails(Strict):
         max_length=20,
         description="Children who were present, and where each was (Operation Encompass).",
     )
-    domestic_abuse: bool = Field(default=False, description="The incident was domestic abuse.")
+    domestic_abuse: StrictBool = Field(
+        default=False, description="The incident was domestic abuse."
+    )
     officer: Contact
     ppn_grade: Literal["high", "medium", "low"] = Field(
         description="The Public Protection Notice grade (red / amber / green)."
@@ -263,7 +285,7 @@ class PoliceDetails(Strict):
 
 class Exclusions(Strict):
     fixed_term_count: int = Field(default=0, ge=0, le=100, description="Suspensions this year.")
-    permanent: bool = False
+    permanent: StrictBool = False
 
 
 class SchoolDetails(Strict):
@@ -327,15 +349,17 @@ class HouseholdMember(Strict):
     family_name: Name
     relationship: Relationship
     date_of_birth: date | None = None
-    offending: bool = False
-    mental_health: bool = False
-    substance_misuse: bool = False
-    domestic_abuse_perpetrator: bool = False
-    domestic_abuse_victim: bool = False
+    offending: StrictBool = False
+    mental_health: StrictBool = False
+    substance_misuse: StrictBool = False
+    domestic_abuse_perpetrator: StrictBool = False
+    domestic_abuse_victim: StrictBool = False
 
 
 class Authorisation(Strict):
     """Who decided to share without consent, and why (never a bare flag)."""
+
+    multiline: ClassVar[frozenset[str]] = frozenset({"reason"})
 
     name: Name
     role: ShortText
@@ -356,11 +380,13 @@ class Consent(Strict):
 class ConcernReport(Strict):
     """A concern about one child, as a police or school system sends it."""
 
+    multiline: ClassVar[frozenset[str]] = frozenset({"narrative"})
+
     source: Source
     reported_at: AwareDatetime = Field(description="When the referrer raised the concern.")
     child: Child
     concerns: list[Concern] = Field(min_length=1, max_length=30)
-    immediate_risk: bool = Field(
+    immediate_risk: StrictBool = Field(
         default=False, description="The referrer believes the child is at immediate risk."
     )
     narrative: str = Field(

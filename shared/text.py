@@ -28,8 +28,15 @@ from pydantic import BaseModel, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 _BIDI = "\u202a-\u202e\u2066-\u2069"
-_SINGLE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
-_MULTI_LINE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
+# Half a surrogate pair (a JSON `"\\ud800"` alone) is not text and cannot be stored.
+_SURROGATES = "\ud800-\udfff"
+_SINGLE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}{_SURROGATES}]")
+_MULTI_LINE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}{_SURROGATES}]")
+
+# The validation context key of data that was checked when it was accepted (an event
+# read back from the log): the rules here guard the door, and are not applied again
+# to what came through it, so a stricter release never strands an accepted report.
+ACCEPTED = "accepted_earlier"
 
 
 def forbidden_character(value: str, *, multiline: bool = False) -> str | None:
@@ -43,6 +50,8 @@ def forbidden_character(value: str, *, multiline: bool = False) -> str | None:
         what = "a bidirectional override"
     elif point in (0x2028, 0x2029):
         what = "a line break"
+    elif 0xD800 <= point <= 0xDFFF:
+        what = "half a surrogate pair"
     else:
         what = "a control character"
     return f"{what} (U+{point:04X})"
@@ -78,6 +87,6 @@ class CheckedText(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _clean_text(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, BaseModel):
-            return value  # checked by its own class
+        if isinstance(value, BaseModel) or (info.context or {}).get(ACCEPTED):
+            return value  # checked by its own class; or checked at the door already
         return check_text(value, multiline=info.field_name in cls.multiline)

@@ -6,14 +6,24 @@ CSV columns are the report's dotted field paths (`child.address.postcode`), so a
 row's field errors name its columns. `concerns` holds codes separated by `;`.
 `source.kind` and `source.organisation` default to the API key's; `school.urn`
 defaults to `source.organisation` when any `school.` column is filled. Empty cells
-are absent fields. Household members and police details need the JSON form.
+are absent fields. Boolean columns hold `true` or `false` (any case, as spreadsheets
+write TRUE and FALSE); anything else is that column's error. Household members and
+police details need the JSON form.
+
+A row whose source the key may not speak for (another kind, another organisation:
+see `authority`) is that row's error; a key that may not submit reports at all is
+refused whole (403). A JSON body that gives a key twice in one object is refused whole
+(400, see `strict_json`).
+
+Cells are stored exactly as given (after trimming), a leading `=`, `+`, `-` or `@`
+included: intake never writes them into a spreadsheet, and whatever does must
+neutralise them there (`shared.spreadsheet`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +31,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from services.intake import strict_json
+from services.intake.authority import may_submit, not_a_referrer, source_errors
 from services.intake.rules import rule_errors
 from shared.auth import Principal
 from shared.problems import Problem, field_errors
@@ -60,6 +72,9 @@ CSV_COLUMNS: tuple[str, ...] = (
     "consent.sharing_authorised_by.reason",
     "consent.sharing_authorised_by.decided_at",
 )
+# The columns that hold a boolean, written `true` or `false` in any case.
+BOOLEAN_CSV_COLUMNS = frozenset({"immediate_risk", "school.exclusions.permanent"})
+_BOOLEANS = {"true": True, "false": False}
 
 
 @dataclass
@@ -110,21 +125,9 @@ def _validate_row(
                 error["field"] = _column_of(error["loc"][2:])
         rows.invalid.append((index, errors))
         return
-    if report.source.organisation != principal.organisation:
-        rows.invalid.append(
-            (
-                index,
-                [
-                    {
-                        "loc": ["body", str(index), "source", "organisation"],
-                        "pointer": f"/{index}/source/organisation",
-                        "field": "source.organisation",
-                        "message": "must be the organisation this API key belongs to",
-                        "type": "wrong_organisation",
-                    }
-                ],
-            )
-        )
+    wrong_source = source_errors(principal, report, at=(str(index),))
+    if wrong_source:
+        rows.invalid.append((index, wrong_source))
         return
     rows.valid.append((index, report))
 
@@ -139,8 +142,14 @@ def _column_of(loc: list[str]) -> str:
 
 def json_rows(body: bytes, principal: Principal, max_rows: int, *, now: datetime) -> Rows:
     """Validate a JSON array of reports, row by row."""
+    if not may_submit(principal):
+        raise not_a_referrer(principal)
     try:
-        data = json.loads(body)
+        data = strict_json.loads(body)
+    except strict_json.DuplicateKey as exc:
+        raise strict_json.duplicate_key_problem(exc) from None
+    except strict_json.LoneSurrogate as exc:
+        raise strict_json.lone_surrogate_problem(exc) from None
     except (ValueError, RecursionError) as exc:
         raise _whole_batch_invalid(f"The body is not JSON: {type(exc).__name__}.") from exc
     if not isinstance(data, list):
@@ -153,7 +162,7 @@ def json_rows(body: bytes, principal: Principal, max_rows: int, *, now: datetime
     return rows
 
 
-def _nest(flat: dict[str, str]) -> dict[str, Any]:
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     nested: dict[str, Any] = {}
     for path, value in flat.items():
         node = nested
@@ -165,7 +174,11 @@ def _nest(flat: dict[str, str]) -> dict[str, Any]:
 
 
 def _csv_report(cells: dict[str, str], principal: Principal) -> dict[str, Any]:
-    flat = {k: v.strip() for k, v in cells.items() if v is not None and v.strip()}
+    flat: dict[str, Any] = {k: v.strip() for k, v in cells.items() if v is not None and v.strip()}
+    for column in BOOLEAN_CSV_COLUMNS & flat.keys():
+        # Only true and false are booleans; any other text stays text, and fails
+        # validation naming its column.
+        flat[column] = _BOOLEANS.get(flat[column].casefold(), flat[column])
     flat.setdefault("source.kind", principal.kind.value)
     flat.setdefault("source.organisation", principal.organisation)
     if any(k.startswith("school.") for k in flat):
@@ -178,6 +191,8 @@ def _csv_report(cells: dict[str, str], principal: Principal) -> dict[str, Any]:
 
 def csv_rows(body: bytes, principal: Principal, max_rows: int, *, now: datetime) -> Rows:
     """Validate a CSV file (header row of CSV_COLUMNS, then one report per row)."""
+    if not may_submit(principal):
+        raise not_a_referrer(principal)
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

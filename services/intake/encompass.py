@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
+from shared.auth import ClientKind
 from shared.events import EncompassChild, EncompassIncident, EncompassNotice
 from shared.report import Child, ChildPresent, ConcernReport, Whereabouts, age_on
 
@@ -144,11 +145,18 @@ def children_to_notify(report: ConcernReport) -> list[EncompassChildCase]:
 
 
 def encompass_notices(
-    report: ConcernReport, *, referral_id: str, received_at: datetime, supersedes: list[str]
+    report: ConcernReport,
+    *,
+    raised_by: ClientKind,
+    referral_id: str,
+    received_at: datetime,
+    supersedes: list[str],
 ) -> list[EncompassNotice]:
-    """One notice per child to notify (see `children_to_notify`)."""
+    """One notice per child to notify (see `children_to_notify`), only for a report a
+    police key sent: what a report says of its own source is never enough to tell a
+    school that the police attended an incident."""
     police = report.police
-    if police is None:
+    if police is None or raised_by is not ClientKind.POLICE:
         return []
     incident = EncompassIncident(
         police_reference=police.incident_reference,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.intake import repository
 from services.intake.access import ReportAccessPolicy, load_access_policy
+from services.intake.authority import authorise, may_submit, not_a_referrer
 from services.intake.batch import Rows
 from services.intake.encompass import encompass_notices
 from services.intake.journey import (
@@ -92,8 +93,9 @@ async def submit_report(
 ) -> Answer:
     """Store a report whose rules were checked on receipt, with its `referral.received`
     (and any Encompass notices), in one transaction, or recognise it as a resubmission;
-    202 with its receipt."""
-    _authorise(principal, report)
+    202 with its receipt. 403 unless the key may speak for the report's source (see
+    `authority`)."""
+    authorise(principal, report)
     digest = report_sha256(report)
 
     async def write(uow: UnitOfWork, now: datetime) -> tuple[int, BaseModel]:
@@ -114,7 +116,13 @@ async def submit_batch(
     pseudonym_secret: str,
 ) -> Answer:
     """Store every valid row of a batch as `submit_report` would, in one transaction,
-    and answer every row: accepted with its receipt, or rejected with its errors."""
+    and answer every row: accepted with its receipt, or rejected with its errors. The
+    rows were checked against the key (`authority`); a key that may not submit at all is
+    refused whole (403)."""
+    if not may_submit(principal):
+        raise not_a_referrer(principal)
+    for _, report in rows.valid:
+        authorise(principal, report)
 
     async def write(uow: UnitOfWork, now: datetime) -> tuple[int, BaseModel]:
         accepted = []
@@ -135,16 +143,6 @@ async def submit_batch(
         )
 
     return await _once(units, principal, idempotency_key, request_sha256, write)
-
-
-def _authorise(principal: Principal, report: ConcernReport) -> None:
-    if report.source.organisation != principal.organisation:
-        raise Problem(
-            403,
-            "Forbidden",
-            "source.organisation must be the organisation this API key belongs to.",
-            type="wrong-organisation",
-        )
 
 
 async def _once(
@@ -289,8 +287,14 @@ async def _store(
         ),
         time=now,
     )
+    # Only a police key's report tells schools of an incident (checked on the way in
+    # too: a report's source.kind is its key's).
     for notice in encompass_notices(
-        report, referral_id=referral_id, received_at=now, supersedes=supersedes
+        report,
+        raised_by=principal.kind,
+        referral_id=referral_id,
+        received_at=now,
+        supersedes=supersedes,
     ):
         named = notice.child
         uow.record(

@@ -365,3 +365,133 @@ def test_every_vocabulary_code_has_a_plain_english_label_and_is_unique() -> None
     assert len(codes) == len(set(codes))
     for concern in concerns:
         assert concern["label"] and "_" not in concern["label"]
+
+
+def set_at(body: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    node: Any = body
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return body
+
+
+def value_at(report: ConcernReport, path: tuple[str | int, ...]) -> Any:
+    node: Any = report
+    for part in path:
+        node = node[part] if isinstance(part, int) else getattr(node, part)
+    return node
+
+
+# (example body, path): names, references, roles and codes hold one line of text.
+SINGLE_LINE = [
+    (police, ("child", "given_name")),
+    (police, ("child", "family_name")),
+    (police, ("source", "reference")),
+    (police, ("police", "incident_reference")),
+    (police, ("police", "officer", "name")),
+    (police, ("police", "officer", "role")),
+    (police, ("police", "children_present", 0, "given_name")),
+    (police, ("household", 0, "family_name")),
+    (police, ("consent", "sharing_authorised_by", "name")),
+    (police, ("consent", "sharing_authorised_by", "role")),
+    (school, ("school", "dsl", "name")),
+    (school, ("school", "dsl", "role")),
+]
+# Free text: what people write in paragraphs.
+MULTI_LINE = [
+    (police, ("narrative",)),
+    (police, ("concerns", 0, "detail")),
+    (police, ("police", "location", "description")),
+    (police, ("police", "children_present", 0, "detail")),
+    (police, ("police", "circumstances")),
+    (police, ("consent", "sharing_authorised_by", "reason")),
+]
+BIDI_AND_CONTROLS = ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\u202a", "\u202e", "\u2066", "\u2069"]
+
+
+def dotted(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+@pytest.mark.parametrize("character", [*BIDI_AND_CONTROLS, "\t", "\n", "\r", "\u2028"])
+@pytest.mark.parametrize(("make", "path"), SINGLE_LINE, ids=[dotted(p) for _, p in SINGLE_LINE])
+def test_single_line_text_refuses_control_characters_line_breaks_and_bidi_overrides(
+    make: Any, path: tuple[str | int, ...], character: str
+) -> None:
+    body = set_at(make(), path, f"Ordinary {character} text here")
+    assert errors_of(body) == {dotted(path): "forbidden_character"}
+
+
+@pytest.mark.parametrize("character", BIDI_AND_CONTROLS)
+@pytest.mark.parametrize(("make", "path"), MULTI_LINE, ids=[dotted(p) for _, p in MULTI_LINE])
+def test_free_text_refuses_control_characters_and_bidi_overrides(
+    make: Any, path: tuple[str | int, ...], character: str
+) -> None:
+    body = set_at(make(), path, f"Ordinary {character} text here")
+    assert errors_of(body) == {dotted(path): "forbidden_character"}
+
+
+@pytest.mark.parametrize(("make", "path"), MULTI_LINE, ids=[dotted(p) for _, p in MULTI_LINE])
+def test_free_text_keeps_tabs_and_line_breaks_exactly(
+    make: Any, path: tuple[str | int, ...]
+) -> None:
+    text = "First line of what happened.\r\n\tSecond, indented.\nThird."
+    report = ConcernReport.model_validate(set_at(make(), path, text))
+    assert value_at(report, path) == text
+
+
+def test_a_forbidden_character_is_named_by_its_code_point_never_by_the_value() -> None:
+    body = set_at(police(), ("child", "given_name"), "Ma\x00ya")
+    with pytest.raises(ValidationError) as refused:
+        ConcernReport.model_validate(body)
+    [error] = refused.value.errors(include_input=False)
+    assert error["msg"] == "must not contain a control character (U+0000)"
+    assert "Maya" not in str(error)
+
+
+def test_formula_like_text_is_text() -> None:
+    body = set_at(police(), ("narrative",), '=HYPERLINK("http://example.com","x")')
+    set_at(body, ("source", "reference"), "-DP-2026-1")
+    set_at(body, ("child", "given_name"), "@Maya")
+    report = ConcernReport.model_validate(body)
+    assert report.narrative == '=HYPERLINK("http://example.com","x")'
+    assert (report.source.reference, report.child.given_name) == ("-DP-2026-1", "@Maya")
+
+
+BOOLEANS = [
+    (police, ("immediate_risk",)),
+    (police, ("child", "home_educated")),
+    (police, ("police", "domestic_abuse")),
+    (police, ("police", "children_present", 0, "home_educated")),
+    (police, ("household", 0, "offending")),
+    (police, ("household", 0, "mental_health")),
+    (police, ("household", 0, "substance_misuse")),
+    (police, ("household", 0, "domestic_abuse_perpetrator")),
+    (police, ("household", 0, "domestic_abuse_victim")),
+    (school, ("school", "exclusions", "permanent")),
+]
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "false", 1, 0, None])
+@pytest.mark.parametrize(("make", "path"), BOOLEANS, ids=[dotted(p) for _, p in BOOLEANS])
+def test_every_boolean_is_a_json_true_or_false_only(
+    make: Any, path: tuple[str | int, ...], value: Any
+) -> None:
+    assert errors_of(set_at(make(), path, value)) == {dotted(path): "bool_type"}
+
+
+@pytest.mark.parametrize(("make", "path"), BOOLEANS, ids=[dotted(p) for _, p in BOOLEANS])
+def test_a_json_boolean_is_taken_as_given(make: Any, path: tuple[str | int, ...]) -> None:
+    body = set_at(make(), path, True)
+    if path == ("child", "home_educated"):
+        del body["child"]["school_urn"]
+    if path == ("police", "children_present", 0, "home_educated"):
+        del body["police"]["children_present"][0]["school_urn"]
+    report = ConcernReport.model_validate_json(json.dumps(body))
+    assert value_at(report, path) is True
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_numbers_are_finite(value: float) -> None:
+    body = set_at(school(), ("school", "attendance_percent"), value)
+    assert errors_of(body) == {"school.attendance_percent": "finite_number"}

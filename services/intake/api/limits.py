@@ -1,16 +1,18 @@
-"""Intake's guards at the door: body size (413, before parsing) and a per-client rate
-limit (429 with Retry-After)."""
+"""Intake's guards at the door: body size (413, before parsing), a JSON body read
+strictly (a key given twice is a 400, half a surrogate pair a 422: see
+`services.intake.strict_json`). The per-key rate limit is shared.ratelimit's, applied
+in `dependencies`."""
 
 from __future__ import annotations
 
-import math
-import time
+import email.message
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from services.intake import strict_json
 from services.intake.settings import settings_of
 from shared.problems import Problem
 from shared.runtime import context_of
@@ -60,8 +62,38 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def may_be_json(content_type: str | None) -> bool:
+    """Whether FastAPI may read a body with this Content-Type as JSON:
+    `application/json`, `application/*+json`, or none at all (a route that is not
+    strict about content types reads a body without one as JSON)."""
+    if not content_type:
+        return True
+    message = email.message.Message()
+    message["content-type"] = content_type
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
+
+
+def parse_json_once(request: Request, body: bytes) -> None:
+    """Read a JSON body strictly and leave the result where FastAPI looks for it, so it
+    is parsed once. A body that is not JSON at all is left for FastAPI to refuse as it
+    always has."""
+    try:
+        # Starlette's Request.json() returns this cached value.
+        request._json = strict_json.loads(body)
+    except strict_json.DuplicateKey as exc:
+        raise strict_json.duplicate_key_problem(exc) from None
+    except strict_json.LoneSurrogate as exc:
+        raise strict_json.lone_surrogate_problem(exc) from None
+    except (ValueError, RecursionError):
+        pass
+
+
 class LimitedBodyRoute(APIRoute):
-    """A route that reads its body under the size limit before FastAPI parses it.
+    """A route that reads its body under the size limit before FastAPI parses it, and
+    parses a JSON body itself, strictly (see `parse_json_once`).
 
     FastAPI turns any error raised while it reads the body into a 400, so the body is
     read (and cached on the request) here first, where a 413 can still be answered.
@@ -70,57 +102,19 @@ class LimitedBodyRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         setting = getattr(self.endpoint, _LIMIT_ATTRIBUTE, "intake_max_report_bytes")
+        # Only a route with a body parameter has FastAPI parse its body (the batch reads
+        # its own, JSON or CSV).
+        parses_body = self.body_field is not None
 
         async def limited(request: Request) -> Response:
             if request.method in _BODY_METHODS:
                 settings = settings_of(context_of(request, "intake"))
                 limit = int(getattr(settings, setting))
                 # Starlette's Request.body() returns this cached value from now on.
-                request._body = await read_limited_body(request, limit)
+                body = request._body = await read_limited_body(request, limit)
+                content_type = request.headers.get("content-type")
+                if parses_body and body and may_be_json(content_type):
+                    parse_json_once(request, body)
             return await handler(request)
 
         return limited
-
-
-class TokenBuckets:
-    """One token bucket per client: `rate_per_minute` refill, at most `burst` tokens.
-
-    In memory and per process: with N replicas a client may reach N times the rate,
-    which is acceptable for a guard against runaway clients (not a quota).
-    """
-
-    def __init__(
-        self,
-        *,
-        rate_per_minute: float,
-        burst: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.rate = rate_per_minute / 60.0
-        self.burst = float(burst)
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, client: str) -> float:
-        """0 when a request may proceed (a token is spent), else seconds until one may."""
-        if self.rate <= 0:
-            return 0.0
-        now = self.clock()
-        tokens, last = self._buckets.get(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens >= 1.0:
-            self._buckets[client] = (tokens - 1.0, now)
-            return 0.0
-        self._buckets[client] = (tokens, now)
-        return (1.0 - tokens) / self.rate
-
-
-def rate_limited(wait_seconds: float) -> Problem:
-    retry_after = max(1, math.ceil(wait_seconds))
-    return Problem(
-        429,
-        "Too many requests",
-        f"This API key is over its rate limit; retry after {retry_after} s.",
-        type="rate-limited",
-        headers={"Retry-After": str(retry_after)},
-    )

@@ -61,7 +61,14 @@ def _answer(response: Response, answer: service.Answer) -> dict[str, Any]:
         "answer (header `Idempotent-Replayed: true`); the same key with another body is "
         "a 409.\n\n"
         "**Limits.** Bodies over 256 KiB (configurable) are refused with 413 before "
-        "parsing; each API key has a rate limit (429 with `Retry-After`)."
+        "parsing; each API key has a rate limit (429 with `Retry-After`).\n\n"
+        "**Who may submit.** Only police and school keys: `source.kind` must be the "
+        "key's kind (403 `wrong-source-kind`) and `source.organisation` its "
+        "organisation (403 `wrong-organisation`).\n\n"
+        "**Strict input.** Text refuses control characters and bidirectional overrides "
+        "(422 naming the field; free text such as `narrative` keeps tab, CR and LF); "
+        "booleans are JSON `true` / `false` only; a body that gives a key twice in one "
+        "object is a 400 (`duplicate-key`, with its `pointer`)."
     ),
     response_description="Received (or recognised as a resubmission)",
     responses=problem_responses(400, 401, 403, 409, 413, 422, 429),
@@ -112,8 +119,11 @@ _CSV_EXAMPLE = (
         "**CSV columns** are the report's dotted field paths; the header names them in "
         "any order: " + ", ".join(f"`{c}`" for c in CSV_COLUMNS) + ". `concerns` holds "
         "codes separated by `;`. `source.kind` and `source.organisation` default to the "
-        "API key's; `school.urn` defaults to `source.organisation`. Empty cells are "
-        "absent fields. Household members and police details need the JSON form.\n\n"
+        "API key's (a row claiming another is that row's error); `school.urn` defaults "
+        "to `source.organisation`. Empty cells are absent fields; boolean columns take "
+        "`true` or `false` in any case. Cells are stored exactly as given. Household "
+        "members and police details need the JSON form. A JSON body that gives a key "
+        "twice in one object is refused whole (400 `duplicate-key`).\n\n"
         "`Idempotency-Key` covers the whole batch."
     ),
     responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 429),

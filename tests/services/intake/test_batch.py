@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from tests.services.conftest import Signpost, bearer
 from tests.services.intake.conftest import example, outbox_count, school_key
 
@@ -180,3 +182,57 @@ async def test_a_batch_row_repeating_an_earlier_row_is_its_duplicate(signpost: S
     first, second = answer["accepted"]
     assert second["duplicate_of"] == first["referral_id"]
     assert await outbox_count(signpost) == 1
+
+
+def csv_with_booleans(immediate_risk: str, permanent: str) -> bytes:
+    header = CSV_HEADER.rstrip("\n") + ",immediate_risk,school.exclusions.permanent\n"
+    return (
+        header + csv_row("CPOMS-BOOL").rstrip("\n") + f",{immediate_risk},{permanent}\n"
+    ).encode()
+
+
+async def test_csv_boolean_columns_take_true_and_false_in_any_case(signpost: Signpost) -> None:
+    key = await school_key(signpost)
+    r = await signpost.client.post(
+        "/v1/reports/batch",
+        content=csv_with_booleans("TRUE", "False"),
+        headers={**bearer(key), "content-type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    [accepted] = r.json()["accepted"]
+    ctx = signpost.app.state.runtimes["intake"].ctx
+    from services.intake.models import Report
+
+    async with ctx.db.session() as session:
+        stored = await session.get(Report, accepted["referral_id"])
+    assert stored is not None
+    assert stored.payload["immediate_risk"] is True
+    assert stored.payload["school"]["exclusions"]["permanent"] is False
+
+
+@pytest.mark.parametrize("cell", ["yes", "1", "0", "y", "on", "t"])
+async def test_a_csv_boolean_that_is_not_true_or_false_is_an_error_naming_its_column(
+    signpost: Signpost, cell: str
+) -> None:
+    key = await school_key(signpost)
+    r = await signpost.client.post(
+        "/v1/reports/batch",
+        content=csv_with_booleans(cell, "false"),
+        headers={**bearer(key), "content-type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == []
+    [error] = r.json()["errors"][0]["errors"]
+    assert (error["field"], error["type"]) == ("immediate_risk", "bool_type")
+    assert await outbox_count(signpost) == 0
+
+
+async def test_a_json_batch_row_with_a_string_boolean_is_that_rows_error(
+    signpost: Signpost,
+) -> None:
+    key = await school_key(signpost)
+    rows = school_rows(2)
+    rows[1]["immediate_risk"] = "yes"
+    answer = (await post_json(signpost, key, rows)).json()
+    assert [a["row"] for a in answer["accepted"]] == [0]
+    assert answer["errors"][0]["errors"][0]["pointer"] == "/1/immediate_risk"

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from services.intake.encompass import children_to_notify, is_school_age, reception_cutoff
+from services.intake.encompass import (
+    children_to_notify,
+    encompass_notices,
+    is_school_age,
+    reception_cutoff,
+)
+from shared.auth import ClientKind
 from shared.events import Topic
 from shared.report import ConcernReport
 from tests.services.conftest import Signpost, bearer
@@ -137,6 +143,31 @@ def test_a_school_report_never_triggers_encompass() -> None:
     body["concerns"] = [{"code": "domestic_abuse"}]
     body["child"]["school_urn"] = body["source"]["organisation"]
     assert names(body) == []
+
+
+@pytest.mark.parametrize(
+    ("raised_by", "notices"),
+    [
+        (ClientKind.POLICE, 2),
+        (ClientKind.SCHOOL, 0),
+        (ClientKind.AGENCY, 0),
+        (ClientKind.HUB, 0),
+        (ClientKind.ADMIN, 0),
+    ],
+)
+def test_only_a_report_a_police_key_sent_makes_notices_whatever_its_source_says(
+    raised_by: ClientKind, notices: int
+) -> None:
+    report = ConcernReport.model_validate(da_report())
+    assert report.source.kind == "police"
+    made = encompass_notices(
+        report,
+        raised_by=raised_by,
+        referral_id="ref_1",
+        received_at=report.reported_at,
+        supersedes=[],
+    )
+    assert len(made) == notices
 
 
 async def test_a_police_domestic_abuse_report_stages_one_notice_per_child(

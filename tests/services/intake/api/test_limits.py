@@ -6,7 +6,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from services.intake.api.limits import TokenBuckets
+import pytest
+import starlette.requests
+
+from services.intake import strict_json
 from tests.services.conftest import Signpost, bearer
 from tests.services.intake.conftest import example, police_key, school_key
 
@@ -133,18 +136,62 @@ async def test_the_rate_limit_applies_to_submissions(signpost_with: Any) -> None
         assert int(limited.headers["retry-after"]) == 60
 
 
-def test_a_bucket_refills_at_its_rate_up_to_its_burst() -> None:
-    now = [0.0]
-    buckets = TokenBuckets(rate_per_minute=60, burst=2, clock=lambda: now[0])
-    assert buckets.take("a") == 0 and buckets.take("a") == 0
-    assert buckets.take("a") == 1.0  # one token per second
-    now[0] = 0.5
-    assert buckets.take("a") == 0.5
-    now[0] = 100.0  # a long pause refills only up to the burst
-    assert [buckets.take("a") for _ in range(3)][:2] == [0, 0]
-    assert buckets.take("b") == 0  # buckets are per client
+async def test_a_json_report_is_parsed_once_and_strictly(
+    signpost: Signpost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+
+    class Counting:
+        """json for Starlette's Request.json(): counts the parses FastAPI asks for."""
+
+        @staticmethod
+        def loads(text: Any) -> Any:
+            parsed.append("starlette")
+            return json.loads(text)
+
+    strict_loads = strict_json.loads
+
+    def counted(body: bytes | str) -> Any:
+        parsed.append("strict")
+        return strict_loads(body)
+
+    monkeypatch.setattr(starlette.requests, "json", Counting)
+    monkeypatch.setattr(strict_json, "loads", counted)
+    key = await police_key(signpost)
+    r = await signpost.client.post(
+        "/v1/reports", json=example("police-report.json"), headers=bearer(key)
+    )
+    assert r.status_code == 202, r.text
+    assert parsed == ["strict"]
 
 
-def test_a_zero_rate_disables_the_limit() -> None:
-    buckets = TokenBuckets(rate_per_minute=0, burst=1)
-    assert all(buckets.take("a") == 0 for _ in range(1000))
+@pytest.mark.parametrize("content_type", ["application/json", "application/vnd.report+json"])
+async def test_a_report_giving_a_key_twice_is_400_for_every_json_content_type(
+    signpost: Signpost, content_type: str
+) -> None:
+    key = await police_key(signpost)
+    body = json.dumps(example("police-report.json"))
+    twice = body.replace('"immediate_risk"', '"immediate_risk": true, "immediate_risk"', 1)
+    r = await signpost.client.post(
+        "/v1/reports",
+        content=twice.encode(),
+        headers={**bearer(key), "content-type": content_type},
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["pointer"] == "/immediate_risk"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_a_report_body_that_is_not_declared_json_is_refused_as_before(
+    signpost: Signpost, content_type: str
+) -> None:
+    key = await police_key(signpost)
+    body = json.dumps(example("police-report.json"))
+    twice = body.replace('"immediate_risk"', '"immediate_risk": true, "immediate_risk"', 1)
+    r = await signpost.client.post(
+        "/v1/reports",
+        content=twice.encode(),
+        headers={**bearer(key), "content-type": content_type},
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
