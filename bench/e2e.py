@@ -646,6 +646,7 @@ def main(argv: list[str] | None = None) -> int:
             KAFKA_BOOTSTRAP_SERVERS=bootstrap,
             PSEUDONYM_SECRET=secrets.token_urlsafe(32),
             WEBHOOK_ALLOW_PRIVATE="true",
+            WEBHOOK_ALLOW_HTTP="true",
             TOPIC_PARTITIONS="3",
         )
         police_key = create_key(

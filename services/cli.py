@@ -167,11 +167,11 @@ async def _dlq(args: argparse.Namespace) -> int:
 def _registry(data_dir: Path | None):  # type: ignore[no-untyped-def]
     from shared.auth import KeyRegistry
     from shared.db import Database
-    from shared.settings import Settings
+    from shared.settings import Settings, private_folder
 
     if data_dir is not None:
         url = f"sqlite+aiosqlite:///{data_dir / 'keys.db'}"
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(data_dir)
     else:
         settings = Settings(mode="embedded")
         url = settings.key_registry_url()
@@ -233,16 +233,17 @@ def _run(args: argparse.Namespace) -> int:
 
     from services.apps import embedded_app
     from services.demo.setup import demo_setup
+    from services.notify.settings import settings_of
     from shared.logging import configure_logging
     from shared.settings import embedded_settings
 
     configure_logging()
     data_dir: Path = args.data_dir.resolve()
     base_url = f"http://{args.host}:{args.port}"
-    # The demo sink lives on this loopback address, so the demo needs the allowance;
-    # without the demo, WEBHOOK_ALLOW_PRIVATE (default false) decides.
-    demo: dict[str, object] = {} if args.no_demo else {"webhook_allow_private": True}
-    settings = embedded_settings(data_dir, **demo)
+    # WEBHOOK_ALLOW_PRIVATE (default false) decides for every subscription; the demo's
+    # own subscriptions to its sink on this loopback address are marked as the demo's
+    # (services/demo/setup.py) and need no allowance.
+    settings = embedded_settings(data_dir)
     setup = None if args.no_demo else demo_setup(data_dir, base_url)
 
     async def announce(app):  # type: ignore[no-untyped-def]
@@ -255,6 +256,11 @@ def _run(args: argparse.Namespace) -> int:
             f"  data folder:   {data_dir}",
             f"  API docs:      {base_url}/docs",
         ]
+        if settings_of(app.state.runtimes["notify"].ctx).webhook_allow_private:
+            lines += [
+                "  WEBHOOK_ALLOW_PRIVATE is on: the SSRF guard is off for every webhook "
+                "subscription (private and loopback addresses allowed)",
+            ]
         if keys:
             lines += [
                 f"  demo police key: {keys['police']}",

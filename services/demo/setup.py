@@ -22,6 +22,8 @@ HUB_EVENTS = [
     "org.signpost.encompass.alert.v1",
 ]
 SCHOOL_EVENTS = ["org.signpost.encompass.notice.v1"]
+# The demo's subscriptions to its own sink (the hub's; the demo school's on loopback).
+DEMO_SUBSCRIPTIONS = ("sub_demo_sink", "sub_demo_school_sink")
 
 DEMO_KEYS = {
     "police": (
@@ -54,9 +56,16 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
 
     async def setup(app: FastAPI) -> None:
         state_file = data_dir / "demo.json"
+        sink_url = f"{base_url}/demo/sink/webhook"
         registry: KeyRegistry = app.state.key_registry
         if state_file.exists():
             state = json.loads(state_file.read_text())
+            # Subscribed by a release before the demo's subscriptions were marked.
+            async with app.state.runtimes["notify"].ctx.units.begin() as uow:
+                for subscription_id in DEMO_SUBSCRIPTIONS:
+                    await subscriptions.keep_local_target(
+                        uow=uow, subscription_id=subscription_id, url=sink_url
+                    )
         else:
             keys = {}
             for label, (kind, org, scopes) in DEMO_KEYS.items():
@@ -69,9 +78,10 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
             # school's DSL hears Operation Encompass notices there too (they name a
             # child: only when the sink is reachable from this machine alone, since
             # GET /demo/sink needs no key).
-            subscribers = [("sub_demo_sink", "demoshire-hub", "hub", HUB_EVENTS)]
+            hub_sub, school_sub = DEMO_SUBSCRIPTIONS
+            subscribers = [(hub_sub, "demoshire-hub", "hub", HUB_EVENTS)]
             if urlsplit(base_url).hostname in LOOPBACK_HOSTS:
-                subscribers.append(("sub_demo_school_sink", "100001", "school", SCHOOL_EVENTS))
+                subscribers.append((school_sub, "100001", "school", SCHOOL_EVENTS))
             async with app.state.runtimes["notify"].ctx.units.begin() as uow:
                 for subscription_id, organisation, client_kind, event_types in subscribers:
                     await subscriptions.create(
@@ -79,9 +89,13 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
                         organisation=organisation,
                         client_kind=client_kind,
                         client_id="demo",
-                        url=f"{base_url}/demo/sink/webhook",
+                        url=sink_url,
                         event_types=event_types,
-                        allow_private=True,  # the demo's own sink, on this machine
+                        # The demo's own sink, on this machine: these subscriptions
+                        # alone may reach it; every other keeps the SSRF guard.
+                        local_target=True,
+                        allow_private=False,
+                        allow_http=False,
                         subscription_id=subscription_id,
                         secret=secret,
                     )
@@ -93,7 +107,7 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
             # must not reach the unauthenticated sink.
             async with app.state.runtimes["notify"].ctx.units.begin() as uow:
                 for school in await subscriptions.find(uow=uow, organisation="100001"):
-                    if school.id == "sub_demo_school_sink":
+                    if school.id == DEMO_SUBSCRIPTIONS[1]:
                         await subscriptions.delete(uow=uow, subscription=school)
         app.state.demo_sink = DemoSink(state["sink_secret"], data_dir / "demo-sink.jsonl")
         app.state.demo_keys = state["keys"]

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from services.notify.models import WebhookSubscription
 from shared.auth import oversees
 from shared.events import DestinationKind, Priority
+from shared.text import CheckedText
 
 
-class SubscriptionFilter(BaseModel):
+class SubscriptionFilter(CheckedText):
     """Every criterion given must hold. A criterion about a field an event does not
     carry (a status event has no priority) does not exclude that event: the partner
     keeps hearing how referrals it was told about move on."""
@@ -21,7 +22,7 @@ class SubscriptionFilter(BaseModel):
 
     destination_kinds: list[DestinationKind] | None = Field(default=None, min_length=1)
     priorities: list[Priority] | None = Field(default=None, min_length=1)
-    min_level: int | None = Field(default=None, ge=1, le=5)
+    min_level: int | None = Field(default=None, ge=1, le=5, strict=True)
 
     def matches(self, data: Mapping[str, object]) -> bool:
         """Whether an event's data passes this filter."""

@@ -2,7 +2,8 @@
 (missed deadlines, the retention of a notice's content, the school calendar's end).
 
 Each turn's database work is one unit of work calling `service`; the dispatcher's POSTs
-go out between two units (claim, then record), never inside a transaction.
+go out between units (a claim, then a record of each answer as it arrives), never
+inside a transaction.
 """
 
 from __future__ import annotations
@@ -13,15 +14,25 @@ import time
 from datetime import date, datetime, timedelta
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
+from services.notify.models import WebhookSubscription
 from services.notify.school_days import SchoolCalendar, calendar_warnings
+from services.notify.sealed_headers import SealError
 from services.notify.service import attempts, encompass
 from services.notify.service.attempts import Attempt, Claim
-from services.notify.settings import school_calendar_of, settings_of, sharing_policy_of
+from services.notify.settings import (
+    NotifySettings,
+    header_seal_of,
+    school_calendar_of,
+    settings_of,
+    sharing_policy_of,
+)
 from services.notify.ssrf import (
     ForbiddenTarget,
     GuardedResolver,
     is_forbidden_address,
+    is_plain_http,
     literal_host,
 )
 from services.notify.webhooks import (
@@ -42,21 +53,39 @@ WAKEUP = "deliveries"
 class Dispatcher:
     """Delivers due deliveries, records every attempt, retries on the schedule."""
 
-    def __init__(self, ctx: ServiceContext, *, concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        concurrency: int = 32,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
         self.ctx = ctx
         settings = settings_of(ctx)
         # aiohttp rather than httpx here: measured on this hot path it spends about
         # 0.15 ms of CPU per POST against httpx's 3-4 ms at 32 concurrent requests.
-        # The resolver refuses private addresses at connect time (see `ssrf`).
-        self.client = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                resolver=GuardedResolver(lambda: settings.webhook_allow_private)
-            ),
-            timeout=aiohttp.ClientTimeout(total=settings.webhook_timeout_seconds),
-            headers={"user-agent": "Signpost-Webhooks/1", "content-type": "application/json"},
+        # The resolver refuses private addresses at connect time (see `ssrf`); it asks
+        # `resolver` (the system's by default) for the addresses.
+        self.client = self._session(
+            GuardedResolver(lambda: settings.webhook_allow_private, inner=resolver)
         )
+        # The embedded demo's own sink alone (`local_target`) goes through a session
+        # without the guard: its own, so that no connection it opened to this machine
+        # is ever reused for another subscription.
+        self.local_client = self._session(resolver)
         self.concurrency = concurrency
         self.semaphore = asyncio.Semaphore(concurrency)
+
+    def _session(self, resolver: AbstractResolver | None) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=resolver),
+            timeout=aiohttp.ClientTimeout(total=settings_of(self.ctx).webhook_timeout_seconds),
+            headers={"user-agent": "Signpost-Webhooks/1", "content-type": "application/json"},
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.local_client.close()
 
     async def claim_due(self, limit: int = 500) -> list[Claim]:
         """Claim (lease) the deliveries due now, in one unit of work (see
@@ -72,13 +101,44 @@ class Dispatcher:
             )
 
     async def deliver_due(self) -> int:
-        """Attempt every due head once and record the outcomes; returns how many."""
+        """Attempt every due head once, recording each outcome as soon as it is known;
+        returns how many.
+
+        The answers are recorded as they arrive, not at the end of the round: whatever
+        has finished while the previous record was committing goes into the next unit of
+        work (a group commit, never a wait for more). So a crash forgets at most the
+        attempts in flight and the few in the unit then committing: a partner that
+        answered 2xx earlier is never sent that webhook again.
+        """
         heads = await self.claim_due()
-        if heads:
-            made = await asyncio.gather(*(self._attempt(claim) for claim in heads))
-            async with self.ctx.units.begin() as uow:
-                await attempts.record_round(uow=uow, attempts=made)
+        if not heads:
+            return 0
+        finished: asyncio.Queue[Attempt] = asyncio.Queue()
+        sending = [asyncio.create_task(self._send(claim, finished)) for claim in heads]
+        try:
+            left = len(heads)
+            while left:
+                made = [await finished.get()]
+                while not finished.empty():
+                    made.append(finished.get_nowait())
+                async with self.ctx.units.begin() as uow:
+                    await attempts.record(uow=uow, attempts=made)
+                left -= len(made)
+        finally:
+            # Only when recording failed (or the loop is cancelled) is anything left:
+            # those deliveries stay leased and are sent again when the lease runs out.
+            for task in sending:
+                task.cancel()
+            await asyncio.gather(*sending, return_exceptions=True)
         return len(heads)
+
+    async def _send(self, claim: Claim, finished: asyncio.Queue[Attempt]) -> None:
+        try:
+            made = await self._attempt(claim)
+        except Exception as exc:
+            # Recorded as a failed attempt, so the round never waits for it in vain.
+            made = Attempt(claim[0], claim[1], None, type(exc).__name__, 0)
+        finished.put_nowait(made)
 
     async def _attempt(self, claim: Claim) -> Attempt:
         delivery, sub = claim
@@ -88,29 +148,28 @@ class Dispatcher:
             # During a secret rotation's overlap the previous secret signs too.
             overlap = overlap_until(sub.previous_secret, sub.previous_secret_expires_at, now=now)
             previous = sub.previous_secret if overlap is not None else None
-            headers = signature_headers(
-                secret=sub.secret,
-                webhook_id=delivery.id,
-                # Checked by the partner against its own wall clock: the real time.
-                timestamp=transport_time(),
-                body=delivery.body,
-                also_signed_with=[previous] if previous else [],
-            )
             started = time.monotonic()
             status: int | None = None
-            error: str | None = None
             wait: timedelta | None = None
-            literal = literal_host(sub.url)
-            if (
-                literal is not None
-                and not settings.webhook_allow_private
-                and is_forbidden_address(literal)
-            ):
-                error = "forbidden_address"
-            else:
+            partner_headers, error = self._partner_headers(sub)
+            if error is None and not sub.local_target:
+                error = self._refusal(sub.url, settings)
+            if error is None:
+                headers = {
+                    **partner_headers,
+                    **signature_headers(
+                        secret=sub.secret,
+                        webhook_id=delivery.id,
+                        # Checked by the partner against its own wall clock: the real time.
+                        timestamp=transport_time(),
+                        body=delivery.body,
+                        also_signed_with=[previous] if previous else [],
+                    ),
+                }
+                client = self.local_client if sub.local_target else self.client
                 try:
                     # A redirect is a failure: the partner must give its final URL.
-                    async with self.client.post(
+                    async with client.post(
                         sub.url,
                         data=delivery.body.encode(),
                         headers=headers,
@@ -129,11 +188,36 @@ class Dispatcher:
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     error = type(exc).__name__
                 except Exception as exc:
-                    # Recorded as a failed attempt: an escaping error would discard the
-                    # outcomes of every other delivery sent in this round.
+                    # Recorded as a failed attempt, like any other failure to deliver.
                     error = type(exc).__name__
             elapsed = int((time.monotonic() - started) * 1000)
         return Attempt(delivery, sub, status, error, elapsed, wait)
+
+    @staticmethod
+    def _refusal(url: str, settings: NotifySettings) -> str | None:
+        """Why a partner's URL may not be called now, whatever it was when subscribed:
+        plain http where it is not allowed (any more), an IP literal that is not public
+        (a name is checked by the resolver as it connects)."""
+        if is_plain_http(url) and not settings.http_allowed:
+            return "insecure_url"
+        literal = literal_host(url)
+        if literal is not None and not settings.webhook_allow_private:
+            if is_forbidden_address(literal):
+                return "forbidden_address"
+        return None
+
+    def _partner_headers(self, sub: WebhookSubscription) -> tuple[dict[str, str], str | None]:
+        """The subscription's own headers, opened; or why they cannot be (no key, or
+        not this deployment's key)."""
+        if not sub.sealed_headers:
+            return {}, None
+        seal = header_seal_of(self.ctx)
+        if seal is None:
+            return {}, "headers_unavailable"
+        try:
+            return seal.open(sub.sealed_headers), None
+        except SealError:
+            return {}, "headers_unreadable"
 
     async def run(self) -> None:
         wakeup = self.ctx.wakeup(WAKEUP)
@@ -147,7 +231,7 @@ class Dispatcher:
                     except TimeoutError:
                         pass
         finally:
-            await self.client.close()
+            await self.close()
 
 
 async def dispatch(ctx: ServiceContext) -> None:

@@ -40,6 +40,14 @@ class WebhookSubscription(SQLModel, table=True):
     flagged_at: datetime | None = None
     # The partner asked us to slow down (429, 502, 504): nothing is sent before then.
     throttled_until: datetime | None = None
+    # Set only for the embedded demo's own sink: this subscription alone may deliver to
+    # a loopback or private address over plain http (never through the API).
+    local_target: bool | None = None
+    # Headers the partner asked to receive with each delivery (credentials: an
+    # Authorization or API key header): their names in the clear, the headers sealed
+    # (encrypted and authenticated with NOTIFY_SECRETS_KEY). Never shown back.
+    header_names: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    sealed_headers: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Delivery(SQLModel, table=True):

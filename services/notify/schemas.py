@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from services.notify.filters import SubscriptionFilter
 from services.notify.models import (
@@ -18,8 +18,11 @@ from services.notify.models import (
 )
 from services.notify.notices import NoticeStatus as NoticeStatus  # the API's query parameter
 from services.notify.notices import NotifiedVia, RecipientKind, progress, status_of
+from services.notify.sealed_headers import MAX_HEADERS, header_problem
+from services.notify.ssrf import without_user_info
 from services.notify.webhooks import overlap_until
 from shared.clock import as_utc
+from shared.text import CheckedText, check_text
 
 PartnerEventType = Literal[
     "org.signpost.referral.routed.v1",
@@ -30,19 +33,62 @@ PartnerEventType = Literal[
 DeliveryStatus = Literal["pending", "delivered", "parked", "cancelled"]
 
 
-class SubscriptionCreate(BaseModel):
-    url: AnyHttpUrl = Field(description="Where to POST signed notifications (http or https).")
+class SubscriptionCreate(CheckedText):
+    # Who subscribes (organisation, kind of partner) is the key's, never the body's: a
+    # body that names them is refused.
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl = Field(
+        max_length=2000,
+        description=(
+            "Where to POST signed notifications: https (plain http only where the "
+            "deployment allows it for development), a public internet address, no user "
+            "name or password in it (put credentials in `headers`)."
+        ),
+    )
     event_types: list[PartnerEventType] = Field(min_length=1, max_length=10)
     filter: SubscriptionFilter | None = Field(
         default=None, description="Optional: hear only about referrals that match."
     )
+    headers: dict[str, str] | None = Field(
+        default=None,
+        max_length=MAX_HEADERS,
+        description=(
+            "Optional: headers your endpoint wants on each delivery (`Authorization`, or "
+            "custom `X-…` headers such as an API key). Stored encrypted and never shown "
+            "again: answers list their names only."
+        ),
+    )
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url_text_is_clean(cls, value: object) -> object:
+        # Before the URL parser, which would percent-encode a control character.
+        return check_text(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_are_allowed(cls, headers: dict[str, str] | None) -> dict[str, str] | None:
+        if headers is None:
+            return None
+        if len({name.lower() for name in headers}) != len(headers):
+            raise ValueError("a header is named twice")
+        for name, value in headers.items():
+            problem = header_problem(name, value)
+            if problem is not None:
+                raise ValueError(problem)  # never echo what was given: it may be a secret
+        return headers
 
 
 class SubscriptionPublic(BaseModel):
     id: str
-    url: str
+    url: str = Field(description="The endpoint (never with a user name or password).")
     event_types: list[str]
     filter: SubscriptionFilter | None = None
+    header_names: list[str] = Field(
+        default_factory=list,
+        description="The names of the headers sent with each delivery (never their values).",
+    )
     status: str = Field(description="active, paused (deliveries held) or disabled (410 Gone).")
     created_at: datetime
     flagged_at: datetime | None = Field(
@@ -56,8 +102,9 @@ class SubscriptionPublic(BaseModel):
     def of(cls, sub: WebhookSubscription, *, now: datetime) -> SubscriptionPublic:
         return cls(
             id=sub.id,
-            url=sub.url,
+            url=without_user_info(sub.url),
             event_types=sub.event_types,
+            header_names=sub.header_names or [],
             filter=SubscriptionFilter.model_validate(sub.event_filter)
             if sub.event_filter
             else None,

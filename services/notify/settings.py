@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.notify.school_days import SchoolCalendar, load_calendar
+from services.notify.sealed_headers import HeaderSeal, new_key
 from services.notify.sharing import SharingPolicy, load_policy
 from shared.runtime import ServiceContext
 
@@ -23,9 +24,24 @@ class NotifySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    # The process's mode (MODE, shared with every service): embedded is for development
+    # and the demo, distributed is production.
+    mode: Literal["embedded", "distributed"] = "distributed"
+    # The data folder (embedded mode keeps its generated secrets key there).
+    data_dir: Path = Path("./var")
     webhook_timeout_seconds: float = Field(default=15.0, ge=1, le=30)
-    # Private and loopback webhook targets are refused unless allowed here (tests, demo).
+    # Private and loopback webhook targets are refused unless allowed here, for every
+    # subscription (tests, a local stack). The embedded demo's own sink needs no such
+    # allowance: its subscriptions alone may reach this machine.
     webhook_allow_private: bool = False
+    # Plain http webhook URLs (WEBHOOK_ALLOW_HTTP): a development setting. Unset, they
+    # are allowed in embedded mode and refused in distributed mode (production).
+    webhook_allow_http: bool | None = None
+    # Seals the headers partners give their subscriptions (NOTIFY_SECRETS_KEY): a Fernet
+    # key, or several comma-separated (the first seals, any opens: for rotation). Unset
+    # in embedded mode: one is generated in the data folder; unset in distributed mode:
+    # subscriptions cannot carry headers.
+    notify_secrets_key: SecretStr | None = None
     # After a secret rotation the previous secret keeps signing (beside the new one)
     # this long, so a partner can switch over without missing a delivery.
     webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 7)
@@ -42,6 +58,14 @@ class NotifySettings(BaseSettings):
     # The child's details in a notice are removed this long after its recipient had
     # it (NOTIFY_ENCOMPASS_RETENTION_DAYS); who was told, when, and reads are kept.
     notify_encompass_retention_days: float = Field(default=30.0, gt=0, le=3650)
+
+    @property
+    def http_allowed(self) -> bool:
+        """Whether webhook URLs may be plain http: WEBHOOK_ALLOW_HTTP when it is set,
+        else only in embedded mode."""
+        if self.webhook_allow_http is not None:
+            return self.webhook_allow_http
+        return self.mode == "embedded"
 
 
 def settings_of(ctx: ServiceContext) -> NotifySettings:
@@ -62,6 +86,28 @@ def school_calendar_of(ctx: ServiceContext) -> SchoolCalendar:
     return _once(
         ctx, "school_calendar", lambda: load_calendar(settings_of(ctx).notify_school_calendar_path)
     )
+
+
+def header_seal_of(ctx: ServiceContext) -> HeaderSeal | None:
+    """What seals and opens subscriptions' headers: NOTIFY_SECRETS_KEY, or in embedded
+    mode a key generated once in the data folder; None when there is no key."""
+    return _once(ctx, "header_seal", lambda: header_seal(settings_of(ctx)))
+
+
+def header_seal(settings: NotifySettings) -> HeaderSeal | None:
+    """The seal these settings give (see `header_seal_of`); the embedded key file is
+    made on first use, readable by its owner alone."""
+    given = settings.notify_secrets_key
+    if given is not None and given.get_secret_value().strip():
+        return HeaderSeal([k.strip() for k in given.get_secret_value().split(",") if k.strip()])
+    if settings.mode != "embedded":
+        return None
+    key_file = settings.data_dir / "notify-secrets.key"
+    if not key_file.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(new_key())
+    return HeaderSeal([key_file.read_text().strip()])
 
 
 def _once(ctx: ServiceContext, key: str, load: Callable[[], T]) -> T:

@@ -35,6 +35,7 @@ async def test_a_police_report_reaches_the_school_and_a_missing_webhook_alerts_t
         "KEYS_DATABASE_URL": urls["keys"],
         "PSEUDONYM_SECRET": secrets.token_urlsafe(32),
         "WEBHOOK_ALLOW_PRIVATE": "true",
+        "WEBHOOK_ALLOW_HTTP": "true",
         # Saturday morning after Friday night's incident in the example report, in both
         # processes: the school's deadline is Monday's bell, still to come.
         "CLOCK_START": "2026-11-28T10:00:00Z",

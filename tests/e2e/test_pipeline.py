@@ -94,7 +94,7 @@ async def test_embedded_mode_delivers_every_report_as_a_signed_webhook(tmp_path:
     base = f"http://127.0.0.1:{port}"
     proc = Process(
         ["run", "--port", str(port), "--data-dir", str(data_dir), "--no-demo"],
-        {"WEBHOOK_ALLOW_PRIVATE": "true"},
+        {"WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_ALLOW_HTTP": "true"},
         tmp_path / "signpost.log",
     )
     try:
@@ -136,6 +136,7 @@ async def test_distributed_mode_on_kafka_and_postgres_delivers_every_report(
         "KEYS_DATABASE_URL": urls["keys"],
         "PSEUDONYM_SECRET": secrets.token_urlsafe(32),
         "WEBHOOK_ALLOW_PRIVATE": "true",
+        "WEBHOOK_ALLOW_HTTP": "true",
         "TOPIC_PARTITIONS": "3",
     }
     police = create_key(

@@ -7,7 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.notify.api.dependencies import SubscriptionsRead, SubscriptionsWrite, UoW
+from services.notify.api.dependencies import (
+    PathId,
+    QueryId,
+    SubscriptionsRead,
+    SubscriptionsWrite,
+    UoW,
+)
 from services.notify.schemas import DeliveryDetail, DeliveryPublic, DeliveryStatus
 from services.notify.service import deliveries
 
@@ -22,7 +28,7 @@ async def list_deliveries(
     principal: SubscriptionsRead,
     uow: UoW,
     status: DeliveryStatus | None = None,
-    subscription_id: str | None = None,
+    subscription_id: QueryId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeliveryPublic]:
     rows = await deliveries.find(
@@ -39,7 +45,9 @@ async def list_deliveries(
     "/deliveries/{delivery_id}",
     summary="One delivery with every attempt made",
 )
-async def get_delivery(delivery_id: str, principal: SubscriptionsRead, uow: UoW) -> DeliveryDetail:
+async def get_delivery(
+    delivery_id: PathId, principal: SubscriptionsRead, uow: UoW
+) -> DeliveryDetail:
     row, attempts = await deliveries.get(
         uow=uow, organisation=principal.organisation, delivery_id=delivery_id
     )
@@ -52,7 +60,7 @@ async def get_delivery(delivery_id: str, principal: SubscriptionsRead, uow: UoW)
     summary="Send a parked delivery again (same webhook-id), on a fresh retry schedule",
 )
 async def replay_delivery(
-    delivery_id: str, principal: SubscriptionsWrite, uow: UoW
+    delivery_id: PathId, principal: SubscriptionsWrite, uow: UoW
 ) -> DeliveryPublic:
     row = await deliveries.replay(
         uow=uow, organisation=principal.organisation, delivery_id=delivery_id

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 
 from services.notify.models import WebhookSubscription
+from services.notify.sealed_headers import HeaderSeal
 from services.notify.service import subscriptions
-from services.notify.settings import NotifySettings, settings_of, sharing_policy_of
+from services.notify.settings import (
+    NotifySettings,
+    header_seal_of,
+    settings_of,
+    sharing_policy_of,
+)
 from services.notify.sharing import SharingPolicy
 from shared.auth import Principal, requires
 from shared.problems import Problem
@@ -21,6 +27,13 @@ from shared.uow import UnitOfWork
 UoW = Annotated[UnitOfWork, Depends(unit_of_work("notify"), scope="function")]
 
 
+# An id in a path or a query (sub_…, msg_…, enc_…, ref_…): anything else is a 422 that
+# names the parameter, before it reaches a query (a NUL byte is an error to PostgreSQL).
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+PathId = Annotated[str, Path(pattern=ID_PATTERN)]
+QueryId = Annotated[str | None, Query(pattern=ID_PATTERN)]
+
+
 async def _settings(request: Request) -> NotifySettings:
     return settings_of(context_of(request, "notify"))
 
@@ -29,8 +42,14 @@ async def _policy(request: Request) -> SharingPolicy:
     return sharing_policy_of(context_of(request, "notify"))
 
 
+async def _seal(request: Request) -> HeaderSeal | None:
+    return header_seal_of(context_of(request, "notify"))
+
+
 NotifyConfig = Annotated[NotifySettings, Depends(_settings)]
 Policy = Annotated[SharingPolicy, Depends(_policy)]
+# Seals the headers a subscription carries (None: this deployment has no key for it).
+Seal = Annotated[HeaderSeal | None, Depends(_seal)]
 
 
 async def _subscriptions_reader(principal: Annotated[Principal, requires()]) -> Principal:
@@ -53,7 +72,7 @@ NoticesAcknowledge = Annotated[Principal, requires("encompass:acknowledge")]
 
 
 async def _subscription_to_read(
-    subscription_id: str, principal: SubscriptionsRead, uow: UoW
+    subscription_id: PathId, principal: SubscriptionsRead, uow: UoW
 ) -> WebhookSubscription:
     return await subscriptions.get(
         uow=uow, organisation=principal.organisation, subscription_id=subscription_id
@@ -61,7 +80,7 @@ async def _subscription_to_read(
 
 
 async def _subscription_to_change(
-    subscription_id: str, principal: SubscriptionsWrite, uow: UoW
+    subscription_id: PathId, principal: SubscriptionsWrite, uow: UoW
 ) -> WebhookSubscription:
     return await subscriptions.get(
         uow=uow, organisation=principal.organisation, subscription_id=subscription_id

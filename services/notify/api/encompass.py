@@ -14,7 +14,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.notify.api.dependencies import NoticesAcknowledge, NoticesRead, Policy, UoW
+from services.notify.api.dependencies import (
+    NoticesAcknowledge,
+    NoticesRead,
+    PathId,
+    Policy,
+    QueryId,
+    UoW,
+)
 from services.notify.schemas import NoticeContent, NoticeStatus, NoticeSummary
 from services.notify.service import encompass
 from shared.privacy import ReadPublic
@@ -33,7 +40,7 @@ async def list_notices(
     principal: NoticesRead,
     uow: UoW,
     status: NoticeStatus | None = None,
-    referral_id: str | None = None,
+    referral_id: QueryId = None,
     after: Annotated[
         int | None,
         Query(
@@ -62,7 +69,7 @@ async def list_notices(
     summary="One notice, as your sharing policy allows (each read is recorded)",
 )
 async def get_notice(
-    notice_id: str, principal: NoticesRead, uow: UoW, policy: Policy
+    notice_id: PathId, principal: NoticesRead, uow: UoW, policy: Policy
 ) -> NoticeContent:
     record, shown = await encompass.read(
         uow=uow, principal=principal, notice_id=notice_id, policy=policy
@@ -75,7 +82,7 @@ async def get_notice(
     summary="Say your Designated Safeguarding Lead has the notice (if no webhook did)",
 )
 async def acknowledge_notice(
-    notice_id: str, principal: NoticesAcknowledge, uow: UoW
+    notice_id: PathId, principal: NoticesAcknowledge, uow: UoW
 ) -> NoticeSummary:
     record = await encompass.acknowledge(uow=uow, principal=principal, notice_id=notice_id)
     return NoticeSummary.of(record, uow.now())
@@ -85,5 +92,5 @@ async def acknowledge_notice(
     "/notices/{notice_id}/reads",
     summary="Who has read a notice's content, and which fields (hub and administrators)",
 )
-async def notice_reads(notice_id: str, principal: NoticesRead, uow: UoW) -> list[ReadPublic]:
+async def notice_reads(notice_id: PathId, principal: NoticesRead, uow: UoW) -> list[ReadPublic]:
     return await encompass.reads(uow=uow, principal=principal, notice_id=notice_id)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 
 from services.notify.api.dependencies import (
     NotifyConfig,
+    Seal,
     SubscriptionsRead,
     SubscriptionsWrite,
     SubscriptionToChange,
@@ -35,8 +36,13 @@ router = APIRouter(prefix="/v1", tags=["notify"])
     summary="Subscribe your organisation to referral events by webhook",
 )
 async def create_subscription(
-    body: SubscriptionCreate, principal: SubscriptionsWrite, uow: UoW, config: NotifyConfig
+    body: SubscriptionCreate,
+    principal: SubscriptionsWrite,
+    uow: UoW,
+    config: NotifyConfig,
+    seal: Seal,
 ) -> SubscriptionCreated:
+    # Who subscribes is the key's organisation and kind, never anything in the body.
     sub = await subscriptions.create(
         uow=uow,
         organisation=principal.organisation,
@@ -46,6 +52,9 @@ async def create_subscription(
         event_types=body.event_types,
         event_filter=body.filter,
         allow_private=config.webhook_allow_private,
+        allow_http=config.http_allowed,
+        headers=body.headers,
+        seal=seal,
     )
     return SubscriptionCreated.created(sub, now=uow.now())
 

@@ -1,5 +1,6 @@
-"""The dispatcher's rounds, as two units of work around the POSTs (which are sent
-outside any transaction): claim what is due, then record what each attempt gave.
+"""The dispatcher's rounds, as units of work around the POSTs (which are sent outside
+any transaction): claim what is due, then record what each attempt gave as soon as its
+answer is known (each answer, or the few that arrived together, in a unit of its own).
 
 Deliveries for one referral reach a subscription in order: only the oldest pending
 delivery of each (subscription, referral) pair is claimed. A paused, disabled or
@@ -54,19 +55,19 @@ async def claim_due(
     now = uow.now()
     heads = await repository.due_heads(uow.session, now=now, limit=limit)
     if heads:
-        # The round sends `concurrency` at a time and records them all at the end: the
-        # lease covers every wave at the longest timeout, and more.
+        # The round sends `concurrency` at a time and records each as it is answered:
+        # the lease covers the last wave at the longest timeout, and more.
         waves = -(-len(heads) // concurrency)
         lease = timedelta(seconds=waves * timeout_seconds + LEASE_MARGIN_SECONDS)
         await repository.postpone(uow.session, [d.seq for d, _ in heads], until=now + lease)
     return heads
 
 
-async def record_round(*, uow: UnitOfWork, attempts: Sequence[Attempt]) -> None:
-    """Record a round of attempts: each attempt row, each delivery's new state (delivered,
-    due again on the schedule, or parked), its subscription's (disabled on 410 Gone,
-    throttled, flagged), an outcome event for each finished delivery, and a delivered
-    Encompass notice as notified."""
+async def record(*, uow: UnitOfWork, attempts: Sequence[Attempt]) -> None:
+    """Record attempts whose answers are in: each attempt row, each delivery's new
+    state (delivered, due again on the schedule, or parked), its subscription's
+    (disabled on 410 Gone, throttled, flagged), an outcome event for each finished
+    delivery, and a delivered Encompass notice as notified."""
     now = uow.now()
     rows = await repository.deliveries_by_seq(uow.session, [a.delivery.seq for a in attempts])
     subs = await repository.subscriptions_by_id(uow.session, {a.subscription.id for a in attempts})

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Literal
 
 from services.notify import repository
 from services.notify.filters import SubscriptionFilter
 from services.notify.models import Delivery, WebhookSubscription
+from services.notify.sealed_headers import HeaderSeal
 from services.notify.service.deliveries import new_delivery
-from services.notify.ssrf import ForbiddenTarget, check_target
+from services.notify.ssrf import ForbiddenTarget, check_target, url_problem
 from services.notify.webhooks import new_secret, webhook_body
 from shared.problems import NotFound, Problem
 from shared.uow import UnitOfWork
@@ -31,16 +32,40 @@ async def create(
     event_types: Iterable[str],
     event_filter: SubscriptionFilter | None = None,
     allow_private: bool,
+    allow_http: bool,
+    headers: Mapping[str, str] | None = None,
+    seal: HeaderSeal | None = None,
+    local_target: bool = False,
     subscription_id: str | None = None,
     secret: str | None = None,
 ) -> WebhookSubscription:
     """Subscribe an organisation's endpoint to these event types (with a fresh `whsec_`
-    secret and id unless given). A URL whose host is not a public internet address is
-    refused unless `allow_private` (WEBHOOK_ALLOW_PRIVATE: tests, the demo)."""
+    secret and id unless given), with the headers its endpoint wants sealed by `seal`.
+
+    The URL must be https unless `allow_http` (WEBHOOK_ALLOW_HTTP, development), must
+    carry no user name or password, and its host must be a public internet address
+    unless `allow_private` (WEBHOOK_ALLOW_PRIVATE: tests, a local stack). A
+    `local_target` (the embedded demo's own sink, never a partner's request) may be
+    plain http on this machine, and keeps that allowance at every delivery."""
+    problem = url_problem(url, allow_http=allow_http or local_target)
+    if problem is not None:
+        raise _refused("url", problem, "insecure_url")
     try:
-        await check_target(url, allow_private=allow_private)
+        await check_target(url, allow_private=allow_private or local_target)
     except ForbiddenTarget as exc:
-        raise _refused_url(str(exc)) from None
+        raise _refused(
+            "url", f"Webhook targets must be public internet addresses: {exc}", "forbidden_target"
+        ) from None
+    sealed: str | None = None
+    if headers:
+        if seal is None:
+            raise _refused(
+                "headers",
+                "This deployment cannot keep header credentials (NOTIFY_SECRETS_KEY is "
+                "not set): ask its operators.",
+                "headers_unavailable",
+            )
+        sealed = seal.seal(headers)
     sub = WebhookSubscription(
         id=subscription_id or "sub_" + uuid.uuid4().hex,
         organisation=organisation,
@@ -51,9 +76,24 @@ async def create(
         event_filter=event_filter.model_dump(exclude_none=True) if event_filter else None,
         secret=secret or new_secret(),
         created_at=uow.now(),
+        local_target=local_target or None,
+        header_names=sorted(headers, key=str.lower) if headers else None,
+        sealed_headers=sealed,
     )
     uow.session.add(sub)
     return sub
+
+
+async def keep_local_target(*, uow: UnitOfWork, subscription_id: str, url: str) -> bool:
+    """Mark an existing subscription to exactly `url` as a local target (the embedded
+    demo's sink, subscribed before the mark existed); False when there is none."""
+    sub = await repository.subscription(uow.session, subscription_id)
+    if sub is None or sub.url != url:
+        return False
+    if not sub.local_target:
+        sub.local_target = True
+        uow.session.add(sub)
+    return True
 
 
 async def find(*, uow: UnitOfWork, organisation: str) -> Sequence[WebhookSubscription]:
@@ -114,20 +154,20 @@ async def ping(*, uow: UnitOfWork, subscription: WebhookSubscription) -> Deliver
     return delivery
 
 
-def _refused_url(reason: str) -> Problem:
-    # As a validation failure of the `url` field (the shape every 422 has).
+def _refused(field: str, message: str, kind: str) -> Problem:
+    # As a validation failure of the field (the shape every 422 has).
     return Problem(
         422,
         "The request is not valid",
-        f"1 field error(s): url ({reason})",
+        f"1 field error(s): {field}",
         type="validation",
         errors=[
             {
-                "loc": ["body", "url"],
-                "pointer": "/url",
-                "field": "url",
-                "message": f"Webhook targets must be public internet addresses: {reason}.",
-                "type": "forbidden_target",
+                "loc": ["body", field],
+                "pointer": f"/{field}",
+                "field": field,
+                "message": message,
+                "type": kind,
             }
         ],
     )

@@ -11,16 +11,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import col, select, update
+from sqlmodel import SQLModel, col, select, update
 from standardwebhooks.webhooks import Webhook
 
+from services.notify import definition
+from services.notify.loops import Dispatcher
 from services.notify.models import Delivery, DeliveryAttempt, WebhookSubscription
+from services.notify.service import subscriptions
 from services.notify.settings import settings_of
 from services.notify.webhooks import RETRY_SCHEDULE
+from shared.db import table_of
 from shared.envelope import new_event
 from shared.events import Destination, EventType, ReferralRouted, ReferralStatus
+from shared.outbox import InboxEntry, OutboxMessage
 from tests.e2e.harness import WebhookSink
-from tests.services.conftest import Signpost, bearer
+from tests.services.conftest import Signpost, bearer, service_context
 from tests.services.notify.conftest import consume
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "police-report.json"
@@ -352,3 +357,77 @@ def _event(referral: str, step: int, steps: list[str]) -> Any:
             referrer_organisation="demo-police",
         ),
     )
+
+
+class HoldingSink(WebhookSink):
+    """Answers /hooks/fast with 204 at once and holds /hooks/slow open until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.slow_arrived = asyncio.Event()
+
+        async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+            if scope["type"] != "http":
+                return
+            while (await receive()).get("more_body"):
+                pass
+            if scope["path"].endswith("/slow"):
+                self.slow_arrived.set()
+                await self.release.wait()
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        self.server.config.app = app
+        self.server.config.loaded = False
+
+
+async def test_an_answer_is_recorded_while_the_rest_of_its_round_is_still_in_flight(
+    tmp_path: Path,
+) -> None:
+    """Each outcome is recorded as soon as it is known, not when the round ends: a crash
+    then re-sends only what was in flight, never a webhook the partner answered 2xx."""
+    ctx = service_context(definition, f"sqlite+aiosqlite:///{tmp_path / 'notify.db'}", tmp_path)
+    models: list[type[SQLModel]] = [*definition.tables, OutboxMessage, InboxEntry]
+    await ctx.db.create_tables([table_of(m) for m in models])
+    settings_of(ctx).webhook_allow_private = True
+    dispatcher = Dispatcher(ctx)
+    sink = HoldingSink()
+    async with sink:
+        async with ctx.units.begin() as uow:
+            for name in ("slow", "fast"):
+                sub = WebhookSubscription(
+                    id=f"sub_{name}",
+                    organisation="demoshire-hub",
+                    client_kind="hub",
+                    client_id="c",
+                    url=sink.url + "/" + name,
+                    event_types=[],
+                    secret="whsec_" + "A" * 32,
+                    created_at=uow.now(),
+                )
+                uow.session.add(sub)
+                await subscriptions.ping(uow=uow, subscription=sub)
+        round_ = asyncio.create_task(dispatcher.deliver_due())
+        try:
+            async with asyncio.timeout(20):
+                await sink.slow_arrived.wait()
+                while True:
+                    async with ctx.db.session() as session:
+                        rows = {
+                            d.subscription_id: d for d in (await session.exec(select(Delivery)))
+                        }
+                    if rows["sub_fast"].status == "delivered":
+                        break
+                    await asyncio.sleep(0.02)
+            assert not round_.done()  # the slow one is still in flight
+            assert rows["sub_slow"].status == "pending" and rows["sub_slow"].attempts == 0
+            sink.release.set()
+            assert await round_ == 2
+        finally:
+            sink.release.set()
+            await dispatcher.close()
+    async with ctx.db.session() as session:
+        assert {d.status for d in (await session.exec(select(Delivery)))} == {"delivered"}
+        assert len((await session.exec(select(DeliveryAttempt))).all()) == 2
+    await ctx.db.dispose()

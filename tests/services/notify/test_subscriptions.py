@@ -218,6 +218,7 @@ async def subscribe_the_hub(
             url=url,
             event_types=given.pop("event_types", [ROUTED]),
             allow_private=allow_private,
+            allow_http=given.pop("allow_http", True),
             **given,
         )
 
