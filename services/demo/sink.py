@@ -15,6 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from shared.settings import private_file
+
 router = APIRouter(prefix="/demo/sink", tags=["demo"])
 
 
@@ -22,6 +24,9 @@ class DemoSink:
     def __init__(self, secret: str, log_file: Path | None = None, keep: int = 200) -> None:
         self.webhook = Webhook(secret)
         self.log_file = log_file
+        if log_file is not None:
+            # It keeps the demo school's Encompass notices: a child's details.
+            private_file(log_file)
         self.received: deque[dict[str, Any]] = deque(maxlen=keep)
 
     def accept(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:

@@ -211,3 +211,13 @@ async def test_a_data_folder_left_open_is_closed_at_start(tmp_path: Path) -> Non
     async with app.router.lifespan_context(app):
         assert mode(data) == 0o700
         assert mode(data / "intake.db") == 0o600
+
+
+@pytest.mark.usefixtures("permissive_umask")
+def test_the_demo_sinks_log_of_notices_is_its_owners_alone(tmp_path: Path) -> None:
+    from services.demo.sink import DemoSink
+    from services.notify.webhooks import new_secret
+
+    log_file = tmp_path / "var" / "demo-sink.jsonl"
+    DemoSink(new_secret(), log_file)
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
