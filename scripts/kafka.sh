@@ -6,6 +6,8 @@
 #   kafka.sh fetch        download kafka_2.13 + runtime deps into the cache
 #   kafka.sh start DIR    start a broker with state in DIR; prints exactly one
 #                         line on stdout: KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT
+#   kafka.sh restart DIR  start again the broker of DIR after `stop DIR`: same
+#                         port, cluster and records; prints the same line
 #   kafka.sh stop DIR     stop the broker started in DIR (idempotent)
 #
 # Environment:
@@ -44,7 +46,7 @@ log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -283,30 +285,44 @@ logger.config.name = org.apache.kafka.common.config.AbstractConfig
 logger.config.level = WARN
 EOF
 
-    # shellcheck disable=SC2206  # intentional word splitting of JVM options
-    local jvm=(${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m})
-    jvm+=(
-        -XX:+UseG1GC
-        -Djava.awt.headless=true
-        "-Dlog4j2.configurationFile=$dir/log4j2.properties"
-        "-Dkafka.logs.dir=$dir"
-    )
-
+    jvm_options "$dir"
     log "formatting storage in $dir/logs (cluster id $cid)"
-    if ! "$JAVA" "${jvm[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
+    if ! "$JAVA" "${JVM_OPTS[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
         --standalone -t "$cid" -c "$dir/server.properties" \
         >"$dir/kafka.log" 2>&1; then
         fail_start "$dir" "kafka storage format failed"
     fi
 
     log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller $cport)"
+    echo "$port" >"$dir/kafka.port"
+    launch "$dir" "$started"
+}
+
+# The JVM options for a broker whose state is in DIR.
+jvm_options() {
+    local dir="$1"
+    # shellcheck disable=SC2206  # intentional word splitting of JVM options
+    JVM_OPTS=(${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m})
+    JVM_OPTS+=(
+        -XX:+UseG1GC
+        -Djava.awt.headless=true
+        "-Dlog4j2.configurationFile=$dir/log4j2.properties"
+        "-Dkafka.logs.dir=$dir"
+    )
+}
+
+# Start the broker configured in DIR (formatted already) and wait until it works;
+# prints the KAFKA_BOOTSTRAP_SERVERS line.
+launch() {
+    local dir="$1" started="$2" port
+    port="$(cat "$dir/kafka.port")"
+    jvm_options "$dir"
     # Fully detach: own session, no inherited stdio, so that callers using
     # $(kafka.sh start DIR) do not wait on the broker's file descriptors.
-    setsid "$JAVA" "${jvm[@]}" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
+    setsid "$JAVA" "${JVM_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
         </dev/null >>"$dir/kafka.log" 2>&1 &
     local pid=$!
     echo "$pid" >"$dir/kafka.pid"
-    echo "$port" >"$dir/kafka.port"
 
     local bootstrap="127.0.0.1:$port" deadline=$((SECONDS + START_TIMEOUT))
     local use_aiokafka=1 rc
@@ -334,6 +350,22 @@ EOF
     done
     log "broker ready in $((SECONDS - started))s (pid $pid, log $dir/kafka.log)"
     echo "KAFKA_BOOTSTRAP_SERVERS=$bootstrap"
+}
+
+# Start again a broker that `start DIR` created and `stop DIR` stopped: same port,
+# same cluster, the records it had (a broker coming back after an outage).
+cmd_restart() {
+    local dir="${1:-}"
+    [[ -n "$dir" ]] || usage
+    dir="$(cd "$dir" && pwd)"
+    [[ -f "$dir/server.properties" && -f "$dir/kafka.port" ]] ||
+        die "no broker was started from $dir"
+    if [[ -f "$dir/kafka.pid" ]] && pid_is_kafka "$(cat "$dir/kafka.pid")"; then
+        die "a broker is already running from $dir (pid $(cat "$dir/kafka.pid"))"
+    fi
+    command -v "$JAVA" >/dev/null || die "java not found"
+    log "restarting Kafka $KAFKA_VERSION on 127.0.0.1:$(cat "$dir/kafka.port")"
+    launch "$dir" "$SECONDS"
 }
 
 cmd_stop() {
@@ -367,6 +399,7 @@ main() {
     case "$sub" in
     fetch) cmd_fetch ;;
     start) cmd_start "$@" ;;
+    restart) cmd_restart "$@" ;;
     stop) cmd_stop "$@" ;;
     *) usage ;;
     esac

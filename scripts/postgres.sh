@@ -7,7 +7,11 @@
 #                                        on stdout:
 #                                        DATABASE_ADMIN_URL=postgresql://postgres@127.0.0.1:PORT/postgres
 #   postgres.sh createdb DIR NAME ...    create databases in a running cluster
-#   postgres.sh stop DIR                 pg_ctl stop -m fast (idempotent)
+#   postgres.sh stop DIR [MODE]          pg_ctl stop -m MODE (default fast; immediate
+#                                        is a crash: no checkpoint, recovery at the
+#                                        next start) (idempotent)
+#   To start a stopped cluster again on the port its clients know:
+#   PG_PORT=$(cat DIR/port) postgres.sh start DIR
 #
 # Environment:
 #   PG_BINDIR   directory holding initdb/pg_ctl/postgres (default: pg_config
@@ -24,7 +28,7 @@ log() { printf 'postgres.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -155,12 +159,16 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local dir="${1:-}"
+    local dir="${1:-}" mode="${2:-fast}"
     [[ -n "$dir" ]] || usage
+    case "$mode" in
+    smart | fast | immediate) ;;
+    *) die "unknown stop mode $mode (smart, fast or immediate)" ;;
+    esac
     [[ -d "$dir/data" ]] || return 0
     dir="$(cd "$dir" && pwd)"
     if [[ -f "$dir/data/postmaster.pid" ]]; then
-        as_pg "$BINDIR/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >&2 || true
+        as_pg "$BINDIR/pg_ctl" -D "$dir/data" -m "$mode" -w -t 60 stop >&2 || true
     fi
 }
 

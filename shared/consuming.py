@@ -6,7 +6,8 @@ commit. Offsets are committed after the transactions. A handler that keeps faili
 is retried with backoff a bounded number of times, then the record is parked on
 `<topic>.dlq` with error headers and the partition moves on. An outage of the
 database (connection lost, refused, failing over) is not the record's fault: the
-record waits for the database, however long, and is never parked for it.
+record waits for the database, however long, and is never parked for it; the outage
+is logged once when it begins and once when it ends, not at every retry.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SATimeoutError
+from sqlalchemy.exc import IntegrityError
 
-from shared.bus.base import Bus, Consumer, Record
+from shared.bus.base import Backoff, Bus, Consumer, Record, pause
+from shared.db import is_transient
 from shared.envelope import from_record
 from shared.events import dlq_topic
+from shared.logging import OutageLog
 from shared.outbox import already_handled, handled_among, remember_handled
 from shared.uow import UnitOfWork, UnitsOfWork
 
@@ -51,27 +54,6 @@ MAX_OUTAGE_BACKOFF_SECONDS = 30.0
 # An error that looks like an outage while the database answers this many pings in a
 # row is the record's after all (on SQLite a missing table is an OperationalError too).
 HEALTHY_PINGS_BEFORE_COUNTING = 10
-
-# PostgreSQL SQLSTATEs of an outage rather than of the record: connection exceptions
-# (08), insufficient resources such as too many connections (53), operator
-# intervention such as "starting up" or "shutting down" (57P), a read-only standby
-# after a failover (25006), and serialization failures and deadlocks (40001, 40P01).
-_OUTAGE_CLASSES = ("08", "53", "57P")
-_OUTAGE_STATES = frozenset({"25006", "40001", "40P01"})
-
-
-def is_transient(exc: BaseException) -> bool:
-    """An error of the infrastructure, not of the record: the database (or the network
-    to it) is down, restarting, overloaded or failing over, or the connection was lost."""
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        if isinstance(state, str) and state:
-            return state.startswith(_OUTAGE_CLASSES) or state in _OUTAGE_STATES
-        # No SQLSTATE (SQLite; a driver error before the server answered).
-        return isinstance(exc, OperationalError | InterfaceError)
-    return isinstance(exc, SATimeoutError | OSError | TimeoutError)
 
 
 def event_id(record: Record) -> str | None:
@@ -112,15 +94,22 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self.handled = 0
         self.parked = 0
+        # True once the member has joined its group (partitions assigned).
+        self.joined = False
+        self.database = OutageLog("database", log)
 
     async def start(self) -> None:
-        self._consumer = self.bus.consumer(
-            group=self.subscription.group, topics=self.subscription.topics
-        )
+        """Join the group; one attempt (raises while the broker is away: call again)."""
+        if self._consumer is None:
+            self._consumer = self.bus.consumer(
+                group=self.subscription.group, topics=self.subscription.topics
+            )
         await self._consumer.start()
+        self.joined = True
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
+        self.joined = False
         if consumer is not None:
             await consumer.stop()
 
@@ -128,7 +117,7 @@ class EventConsumer:
         """Consume until `stopping` is set; stops between records, never inside a
         handler's transaction, and leaves unfinished records uncommitted."""
         self._stopping = stopping or asyncio.Event()
-        if self._consumer is None:
+        if not self.joined:
             await self.start()
         try:
             while not self._stopping.is_set():
@@ -184,6 +173,7 @@ class EventConsumer:
                 if changed and self.on_committed is not None:
                     self.on_committed()
                 self.handled += 1
+                self.database.recovered(group=self.subscription.group)
                 return
             except asyncio.CancelledError:
                 raise
@@ -201,22 +191,29 @@ class EventConsumer:
                 final = not transient and (
                     isinstance(exc, PoisonRecord) or attempt >= self.max_attempts
                 )
-                log.warning(
-                    "event handler failed",
-                    # The traceback (redacted by the formatter) once per failure of the
-                    # record's own; an outage logs its class only, however long it lasts.
-                    exc_info=None if transient else exc,
-                    extra={
-                        "group": self.subscription.group,
-                        "topic": record.topic,
-                        "partition": record.partition,
-                        "offset": record.offset,
-                        "event_id": event_id(record),
-                        "attempt": attempt,
-                        "transient": transient,
-                        "error": type(exc).__name__,
-                    },
-                )
+                where: dict[str, Any] = {
+                    "group": self.subscription.group,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "event_id": event_id(record),
+                }
+                if transient:
+                    # An outage is logged once (its class), however long it lasts.
+                    self.database.failed(exc, **where)
+                else:
+                    log.warning(
+                        "event handler failed",
+                        # The traceback, redacted by the formatter, per failure of the
+                        # record's own.
+                        exc_info=exc,
+                        extra={
+                            **where,
+                            "attempt": attempt,
+                            "transient": False,
+                            "error": type(exc).__name__,
+                        },
+                    )
                 if final:
                     await self._park(record, exc, attempt)
                     return
@@ -314,6 +311,7 @@ class EventConsumer:
             ("x-signpost-original-offset", str(record.offset).encode()),
             ("x-signpost-parked-at", self.clock.now().isoformat().encode()),
         )
+        backoff = Backoff(initial=0.5, cap=10.0)
         while True:
             try:
                 await self.bus.publish(
@@ -330,14 +328,18 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as publish_error:
-                # The record stays uncommitted until it is parked: never dropped.
-                log.error(
-                    "could not park a record on the DLQ; retrying",
-                    extra={"error": type(publish_error).__name__},
-                )
-                if self._stopping.is_set():
+                # The record stays uncommitted until it is parked: never dropped. Said
+                # once; the bus logs its own outage.
+                if backoff.attempts == 0:
+                    log.error(
+                        "could not park a record on the DLQ; retrying",
+                        extra={
+                            "group": self.subscription.group,
+                            "error": type(publish_error).__name__,
+                        },
+                    )
+                if await pause(backoff.next(), self._stopping):
                     raise _Stopped from publish_error
-                await asyncio.sleep(1.0)
         self.parked += 1
         log.error(
             "event parked on the dead-letter topic",

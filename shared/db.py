@@ -3,6 +3,13 @@
 Each service owns one database. Alembic owns the services' schemas and the key
 registry's: one migration history per database, applied by `shared.migrations`, never
 by hand. `Database.create_tables` remains for ad-hoc tables (tests, tools).
+
+A database can be away (restarting, failing over, unreachable): `is_transient` tells
+such an outage from an error of the statement, so a consumer waits for the database
+instead of parking the record and a request answers 503 instead of 500. A PostgreSQL
+pool checks each connection before handing it out (`pool_pre_ping`), so connections
+that a restart broke are replaced, and gives up connecting after
+`CONNECT_TIMEOUT_SECONDS` rather than hang while the server is unreachable.
 """
 
 from __future__ import annotations
@@ -13,9 +20,60 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.settings import private_file
+
+# How long opening a PostgreSQL connection may take before it counts as a failure.
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+# PostgreSQL SQLSTATEs of an outage rather than of the statement: connection exceptions
+# (08), insufficient resources such as too many connections (53), operator
+# intervention such as "starting up" or "shutting down" (57P), a read-only standby
+# after a failover (25006), and serialization failures and deadlocks (40001, 40P01).
+_OUTAGE_CLASSES = ("08", "53", "57P")
+_OUTAGE_STATES = frozenset({"25006", "40001", "40P01"})
+# OSErrors of the local file system, not of a dependency over the network.
+_LOCAL_OS_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def _outage_state(state: object) -> bool | None:
+    if isinstance(state, str) and state:
+        return state.startswith(_OUTAGE_CLASSES) or state in _OUTAGE_STATES
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An error of the infrastructure, not of the statement or the record: the database
+    (or the network to it) is down, restarting, overloaded or failing over, or the
+    connection was lost."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = _outage_state(
+            getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        )
+        if state is not None:
+            return state
+        # No SQLSTATE (SQLite; a driver error before the server answered).
+        return isinstance(exc, OperationalError | InterfaceError)
+    # A driver's own error that reached us unwrapped (asyncpg's carry their SQLSTATE).
+    state = _outage_state(getattr(exc, "sqlstate", None))
+    if state is not None:
+        return state
+    if isinstance(exc, _LOCAL_OS_ERRORS):
+        return False
+    return isinstance(exc, SATimeoutError | OSError | TimeoutError)
 
 
 def normalise_url(url: str) -> str:
@@ -48,14 +106,21 @@ class Database:
         if self.is_sqlite:
             path = self.url.split(":///", 1)[1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # Children's data: the file (and its -wal and -shm, which SQLite gives
+                # the file's mode) is its owner's alone, whatever the umask.
+                private_file(Path(path))
             # SQLite has one writer at a time. One connection makes concurrent
             # transactions queue in order instead of sleeping in SQLite's busy handler
             # (which gave multi-second tail latencies under load). Code must therefore
             # never hold one session while opening another on the same database.
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120)
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+            )
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

@@ -3,6 +3,9 @@
 A service writes its state change and the events it implies in one transaction
 (`stage`); the `OutboxRelay` publishes committed rows and marks them sent only after
 the bus acknowledged them, so a crash anywhere means re-publication, never loss.
+While the broker is away the rows wait in the outbox (the relay does not try until the
+bus is available again); a failing relay backs off and says so once, then once when it
+publishes again.
 Consumers record `(consumer, ce_source, ce_id)` in the inbox inside the handler's own
 transaction, so a redelivered event changes nothing.
 """
@@ -34,10 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.bus.base import Bus, Record
+from shared.bus.base import Backoff, Bus, BusUnavailable, Record, pause
 from shared.clock import Clock
-from shared.db import Database, table_of
+from shared.db import Database, is_transient, table_of
 from shared.envelope import to_record
+from shared.logging import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +177,12 @@ class OutboxRelay:
         self.clock = clock or Clock()
         self._wakeup = asyncio.Event()
         self._last_purge = self.clock.now()
+        self.failing = OutageLog(
+            "outbox relay",
+            log,
+            down="outbox relay failed; retrying",
+            up="outbox relay publishing again",
+        )
 
     def wake(self) -> None:
         """Tell the relay that new rows were committed (otherwise it polls)."""
@@ -225,25 +235,33 @@ class OutboxRelay:
         """Relay until `stopping` is set (between batches, never mid-transaction);
         a failed publish is retried, never dropped."""
         stopping = stopping or asyncio.Event()
-        failures = 0
+        backoff = Backoff(initial=0.2, cap=2.0)
         while not stopping.is_set():
             # Cleared before reading, so a wake-up during a batch is not lost.
             self._wakeup.clear()
+            if not self.bus.available:
+                # The broker is away (the bus says so, once): the rows are safe in the
+                # outbox; publishing now would only hold a transaction until it timed out.
+                await self._idle(self.idle_seconds)
+                continue
             try:
                 published = await self.relay_once()
-                failures = 0
                 if self.clock.now() - self._last_purge > self.keep_sent:
                     await self._purge()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                failures += 1
-                delay = min(30.0, 0.2 * 2**failures)
-                log.warning(
-                    "outbox relay failed; retrying", exc_info=exc, extra={"retry_in": delay}
+                delay = backoff.next()
+                # Once per run of failures; the traceback unless it is an outage of the
+                # database or the bus (those say what they are).
+                outage = (
+                    is_transient(exc) or isinstance(exc, BusUnavailable) or not self.bus.available
                 )
-                await self._idle(delay)
+                self.failing.failed(exc, traceback=not outage, retry_in=round(delay, 2))
+                await pause(delay, stopping)
                 continue
+            backoff.reset()
+            self.failing.recovered()
             if published < self.batch_size:
                 await self._idle(self.idle_seconds)
 

@@ -1,28 +1,53 @@
 """RFC 9457 problem details: every error leaves as `application/problem+json`.
 
 Validation failures list each field error with its location; nothing leaks a stack
-trace, and bad input never becomes a 500.
+trace, and bad input never becomes a 500. A dependency that is away (the database
+refuses connections, restarts, fails over; a connection is lost mid-request) is a 503
+`dependency-unavailable` with `Retry-After`, never a 500: a caller's system can tell
+"try again shortly" from "this request is wrong", and the outage is logged once, not
+per request.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from asyncpg.exceptions import InterfaceError as DriverInterfaceError
+from asyncpg.exceptions import PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.db import is_transient
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://signpost.example/problems/"
+# How long a caller is asked to wait before retrying while a dependency is away.
+RETRY_AFTER_SECONDS = 5
+# The errors a dependency's outage arrives as (SQLAlchemy's, the PostgreSQL driver's
+# own, and the network's: a refused or reset connection, a timeout). Each is answered
+# 503 when `is_transient` says it is an outage, else as any unexpected error (500).
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    SQLAlchemyError,
+    PostgresError,
+    DriverInterfaceError,
+    OSError,
+)
+
+# Told of each request that met an outage (the app's dependency watch): it logs the
+# outage once and its end once.
+OutageHook = Callable[[BaseException], None]
 
 
 class Problem(Exception):
@@ -93,8 +118,60 @@ def field_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
     return errors
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Turn every error the app can raise into problem+json."""
+def is_outage(exc: BaseException) -> bool:
+    """`exc` is, or was caused by, an outage of a dependency (`is_transient`): an error
+    raised while cleaning up after a lost connection (a rollback on a dead connection)
+    still is the outage's."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 10:
+        if is_transient(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def dependency_unavailable(
+    *, instance: str | None = None, request_id: str | None = None
+) -> JSONResponse:
+    """The 503 of a request that met an outage of a dependency."""
+    extra: dict[str, Any] = {} if request_id is None else {"request_id": request_id}
+    return problem_response(
+        503,
+        "Service unavailable",
+        detail="A service this request needs is unavailable for a moment. Retry after "
+        "the Retry-After seconds (a write with the same Idempotency-Key is safe to retry).",
+        type="dependency-unavailable",
+        instance=instance,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        **extra,
+    )
+
+
+class _OncePerMinute:
+    """The outage log of an app without a dependency watch: one line a minute at most,
+    counting the requests that met it meanwhile."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+        self._since_logged = 0
+
+    def __call__(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        self._since_logged += 1
+        if self._last is None or now - self._last >= 60:
+            log.warning(
+                "dependency unavailable; answering 503",
+                extra={"error": type(exc).__name__, "requests": self._since_logged},
+            )
+            self._last, self._since_logged = now, 0
+
+
+def install_problem_handlers(app: FastAPI, *, on_outage: OutageHook | None = None) -> None:
+    """Turn every error the app can raise into problem+json; an outage of a dependency
+    into a 503 with Retry-After, told to `on_outage` (which logs it once)."""
+    outage_seen = on_outage or _OncePerMinute()
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -131,6 +208,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             headers=headers,
         )
+
+    async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
+        if not is_outage(exc):
+            return await _unexpected(request, exc)
+        outage_seen(exc)
+        return dependency_unavailable(
+            instance=request.url.path, request_id=getattr(request.state, "request_id", None)
+        )
+
+    # Handled here rather than by the catch-all below, which Starlette runs outermost
+    # and which re-raises to the server after answering (a second log line, with the
+    # traceback, for every request).
+    for error in DEPENDENCY_ERRORS:
+        app.add_exception_handler(error, _dependency_error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

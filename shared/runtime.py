@@ -1,12 +1,23 @@
 """Wiring a service: its database, outbox relay, consumers and background loops, and
-the FastAPI app that serves one service (distributed) or all four (embedded)."""
+the FastAPI app that serves one service (distributed) or all four (embedded).
+
+Start-up does the database part before the server answers (schemas checked or
+migrated, the key registry, each service's `on_start`), waiting with a backoff while a
+database is away. Everything that needs the broker starts in the background: the bus
+connects, and each consumer joins its group, retrying on a backoff while the broker is
+away, so HTTP is served (and reports accepted into the outbox) as soon as the
+databases answer. `/readyz` says which part is not ready yet: each database, the bus,
+each consumer group. A database outage during a request is a 503 (see
+`shared.problems`), logged once per outage by the app's `Dependencies`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,11 +28,13 @@ from pydantic_settings import BaseSettings
 from sqlmodel import SQLModel
 
 from shared.auth import KeyRegistry
-from shared.bus.base import Bus
+from shared.bus.base import Backoff, Bus, pause
 from shared.cli import Commands
 from shared.clock import Clock
 from shared.consuming import EventConsumer, Subscription
-from shared.db import Database
+from shared.db import Database, is_transient
+from shared.headers import install_security_headers
+from shared.logging import OutageLog
 from shared.migrations import KEYS, MigrationHistory, check_at_head, history_of, upgrade
 from shared.outbox import OutboxRelay
 from shared.problems import install_problem_handlers
@@ -29,8 +42,14 @@ from shared.settings import Settings
 from shared.uow import UnitOfWork, UnitsOfWork
 
 C = TypeVar("C", bound=BaseSettings)
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+# A readiness check that takes longer than this counts as failed.
+CHECK_TIMEOUT_SECONDS = 3.0
+# While a database is away, how often the app asks whether it is back.
+WATCH_SECONDS = 1.0
 
 
 @dataclass
@@ -95,6 +114,79 @@ class ServiceDefinition:
     commands: Callable[[Commands], None] | None = None
 
 
+class BusLink:
+    """The app's one bus, connected once. A local bus (the embedded log) is started
+    before the app serves; a broker over the network is connected in the background,
+    retried on a backoff while it is away (the bus logs the outage once), so the
+    services answer HTTP meanwhile. Consumers wait for it before joining their groups."""
+
+    def __init__(self, bus: Bus, *, backoff_cap: float = 2.0) -> None:
+        self.bus = bus
+        self.backoff_cap = backoff_cap
+        self.connected = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self, on_connected: Callable[[], None] = lambda: None) -> None:
+        if not self.bus.remote:
+            await self.bus.start()
+            self.connected.set()
+            return
+        self._task = asyncio.create_task(self._connect(on_connected), name="bus:connect")
+
+    async def _connect(self, on_connected: Callable[[], None]) -> None:
+        backoff = Backoff(initial=0.2, cap=self.backoff_cap)
+        logged: str | None = None
+        while not self._stopping.is_set():
+            try:
+                await self.bus.start()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The broker being away is the bus's to log (once); anything else
+                # (a topic the cluster refuses to create) is said once per kind, and
+                # /readyz keeps saying the bus is not ready.
+                if not self.bus.is_outage(exc) and type(exc).__name__ != logged:
+                    logged = type(exc).__name__
+                    log.error("the bus cannot start; retrying", exc_info=exc)
+                if await pause(backoff.next(), self._stopping):
+                    return
+                continue
+            self.connected.set()
+            on_connected()
+            return
+
+    async def wait(self, stopping: asyncio.Event) -> bool:
+        """Until the bus is connected (True) or `stopping` is set (False)."""
+        return await _unless(self.connected.wait(), stopping) and self.connected.is_set()
+
+    async def close(self) -> None:
+        """Stop trying to connect (the bus itself is stopped by its owner)."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _unless(work: Coroutine[Any, Any, Any], stopping: asyncio.Event) -> bool:
+    """Run `work` until it finishes (True; its error is raised) or `stopping` is set
+    first (False; `work` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        return False
+    task.result()
+    return True
+
+
 class ServiceRuntime:
     """Starts and stops one service inside the current process."""
 
@@ -115,48 +207,94 @@ class ServiceRuntime:
         )
         self.consumers: list[EventConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._link: BusLink | None = None
 
-    async def start(self) -> None:
+    async def start(
+        self, link: BusLink | None = None, *, database: OutageLog | None = None
+    ) -> None:
+        """The database part now (waiting while the database is away: `database` logs
+        that once); the relay, the loops and the consumers in the background, each
+        consumer joining its group once `link` is connected (None: the bus is started)."""
         ctx = self.ctx
-        await prepare_schema(ctx.db, history_of(self.definition.name), ctx.settings)
-        if self.definition.on_start is not None:
-            await self.definition.on_start(ctx)
+        self._link = link
+        outage = database or OutageLog("database", log)
+        name = self.definition.name
+        await when_available(
+            lambda: prepare_schema(ctx.db, history_of(name), ctx.settings), outage, what=name
+        )
+        on_start = self.definition.on_start
+        if on_start is not None:
+            # A unit of work that met an outage rolled back whole: trying again is safe.
+            await when_available(lambda: on_start(ctx), outage, what=name)
         for subscription in self.definition.subscriptions(ctx):
-            consumer = EventConsumer(
-                bus=ctx.bus,
-                units=ctx.units,
-                subscription=subscription,
-                max_attempts=ctx.settings.consumer_max_attempts,
-                backoff_seconds=ctx.settings.consumer_backoff_seconds,
+            self.consumers.append(
+                EventConsumer(
+                    bus=ctx.bus,
+                    units=ctx.units,
+                    subscription=subscription,
+                    max_attempts=ctx.settings.consumer_max_attempts,
+                    backoff_seconds=ctx.settings.consumer_backoff_seconds,
+                )
             )
-            await consumer.start()
-            self.consumers.append(consumer)
         self._spawn("outbox-relay", lambda: ctx.relay.run(ctx.stopping))
         for consumer in self.consumers:
             self._spawn(
                 f"consumer:{consumer.subscription.group}",
-                lambda consumer=consumer: consumer.run(ctx.stopping),  # type: ignore[misc]
+                lambda consumer=consumer: self._consume(consumer),  # type: ignore[misc]
             )
         for name, loop in self.definition.loops:
             self._spawn(name, lambda loop=loop: loop(ctx))  # type: ignore[misc]
 
+    async def _consume(self, consumer: EventConsumer) -> None:
+        """Join the group once the bus is there (retrying while the broker is away),
+        then consume until the service stops."""
+        ctx = self.ctx
+        if self._link is not None and not await self._link.wait(ctx.stopping):
+            return
+        backoff = Backoff(initial=0.2, cap=ctx.settings.kafka_retry_backoff_max_ms / 1000)
+        logged: str | None = None
+        while not consumer.joined:
+            try:
+                if not await _unless(consumer.start(), ctx.stopping):
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not ctx.bus.is_outage(exc) and type(exc).__name__ != logged:
+                    logged = type(exc).__name__
+                    log.error(
+                        "could not join the consumer group; retrying",
+                        exc_info=exc,
+                        extra={"service": ctx.name, "group": consumer.subscription.group},
+                    )
+                if await pause(backoff.next(), ctx.stopping):
+                    return
+        await consumer.run(ctx.stopping)
+
     def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         async def supervise() -> None:
             # A loop that dies is restarted: a stopped consumer or relay would
-            # silently strand reports.
+            # silently strand reports. A loop that keeps dying is restarted less and
+            # less often (up to every 30 s), so its log stays readable.
+            backoff = Backoff(initial=1.0, cap=30.0)
             while not self.ctx.stopping.is_set():
+                began = time.monotonic()
                 try:
                     await run()
                     return
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    if time.monotonic() - began > 60:
+                        backoff.reset()
+                    delay = backoff.next()
                     log.error(
                         "background loop crashed; restarting",
                         exc_info=exc,
-                        extra={"service": self.ctx.name, "loop": name},
+                        extra={"service": self.ctx.name, "loop": name, "restart_in": delay},
                     )
-                    await asyncio.sleep(1.0)
+                    if await pause(delay, self.ctx.stopping):
+                        return
 
         self._tasks.append(asyncio.create_task(supervise(), name=f"{self.ctx.name}:{name}"))
 
@@ -187,7 +325,83 @@ class ServiceRuntime:
         await self.ctx.db.dispose()
 
     async def ready(self) -> bool:
-        return await self.ctx.db.ping() and await self.ctx.bus.ready()
+        return (
+            await self.ctx.db.ping()
+            and await self.ctx.bus.ready()
+            and all(consumer.joined for consumer in self.consumers)
+        )
+
+
+class Dependencies:
+    """The databases an app's requests need (each service's, and the key registry):
+    `/readyz` asks each of them. An outage that a request (`request_failed`, told by
+    the problem handlers) or a check meets is logged once; a watch then asks every
+    second, and logs once more when every database answers again."""
+
+    def __init__(self, databases: dict[str, Database]) -> None:
+        self.databases = databases
+        self.outage = OutageLog("database", log)
+        self._watch: asyncio.Task[None] | None = None
+
+    async def check(self) -> dict[str, bool]:
+        """Whether each database answers now (the outage log is told)."""
+        names = list(self.databases)
+        answers = await asyncio.gather(*(_answers(self.databases[n]) for n in names))
+        checks = dict(zip(names, answers, strict=True))
+        down = [name for name, ok in checks.items() if not ok]
+        if down:
+            self.outage.failed("no answer", databases=down)
+            self._watching()
+        else:
+            self.outage.recovered()
+        return checks
+
+    def request_failed(self, exc: BaseException) -> None:
+        """A request met an outage (it was answered 503)."""
+        self.outage.failed(exc)
+        self._watching()
+
+    def _watching(self) -> None:
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.create_task(self._until_back(), name="databases:watch")
+
+    async def _until_back(self) -> None:
+        while self.outage.down:
+            await asyncio.sleep(WATCH_SECONDS)
+            await self.check()
+
+    async def close(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+
+
+async def _answers(db: Database) -> bool:
+    try:
+        return await asyncio.wait_for(db.ping(), CHECK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return False
+
+
+async def when_available(attempt: Callable[[], Awaitable[T]], outage: OutageLog, *, what: str) -> T:
+    """`attempt` once the database lets it: retried on a backoff while it fails with an
+    outage (logged once by `outage`); any other error is raised (a schema behind
+    head: the service refuses to start)."""
+    backoff = Backoff(initial=0.2, cap=5.0)
+    while True:
+        try:
+            result = await attempt()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            outage.failed(exc, during="start", database=what)
+            await asyncio.sleep(backoff.next())
+            continue
+        outage.recovered()
+        return result
 
 
 async def prepare_schema(db: Database, history: MigrationHistory, settings: Settings) -> None:
@@ -242,20 +456,37 @@ def build_app(
         clock=clock,
     )
 
+    dependencies = Dependencies(
+        {name: rt.ctx.db for name, rt in runtimes.items()} | {"keys": registry.db}
+    )
+    bus.tune(settings)
+    link = BusLink(bus, backoff_cap=settings.kafka_retry_backoff_max_ms / 1000)
+
+    def wake_relays() -> None:
+        # The bus is there: what waited in the outboxes goes now.
+        for runtime in runtimes.values():
+            runtime.ctx.published()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await prepare_schema(registry.db, KEYS, settings)
-        await bus.start()
+        # Before the server answers: the databases only. The bus and the consumer
+        # groups come up in the background (see BusLink and ServiceRuntime.start).
+        await when_available(
+            lambda: prepare_schema(registry.db, KEYS, settings), dependencies.outage, what="keys"
+        )
+        await link.open(on_connected=wake_relays)
         started: list[ServiceRuntime] = []
         try:
             for runtime in runtimes.values():
-                await runtime.start()
+                await runtime.start(link, database=dependencies.outage)
                 started.append(runtime)
             if on_started is not None:
                 await on_started(app)
             yield
         finally:
+            await link.close()
             await asyncio.gather(*(runtime.stop() for runtime in started))
+            await dependencies.close()
             await bus.stop()
             await registry.db.dispose()
 
@@ -269,7 +500,9 @@ def build_app(
     app.state.key_registry = registry
     app.state.settings = settings
     app.state.clock = clock
-    install_problem_handlers(app)
+    app.state.dependencies = dependencies
+    install_problem_handlers(app, on_outage=dependencies.request_failed)
+    install_security_headers(app)
     for definition in definitions:
         if definition.router is not None:
             app.include_router(definition.router)
@@ -280,15 +513,22 @@ def build_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Ready only when every database and the bus are")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Ready when every database answers, the bus is connected and every "
+        "consumer has joined its group; `down` names what is not",
+    )
     async def readyz() -> JSONResponse:
-        checks = {name: await rt.ctx.db.ping() for name, rt in runtimes.items()}
+        checks = await dependencies.check()
         checks["bus"] = await bus.ready()
-        checks["keys"] = await registry.db.ping()
-        ok = all(checks.values())
+        for name, runtime in runtimes.items():
+            for consumer in runtime.consumers:
+                checks[f"{name}:{consumer.subscription.group}"] = consumer.joined
+        down = [part for part, ok in checks.items() if not ok]
         return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": checks},
-            status_code=200 if ok else 503,
+            {"status": "not ready" if down else "ready", "checks": checks, "down": down},
+            status_code=503 if down else 200,
         )
 
     return app

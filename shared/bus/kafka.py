@@ -1,30 +1,140 @@
 """Apache Kafka through aiokafka: idempotent producer (acks=all), consumer groups with
-manual offset commits, and a rebalance listener that saves finished work on revoke."""
+manual offset commits, and a rebalance listener that saves finished work on revoke.
+
+While the broker is away the bus stays quiet and patient: `start` is one attempt (the
+runtime retries it on a backoff), a failed metadata refresh waits before the next one
+(aiokafka retries it at once, thousands of times a second), a watcher notices when the
+broker goes and comes back, and the outage is logged once each way (`OutageLog`).
+
+Consumers are static group members (KIP-345) when the process has a stable instance
+id (`KAFKA_GROUP_INSTANCE_ID`, or INSTANCE and the host name): a member killed and
+restarted within the session timeout gets its partitions back at once, with no
+rebalance. A member that stops cleanly leaves the group, so its partitions move to
+the others at once rather than after the session timeout.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
+    KafkaConnectionError,
     KafkaError,
+    KafkaTimeoutError,
     TopicAlreadyExistsError,
     for_code,
 )
+from aiokafka.protocol.api import Request, RequestStruct, Response
+from aiokafka.protocol.metadata import MetadataRequest
+from aiokafka.protocol.types import Array, Int16, Int32, Schema, String
 
-from shared.bus.base import Bus, Consumer, Record, next_positions
+from shared.bus.base import Bus, BusUnavailable, Consumer, Record, next_positions
+from shared.logging import OutageLog
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# How often the watcher asks the broker whether it is there, while it is, and while
+# it is not (a metadata request for no topics: one small round trip).
+WATCH_SECONDS = 2.0
+WATCH_DOWN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class KafkaOptions:
+    """How the clients wait and how the groups behave (see `shared.settings`)."""
+
+    # Between retries of a failed request, and the most a failed metadata refresh
+    # waits before the next (it doubles from `retry_backoff_ms`).
+    retry_backoff_ms: int = 300
+    retry_backoff_max_ms: int = 2_000
+    # A member that stops heartbeating for this long is out of its group; a static one
+    # that restarts within it gets its partitions back without a rebalance.
+    session_timeout_ms: int = 15_000
+    heartbeat_interval_ms: int = 3_000
+    # How long a rebalance waits for the members to rejoin.
+    rebalance_timeout_ms: int = 30_000
+    # Static membership: this process's stable id (each group adds its name); None
+    # for dynamic membership.
+    instance_id: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KafkaOptions:
+        instance_id: str | None = None
+        if settings.kafka_static_membership:
+            instance_id = settings.kafka_group_instance_id or (
+                f"{settings.instance}-{socket.gethostname()}"
+            )
+        return cls(
+            retry_backoff_ms=settings.kafka_retry_backoff_ms,
+            retry_backoff_max_ms=settings.kafka_retry_backoff_max_ms,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
+            instance_id=instance_id,
+        )
+
+    def group_instance_id(self, group: str) -> str | None:
+        """The static member id of this process in `group` (Kafka allows letters,
+        digits, '.', '_' and '-', up to 249 characters)."""
+        if not self.instance_id:
+            return None
+        return re.sub(r"[^A-Za-z0-9._-]", "-", f"{self.instance_id}-{group}")[:249]
+
+
+def is_broker_outage(exc: BaseException) -> bool:
+    """The broker (or the network to it) is away, not a request it refused."""
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable) or isinstance(exc, KafkaConnectionError | KafkaTimeoutError)
+    return isinstance(exc, OSError | TimeoutError)
+
+
+class _PatientClient(AIOKafkaClient):  # type: ignore[misc]
+    """aiokafka's client, except that a failed refresh of the cluster's metadata waits
+    before the next: the producer's sender and the consumer's fetcher ask for one as
+    soon as the last failed, so without a pause they spin (and log) while the broker
+    is away. The pause doubles from `retry_backoff_ms` up to `_backoff_max`."""
+
+    _failed_refreshes = 0
+    _backoff_max = 2.0
+
+    async def _metadata_update(self, cluster_metadata: Any, topics: Any) -> bool:
+        updated: bool = await super()._metadata_update(cluster_metadata, topics)
+        if cluster_metadata is self.cluster:  # the refresher's, not a one-off probe
+            if updated:
+                self._failed_refreshes = 0
+            else:
+                self._failed_refreshes += 1
+                delay = self._retry_backoff * 2 ** min(self._failed_refreshes - 1, 16)
+                await asyncio.sleep(min(delay, self._backoff_max))
+        return updated
+
+
+def _patient(client: AIOKafkaClient, options: KafkaOptions) -> None:
+    # The producer and the consumer build their client themselves; it is given the
+    # pause on failed refreshes by class (the subclass adds no state of its own).
+    client.__class__ = _PatientClient
+    client._backoff_max = options.retry_backoff_max_ms / 1000
 
 
 class KafkaBus(Bus):
     """Publishes with an idempotent, acks=all producer; hands out group consumers."""
+
+    remote = True
 
     def __init__(
         self,
@@ -34,28 +144,59 @@ class KafkaBus(Bus):
         topics: Sequence[str] = (),
         partitions: int = 3,
         replication_factor: int = 1,
+        options: KafkaOptions | None = None,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
         self.topics = list(topics)
         self.partitions = partitions
         self.replication_factor = replication_factor
+        self.options = options or KafkaOptions()
+        self.outage = OutageLog("broker", log)
         self._producer: AIOKafkaProducer | None = None
+        self._available = False
+        self._watcher: asyncio.Task[None] | None = None
+
+    def tune(self, settings: Settings) -> None:
+        self.options = KafkaOptions.from_settings(settings)
+
+    @property
+    def available(self) -> bool:
+        return self._producer is not None and self._available
+
+    def is_outage(self, exc: BaseException) -> bool:
+        return is_broker_outage(exc)
 
     async def start(self) -> None:
+        """One attempt to connect: creates missing topics and starts the producer.
+        Raises while the broker is away (logged once per outage)."""
         if self._producer is not None:
             return
-        if self.topics:
-            await self.ensure_topics(self.topics)
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
-            client_id=self.client_id,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=2,
-        )
-        await producer.start()
+        try:
+            if self.topics:
+                await self.ensure_topics(self.topics)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=self.client_id,
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=2,
+                retry_backoff_ms=self.options.retry_backoff_ms,
+            )
+            _patient(producer.client, self.options)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+        except Exception as exc:
+            if is_broker_outage(exc):
+                self.outage.failed(exc, bootstrap_servers=self.bootstrap_servers)
+            raise
         self._producer = producer
+        self._available = True
+        self.outage.recovered()
+        self._watcher = asyncio.create_task(self._watch(producer), name="kafka-watcher")
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         """Create missing topics with the configured partitions and replication factor.
@@ -66,8 +207,8 @@ class KafkaBus(Bus):
         admin = AIOKafkaAdminClient(
             bootstrap_servers=self.bootstrap_servers, client_id=f"{self.client_id}-admin"
         )
-        await admin.start()
         try:
+            await admin.start()
             existing = set(await admin.list_topics())
             missing = [t for t in topics if t not in existing]
             if missing:
@@ -95,34 +236,69 @@ class KafkaBus(Bus):
             await admin.close()
 
     async def stop(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
         producer, self._producer = self._producer, None
+        self._available = False
         if producer is not None:
             await producer.stop()
 
     async def ready(self) -> bool:
-        producer = self._producer
-        if producer is None:
-            return False
-        try:
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), 5)
-            return True
-        except (KafkaError, TimeoutError):
-            return False
+        return self.available
+
+    async def _watch(self, producer: AIOKafkaProducer) -> None:
+        """Notice the broker going and coming back, without waiting for a publish."""
+        while True:
+            try:
+                await asyncio.wait_for(self._probe(producer), 5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._available = False
+                self.outage.failed(exc, bootstrap_servers=self.bootstrap_servers)
+            else:
+                self._available = True
+                self.outage.recovered()
+            await asyncio.sleep(WATCH_SECONDS if self._available else WATCH_DOWN_SECONDS)
+
+    @staticmethod
+    async def _probe(producer: AIOKafkaProducer) -> None:
+        client = producer.client
+        node = client.get_random_node()
+        if node is None:
+            raise KafkaConnectionError("no broker known")
+        await client.send(node, MetadataRequest([]))
 
     async def publish(self, records: Sequence[Record]) -> None:
         producer = self._producer
         if producer is None:
-            raise RuntimeError("the Kafka producer is not started")
-        pending = [
-            await producer.send(r.topic, value=r.value, key=r.key, headers=list(r.headers))
-            for r in records
-        ]
-        # Each future resolves only when the broker acknowledged with acks=all.
-        await asyncio.gather(*pending)
+            raise BusUnavailable("the Kafka producer is not started")
+        try:
+            pending = [
+                await producer.send(r.topic, value=r.value, key=r.key, headers=list(r.headers))
+                for r in records
+            ]
+            # Each future resolves only when the broker acknowledged with acks=all.
+            await asyncio.gather(*pending)
+        except KafkaError as exc:
+            if is_broker_outage(exc):
+                self._available = False
+                self.outage.failed(exc, bootstrap_servers=self.bootstrap_servers)
+            raise
+        if not self._available:
+            self._available = True
+            self.outage.recovered()
 
     def consumer(self, *, group: str, topics: Sequence[str]) -> Consumer:
         return KafkaGroupConsumer(
-            self.bootstrap_servers, group=group, topics=list(topics), client_id=self.client_id
+            self.bootstrap_servers,
+            group=group,
+            topics=list(topics),
+            client_id=self.client_id,
+            options=self.options,
+            outage=self.outage,
         )
 
 
@@ -144,38 +320,157 @@ class _SaveOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
+# LeaveGroup v3 (KIP-345) on the wire, which aiokafka lacks; named as Kafka names them.
+class _LeaveGroupResponse_v3(Response):  # type: ignore[misc]
+    API_KEY = 13
+    API_VERSION = 3
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        ("error_code", Int16),
+        (
+            "members",
+            Array(
+                ("member_id", String("utf-8")),
+                ("group_instance_id", String("utf-8")),
+                ("error_code", Int16),
+            ),
+        ),
+    )
+
+
+class _LeaveGroupRequest_v3(RequestStruct):  # type: ignore[misc]
+    API_KEY = 13
+    API_VERSION = 3
+    RESPONSE_TYPE = _LeaveGroupResponse_v3
+    SCHEMA = Schema(
+        ("group", String("utf-8")),
+        ("members", Array(("member_id", String("utf-8")), ("group_instance_id", String("utf-8")))),
+    )
+
+
+class _LeaveAsStaticMember(Request[_LeaveGroupRequest_v3]):  # type: ignore[misc]
+    """LeaveGroup v3 (KIP-345) naming the member by its static id, which aiokafka's
+    own LeaveGroup (v0-v1) cannot: aiokafka never makes a static member leave."""
+
+    API_KEY = 13
+
+    def __init__(self, group: str, instance_id: str) -> None:
+        self.group = group
+        self.instance_id = instance_id
+
+    def build(self, request_struct_class: type[_LeaveGroupRequest_v3]) -> _LeaveGroupRequest_v3:
+        # An empty member id names the member by its instance id alone.
+        return request_struct_class(self.group, [("", self.instance_id)])
+
+
 class KafkaGroupConsumer(Consumer):
     """A consumer-group member; offsets are committed only when the caller says so."""
 
     def __init__(
-        self, bootstrap_servers: str, *, group: str, topics: list[str], client_id: str
+        self,
+        bootstrap_servers: str,
+        *,
+        group: str,
+        topics: list[str],
+        client_id: str,
+        options: KafkaOptions | None = None,
+        outage: OutageLog | None = None,
     ) -> None:
+        self.bootstrap_servers = bootstrap_servers
         self.group = group
         self.topics = topics
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=group,
-            client_id=f"{client_id}-{group}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_interval_ms=300_000,
-        )
+        self.client_id = f"{client_id}-{group}"
+        self.options = options or KafkaOptions()
+        self.instance_id = self.options.group_instance_id(group)
+        self.outage = outage or OutageLog("broker", log)
+        self._consumer: AIOKafkaConsumer | None = None
+        self.joined = False
         # Work finished by the handler (its transaction committed) but whose offset
         # is not committed yet; saved on revoke so the next owner skips it.
         self._done: dict[TopicPartition, int] = {}
 
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        options = self.options
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group,
+            client_id=self.client_id,
+            group_instance_id=self.instance_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=300_000,
+            session_timeout_ms=options.session_timeout_ms,
+            heartbeat_interval_ms=options.heartbeat_interval_ms,
+            rebalance_timeout_ms=options.rebalance_timeout_ms,
+            retry_backoff_ms=options.retry_backoff_ms,
+        )
+        _patient(consumer._client, options)
+        return consumer
+
     async def start(self) -> None:
-        self._consumer.subscribe(self.topics, listener=_SaveOnRevoke(self))
-        await self._consumer.start()
+        """Join the group: returns once partitions are assigned. One attempt: raises
+        while the broker is away (logged once per outage); call again later."""
+        if self._consumer is not None:
+            return
+        consumer = self._new_consumer()
+        consumer.subscribe(self.topics, listener=_SaveOnRevoke(self))
+        self._consumer = consumer
+        try:
+            await consumer.start()
+        except BaseException as exc:
+            self._consumer = None
+            await consumer.stop()
+            if isinstance(exc, Exception) and is_broker_outage(exc):
+                self.outage.failed(exc, group=self.group)
+            raise
+        self.joined = True
+        self.outage.recovered()
 
     async def stop(self) -> None:
-        await self._commit_done(None)
-        await self._consumer.stop()
+        consumer = self._consumer
+        if consumer is None:
+            return
+        try:
+            await self._commit_done(None)
+        finally:
+            self._consumer = None
+            await consumer.stop()
+        if self.joined and self.instance_id is not None:
+            await self._leave()
+        self.joined = False
+
+    async def _leave(self) -> None:
+        """Take this static member out of its group now (a clean stop): its partitions
+        go to the other members at once instead of after the session timeout."""
+        assert self.instance_id is not None
+        client = AIOKafkaClient(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            request_timeout_ms=5_000,
+        )
+        try:
+            async with asyncio.timeout(5):
+                await client.bootstrap()
+                coordinator = await client.coordinator_lookup(0, self.group)
+                response = await client.send(
+                    coordinator, _LeaveAsStaticMember(self.group, self.instance_id)
+                )
+            errors = [response.error_code, *(m[2] for m in response.members)]
+            if any(errors):
+                raise for_code(next(e for e in errors if e))()
+        except Exception as exc:
+            log.info(
+                "could not leave the group; its partitions move after the session timeout",
+                extra={"group": self.group, "error": type(exc).__name__},
+            )
+        finally:
+            await client.close()
 
     async def fetch(self, *, timeout: float, max_records: int) -> list[Record]:
-        batches = await self._consumer.getmany(
-            timeout_ms=int(timeout * 1000), max_records=max_records
-        )
+        consumer = self._consumer
+        if consumer is None:
+            raise BusUnavailable(f"the consumer of {self.group} is not started")
+        batches = await consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
         return [
             Record(
                 topic=m.topic,
@@ -200,7 +495,10 @@ class KafkaGroupConsumer(Consumer):
         await self._commit_done(None)
 
     async def _commit_done(self, only: set[TopicPartition] | None) -> None:
-        assigned = self._consumer.assignment()
+        consumer = self._consumer
+        if consumer is None:
+            return
+        assigned = consumer.assignment()
         offsets = {
             tp: offset
             for tp, offset in self._done.items()
@@ -209,7 +507,7 @@ class KafkaGroupConsumer(Consumer):
         if not offsets:
             return
         try:
-            await self._consumer.commit(offsets)
+            await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # The partition moved to another member mid-batch: it re-reads from the
             # last committed offset and the inbox makes the repeat a no-op.
@@ -217,5 +515,12 @@ class KafkaGroupConsumer(Consumer):
                 "offset commit refused; records will be redelivered",
                 extra={"group": self.group, "error": type(exc).__name__},
             )
+        except KafkaError as exc:
+            if not is_broker_outage(exc):
+                raise
+            # The broker is away: the positions stay noted and go with the next commit
+            # (a crash meanwhile redelivers, and the inbox makes that a no-op).
+            self.outage.failed(exc, group=self.group)
+            return
         for tp in offsets:
             self._done.pop(tp, None)

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.infra import SCRIPTS, start_script, stop_script, unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 SIGNPOST = [sys.executable, "-m", "services.cli"]
 
@@ -82,6 +84,9 @@ class Process:
     """A Signpost process whose output goes to a file the test can show on failure."""
 
     def __init__(self, args: list[str], env: Mapping[str, str], log: Path) -> None:
+        self.args = list(args)
+        self.env = dict(env)
+        self.started = time.monotonic()
         self.log = log
         self.handle = log.open("w")
         self.proc = subprocess.Popen(
@@ -104,6 +109,106 @@ class Process:
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text().splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash (or the OOM killer) would: no clean-up of any kind."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.handle.close()
+
+    def again(self, log: Path) -> Process:
+        """The same command with the same environment, started now (after `kill` or
+        `stop`), its output in `log`."""
+        return Process(self.args, self.env, log)
+
+    def lines(self) -> list[str]:
+        """Every line the process has written so far."""
+        return self.log.read_text().splitlines()
+
+
+async def time_to_answer(
+    url: str, proc: Process, *, within: float = 30.0, method: str = "GET", **request: Any
+) -> float:
+    """Seconds from the process's start until `url` first answers 2xx (polled every
+    50 ms); fails if the process exits or nothing answers `within` seconds."""
+    deadline = proc.started + within
+    async with httpx.AsyncClient(timeout=5) as client:
+        while True:
+            if proc.proc.poll() is not None:
+                raise AssertionError(f"process exited:\n{proc.tail()}")
+            try:
+                answer = await client.request(method, url, **request)
+                if answer.is_success:
+                    return time.monotonic() - proc.started
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not answer within {within} s:\n{proc.tail()}")
+            await asyncio.sleep(0.05)
+
+
+class Infrastructure:
+    """A PostgreSQL cluster or Kafka broker of the test's own (scripts/postgres.sh,
+    scripts/kafka.sh), which the test may stop and start again at the same address."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+        try:
+            self.workdir, self.address = start_script(script)
+        except Exception as exc:
+            unavailable(script, str(exc))
+            raise
+
+    def _run(self, *args: str, env: Mapping[str, str] | None = None) -> None:
+        subprocess.run(
+            ["bash", str(SCRIPTS / self.script), *args],
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            timeout=180,
+            check=True,
+        )
+
+    def remove(self) -> None:
+        stop_script(self.script, self.workdir)
+
+
+class Postgres(Infrastructure):
+    """`address` is the admin URL."""
+
+    def __init__(self) -> None:
+        super().__init__("postgres.sh")
+        self.port = self.address.rsplit(":", 1)[1].split("/", 1)[0]
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server: `immediate` is a crash (no checkpoint; recovery at start)."""
+        self._run("stop", self.workdir, mode)
+
+    def start(self) -> None:
+        """Start it again on the same port."""
+        self._run("start", self.workdir, env={"PG_PORT": self.port})
+
+
+class Kafka(Infrastructure):
+    """`address` is the bootstrap server."""
+
+    def __init__(self) -> None:
+        super().__init__("kafka.sh")
+        self.running = True
+
+    def stop(self) -> None:
+        """A clean shutdown of the broker (SIGTERM)."""
+        self._run("stop", self.workdir)
+        self.running = False
+
+    def start(self) -> None:
+        """Start it again: same port, same cluster, the records it had."""
+        self._run("restart", self.workdir)
+        self.running = True
+
+    def start_if_stopped(self) -> None:
+        if not self.running:
+            self.start()
 
 
 async def wait_ready(base_url: str, procs: list[Process], within: float = 90.0) -> None:

@@ -6,6 +6,11 @@ from __future__ import annotations
 import socket
 
 import pytest
+from asyncpg.exceptions import (
+    CannotConnectNowError,
+    ConnectionDoesNotExistError,
+    UniqueViolationError,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from shared.consuming import is_transient
@@ -58,3 +63,24 @@ def test_network_failures_are_outages(error: Exception) -> None:
 
 def test_an_ordinary_error_is_the_records() -> None:
     assert not is_transient(ValueError("bad data"))
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (CannotConnectNowError("the database system is starting up"), True),
+        (ConnectionDoesNotExistError("connection was closed in the middle of operation"), True),
+        (UniqueViolationError("duplicate key"), False),
+    ],
+)
+def test_a_driver_error_that_reached_us_unwrapped_is_classified_by_its_sqlstate(
+    error: Exception, outage: bool
+) -> None:
+    assert is_transient(error) is outage
+
+
+@pytest.mark.parametrize(
+    "error", [FileNotFoundError("policy.json"), PermissionError("data"), IsADirectoryError("x")]
+)
+def test_a_local_file_error_is_no_outage(error: Exception) -> None:
+    assert not is_transient(error)
