@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 from asyncpg.exceptions import InterfaceError as DriverInterfaceError
 from asyncpg.exceptions import PostgresError
@@ -28,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import is_transient
+from shared.text import forbidden_character
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +244,70 @@ def install_problem_handlers(app: FastAPI, *, on_outage: OutageHook | None = Non
             request_id=request_id,
         )
 
+    app.add_middleware(TextOnlyUrls)
     app.add_middleware(RequestIds)
+
+
+class TextOnlyUrls:
+    """Refuses a URL whose path or query holds a control or bidirectional-override
+    character (a `%00` in an id), before any route sees it: such a value is never an
+    id, and a database would refuse it with an error of its own (PostgreSQL cannot
+    store NUL). The path is a 400; a query parameter a 422 naming the parameter."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refused = _refused_url(scope)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _refused_url(scope: Scope) -> JSONResponse | None:
+    path: str = scope.get("path", "")
+    problem = forbidden_character(path)
+    if problem is not None:
+        return problem_response(
+            400,
+            "Bad request",
+            detail=f"The URL's path must not contain {problem}.",
+            type="forbidden-character",
+        )
+    try:
+        query = parse_qsl(
+            scope.get("query_string", b"").decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+        )
+    except UnicodeDecodeError:
+        return problem_response(
+            400, "Bad request", detail="The query string must be UTF-8.", type="bad-query"
+        )
+    for name, value in query:
+        problem = forbidden_character(name) or forbidden_character(value)
+        if problem is not None:
+            message = f"must not contain {problem}"
+            return problem_response(
+                422,
+                "The request is not valid",
+                detail=f"The query parameter {name!r} {message}."
+                if forbidden_character(name) is None
+                else f"A query parameter's name {message}.",
+                type="validation",
+                errors=[
+                    {
+                        "loc": ["query", name],
+                        "pointer": None,
+                        "field": name,
+                        "message": message,
+                        "type": "forbidden_character",
+                    }
+                ],
+            )
+    return None
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
