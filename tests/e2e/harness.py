@@ -235,10 +235,13 @@ class WebhookSink:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hooks"
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        # When each request arrived (time.monotonic()), in the same order.
+        self.arrivals: list[float] = []
         self.arrived = asyncio.Event()
 
         async def hooks(request: Request) -> Response:
             self.requests.append((dict(request.headers), await request.body()))
+            self.arrivals.append(time.monotonic())
             self.arrived.set()
             return Response(status_code=204)
 
@@ -284,3 +287,50 @@ def report(i: int, *, organisation: str = "e2e-police") -> dict[str, Any]:
         body["concerns"] = [{"code": "child_criminal_exploitation"}]
         body["immediate_risk"] = True
     return body
+
+
+class Poster:
+    """Posts a report every `interval` seconds, keeping the ids of those accepted; a
+    refused connection (intake is down) is counted, any answer but 202 is kept."""
+
+    def __init__(
+        self, intake: str, key: str, *, interval: float = 0.3, first: int = 10_000
+    ) -> None:
+        self.intake, self.key, self.interval, self.first = intake, key, interval, first
+        self.accepted: set[str] = set()
+        self.unreachable = 0
+        self.refused: list[tuple[int, str]] = []
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        n = self.first
+        async with httpx.AsyncClient(timeout=30) as client:
+            while not self._stop.is_set():
+                n += 1
+                try:
+                    answer = await client.post(
+                        f"{self.intake}/v1/reports",
+                        headers={"Authorization": f"Bearer {self.key}"},
+                        json=report(n),
+                    )
+                except httpx.HTTPError:
+                    self.unreachable += 1
+                else:
+                    if answer.status_code == 202:
+                        self.accepted.add(answer.json()["referral_id"])
+                    else:
+                        self.refused.append((answer.status_code, answer.text[:300]))
+                await asyncio.sleep(self.interval)
+
+    def __enter__(self) -> Poster:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()

@@ -30,6 +30,7 @@ from cloudevents.core.bindings import kafka as ce_kafka
 from tests.conftest import create_database
 from tests.e2e.harness import (
     Kafka,
+    Poster,
     Process,
     WebhookSink,
     create_key,
@@ -76,51 +77,6 @@ async def _accept(client: httpx.AsyncClient, intake: str, key: str, n: int) -> s
     assert answer.status_code == 202, answer.text
     referral_id: str = answer.json()["referral_id"]
     return referral_id
-
-
-class Poster:
-    """Posts a report every `interval` seconds, keeping the ids of those accepted; a
-    refused connection (intake is down) is counted, any answer but 202 is kept."""
-
-    def __init__(self, intake: str, key: str, *, interval: float = 0.3) -> None:
-        self.intake, self.key, self.interval = intake, key, interval
-        self.accepted: set[str] = set()
-        self.unreachable = 0
-        self.refused: list[tuple[int, str]] = []
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        n = 10_000
-        async with httpx.AsyncClient(timeout=30) as client:
-            while not self._stop.is_set():
-                n += 1
-                try:
-                    answer = await client.post(
-                        f"{self.intake}/v1/reports",
-                        headers={"Authorization": f"Bearer {self.key}"},
-                        json=report(n),
-                    )
-                except httpx.HTTPError:
-                    self.unreachable += 1
-                else:
-                    if answer.status_code == 202:
-                        self.accepted.add(answer.json()["referral_id"])
-                    else:
-                        self.refused.append((answer.status_code, answer.text[:300]))
-                await asyncio.sleep(self.interval)
-
-    def __enter__(self) -> Poster:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
 
 
 async def _first_accepted(intake: str, key: str, proc: Process, within: float) -> tuple[float, str]:
