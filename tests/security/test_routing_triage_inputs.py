@@ -222,3 +222,91 @@ async def test_a_triage_override_with_hostile_text_is_refused_whole_or_stored_ex
         assert answer.status_code == 422, answer.text
         assert fields_of(answer) == ["rationale"]
         assert overrides == []
+
+
+async def hub_change(sp: Signpost, action: str, body: dict[str, Any]) -> tuple[Any, Any]:
+    """A routed referral changed by the hub: (its answer, the routing record after)."""
+    referral_id = await triage(sp)
+    answer = await sp.client.post(
+        f"/v1/referrals/{referral_id}/{action}", json=body, headers=await hub_key(sp)
+    )
+    return answer, await routing_record(sp, referral_id)
+
+
+def refused_whole_or_stored(answer: Any, record: Any, text: str, field: str) -> None:
+    assert answer.status_code != 500, answer.text
+    if answer.status_code == 200:
+        assert record["history"][-1]["rationale"] == text.strip()
+    else:
+        assert answer.status_code == 422, answer.text
+        assert fields_of(answer) == [field]
+        assert record["status"] == "requested"
+        assert [s["status"] for s in record["history"]] == ["requested"]
+
+
+@PROPERTY
+@given(rationale=hostile_text(min_size=12, max_size=200))
+async def test_a_reassignment_with_hostile_text_is_refused_whole_or_stored_exactly(
+    sp: Signpost, rationale: str
+) -> None:
+    answer, record = await hub_change(
+        sp, "reassign", {"agency_id": "school-nursing", "rationale": rationale}
+    )
+    refused_whole_or_stored(answer, record, rationale, "rationale")
+
+
+@PROPERTY
+@given(rationale=hostile_text(min_size=12, max_size=200))
+async def test_a_destination_override_with_hostile_text_is_refused_whole_or_stored_exactly(
+    sp: Signpost, rationale: str
+) -> None:
+    answer, record = await hub_change(
+        sp, "override", {"destination": "hub", "rationale": rationale}
+    )
+    refused_whole_or_stored(answer, record, rationale, "rationale")
+
+
+@PROPERTY
+@given(note=hostile_text(max_size=200))
+async def test_a_closure_with_hostile_text_is_refused_whole_or_stored_exactly(
+    sp: Signpost, note: str
+) -> None:
+    referral_id = await triage(sp)
+    agency = await agency_key(sp)
+    accepted = await sp.client.post(f"/v1/referrals/{referral_id}/accept", headers=agency)
+    assert accepted.status_code == 200, accepted.text
+    answer = await sp.client.post(
+        f"/v1/referrals/{referral_id}/close",
+        json={"outcome": "completed", "outcome_code": "got_help", "note": note},
+        headers=agency,
+    )
+    assert answer.status_code != 500, answer.text
+    record = await routing_record(sp, referral_id)
+    if answer.status_code == 200:
+        assert record["history"][-1]["rationale"] == note
+    else:
+        assert answer.status_code == 422, answer.text
+        assert fields_of(answer) == ["note"]
+        assert record["status"] == "accepted"
+
+
+@PROPERTY
+@given(area=hostile_text(max_size=120))
+async def test_a_directory_with_hostile_text_is_refused_whole_or_stored_exactly(
+    sp: Signpost, area: str
+) -> None:
+    key = bearer(await sp.key("admin", "demoshire-partnership", "directory:write"))
+    before = await directory(sp, key)
+    content = {
+        k: v for k, v in before.items() if k not in {"version", "seq", "source", "changed_by"}
+    }
+    content = {k: v for k, v in content.items() if k not in {"note", "created_at"}}
+    answer = await sp.client.put("/v1/directory", json={**content, "area": area}, headers=key)
+    assert answer.status_code != 500, answer.text
+    after = await directory(sp, key)
+    if answer.status_code == 200:
+        assert after["area"] == area
+    else:
+        assert 400 <= answer.status_code < 500, answer.text
+        assert after["version"] == before["version"] and after["area"] == before["area"]
+        assert {e["field"] for e in answer.json()["errors"]} == {"area"}
