@@ -513,11 +513,23 @@ def build_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    def readiness(checks: dict[str, bool]) -> JSONResponse:
+        down = [part for part, ok in checks.items() if not ok]
+        return JSONResponse(
+            {"status": "not ready" if down else "ready", "checks": checks, "down": down},
+            status_code=503 if down else 200,
+        )
+
     @app.get(
         "/readyz",
         tags=["health"],
         summary="Ready when every database answers, the bus is connected and every "
         "consumer has joined its group; `down` names what is not",
+        description="Everything this process runs is up: each service's database, the "
+        "key registry, the bus, and each consumer group joined (`<service>:<group>`). "
+        "For operators and deploy gates; a load balancer should ask `/readyz/serving`, "
+        "which stays 200 through a broker outage while the API still works (intake "
+        "accepts reports into its outbox). 503 while any part is down.",
     )
     async def readyz() -> JSONResponse:
         checks = await dependencies.check()
@@ -525,10 +537,20 @@ def build_app(
         for name, runtime in runtimes.items():
             for consumer in runtime.consumers:
                 checks[f"{name}:{consumer.subscription.group}"] = consumer.joined
-        down = [part for part, ok in checks.items() if not ok]
-        return JSONResponse(
-            {"status": "not ready" if down else "ready", "checks": checks, "down": down},
-            status_code=503 if down else 200,
-        )
+        return readiness(checks)
+
+    @app.get(
+        "/readyz/serving",
+        tags=["health"],
+        summary="Ready to serve the API: every database this process uses and the key "
+        "registry answer",
+        description="For load balancers (a Kubernetes readinessProbe): the API needs "
+        "only the databases, so the bus and the consumer groups are not asked and a "
+        "broker outage leaves this 200 (a 202 from intake is durable in its outbox). "
+        "503 while a database or the key registry does not answer; `checks` has only "
+        "those, `down` names the ones that do not.",
+    )
+    async def readyz_serving() -> JSONResponse:
+        return readiness(await dependencies.check())
 
     return app

@@ -9,6 +9,8 @@ from datetime import timedelta
 
 from services.intake import service
 from services.intake.settings import settings_of
+from shared.db import is_transient
+from shared.logging import OutageLog
 from shared.runtime import Loop, ServiceContext
 
 log = logging.getLogger(__name__)
@@ -28,15 +30,24 @@ async def forget_old_answers(ctx: ServiceContext, *, limit: int = BATCH) -> int:
 
 async def idempotency_retention(ctx: ServiceContext) -> None:
     """A turn at start and every INTERVAL_SECONDS (at once again while a turn fills its
-    batch) until stopping; stops between turns, never inside a transaction."""
+    batch) until stopping; stops between turns, never inside a transaction. Turns that
+    fail are logged once (the first; with its traceback unless the database was away),
+    and once more when a turn succeeds again."""
+    failing = OutageLog(
+        "idempotency retention",
+        log,
+        down="idempotency retention failed; retrying",
+        up="idempotency retention succeeding again",
+    )
     while not ctx.stopping.is_set():
         forgotten = 0
         try:
             forgotten = await forget_old_answers(ctx)
+            failing.recovered()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("idempotency retention failed; retrying", exc_info=exc)
+            failing.failed(exc, traceback=not is_transient(exc))
         if forgotten:
             log.info("forgot old Idempotency-Key answers", extra={"answers": forgotten})
         if forgotten >= BATCH:

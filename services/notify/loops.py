@@ -42,6 +42,8 @@ from services.notify.webhooks import (
     signature_headers,
 )
 from shared.clock import transport_time
+from shared.db import is_transient
+from shared.logging import OutageLog
 from shared.runtime import Loop, ServiceContext
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,12 @@ class Dispatcher:
         self.local_client = self._session(resolver)
         self.concurrency = concurrency
         self.semaphore = asyncio.Semaphore(concurrency)
+        self.database = OutageLog(
+            "webhook dispatcher",
+            log,
+            down="webhook dispatcher waiting for the database",
+            up="webhook dispatcher delivering again",
+        )
 
     def _session(self, resolver: AbstractResolver | None) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
@@ -220,11 +228,23 @@ class Dispatcher:
             return {}, "headers_unreadable"
 
     async def run(self) -> None:
+        """Deliver until stopping. While the database is away the dispatcher waits for
+        it (a round that met the outage is tried again a second later), logged once
+        when the outage begins and once when it ends; any other error ends the run (its
+        supervisor logs it and starts the dispatcher again)."""
         wakeup = self.ctx.wakeup(WAKEUP)
         try:
             while not self.ctx.stopping.is_set():
                 wakeup.clear()
-                attempted = await self.deliver_due()
+                try:
+                    attempted = await self.deliver_due()
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    self.database.failed(exc)
+                    attempted = 0
+                else:
+                    self.database.recovered()
                 if attempted == 0 and not self.ctx.stopping.is_set():
                     try:
                         await asyncio.wait_for(wakeup.wait(), 1.0)
@@ -263,6 +283,14 @@ class EncompassChecks:
         # The day (in the calendar's time zone) it last looked for warnings to give:
         # `on_start` looked today.
         self.warned_on = self._day(ctx.clock.now())
+        # Failed turns are logged once (the first; with its traceback unless the
+        # database was away), and once more when a turn succeeds again.
+        self.failing = OutageLog(
+            "encompass deadline check",
+            log,
+            down="encompass deadline check failed; retrying",
+            up="encompass deadline checks succeeding again",
+        )
 
     def _day(self, now: datetime) -> date:
         return now.astimezone(self.calendar.zone).date()
@@ -287,10 +315,11 @@ class EncompassChecks:
             raised = 0
             try:
                 raised = await self.turn()
+                self.failing.recovered()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("encompass deadline check failed; retrying", exc_info=exc)
+                self.failing.failed(exc, traceback=not is_transient(exc))
             if raised >= encompass.BATCH:
                 continue  # more are waiting
             try:

@@ -18,12 +18,12 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from services.apps import DEFINITIONS
+from services.apps import DEFINITIONS, service_app
 from services.cli import SERVICES
 from services.demo.sink_app import create_app
 from services.intake.settings import IntakeSettings
 from services.notify.webhooks import new_secret, signature_headers
-from shared.settings import Settings
+from shared.settings import Settings, embedded_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -388,12 +388,26 @@ def test_k8s_each_service_reads_its_own_database_url():
     assert len(keys) == len(SERVICES)
 
 
-def test_k8s_probes_readiness_on_readyz_liveness_on_healthz_and_limits_memory():
+def test_k8s_probes_readiness_on_readyz_serving_liveness_on_healthz_and_limits_memory():
+    # A load balancer asks only what the API needs (the databases and the key
+    # registry): a broker outage must not take intake's 202s out of service.
     for container in containers():
-        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz/serving"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         limit = container["resources"]["limits"]["memory"]
         assert limit.endswith("Mi") and int(limit[:-2]) <= 512
+
+
+def test_k8s_probe_paths_are_routes_of_every_service(tmp_path: Path):
+    paths = {
+        container[probe]["httpGet"]["path"]
+        for container in containers()
+        for probe in ("readinessProbe", "livenessProbe")
+    }
+    for name in SERVICES:
+        app = service_app(name, embedded_settings(tmp_path / name))
+        routes = {getattr(route, "path", None) for route in app.routes}
+        assert paths <= routes, (name, paths - routes)
 
 
 def test_k8s_replicas_do_not_exceed_topic_partitions():

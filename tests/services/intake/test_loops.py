@@ -1,16 +1,22 @@
 """Intake's scheduled work: Idempotency-Key answers are replayed until
 INTAKE_IDEMPOTENCY_RETENTION_HOURS have passed, then forgotten, so a retry is a new
-request (which the resubmission rules still recognise as the same report)."""
+request (which the resubmission rules still recognise as the same report). Turns that
+keep failing (the database away) are logged once when they begin and once when they
+end."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
-from services.intake import service
+from services.intake import loops, service
 from services.intake.loops import forget_old_answers, idempotency_retention
 from services.intake.models import IdempotencyRecord
 from shared.db import table_of
@@ -85,3 +91,49 @@ async def test_the_retention_loop_forgets_at_start_and_stops_when_asked(
     replica.stopping.set()
     async with asyncio.timeout(2):
         await loop
+
+
+def connection_lost() -> OperationalError:
+    """What a turn meets while intake's database is away: its connection is lost."""
+    return OperationalError("DELETE", {}, Exception("connection lost"), connection_invalidated=True)
+
+
+@pytest.mark.parametrize(("error", "traceback"), [(connection_lost, False), (RuntimeError, True)])
+async def test_failing_turns_are_logged_once_when_they_begin_and_once_when_they_end(
+    replica: ServiceContext,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    error: Callable[[], Exception],
+    traceback: bool,
+) -> None:
+    forget = service.forget_idempotency_keys
+    calls: list[int] = []
+
+    async def flaky(**kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) <= 4:
+            raise error()
+        return await forget(**kwargs)
+
+    monkeypatch.setattr(service, "forget_idempotency_keys", flaky, raising=True)
+    monkeypatch.setattr(loops, "INTERVAL_SECONDS", 0.02, raising=True)
+    with caplog.at_level(logging.INFO, logger=loops.__name__):
+        loop = asyncio.create_task(idempotency_retention(replica))
+        async with asyncio.timeout(10):
+            while len(calls) < 6:
+                await asyncio.sleep(0.02)
+        replica.stopping.set()
+        async with asyncio.timeout(2):
+            await loop
+    logged = [
+        (r.levelname, r.getMessage(), r.exc_info is not None)
+        for r in caplog.records
+        if r.name == loops.__name__
+    ]
+    assert logged == [
+        ("WARNING", "idempotency retention failed; retrying", traceback),
+        ("INFO", "idempotency retention succeeding again", False),
+    ]
+    [down, up] = [r for r in caplog.records if r.name == loops.__name__]
+    assert vars(down)["error"] == type(error()).__name__
+    assert vars(up)["failures"] == 4
