@@ -30,7 +30,7 @@ def body_models(tmp: Path) -> dict[str, type[BaseModel]]:
         if route.body_field is None:
             continue
         for model in models_in(route.body_field.field_info.annotation):
-            found[f"{sorted(route.methods)[0]} {route.path} {model.__name__}"] = model
+            found[f"{sorted(route.methods or ['POST'])[0]} {route.path} {model.__name__}"] = model
     return found
 
 

@@ -13,7 +13,7 @@ from asyncpg.exceptions import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
-from shared.consuming import is_transient
+from shared.db import is_transient
 
 
 class DriverError(Exception):

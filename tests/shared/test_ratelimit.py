@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 
 from shared.db import Database
 from shared.migrations import KEYS, upgrade
@@ -209,7 +210,9 @@ async def test_a_zero_rate_never_touches_the_database() -> None:
     try:
         limiter = PostgresRateLimiter(Limit("off", per_minute=0, burst=1), unreachable)
         assert await limiter.take("k") == 0
-        assert unreachable.engine.pool.checkedout() == 0
+        pool = unreachable.engine.pool
+        assert isinstance(pool, QueuePool)
+        assert pool.checkedout() == 0
     finally:
         await unreachable.dispose()
 
