@@ -14,6 +14,7 @@ that a restart broke are replaced, and gives up connecting after
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -53,6 +54,14 @@ def _outage_state(state: object) -> bool | None:
     return None
 
 
+# SQLite's errors of the database file rather than of the statement: another writer
+# holds it, it cannot be opened (gone, a permission, its disk), or its disk failed.
+_SQLITE_OUTAGE = re.compile(
+    r"database is locked|database table is locked|unable to open database file|"
+    r"disk I/O error|database or disk is full"
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     """An error of the infrastructure, not of the statement or the record: the database
     (or the network to it) is down, restarting, overloaded or failing over, or the
@@ -65,7 +74,11 @@ def is_transient(exc: BaseException) -> bool:
         )
         if state is not None:
             return state
-        # No SQLSTATE (SQLite; a driver error before the server answered).
+        if type(exc.orig).__module__.startswith("sqlite3"):
+            # SQLite has no SQLSTATE and calls most of its errors operational, a
+            # missing table too (a bug, not an outage): only these are the file's.
+            return _SQLITE_OUTAGE.search(str(exc.orig)) is not None
+        # No SQLSTATE: a driver error before the server answered.
         return isinstance(exc, OperationalError | InterfaceError)
     # A driver's own error that reached us unwrapped (asyncpg's carry their SQLSTATE).
     state = _outage_state(getattr(exc, "sqlstate", None))

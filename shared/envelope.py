@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from shared.bus.base import Record
 from shared.events import DATA_MODEL, TOPIC_OF, EventData, EventType
-from shared.text import ACCEPTED
+from shared.text import ACCEPTED_EARLIER
 
 D = TypeVar("D", bound=EventData)
 
@@ -57,10 +57,6 @@ def to_record(event: BaseCloudEvent, topic: str | None = None) -> Record:
         value=message.value,
         headers=tuple(message.headers.items()),
     )
-
-
-# The validation context of data that was checked when it was accepted.
-ACCEPTED_EARLIER = {ACCEPTED: True}
 
 
 def from_record(record: Record) -> BaseCloudEvent:

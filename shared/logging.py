@@ -110,6 +110,10 @@ def redacted_traceback(exc: BaseException) -> list[str]:
     return lines
 
 
+# A fault that recurs (see OutageLog.failed) is logged again at most this often.
+REPEAT_FAULT_SECONDS = 60.0
+
+
 class OutageLog:
     """One dependency's outages, logged once each: a warning when the first failure is
     reported (`failed`), nothing for the failures that follow, and one info line when
@@ -132,6 +136,7 @@ class OutageLog:
         self.up_message = up or f"{what} available again"
         self._monotonic = monotonic
         self._since: float | None = None
+        self._last_logged = 0.0
         self.failures = 0
 
     @property
@@ -142,13 +147,22 @@ class OutageLog:
     def failed(
         self, error: BaseException | str | None = None, *, traceback: bool = False, **extra: Any
     ) -> bool:
-        """Count one failure; True when it began an outage (and was logged, with the
-        error's class, and its redacted traceback if asked)."""
+        """Count one failure; True when it was logged: the one that began an outage
+        (with the error's class, and its redacted traceback if asked).
+
+        A failure that asks for its traceback is not an outage but a fault (a bug, bad
+        data): it is never silenced, only thinned to one line a minute (with the count
+        so far), so a loop that fails on every turn keeps saying so."""
         self.failures += 1
+        now = self._monotonic()
         if self._since is not None:
-            return False
-        self._since = self._monotonic()
-        self.failures = 1
+            if not (traceback and now - self._last_logged >= REPEAT_FAULT_SECONDS):
+                return False
+            extra["failures"] = self.failures
+        else:
+            self._since = now
+            self.failures = 1
+        self._last_logged = now
         if isinstance(error, BaseException):
             extra["error"] = type(error).__name__
         elif error is not None:

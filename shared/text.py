@@ -37,6 +37,9 @@ _MULTI_LINE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}{_SURROGAT
 # read back from the log): the rules here guard the door, and are not applied again
 # to what came through it, so a stricter release never strands an accepted report.
 ACCEPTED = "accepted_earlier"
+# The validation context to read such data with: `Model.model_validate(stored,
+# context=ACCEPTED_EARLIER)`.
+ACCEPTED_EARLIER: dict[str, bool] = {ACCEPTED: True}
 
 
 def forbidden_character(value: str, *, multiline: bool = False) -> str | None:

@@ -19,12 +19,15 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.demo.sink import DemoSink, router
+from shared.headers import install_security_headers
 
 
 def create_app(secret: str | None = None, log_file: Path | None = None) -> FastAPI:
     """A FastAPI app serving `/demo/sink` (and `/healthz` for container health checks)."""
     app = FastAPI(title="Signpost demo webhook sink")
     app.include_router(router)
+    # It shows what partners were sent (a school's Encompass notices: a child's details).
+    install_security_headers(app)
     if secret:
         app.state.demo_sink = DemoSink(secret, log_file)
 

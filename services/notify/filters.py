@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 from services.notify.models import WebhookSubscription
 from shared.auth import oversees
 from shared.events import DestinationKind, Priority
-from shared.text import CheckedText
+from shared.text import ACCEPTED_EARLIER, CheckedText
 
 
 class SubscriptionFilter(CheckedText):
@@ -47,7 +47,10 @@ def wants(subscription: WebhookSubscription, event_type: str, data: dict[str, ob
     if event_type not in subscription.event_types:
         return False
     if subscription.event_filter:
-        return SubscriptionFilter.model_validate(subscription.event_filter).matches(data)
+        stored = SubscriptionFilter.model_validate(
+            subscription.event_filter, context=ACCEPTED_EARLIER
+        )
+        return stored.matches(data)
     return True
 
 

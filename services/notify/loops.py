@@ -266,9 +266,11 @@ def warn_of_calendar_end(calendar: SchoolCalendar, now: datetime) -> None:
 
 
 async def on_start(ctx: ServiceContext) -> None:
-    """Read the area's sharing policy and school calendar now, so a broken file stops
-    notify at start rather than at its first event, and warn of the calendar's end."""
+    """Read the area's sharing policy, school calendar and header-sealing key now, so a
+    broken file or key stops notify at start rather than at its first event (or its
+    first subscription), and warn of the calendar's end."""
     sharing_policy_of(ctx)
+    header_seal_of(ctx)
     warn_of_calendar_end(school_calendar_of(ctx), ctx.clock.now())
 
 

@@ -22,7 +22,7 @@ from services.notify.sealed_headers import MAX_HEADERS, header_problem
 from services.notify.ssrf import without_user_info
 from services.notify.webhooks import overlap_until
 from shared.clock import as_utc
-from shared.text import CheckedText, check_text
+from shared.text import ACCEPTED_EARLIER, CheckedText, check_text
 
 PartnerEventType = Literal[
     "org.signpost.referral.routed.v1",
@@ -105,7 +105,7 @@ class SubscriptionPublic(BaseModel):
             url=without_user_info(sub.url),
             event_types=sub.event_types,
             header_names=sub.header_names or [],
-            filter=SubscriptionFilter.model_validate(sub.event_filter)
+            filter=SubscriptionFilter.model_validate(sub.event_filter, context=ACCEPTED_EARLIER)
             if sub.event_filter
             else None,
             status=sub.status,

@@ -53,7 +53,17 @@ class HeaderSeal:
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
             raise ValueError("no key to seal headers with")
-        self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
+        fernets = []
+        for position, key in enumerate(keys, start=1):
+            try:
+                fernets.append(Fernet(key.encode()))
+            except ValueError:
+                # Never the key itself in the message: it is a secret.
+                raise ValueError(
+                    f"key {position} of NOTIFY_SECRETS_KEY is not a Fernet key (32 bytes, "
+                    "url-safe base64: Fernet.generate_key())"
+                ) from None
+        self._fernet = MultiFernet(fernets)
 
     def seal(self, headers: Mapping[str, str]) -> str:
         return self._fernet.encrypt(json.dumps(dict(headers)).encode()).decode()

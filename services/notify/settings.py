@@ -4,6 +4,7 @@ process."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -103,10 +104,18 @@ def header_seal(settings: NotifySettings) -> HeaderSeal | None:
     if settings.mode != "embedded":
         return None
     key_file = settings.data_dir / "notify-secrets.key"
-    if not key_file.exists():
+    # An empty file is a first run cut short before the key was written: nothing can
+    # have been sealed with it.
+    if not key_file.exists() or not key_file.read_text().strip():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        key_file.touch(mode=0o600)
-        key_file.write_text(new_key())
+        # Written whole or not at all, readable by its owner alone.
+        partial = key_file.with_name(key_file.name + ".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(new_key())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, key_file)
     return HeaderSeal([key_file.read_text().strip()])
 
 

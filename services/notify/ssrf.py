@@ -31,8 +31,14 @@ class ForbiddenTarget(OSError):
 
 
 # IPv6 ranges refused whatever they carry: IPv4-compatible addresses (deprecated, RFC
-# 4291) and the local-use NAT64 prefix (RFC 8215), which translates into a local network.
-_NEVER = (ipaddress.ip_network("::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# 4291), the local-use NAT64 prefix (RFC 8215), which translates into a local network,
+# and site-local addresses (deprecated by RFC 3879, still routed inside some networks,
+# and not "private" to Python's ipaddress).
+_NEVER = (
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("fec0::/10"),
+)
 # Prefixes whose last 32 bits are an IPv4 address: NAT64's well-known prefix (RFC 6052)
 # and IPv4-translated addresses (SIIT, RFC 2765).
 _LAST_32_BITS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::ffff:0:0:0/96"))

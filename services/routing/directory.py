@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shared.report import concern_codes as known_concern_codes
-from shared.text import CheckedText
+from shared.text import ACCEPTED_EARLIER, CheckedText
 
 # What kind of service an agency offers (the list); `hub` and `mash` are the
 # two roles routing treats specially, everything else is a single agency.
@@ -181,7 +181,10 @@ class DirectoryContent(CheckedText):
             {
                 **self.model_dump(exclude={"version"}),
                 "agencies": [a.model_dump() for a in agencies],
-            }
+            },
+            # Its agencies were each checked as they came in (a stored one under the
+            # rules of its day): the edit must not fail on an untouched agency.
+            context=ACCEPTED_EARLIER,
         )
 
     def of_kind(self, kind: str) -> Agency:

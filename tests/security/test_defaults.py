@@ -221,3 +221,15 @@ def test_the_demo_sinks_log_of_notices_is_its_owners_alone(tmp_path: Path) -> No
     log_file = tmp_path / "var" / "demo-sink.jsonl"
     DemoSink(new_secret(), log_file)
     assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+
+
+async def test_the_standalone_demo_sink_never_lets_its_notices_be_stored(tmp_path: Path) -> None:
+    from services.demo.sink_app import create_app
+    from services.notify.webhooks import new_secret
+
+    app = create_app(new_secret(), tmp_path / "demo-sink.jsonl")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sink") as client:
+        answer = await client.get("/demo/sink")
+    assert answer.status_code == 200
+    assert_private(answer)

@@ -219,9 +219,12 @@ async def test_a_triage_override_with_hostile_text_is_refused_whole_or_stored_ex
     if answer.status_code == 201:
         assert [o["rationale"] for o in overrides] == [rationale.strip()]
     else:
-        assert answer.status_code == 422, answer.text
-        assert fields_of(answer) == ["rationale"]
         assert overrides == []
+        # A field error names the rationale; the policy's own refusals (the level it
+        # already has, a level the area's policy lacks) are problems of their own.
+        assert answer.status_code in (409, 422), answer.text
+        if "errors" in answer.json():
+            assert fields_of(answer) == ["rationale"]
 
 
 async def hub_change(sp: Signpost, action: str, body: dict[str, Any]) -> tuple[Any, Any]:

@@ -89,6 +89,9 @@ def teredo(*, server: str, client: str) -> str:
         # IPv4-mapped, as before.
         ("::ffff:127.0.0.1", True),
         ("::ffff:8.8.8.8", False),
+        # Site-local (deprecated, still routed inside some networks).
+        ("fec0::1", True),
+        ("feff::1", True),
     ],
 )
 def test_an_ipv6_address_is_refused_when_any_ipv4_address_it_carries_is_not_public(
@@ -457,6 +460,25 @@ def test_a_rotated_key_still_opens_what_the_old_one_sealed() -> None:
     sealed = HeaderSeal([old]).seal({"X-Api-Key": "k"})
     rotated = header_seal(notify_settings(mode="distributed", notify_secrets_key=f"{new},{old}"))
     assert rotated is not None and rotated.open(sealed) == {"X-Api-Key": "k"}
+
+
+def test_a_key_file_cut_short_on_its_first_run_is_made_again(tmp_path: Path) -> None:
+    (tmp_path / "notify-secrets.key").write_text("")
+    seal = header_seal(notify_settings(mode="embedded", data_dir=tmp_path))
+    assert seal is not None and seal.open(seal.seal({"X-Api-Key": "k"})) == {"X-Api-Key": "k"}
+    assert (tmp_path / "notify-secrets.key").read_text().strip()
+
+
+async def test_a_secrets_key_that_is_not_a_fernet_key_stops_notify_at_start_unechoed(
+    tmp_path: Path,
+) -> None:
+    secret = "not-a-fernet-key-but-a-secret-all-the-same"
+    valid = new_key()
+    app = embedded_app(embedded_settings(tmp_path / "var", notify_secrets_key=f"{valid},{secret}"))
+    with pytest.raises(ValueError, match="key 2 of NOTIFY_SECRETS_KEY") as refused:
+        async with app.router.lifespan_context(app):
+            pass
+    assert secret not in str(refused.value) and valid not in str(refused.value)
 
 
 async def test_headers_sealed_with_another_key_are_not_sent(tmp_path: Path) -> None:

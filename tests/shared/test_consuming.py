@@ -48,6 +48,22 @@ def test_without_a_sqlstate_operational_and_interface_errors_are_outages() -> No
     assert not is_transient(IntegrityError("INSERT", {}, DriverError(None)))
 
 
+@pytest.mark.parametrize(
+    ("message", "outage"),
+    [
+        ("database is locked", True),
+        ("unable to open database file", True),
+        ("disk I/O error", True),
+        ("no such table: report", False),  # a bug (or a migration not run): park it
+        ("no such column: level", False),
+    ],
+)
+def test_sqlite_errors_are_outages_only_when_they_are_the_files(message: str, outage: bool) -> None:
+    import sqlite3
+
+    assert is_transient(OperationalError("SELECT", {}, sqlite3.OperationalError(message))) is outage
+
+
 def test_a_lost_connection_is_an_outage_whatever_its_class() -> None:
     error = DBAPIError("SELECT", {}, DriverError("XX000"), connection_invalidated=True)
     assert is_transient(error)

@@ -89,6 +89,21 @@ def test_the_next_outage_is_logged_again(caplog: pytest.LogCaptureFixture) -> No
     assert [r.getMessage() for r in caplog.records] == ["db down", "db up", "db down", "db up"]
 
 
+def test_a_fault_that_recurs_is_never_silenced_only_thinned_to_a_line_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ticks = Ticks()
+    fault = OutageLog("escalation tick", logging.getLogger("t.fault"), monotonic=ticks)
+    with caplog.at_level(logging.INFO, logger="t.fault"):
+        for _ in range(10 * 60):  # a loop failing every second for ten minutes
+            fault.failed(KeyError("a bug"), traceback=True)
+            ticks.now += 1.0
+    lines = caplog.records
+    assert len(lines) == 10
+    assert all(r.levelname == "WARNING" and r.exc_info for r in lines)
+    assert lines[-1].failures == 541  # type: ignore[attr-defined]
+
+
 def _record(name: str, msg: str, *args: object) -> logging.LogRecord:
     return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
 

@@ -19,6 +19,7 @@ from services.routing.service import SYSTEM
 from shared.auth import Principal
 from shared.clock import as_utc
 from shared.problems import NotFound, Problem
+from shared.text import ACCEPTED_EARLIER
 from shared.uow import UnitOfWork
 
 
@@ -80,7 +81,11 @@ def _invalid(exc: ValueError) -> Problem:
 
 
 def _as_directory(row: DirectoryVersion) -> Directory:
-    return Directory.model_validate({**row.document, "version": row.version})
+    # A stored version was checked when it was stored: a later release's stricter text
+    # rules must not make it unreadable (every routing decision reads it).
+    return Directory.model_validate(
+        {**row.document, "version": row.version}, context=ACCEPTED_EARLIER
+    )
 
 
 def _view(row: DirectoryVersion) -> DirectoryView:
@@ -92,7 +97,8 @@ def _view(row: DirectoryVersion) -> DirectoryView:
             "changed_by": row.changed_by,
             "note": row.note,
             "created_at": as_utc(row.created_at),
-        }
+        },
+        context=ACCEPTED_EARLIER,
     )
 
 
@@ -123,9 +129,10 @@ async def _save_version(
         name = f"{_slug(content.area)}-{number}"
         if await repository.version_named(session, name) is not None:
             name = f"{name}-{int(at.timestamp())}"
-    document = DirectoryContent.model_validate(content.model_dump(exclude={"version"})).model_dump(
-        mode="json"
-    )
+    # `content` is a checked model already (its text checked as it came in).
+    document = DirectoryContent.model_validate(
+        content.model_dump(exclude={"version"}), context=ACCEPTED_EARLIER
+    ).model_dump(mode="json")
     row = DirectoryVersion(
         version=name,
         area=content.area,

@@ -70,3 +70,28 @@ async def test_an_import_with_nothing_usable_says_what_it_skipped_and_changes_no
     assert raised.value.status == 422 and raised.value.type == "nothing-to-import"
     async with ctx.units.begin() as uow:
         assert (await current_directory(uow)).version == "demo-2026-11-2"
+
+
+async def test_a_version_stored_before_the_text_rules_stays_readable_and_editable(
+    ctx: ServiceContext,
+) -> None:
+    """An older release stored what ORUK published (a line break in a name) and did not
+    check text; that version must still route referrals and take edits."""
+    from sqlmodel import select
+
+    from services.routing.models import DirectoryVersion
+
+    async with ctx.units.begin() as uow:
+        row = (await uow.session.exec(select(DirectoryVersion))).one()
+        document = dict(row.document)
+        document["agencies"] = [
+            {**a, "name": a["name"].replace(" ", "\n", 1)} if a["id"] == "asb-unit" else a
+            for a in document["agencies"]
+        ]
+        row.document = document
+        uow.session.add(row)
+    async with ctx.units.begin() as uow:
+        directory = await current_directory(uow)
+        assert "\n" in (directory.agency("asb-unit") or directory.agencies[0]).name
+        changed = await remove_agency(uow=uow, principal=PARTNERSHIP, agency_id="school-nursing")
+    assert "school-nursing" not in {a.id for a in changed.agencies}
