@@ -248,6 +248,30 @@ def install_problem_handlers(app: FastAPI, *, on_outage: OutageHook | None = Non
     app.add_middleware(RequestIds)
 
 
+# What any route may answer before it runs (see TextOnlyUrls), for the OpenAPI of every
+# route; a route that documents its own 400 keeps its own description.
+URL_REFUSED: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "The request cannot be read: the URL's path holds a control or "
+        "bidirectional-override character (problem type forbidden-character)",
+        "content": {
+            PROBLEM_JSON: {
+                "schema": {
+                    "type": "object",
+                    "required": ["type", "title", "status"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 class TextOnlyUrls:
     """Refuses a URL whose path or query holds a control or bidirectional-override
     character (a `%00` in an id), before any route sees it: such a value is never an

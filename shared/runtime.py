@@ -37,7 +37,7 @@ from shared.headers import install_security_headers
 from shared.logging import OutageLog
 from shared.migrations import KEYS, MigrationHistory, check_at_head, history_of, upgrade
 from shared.outbox import OutboxRelay
-from shared.problems import install_problem_handlers
+from shared.problems import URL_REFUSED, install_problem_handlers
 from shared.settings import Settings
 from shared.uow import UnitOfWork, UnitsOfWork
 
@@ -505,9 +505,9 @@ def build_app(
     install_security_headers(app)
     for definition in definitions:
         if definition.router is not None:
-            app.include_router(definition.router)
+            app.include_router(definition.router, responses=URL_REFUSED)
     for router in extra_routers:
-        app.include_router(router)
+        app.include_router(router, responses=URL_REFUSED)
 
     @app.get("/healthz", tags=["health"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
