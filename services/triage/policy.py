@@ -2,11 +2,13 @@
 
 A policy file is JSON owned by the local safeguarding partnership. It names its
 levels (4, or 5 in some areas) with their RAG priority and decision timescale,
-weights every concern code of the published vocabulary within the assessment
-triangle (or lists it as statutory), and sets the cumulative, age and household
-rules. A file that breaks a rule refuses to load with the line and the reason, so
-a partnership finds out from `signpost policy check FILE`, not from a child's
-referral scored against half a policy.
+places every concern code of the published vocabulary (statutory, weighted within the
+assessment triangle, or informational with the reason it is not scored), and sets the
+cumulative, age and household rules. A file that breaks a rule, or is unsound against
+the safeguarding guidance (`soundness.py`: a code left unhandled, a category of
+significant harm that is not statutory, a single low-level indicator reaching the top
+level), refuses to load with the line and the reason, so a partnership finds out from
+`signpost policy check FILE`, not from a child's referral scored against half a policy.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from shared.bank_holidays import Division
 from shared.events import Priority
-from shared.report import concern_codes
 
 Domain = Literal["child_development", "parenting_capacity", "family_and_environment"]
 DOMAINS: tuple[Domain, ...] = ("child_development", "parenting_capacity", "family_and_environment")
@@ -38,6 +39,8 @@ MemberFlag = Literal[
     "domestic_abuse_victim",
 ]  # fmt: skip
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# Why a code is placed as it is, in words a practitioner and an inspector can check.
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 Weight = Annotated[int, Field(ge=1, le=100)]
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policies" / "demoshire.json"
@@ -139,6 +142,12 @@ class ThresholdPolicy(_Strict):
     immediate_risk_is_statutory: bool = True
     statutory: list[Code] = Field(min_length=1)
     weights: dict[Domain, dict[Code, Weight]]
+    # Codes deliberately not scored, each with the reason: recorded on the report, they
+    # add nothing to the level.
+    informational: dict[Code, Reason] = Field(default_factory=dict)
+    # Why a code is placed as it is (every statutory code of a shipped policy has one),
+    # citing the guidance or threshold document it follows.
+    notes: dict[Code, Reason] = Field(default_factory=dict)
     score_bands: list[ScoreBand] = Field(min_length=1)
     cumulative: list[CumulativeRule] = Field(default_factory=list)
     age_modifiers: list[AgeModifier] = Field(default_factory=list)
@@ -171,7 +180,8 @@ Loc = tuple[str | int, ...]
 
 
 def semantic_errors(policy: ThresholdPolicy) -> list[tuple[Loc, str]]:
-    """The rules that compare parts of a policy, each at the location at fault."""
+    """The rules that compare parts of a policy, each at the location at fault (how each
+    concern code is placed is a soundness rule: `soundness.py`)."""
     errors: list[tuple[Loc, str]] = []
     levels = [spec.level for spec in policy.levels]
     if levels != list(range(1, len(levels) + 1)):
@@ -184,25 +194,6 @@ def semantic_errors(policy: ThresholdPolicy) -> list[tuple[Loc, str]]:
             )
     if policy.levels[-1].priority != "red":
         errors.append((("levels", len(levels) - 1, "priority"), "the top level must be red"))
-    known = concern_codes()
-    placed: dict[str, Loc] = {}
-    for i, code in enumerate(policy.statutory):
-        if code not in known:
-            errors.append((("statutory", i), f"{code!r} is not in the concern vocabulary"))
-        placed[code] = ("statutory", i)
-    for domain, weights in policy.weights.items():
-        for code in weights:
-            if code not in known:
-                errors.append((("weights", domain, code), f"{code!r} is not in the vocabulary"))
-            elif code in placed:
-                where = ".".join(str(p) for p in placed[code])
-                errors.append((("weights", domain, code), f"{code!r} is already placed at {where}"))
-            placed[code] = ("weights", domain, code)
-    missing = sorted(known - set(placed))
-    if missing:
-        errors.append(
-            (("weights",), f"every concern code needs a weight or to be statutory: {missing}")
-        )
     previous = 0
     for i, band in enumerate(policy.score_bands):
         if band.level >= top:
@@ -218,9 +209,7 @@ def semantic_errors(policy: ThresholdPolicy) -> list[tuple[Loc, str]]:
                 (("cumulative", i, "min_level"), "only statutory indicators reach the top level")
             )
     for i, code in enumerate(policy.household.shared_codes):
-        if code not in known:
-            errors.append((("household", "shared_codes", i), f"{code!r} is not in the vocabulary"))
-        elif policy.weight_of(code) is None:
+        if policy.weight_of(code) is None:
             errors.append(
                 (("household", "shared_codes", i), f"{code!r} needs a weight to count as shared")
             )
@@ -254,7 +243,7 @@ class PolicyError(ValueError):
 
 
 def parse_policy(text: str, *, source: str = "<policy>") -> ThresholdPolicy:
-    """A validated policy from JSON text, or PolicyError with each line and reason."""
+    """A valid and sound policy from JSON text, or PolicyError with each line and reason."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -263,14 +252,17 @@ def parse_policy(text: str, *, source: str = "<policy>") -> ThresholdPolicy:
         policy = ThresholdPolicy.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            PolicyProblem(line_of(text, tuple(err["loc"])), _dotted(tuple(err["loc"])), err["msg"])
+            PolicyProblem(line_of(text, tuple(err["loc"])), dotted(tuple(err["loc"])), err["msg"])
             for err in exc.errors()
         ]
         raise PolicyError(source, problems) from None
-    semantic = semantic_errors(policy)
-    if semantic:
+    # Imported here: soundness decides sample reports with `scoring`, which needs this module.
+    from services.triage.soundness import located_soundness_problems
+
+    found = semantic_errors(policy) + located_soundness_problems(policy)
+    if found:
         raise PolicyError(
-            source, [PolicyProblem(line_of(text, loc), _dotted(loc), why) for loc, why in semantic]
+            source, [PolicyProblem(line_of(text, loc), dotted(loc), why) for loc, why in found]
         )
     return policy
 
@@ -281,7 +273,8 @@ def load_policy(path: Path | None = None) -> ThresholdPolicy:
     return parse_policy(path.read_text(encoding="utf-8"), source=str(path))
 
 
-def _dotted(loc: Loc) -> str:
+def dotted(loc: Loc) -> str:
+    """A location as the check prints it: `weights.child_development.bullying`."""
     return ".".join(str(part) for part in loc)
 
 

@@ -303,7 +303,7 @@ def test_every_failure_is_reported_at_once() -> None:
     assert set(errors_of(body)) == {"school.urn", "child.date_of_birth"}
 
 
-# The vocabulary: DOMAIN.md's level-2 and level-4 indicators and the ten ACEs.
+# The vocabulary: DOMAIN.md's level-2, level-3 and level-4 indicators and the ten ACEs.
 LEVEL_2 = {
     "absence_truancy",
     "fixed_term_exclusion",
@@ -330,12 +330,12 @@ LEVEL_4 = {
     "fgm",
     "gang_involvement",
     "missing_frequently",
-    "permanent_exclusion",
-    "chronic_non_attendance",
     "parental_mental_health_significant",
     "parental_substance_misuse_significant",
     "domestic_abuse_serious",
 }
+# Education and early-help matters by themselves; statutory only with an indicator of harm.
+LEVEL_3 = {"permanent_exclusion", "chronic_non_attendance"}
 ACES = {
     "physical_abuse",
     "sexual_abuse",
@@ -351,7 +351,7 @@ ACES = {
 
 
 def test_the_vocabulary_covers_the_threshold_indicators_and_the_ten_aces() -> None:
-    assert LEVEL_2 | LEVEL_4 | ACES <= concern_codes()
+    assert LEVEL_2 | LEVEL_3 | LEVEL_4 | ACES <= concern_codes()
     concerns = vocabulary()["concerns"]
     assert isinstance(concerns, list)
     assert {c["code"] for c in concerns if c["ace"]} == ACES

@@ -8,6 +8,7 @@ import pytest
 
 from services.triage.policy import PolicyError, line_of, load_policy, parse_policy
 from services.triage.settings import TriageSettings
+from services.triage.soundness import SIGNIFICANT_HARM
 from shared.settings import Settings
 from tests.services.triage.helpers import POLICIES, line_containing
 
@@ -20,7 +21,10 @@ def test_the_example_policies_load_and_differ() -> None:
     assert (demo.id, demo.top_level, cwm.id, cwm.top_level) == ("demoshire", 4, "cwm-demo", 5)
     assert demo.level(4).decide_within_hours == 4 and demo.level(4).clock == "round_the_clock"
     assert cwm.level(5).decide_within_hours == 2
-    assert set(demo.statutory) > set(cwm.statutory)
+    # Both make every category of significant harm statutory (a soundness rule since
+    # 2026.11: Cwm Demo used to weight five of them); they differ in the weights.
+    assert set(demo.statutory) == set(cwm.statutory) == set(SIGNIFICANT_HARM)
+    assert demo.weights != cwm.weights
 
 
 def test_the_demo_policy_is_the_default_setting() -> None:
@@ -142,8 +146,31 @@ def test_a_policy_must_name_its_bank_holiday_division() -> None:
 def test_a_policy_must_place_every_concern_code() -> None:
     raw = json.loads(DEMO_TEXT)
     del raw["weights"]["child_development"]["bullying"]
-    with pytest.raises(PolicyError, match="needs a weight or to be statutory: \\['bullying'\\]"):
+    with pytest.raises(PolicyError, match="'bullying' is not handled: make it statutory, give"):
         parse_policy(json.dumps(raw, indent=2))
+
+
+def test_a_code_may_be_informational_with_a_reason_and_old_files_need_neither_field() -> None:
+    raw = json.loads(DEMO_TEXT)
+    del raw["weights"]["child_development"]["missed_health_checks"]
+    raw["informational"] = {"missed_health_checks": " the health visitor follows these up "}
+    policy = parse_policy(json.dumps(raw, indent=2))
+    assert policy.informational == {"missed_health_checks": "the health visitor follows these up"}
+    del raw["informational"], raw["notes"]
+    raw["weights"]["child_development"]["missed_health_checks"] = 1
+    assert parse_policy(json.dumps(raw, indent=2)).notes == {}
+
+
+def test_an_informational_code_needs_a_reason() -> None:
+    text = DEMO_TEXT.replace('"missed_health_checks": 1, ', "", 1).replace(
+        '"informational": {}', '"informational": {"missed_health_checks": "  "}', 1
+    )
+    with pytest.raises(PolicyError) as raised:
+        parse_policy(text)
+    [problem] = raised.value.problems
+    assert problem.location == "informational.missed_health_checks"
+    assert problem.line == line_containing(text, '"missed_health_checks": "  "')
+    assert "at least 1 character" in problem.reason
 
 
 def test_line_of_follows_objects_and_arrays_and_stops_at_what_is_missing() -> None:

@@ -30,6 +30,17 @@ DEMOSHIRE_TABLE = [
     ("statutory: fgm", facts("fgm"), [], 4, "red"),
     ("statutory: gang involvement", facts("gang_involvement", age=15), [], 4, "red"),
     ("immediate risk is statutory", facts(immediate=True), [], 4, "red"),
+    # Education and early-help matters by themselves (DOMAIN.md, corrected 2026.11): level
+    # 3 alone, statutory only with an indicator of harm. Statutory until 2026.11-1.
+    ("permanent exclusion alone is level 3", facts("permanent_exclusion"), [], 3, "amber"),
+    ("chronic non-attendance alone is level 3", facts("chronic_non_attendance"), [], 3, "amber"),
+    (
+        "permanent exclusion with an indicator of harm is statutory",
+        facts("permanent_exclusion", "physical_neglect"),
+        [],
+        4,
+        "red",
+    ),
     (
         "Devon PPN: third concern within 90 days",
         facts("bullying"),
@@ -127,14 +138,30 @@ CWM_TABLE = [
     ("nothing reported", facts(), [], 1, "blue"),
     ("one low weight", facts("bullying"), [], 2, "green"),
     ("score 5 meets targeted support", facts("domestic_abuse", "low_income"), [], 3, "green"),
+    # Significant harm is statutory (Working Together 2023; a soundness rule): Cwm Demo
+    # weighted these five until 2026.10-2 (gang involvement 8 was level 3 alone).
+    ("statutory: gang involvement", facts("gang_involvement", age=15), [], 5, "red"),
+    ("statutory: frequently missing", facts("missing_frequently", age=14), [], 5, "red"),
+    ("statutory: serious domestic abuse", facts("domestic_abuse_serious"), [], 5, "red"),
     (
-        "gang involvement is weighted, not statutory",
-        facts("gang_involvement", age=15),
+        "statutory: parental mental health significantly affecting care",
+        facts("parental_mental_health_significant"),
         [],
-        3,
-        "green",
+        5,
+        "red",
     ),
-    ("score 9 meets complex", facts("gang_involvement", "low_income", age=15), [], 4, "amber"),
+    (
+        "statutory: parental substance misuse significantly affecting care",
+        facts("parental_substance_misuse_significant"),
+        [],
+        5,
+        "red",
+    ),
+    ("score 9 meets complex", facts("self_harm", "homelessness", age=15), [], 4, "amber"),
+    # Level 3 of four alone in the threshold documents, which is Cwm Demo's level 4
+    # (complex / intensive, amber, through the hub); weighted 5 (level 3) until 2026.10-2.
+    ("permanent exclusion alone is complex", facts("permanent_exclusion"), [], 4, "amber"),
+    ("chronic non-attendance alone is complex", facts("chronic_non_attendance"), [], 4, "amber"),
     ("under 5 adds 3 and under 10 adds 1", facts("domestic_abuse", age=3), [], 3, "green"),
     (
         "under 5 reaches complex with more",
@@ -182,9 +209,11 @@ CWM_TABLE = [
         "green",
     ),
     (
-        "household: a sibling's serious domestic abuse within 120 days",
-        facts("bullying"),
-        [prior(100, "domestic_abuse_serious", sibling=True)],
+        # A sibling's serious domestic abuse used to be the example: it is statutory now,
+        # and only weighted codes are shared across the household.
+        "household: a sibling's domestic abuse within 120 days",
+        facts("self_harm"),
+        [prior(100, "domestic_abuse", sibling=True)],
         4,
         "amber",
     ),
@@ -258,9 +287,14 @@ def test_every_weighted_code_adds_its_weight_in_its_triangle_domain(
 
 
 def test_the_two_example_policies_decide_the_same_report_differently() -> None:
-    report = facts("gang_involvement", age=15)
-    assert decide(DEMOSHIRE, report, []).level == 4
+    """Gang involvement was the example until both made it statutory (significant harm);
+    self-harm with low income is weighted differently: early help in Demoshire (4 + 1),
+    targeted support in Cwm Demo (5 + 1)."""
+    report = facts("self_harm", "low_income", age=15)
+    assert decide(DEMOSHIRE, report, []).level == 2
     assert decide(CWM, report, []).level == 3
+    harm = facts("gang_involvement", age=15)
+    assert (decide(DEMOSHIRE, harm, []).level, decide(CWM, harm, []).level) == (4, 5)
 
 
 def test_the_decision_lists_the_factors_the_rules_and_the_policy_version() -> None:
@@ -270,7 +304,7 @@ def test_the_decision_lists_the_factors_the_rules_and_the_policy_version() -> No
         [prior(10, "bullying"), prior(20, "bullying"), prior(30, "poor_housing", sibling=True)],
     )
     assert decision.level == 3
-    assert (decision.policy_id, decision.policy_version) == ("demoshire", "2026.11-1")
+    assert (decision.policy_id, decision.policy_version) == ("demoshire", "2026.11-2")
     by_code = {f.code: f for f in decision.factors}
     assert by_code["domestic_abuse"].weight == 4
     assert by_code["domestic_abuse"].domain == "family_and_environment"
@@ -289,7 +323,7 @@ def test_the_rationale_reads_as_a_practitioner_would_write_it() -> None:
     assert "persistent absence or truancy +2 (the child's developmental needs)" in text
     assert "under the age of criminal responsibility (10) +1" in text
     assert "Decision due by Fri 13 Nov 2026 10:00 (24 hours, working hours)" in text
-    assert text.endswith("Policy demoshire version 2026.11-1.")
+    assert text.endswith("Policy demoshire version 2026.11-2.")
 
     red = decide(DEMOSHIRE, facts("sexual_abuse", "bullying"), []).rationale
     assert "A statutory indicator is present (suspected sexual abuse)" in red
@@ -307,9 +341,16 @@ flags = st.lists(
     ),
     max_size=3,
 )
+# A referral id is unique: two different reports never share one (the id breaks ties
+# between reports made at the same instant).
 priors = st.builds(
     lambda days, codes, level, sibling, fl: prior(
-        days, *codes, level=level, sibling=sibling, flags=tuple(fl), ref=f"r{days}{codes}"
+        days,
+        *codes,
+        level=level,
+        sibling=sibling,
+        flags=tuple(fl),
+        ref=f"r{days}{codes}{level}{sibling}{fl}",
     ),
     st.integers(0, 400),
     st.lists(st.sampled_from(CODES), min_size=1, max_size=3),
