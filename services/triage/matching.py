@@ -2,16 +2,72 @@
 lives with them? Pure functions over plain identities, tested directly.
 
 A police report and a school concern name the same child differently: typos
-("Smyth"), short forms ("Billy" for William), given and family names swapped, a date
-of birth with day and month transposed. Names are compared with Jaro-Winkler (which
-forgives the typos people make near the end of a name) after folding accents and
-case, with a shipped table of short forms; the date of birth must agree (exactly, or
-transposed) and the address or the pupil number must back the names up.
+("Smyth"), short forms ("Billy" for William), given and family names swapped, accents,
+hyphens and spaces, a date of birth with day and month transposed. Names are folded
+(accents, case, hyphens, spaces and apostrophes dropped) and then agree in one of
+three ways: they are one name; one is a known short form or spelling of the other
+(the shipped table, `data/nicknames.json`); or they are merely alike (Jaro-Winkler,
+which forgives the typos people make near the end of a name).
 
-Merging two children by mistake is worse than missing a link: it mixes one child's
-history into another's decision. So every rule below needs the date of birth, and a
-looser name needs a postcode or UPN beside it; twins (same birthday, same address)
-are told apart by requiring the given names themselves to be close.
+Merging two children is worse than missing a link: it mixes one child's history into
+another's decision (three concerns about one twin escalated the other's first
+referral). So `compare` has three outcomes:
+
+- SAME, the same child: counted. The earlier reports are this child's history (the
+  cumulative rules, "known to the hub").
+- POSSIBLE, perhaps the same child: the link rests on likeness, not agreement. Shown
+  to a practitioner with the decision, to confirm; never counted.
+- DIFFERENT: not the same child.
+
+The rules, in order:
+
+1. Both reports carry a unique pupil number: the same number is the same child, and
+   a different one a different child, whatever the names say.
+2. The dates of birth must be the same, or the same with day and month transposed.
+3. Both names must be at least alike, in whichever order fits (given and family names
+   may be swapped): given names GIVEN_FLOOR, family names FAMILY_FLOOR. Read swapped,
+   which pair holds the given names is unknown, so a pair only alike is taken for the
+   given names (unless the other pair is a known short form, which only given names
+   are): "Smith Louise" is not counted as Louis Smith.
+4. Each of these is a doubt:
+   - the given names are only alike: not one name, nor a known short form or spelling
+     of one name ("Louis"/"Louise", "Milo"/"Mila", a misspelt "Wiliam");
+   - the family names are only alike ("Smith"/"Smyth"). A family name with a whole
+     part in common ("Smith-Jones"/"Jones", a particle such as "van" aside) is not a
+     doubt: a family name gains or loses a barrel, and twins share theirs anyway;
+   - day and month of birth are transposed;
+   - the postcodes are in different districts (a move, or a namesake);
+   - a report has no postcode.
+5. SAME: the given names are one name (or a known short form or spelling of it), the
+   postcodes are not in different districts, and there is at most one doubt. So a
+   misspelt family name needs the same district behind it, and so does a transposed
+   date of birth (with both names agreeing).
+6. POSSIBLE: not SAME, at most two doubts, and at least one of the names agrees (one
+   name, a short form, a part in common). Anything weaker is DIFFERENT.
+
+Given names that are only alike are never counted, at any address. The same date of
+birth at the same address is exactly where twins live, and twins' names are often one
+letter apart ("Louis"/"Louise", "Ellis"/"Ellie", "Milo"/"Mila"); twins also move, and
+one report may carry an old address, so the rule cannot rest on the postcode. The
+letters cannot tell a twin from a typo; a practitioner who knows the family can, so a
+misspelt given name is shown as POSSIBLE rather than lost.
+
+Short forms and spellings in the shipped table are one name: "Aiden" and "Aidan",
+"Mohammed" and "Muhammad" are one name spelled two ways (parents do not give twins one
+name in two spellings; two agencies' records often do). The table never puts together
+two names parents give as different names (Isla is not Isabella, Leon is not Leo).
+
+`resolve` picks the child a report is about among many: the best SAME, unless the
+report is SAME to two children held apart (no report of one is SAME to a report of the
+other: "Ollie" beside twins Oliver and Olivia, or two pupil numbers); then it is
+counted as neither and both are POSSIBLE. A short form of two names beside only one
+of them on record is that child: reports do not carry the child's sex, and without
+it nothing better can be said.
+
+Households are a rule of their own (`same_household`: the same full postcode and a
+person in common), never a POSSIBLE match. Precision and recall on generated data
+(twins, siblings, namesakes; the reports' usual noise) are measured, with bounds, by
+tests/services/triage/test_matching_evaluation.py.
 """
 
 from __future__ import annotations
@@ -21,21 +77,52 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 
 from rapidfuzz.distance import JaroWinkler
 
 # Thresholds for Jaro-Winkler similarity (0..1). A typo in a 5-letter name scores
-# about 0.89 ("smith"/"smyth"); twins' given names often score 0.85-0.87
-# ("oliver"/"olivia", "jack"/"jake"), hence the given-name floor above that.
+# about 0.89 ("smith"/"smyth"). Names scoring above the given-name floor are only ever
+# "alike" (never counted): twins' names reach 0.97 ("louis"/"louise").
 GIVEN_FLOOR = 0.88
 FAMILY_FLOOR = 0.85
-# Without a shared postcode district, only near-identical names (exact DOB) link.
-NAMES_ALONE = 0.96
-# A transposed date of birth is weaker evidence: both names must be close, same district.
-TRANSPOSED_FLOOR = 0.92
 MEMBER_FLOOR = 0.90
+
+# Parts of a family name that many unrelated families share: a part in common must be
+# more than one of these.
+PARTICLES = frozenset(
+    {"al", "ap", "bin", "binti", "bint", "da", "das", "de", "del", "della", "den", "der",
+     "di", "do", "dos", "du", "el", "la", "le", "mac", "mc", "st", "van", "von"}
+)  # fmt: skip
+
+
+class Outcome(StrEnum):
+    SAME = "same"  # the same child: counted
+    POSSIBLE = "possible"  # perhaps the same child: shown to a practitioner, not counted
+    DIFFERENT = "different"
+
+
+class Agreement(StrEnum):
+    """How two names agree, strongest first."""
+
+    ONE_NAME = "one name"  # the same after folding
+    SHORT_FORM = "short form"  # given names: a known short form or spelling of one name
+    SHARED_PART = "shared part"  # family names: a whole part in common (Smith-Jones, Jones)
+    ALIKE = "alike"  # only similar letters
+    UNLIKE = "unlike"
+
+
+AGREES = frozenset({Agreement.ONE_NAME, Agreement.SHORT_FORM, Agreement.SHARED_PART})
+_RANK = {
+    Agreement.ONE_NAME: 3,
+    Agreement.SHORT_FORM: 2,
+    Agreement.SHARED_PART: 2,
+    Agreement.ALIKE: 1,
+    Agreement.UNLIKE: 0,
+}
+_OUTCOME_RANK = {Outcome.SAME: 2, Outcome.POSSIBLE: 1, Outcome.DIFFERENT: 0}
 
 
 @dataclass(frozen=True)
@@ -55,14 +142,36 @@ class Identity:
 
 @dataclass(frozen=True)
 class Match:
-    same_child: bool
+    """`compare`'s answer: the outcome, a score to rank candidates by, and the evidence
+    in words (no names: it is shown with the decision)."""
+
+    outcome: Outcome
     score: float
     reason: str
 
+    @property
+    def same_child(self) -> bool:
+        """Counted as the same child."""
+        return self.outcome is Outcome.SAME
+
+    @property
+    def possible(self) -> bool:
+        """Perhaps the same child: for a practitioner to confirm, never counted."""
+        return self.outcome is Outcome.POSSIBLE
+
+
+# Letters NFKD does not take apart into a base letter and an accent (Łukasz, Søren).
+_UNFOLDED = str.maketrans(
+    {"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "\u0131": "i", "ß": "ss",
+     "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D"}
+)  # fmt: skip
+
 
 def normalise_name(name: str) -> str:
-    """Lower case, accents folded, only letters kept (spaces and hyphens dropped)."""
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    """Lower case, accents folded, only letters kept (spaces, hyphens and apostrophes
+    dropped)."""
+    folded = unicodedata.normalize("NFKD", name.translate(_UNFOLDED))
+    folded = folded.encode("ascii", "ignore").decode()
     return "".join(ch for ch in folded.lower() if ch.isalnum())
 
 
@@ -78,12 +187,13 @@ def _nickname_groups() -> dict[str, frozenset[int]]:
     groups: dict[str, set[int]] = {}
     for index, names in enumerate(json.loads(text)["groups"]):
         for name in names:
-            groups.setdefault(name, set()).add(index)
+            groups.setdefault(normalise_name(name), set()).add(index)
     return {name: frozenset(ids) for name, ids in groups.items()}
 
 
 def are_nicknames(a: str, b: str) -> bool:
-    """Two given names are forms of one name (William, Will, Bill, Liam...)."""
+    """Two given names are forms of one name (William, Will, Bill, Liam...) or
+    spellings of one name (Aidan, Aiden)."""
     groups = _nickname_groups()
     return bool(groups.get(normalise_name(a), frozenset()) & groups.get(normalise_name(b), set()))
 
@@ -98,7 +208,12 @@ def given_similarity(a: str, b: str) -> float:
 def family_similarity(a: str, b: str) -> float:
     """Jaro-Winkler over the whole names, or over their parts (Smith-Jones ~ Jones)."""
     whole = float(JaroWinkler.similarity(normalise_name(a), normalise_name(b)))
-    parts = [float(JaroWinkler.similarity(x, y)) for x in name_tokens(a) for y in name_tokens(b)]
+    parts = [
+        float(JaroWinkler.similarity(x, y))
+        for x in name_tokens(a)
+        for y in name_tokens(b)
+        if x not in PARTICLES and y not in PARTICLES
+    ]
     # A shared part counts a little less than the whole name agreeing.
     return max([whole, *(p * 0.97 for p in parts)])
 
@@ -122,6 +237,75 @@ def names_similarity(a: Identity, b: Identity) -> tuple[float, float]:
     return max(straight, swapped_in_b, swapped_in_a, key=lambda pair: (pair[0] + pair[1], pair))
 
 
+def given_agreement(a: str, b: str) -> tuple[Agreement, float]:
+    """How two given names agree, with their similarity."""
+    x, y = normalise_name(a), normalise_name(b)
+    if x and x == y:
+        return Agreement.ONE_NAME, 1.0
+    if are_nicknames(x, y):
+        return Agreement.SHORT_FORM, 1.0
+    score = float(JaroWinkler.similarity(x, y))
+    return (Agreement.ALIKE if score >= GIVEN_FLOOR else Agreement.UNLIKE), score
+
+
+def family_agreement(a: str, b: str) -> tuple[Agreement, float]:
+    """How two family names agree, with their similarity."""
+    x, y = normalise_name(a), normalise_name(b)
+    if x and x == y:
+        return Agreement.ONE_NAME, 1.0
+    if (set(name_tokens(a)) & set(name_tokens(b))) - PARTICLES:
+        return Agreement.SHARED_PART, 0.97
+    score = family_similarity(a, b)
+    return (Agreement.ALIKE if score >= FAMILY_FLOOR else Agreement.UNLIKE), score
+
+
+@dataclass(frozen=True)
+class NameAgreement:
+    given: Agreement
+    family: Agreement
+    given_score: float
+    family_score: float
+    swapped: bool = False
+
+    @property
+    def mean(self) -> float:
+        return (self.given_score + self.family_score) / 2
+
+
+def name_agreement(a: Identity, b: Identity) -> NameAgreement:
+    """How the names agree: as written, or swapped (one report put the given name in
+    the family name's field), whichever agrees more; as written on a tie."""
+    given, given_score = given_agreement(a.given_name, b.given_name)
+    family, family_score = family_agreement(a.family_name, b.family_name)
+    straight = NameAgreement(given, family, given_score, family_score)
+    swapped = _swapped_agreement((a.given_name, b.family_name), (a.family_name, b.given_name))
+    return max(
+        (straight, swapped),
+        key=lambda n: (_RANK[n.given] + _RANK[n.family], not n.swapped),
+    )
+
+
+def _swapped_agreement(one: tuple[str, str], other: tuple[str, str]) -> NameAgreement:
+    """Names read swapped pair a's given name with b's family name and the other way
+    round; which pair holds the given names is not known (either report may be the one
+    that swapped them). A pair that is a known short form is the given names, and a
+    pair with a part in common the family names; otherwise the pair that agrees less
+    is taken for the given names, so a pair of names only alike is never read as the
+    family names to count twins as one child ("Louis Smith", "Smith Louise"). Either
+    report first gives the same reading."""
+
+    def given_first(pair: tuple[str, str]) -> tuple[bool, bool, int, float, list[str]]:
+        kind, score = given_agreement(*pair)
+        shared = family_agreement(*pair)[0] is Agreement.SHARED_PART
+        return (kind is not Agreement.SHORT_FORM, shared, _RANK[kind], score, sorted(pair))
+
+    pairs = [one, other]
+    at = min((0, 1), key=lambda i: given_first(pairs[i]))
+    g, g_score = given_agreement(*pairs[at])
+    f, f_score = family_agreement(*pairs[1 - at])
+    return NameAgreement(g, f, g_score, f_score, swapped=True)
+
+
 def dob_agreement(a: date, b: date) -> str | None:
     """ "exact", "transposed" (day and month swapped), or None."""
     if a == b:
@@ -140,43 +324,154 @@ def transposed(dob: date) -> date | None:
     return None if swapped == dob else swapped
 
 
+def address_agreement(a: Identity, b: Identity) -> str:
+    """ "postcode" (the same), "district" (the same postcode district), "elsewhere"
+    (different districts) or "unknown" (a report has none)."""
+    if not a.postcode or not b.postcode:
+        return "unknown"
+    if a.postcode.replace(" ", "").upper() == b.postcode.replace(" ", "").upper():
+        return "postcode"
+    if a.district == b.district:
+        return "district"
+    return "elsewhere"
+
+
+_GIVEN_WORDS = {
+    Agreement.ONE_NAME: "the same given name",
+    Agreement.SHORT_FORM: "given names a short form or spelling of one name",
+}
+_FAMILY_WORDS = {
+    Agreement.ONE_NAME: "the same family name",
+    Agreement.SHARED_PART: "a part of the family name in common",
+}
+_PLACE_WORDS = {
+    "postcode": "the same postcode",
+    "district": "the same postcode district",
+    "elsewhere": "postcodes in different districts",
+    "unknown": "no postcode on one report",
+}
+
+
 def compare(a: Identity, b: Identity) -> Match:
-    """Whether two identities are the same child, with a score to rank candidates."""
+    """Whether two identities are the same child (SAME), perhaps (POSSIBLE) or not
+    (DIFFERENT), with a score to rank candidates and the evidence in words."""
     if a.upn and b.upn:
         if a.upn == b.upn:
-            return Match(True, 2.0, "same unique pupil number")
-        return Match(False, 0.0, "different unique pupil numbers")
+            return Match(Outcome.SAME, 2.0, "the same unique pupil number")
+        return Match(Outcome.DIFFERENT, 0.0, "different unique pupil numbers")
     dob = dob_agreement(a.date_of_birth, b.date_of_birth)
     if dob is None:
-        return Match(False, 0.0, "dates of birth differ")
-    given, family = names_similarity(a, b)
-    mean = (given + family) / 2
-    same_district = a.district is not None and a.district == b.district
-    score = mean + (0.05 if same_district else 0.0) + (0.02 if a.postcode == b.postcode else 0.0)
-    if dob == "exact":
-        if (
-            given >= GIVEN_FLOOR
-            and family >= FAMILY_FLOOR
-            and (same_district or mean >= NAMES_ALONE)
+        return Match(Outcome.DIFFERENT, 0.0, "dates of birth differ")
+    names = name_agreement(a, b)
+    place = address_agreement(a, b)
+    score = (
+        names.mean
+        + {"postcode": 0.07, "district": 0.05}.get(place, 0.0)
+        - (0.05 if dob == "transposed" else 0.0)
+    )
+    if names.given is Agreement.UNLIKE:
+        return Match(Outcome.DIFFERENT, score, "given names differ")
+    if names.family is Agreement.UNLIKE:
+        return Match(Outcome.DIFFERENT, score, "family names differ")
+
+    evidence = ["the same date of birth" if dob == "exact" else "day and month of birth transposed"]
+    doubts = 0 if dob == "exact" else 1
+    if names.given is Agreement.ALIKE:
+        evidence.append(f"given names only alike ({names.given_score:.2f}), not one name")
+        doubts += 1
+    else:
+        evidence.append(_GIVEN_WORDS[names.given])
+    if names.family is Agreement.ALIKE:
+        evidence.append(f"family names only alike ({names.family_score:.2f})")
+        doubts += 1
+    else:
+        evidence.append(_FAMILY_WORDS[names.family])
+    if names.swapped:
+        evidence.append("given and family names swapped")
+    evidence.append(_PLACE_WORDS[place])
+    doubts += place in ("elsewhere", "unknown")
+    said = "; ".join(evidence)
+
+    if names.given in AGREES and place != "elsewhere" and doubts <= 1:
+        return Match(Outcome.SAME, score, said)
+    if doubts <= 2 and (names.given in AGREES or names.family in AGREES):
+        if dob == "exact" and place == "postcode" and names.given is Agreement.ALIKE:
+            said += " (twins live like this: a twin, or a misspelt name)"
+        elif place == "elsewhere":
+            said += " (a move, or a namesake)"
+        return Match(Outcome.POSSIBLE, score, said)
+    return Match(Outcome.DIFFERENT, score, f"{said}: too little agrees")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Which known child a report is about (`same`, counted), and the children it may
+    be about (`possible`, each with its strongest match: shown, never counted)."""
+
+    same: str | None
+    possible: dict[str, Match] = field(default_factory=dict)
+
+
+def resolve(identity: Identity, candidates: Iterable[tuple[str, Identity]]) -> Resolution:
+    """The child (key) among `candidates` (key, how one report named that child) that
+    this identity is: the best-scoring SAME (ties by key). When it is SAME to children
+    held apart (no identity of one is SAME to an identity of the other), it is counted
+    as none of them; every child it may be, and is not counted as, is POSSIBLE."""
+    named: dict[str, list[Identity]] = {}
+    best: dict[str, Match] = {}
+    for key, candidate in candidates:
+        named.setdefault(key, []).append(candidate)
+        match = compare(identity, candidate)
+        held = best.get(key)
+        if held is None or (_OUTCOME_RANK[match.outcome], match.score) > (
+            _OUTCOME_RANK[held.outcome],
+            held.score,
         ):
-            return Match(True, score, f"same date of birth; names {mean:.2f} alike")
-        return Match(False, score, f"same date of birth; names only {mean:.2f} alike")
-    if given >= TRANSPOSED_FLOOR and family >= TRANSPOSED_FLOOR and same_district:
-        return Match(True, score - 0.05, f"day and month transposed; names {mean:.2f} alike")
-    return Match(False, score, "day and month transposed; names or address differ")
+            best[key] = match
+    same = sorted(key for key, match in best.items() if match.same_child)
+    chosen: str | None = None
+    apart = len(_held_together(same, named)) > 1
+    if same and not apart:
+        top = max(best[key].score for key in same)
+        chosen = min(key for key in same if best[key].score == top)
+    possible: dict[str, Match] = {}
+    for key in sorted(best):
+        match = best[key]
+        if key == chosen or match.outcome is Outcome.DIFFERENT:
+            continue
+        if match.same_child:
+            note = (
+                "it also fits another child held apart from this one"
+                if apart
+                else "recorded as another child"
+            )
+            match = Match(Outcome.POSSIBLE, match.score, f"{match.reason}; {note}")
+        possible[key] = match
+    return Resolution(chosen, possible)
+
+
+def _held_together(keys: Sequence[str], named: dict[str, list[Identity]]) -> list[set[str]]:
+    """`keys` grouped by SAME links between any of their identities."""
+    groups: list[set[str]] = []
+    for key in keys:
+        joined = [
+            g
+            for g in groups
+            if any(
+                compare(mine, theirs).same_child
+                for other in g
+                for mine in named[key]
+                for theirs in named[other]
+            )
+        ]
+        merged = {key}.union(*joined)
+        groups = [g for g in groups if g not in joined] + [merged]
+    return groups
 
 
 def best_match(identity: Identity, candidates: Iterable[tuple[str, Identity]]) -> str | None:
-    """The key of the candidate that is the same child (the best-scoring; ties by key)."""
-    found: list[tuple[float, str]] = []
-    for key, candidate in candidates:
-        match = compare(identity, candidate)
-        if match.same_child:
-            found.append((match.score, key))
-    if not found:
-        return None
-    best = max(score for score, _ in found)
-    return min(key for score, key in found if score == best)
+    """The key of the candidate that is the same child (counted), if any."""
+    return resolve(identity, candidates).same
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,11 @@ class TriageDecision(SQLModel, table=True):
     referrer_organisation: str = Field(max_length=64)
     child_age_years: int | None = None
     postcode_district: str | None = Field(default=None, max_length=4)
+    # [{subject_key, reason, referral_ids}]: earlier records perhaps about this child,
+    # found when it was decided and not counted. None: decided before they were kept.
+    possible_matches: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
 
 
 class TriageOverride(SQLModel, table=True):

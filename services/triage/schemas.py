@@ -59,6 +59,17 @@ class PolicyView(BaseModel):
     version: str
 
 
+class PossibleMatchView(BaseModel):
+    """An earlier record perhaps about the same child: found, not counted."""
+
+    subject_key: str = Field(description="The pseudonymous key of the child on record.")
+    referral_ids: list[str] = Field(
+        description="That child's referrals: the reports compared, and those the policy "
+        "would have looked back over."
+    )
+    reason: str = Field(description="What agrees and what is only alike, in words.")
+
+
 class TriageView(BaseModel):
     referral_id: str
     level: int = Field(description="The level as it stands (after any override).")
@@ -69,6 +80,14 @@ class TriageView(BaseModel):
     explanation: str = Field(description="The decision and any overrides, in words.")
     decision: DecisionView
     overrides: list[OverrideView]
+    possible_matches: list[PossibleMatchView] = Field(
+        default_factory=list,
+        description=(
+            "Earlier records perhaps about this child (names only alike, a transposed "
+            "date of birth, another district...), for a practitioner to confirm. Never "
+            "counted: their reports are not this decision's history."
+        ),
+    )
 
 
 class OverrideRequest(CheckedText):

@@ -5,13 +5,20 @@ Each takes the unit of work it runs in and records the referral.triaged its chan
 implies; the unit's owner commits. The decisions themselves are the pure functions of
 `matching` (is this a child we know, who lives with them), `scoring` (the level) and
 `deadlines`; the rows are read and written by `repository`.
+
+Only a child matched as the same child (`matching.Outcome.SAME`) brings their history
+into a decision. A report that is only perhaps about a child we know (POSSIBLE: the
+link rests on likeness, such as twins' names one letter apart) is decided as a new
+child's, and the earlier records are kept on the decision (`possible_matches`) and
+named in its explanation for a practitioner to confirm; they are never counted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -23,7 +30,7 @@ from services.triage.matching import (
     HouseholdView,
     Identity,
     Person,
-    best_match,
+    resolve,
     same_household,
     transposed,
 )
@@ -35,6 +42,7 @@ from services.triage.schemas import (
     FactorView,
     OverrideView,
     PolicyView,
+    PossibleMatchView,
     TriageView,
 )
 from services.triage.scoring import Decision, PriorReport, ReportFacts, decide
@@ -81,11 +89,12 @@ async def triage(
     now = uow.now()
     conn = await uow.connection()
     report = received.report
-    subject = await _resolve_subject(conn, received=received, now=now)
-    history = await _history_of(
+    subject, possible = await _resolve_subject(conn, received=received, now=now)
+    history, uncounted = await _history_of(
         conn,
         policy=policy,
         subject=subject,
+        possible=[p.subject_key for p in possible],
         reported_at=report.reported_at,
         exclude=[received.referral_id, *received.supersedes],
     )
@@ -128,6 +137,14 @@ async def triage(
         referrer_organisation=report.source.organisation,
         child_age_years=age,
         postcode_district=report.child.address.postcode.split(" ")[0],
+        possible_matches=[
+            {
+                "subject_key": p.subject_key,
+                "reason": p.reason,
+                "referral_ids": sorted({*p.referral_ids, *uncounted.get(p.subject_key, [])}),
+            }
+            for p in possible
+        ],
     )
     await repository.add_decision(conn, values)
     row = TriageDecision(**values)
@@ -250,11 +267,32 @@ def _members_row(row: AnyRow) -> list[Person]:
     ]
 
 
+@dataclass(frozen=True)
+class _Possible:
+    """A child this report is perhaps about (matching's POSSIBLE): not counted."""
+
+    subject_key: str
+    reason: str
+    referral_ids: tuple[str, ...]  # the reports that named them as compared
+
+
+def fresh_subject_key(received: ReferralReceived) -> str:
+    """A subject key of its own for a child whose intake key another child holds.
+
+    Intake's key hashes the names and date of birth alone, so a namesake elsewhere (or
+    a child with another pupil number) arrives with the key of a child matching judged
+    not to be them. Derived from intake's key and the referral, so it is as
+    pseudonymous, and the same on a replay."""
+    material = f"{received.subject_key}|{received.referral_id}".encode()
+    return "sub_" + hashlib.sha256(material).hexdigest()[:32]
+
+
 async def _resolve_subject(
     conn: AsyncConnection, *, received: ReferralReceived, now: datetime
-) -> Subject:
-    """The subject this report is about (matched across sources, or new), linked to
-    its household; the report's identity joins the index for later matches.
+) -> tuple[Subject, list[_Possible]]:
+    """The subject this report is about (matched across sources as the same child, or
+    new), linked to its household, and the children it is perhaps about (POSSIBLE:
+    recorded, not counted); the report's identity joins the index for later matches.
 
     The returned Subject is detached: the rows are already written."""
     report = received.report
@@ -273,10 +311,24 @@ async def _resolve_subject(
         if row.referral_id not in superseded
         and (row.date_of_birth in dobs or (identity.upn and row.upn == identity.upn))
     ]
-    key = best_match(identity, [(row.subject_key, _identity_row(row)) for row in rows])
-    found = await repository.subject(conn, key or received.subject_key)
+    resolution = resolve(identity, [(row.subject_key, _identity_row(row)) for row in rows])
+    possible = [
+        _Possible(
+            subject_key=other,
+            reason=match.reason,
+            referral_ids=tuple(row.referral_id for row in rows if row.subject_key == other),
+        )
+        for other, match in resolution.possible.items()
+    ]
+    key = resolution.same
+    if key is None:
+        key = received.subject_key
+        if any(row.subject_key == key for row in rows):
+            # Matching judged the child holding intake's key not (surely) this one.
+            key = fresh_subject_key(received)
+    found = await repository.subject(conn, key)
     if found is None:
-        subject = Subject(key=received.subject_key, household_key=None, created_at=now)
+        subject = Subject(key=key, household_key=None, created_at=now)
         await repository.add_subject(conn, key=subject.key, created_at=now)
     else:
         subject = Subject(
@@ -292,7 +344,7 @@ async def _resolve_subject(
         and _members_row(row) == members
         for row in rows
     ):
-        return subject
+        return subject, possible
     await repository.add_identity(
         conn,
         {
@@ -316,7 +368,7 @@ async def _resolve_subject(
     subject.household_key = await _link_household(
         conn, subject, HouseholdView(identity, members), near
     )
-    return subject
+    return subject, possible
 
 
 async def _link_household(
@@ -369,11 +421,14 @@ async def _history_of(
     *,
     policy: ThresholdPolicy,
     subject: Subject,
+    possible: Sequence[str],
     reported_at: datetime,
     exclude: list[str],
-) -> list[PriorReport]:
+) -> tuple[list[PriorReport], dict[str, list[str]]]:
     """Earlier decided reports about this child and the other children of the household,
-    within the longest window the policy looks back over."""
+    within the longest window the policy looks back over; and, read with them but not
+    counted, the referrals in that window about the children this report is only
+    perhaps about (`possible`), by subject key."""
     days = max([policy.household.within_days, *(rule.within_days for rule in policy.cumulative)])
     keys = [subject.key]
     if subject.household_key:
@@ -382,13 +437,18 @@ async def _history_of(
             for key in await repository.household_members(conn, subject.household_key)
             if key != subject.key
         ]
+    counted = set(keys)
     rows = await repository.history(
         conn,
-        keys=keys,
+        keys=[*keys, *(key for key in possible if key not in counted)],
         since=reported_at - timedelta(days=days),
         until=reported_at,
         exclude=exclude,
     )
+    uncounted: dict[str, list[str]] = {}
+    for row in rows:
+        if row.subject_key in possible:
+            uncounted.setdefault(row.subject_key, []).append(row.referral_id)
     return [
         PriorReport(
             referral_id=row.referral_id,
@@ -399,7 +459,8 @@ async def _history_of(
             same_child=row.subject_key == subject.key,
         )
         for row in rows
-    ]
+        if row.subject_key in counted
+    ], uncounted
 
 
 def _record_triaged(
@@ -446,10 +507,14 @@ def _record_triaged(
 def _view(
     row: TriageDecision, overrides: Sequence[TriageOverride], policy: ThresholdPolicy
 ) -> TriageView:
-    """The decision as it stands, explained in words: the policy's rationale, then each
+    """The decision as it stands, explained in words: the policy's rationale, any
+    earlier record that is perhaps this child's (found, not counted), then each
     override with who, when and why."""
     names = {spec.level: spec.name for spec in policy.levels}
+    possible = [PossibleMatchView.model_validate(p) for p in row.possible_matches or []]
     explanation = [row.rationale]
+    if possible:
+        explanation.append(_possible_in_words(possible))
     for o in overrides:
         explanation.append(
             f"On {as_utc(o.at):%d %b %Y at %H:%M} UTC {o.by_name} ({o.by_organisation}) "
@@ -477,4 +542,18 @@ def _view(
             decided_at=row.decided_at,
         ),
         overrides=[OverrideView.model_validate(o, from_attributes=True) for o in overrides],
+        possible_matches=possible,
+    )
+
+
+def _possible_in_words(possible: Sequence[PossibleMatchView]) -> str:
+    """The earlier records perhaps about this child, said to be found and not counted."""
+    records = "; ".join(f"{', '.join(p.referral_ids)} ({p.reason})" for p in possible)
+    if len(possible) == 1:
+        found = "A possible earlier record of this child was found and not counted"
+    else:
+        found = f"{len(possible)} possible earlier records of this child were found and not counted"
+    return (
+        f"{found}: {records}. Those reports are not this child's history in this "
+        "decision; a practitioner should confirm whether they are about the same child."
     )

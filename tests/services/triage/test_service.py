@@ -280,3 +280,104 @@ async def test_a_bad_policy_file_stops_the_service_at_start(tmp_path: Path) -> N
     with pytest.raises(PolicyError, match="'x' is not in the vocabulary"):
         await on_start(ctx)
     await ctx.db.dispose()
+
+
+# ---- never merge two children (issue 13) -------------------------------------------
+
+TWINS_BORN = "2017-03-09"
+
+
+def twin_report(
+    referral: str, given: str, *, at: datetime, postcode: str = POSTCODE, key: str | None = None
+) -> ReferralReceived:
+    """A report about one of the Stone twins (or a child named like them)."""
+    return received(
+        referral,
+        key or f"sub_{given.lower()}",
+        reported_at=at,
+        child={
+            "given_name": given,
+            "family_name": "Stone",
+            "date_of_birth": TWINS_BORN,
+            "address": {"postcode": postcode},
+        },
+        household=[],
+    )
+
+
+async def triage_one(db: Database, report: ReferralReceived) -> TriageDecision:
+    [(row, _)] = await triage_together(db, report)
+    return row
+
+
+async def test_three_concerns_about_one_twin_do_not_escalate_the_other_s_first_referral(
+    db: Database,
+) -> None:
+    """The issue's scenario: twins at one address, given names one letter apart. The
+    rules before took them for one child, so Louis's three concerns in 90 days raised
+    Louise's first referral by the three-in-90-days rule."""
+    louis = [
+        await triage_one(
+            db, twin_report(f"ref_louis_{n}", "Louis", at=REPORTED - timedelta(days=d))
+        )
+        for n, d in enumerate((60, 30, 10))
+    ]
+    assert "three concerns within 90 days (Devon PPN rule)" in louis[-1].rules  # the rule works
+
+    louise = await triage_one(db, twin_report("ref_louise_1", "Louise", at=REPORTED))
+
+    assert louise.subject_key != louis[0].subject_key
+    assert louise.rules == [] and louise.level == louis[0].level
+    assert not [f for f in louise.factors if f["kind"] == "cumulative"]
+    [possible] = louise.possible_matches or []
+    assert possible["subject_key"] == louis[0].subject_key
+    assert possible["referral_ids"] == ["ref_louis_0", "ref_louis_1", "ref_louis_2"]
+    assert "given names only alike" in possible["reason"]
+
+    async with units(db).begin() as uow:
+        view = await decision_of(uow=uow, policy=DEMOSHIRE, referral_id="ref_louise_1")
+    assert "A possible earlier record of this child was found and not counted" in view.explanation
+    assert "ref_louis_0, ref_louis_1, ref_louis_2" in view.explanation
+    assert [p.subject_key for p in view.possible_matches] == [louis[0].subject_key]
+    # Louise reported again is Louise: her own history counts, Louis's still does not.
+    again = await triage_one(
+        db, twin_report("ref_louise_2", "Louise", at=REPORTED + timedelta(days=1))
+    )
+    assert again.subject_key == louise.subject_key
+    assert again.rules == []
+    assert [p["subject_key"] for p in again.possible_matches or []] == [louis[0].subject_key]
+
+
+async def test_a_namesake_elsewhere_with_intake_s_key_is_not_counted_as_the_child(
+    db: Database,
+) -> None:
+    """Intake's key hashes the names and date of birth alone: a child of the same name
+    and birthday in another district arrives with it. Matching finds them only
+    possibly the same child, so they get a key of their own and nothing is counted."""
+    here = [
+        await triage_one(
+            db, twin_report(f"ref_here_{n}", "Amy", at=REPORTED - timedelta(days=d), key="sub_amy")
+        )
+        for n, d in enumerate((40, 20))
+    ]
+    elsewhere = await triage_one(
+        db, twin_report("ref_away", "Amy", at=REPORTED, postcode="PL4 8AA", key="sub_amy")
+    )
+    assert {row.subject_key for row in here} == {"sub_amy"}
+    assert elsewhere.subject_key not in ("sub_amy", elsewhere.partition_key)
+    assert elsewhere.subject_key.startswith("sub_") and elsewhere.partition_key == "sub_amy"
+    assert elsewhere.rules == []
+    [possible] = elsewhere.possible_matches or []
+    assert possible["subject_key"] == "sub_amy"
+    assert "a move, or a namesake" in possible["reason"]
+    async with db.session() as session:
+        subjects = (await session.exec(select(Subject))).all()
+    assert {s.key for s in subjects} == {"sub_amy", elsewhere.subject_key}
+
+
+async def test_a_decision_without_possible_matches_records_none(db: Database) -> None:
+    row = await triage_one(db, report(1, "a", MOTHER))
+    assert row.possible_matches == []
+    async with units(db).begin() as uow:
+        view = await decision_of(uow=uow, policy=DEMOSHIRE, referral_id=row.referral_id)
+    assert view.possible_matches == [] and "possible earlier record" not in view.explanation
