@@ -1,13 +1,17 @@
 """Headers every answer carries: `X-Content-Type-Options: nosniff` on every response,
-and `Cache-Control: no-store` on every response but the API's own description.
+and `Cache-Control: no-store` on every response but the API's own description and the
+concern vocabulary.
 
 Why everything rather than a list of routes holding personal data: almost every answer
 is about the caller (their reports, their referrals, the notices addressed to them, a
 problem naming what they asked for; the demo sink shows the notices it received), the
 claim check, Encompass notices and referral views among them, and a list of such paths
 would drift as routes are added. The opposite list cannot leak: only the OpenAPI
-document and its viewers (`/openapi.json`, `/docs`, `/redoc`), the same for everyone,
-may be cached. A route cannot loosen it: a `Cache-Control` it set is replaced.
+document and its viewers (`/openapi.json`, `/docs`, `/redoc`) and the concern
+vocabulary (`/v1/vocabulary`, which a school MIS fetches with an ETag and revalidates:
+that route sets `Cache-Control: no-cache` itself), each the same for everyone and
+holding no personal data, may be cached. A route cannot loosen it: a `Cache-Control`
+it set is replaced.
 
 A pure ASGI middleware (not Starlette's `BaseHTTPMiddleware`, which is slower and
 buffers streamed bodies) that touches only the response's start message.
@@ -23,18 +27,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
 NO_STORE = ("Cache-Control", "no-store")
-# The API's description, the same for every caller: the only answers a cache may keep.
-PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# The API's description and the concern vocabulary, the same for every caller and with
+# no personal data: the only answers a cache may keep.
+PUBLIC_PATHS = frozenset(
+    {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/vocabulary"}
+)
 
 
 def cacheable(path: str) -> bool:
-    """True only for the API's own description; every other answer is `no-store`."""
+    """True only for the API's own description and the concern vocabulary; every other
+    answer is `no-store`."""
     return path in PUBLIC_PATHS
 
 
 class SecurityHeaders:
     """Adds `nosniff` to every HTTP response, and `no-store` to all but the API's
-    description."""
+    description and the concern vocabulary."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

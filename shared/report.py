@@ -1,7 +1,11 @@
 """The v1 concern report: the contract police and school systems post to intake.
 
 Later versions extend it (new optional fields), never rename. The concern codes come
-from the published, versioned vocabulary in `shared/data/concerns-v1.json`.
+from the published, versioned vocabulary: v2, `shared/data/concerns-v2.json`, which
+keeps every code of v1 (`concerns-v1.json`, still published alongside) and adds the
+categories of Keeping Children Safe in Education and Working Together 2023. A code is
+never removed: one renamed or merged is marked `deprecated` with its `replaced_by`,
+and stays valid, so a report that was valid under v1 is valid under v2.
 
 Field rules (formats, sizes) live on the fields, so any service can decode a report
 and get the same answer whenever it does. Rules that compare fields or depend on the
@@ -47,16 +51,23 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
+VOCABULARY_FILE = "concerns-v2.json"
+
+
 @cache
 def vocabulary() -> dict[str, object]:
-    """The published concern vocabulary (version, and each code with its label)."""
-    text = resources.files("shared.data").joinpath("concerns-v1.json").read_text()
+    """The published concern vocabulary, v2: its version, and each code with its label,
+    assessment-triangle `domain` (and `group`, the same value, as v1 named it), the
+    `guidance` a referrer sees, search `synonyms`, its `source`, and `deprecated` /
+    `replaced_by` for a code kept only for v1 senders."""
+    text = resources.files("shared.data").joinpath(VOCABULARY_FILE).read_text()
     loaded: dict[str, object] = json.loads(text)
     return loaded
 
 
 @cache
 def concern_codes() -> frozenset[str]:
+    """Every code a report may carry: deprecated ones too, so v1 reports stay valid."""
     concerns = vocabulary()["concerns"]
     assert isinstance(concerns, list)
     return frozenset(str(c["code"]) for c in concerns)

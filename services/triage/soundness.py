@@ -36,11 +36,12 @@ from shared.report import concern_codes
 # word them (Hampshire, Wirral, Northumberland, Newcastle, Cheshire West, Liverpool,
 # East Sussex; DOMAIN.md "Thresholds"). Each must set a policy's top level by itself.
 # One line per code; a code the vocabulary does not have yet is skipped, so a later
-# vocabulary's codes go here as it is published: forced marriage and so-called
-# honour-based abuse (the police and social care the same day), sexual activity under
-# 13 (always a child protection referral). Radicalisation has a route of its own
-# (Prevent) and belongs here only if the partnership's guidance makes it significant
-# harm by itself.
+# vocabulary's codes go here as it is published. The categories with a route of their
+# own (DOMAIN.md) are not here by themselves: radicalisation (Prevent), private
+# fostering (a notification), an unaccompanied child (s20 accommodation) and a homeless
+# 16- or 17-year-old (a child in need assessment) go to children's services whatever the
+# level of need, which a policy says by making them statutory, not because each is
+# significant harm; nor is serious violence, whose level the partnership decides.
 SIGNIFICANT_HARM: dict[str, str] = {
     "physical_abuse": "suspected physical abuse",
     "sexual_abuse": "suspected sexual abuse",
@@ -61,6 +62,20 @@ SIGNIFICANT_HARM: dict[str, str] = {
     "parental_substance_misuse_significant": (
         "parental substance misuse significantly affecting care"
     ),
+    # Vocabulary v2 (Keeping Children Safe in Education 2025 Annex B; Working Together
+    # 2023): the police and children's social care the same day, never mediation.
+    "forced_marriage": "forced marriage",
+    "honour_based_abuse": "so-called honour-based abuse",
+    # A child under 13 cannot consent in law: always a child protection referral.
+    "sexual_activity_under_13": "sexual activity involving a child under 13",
+    "modern_slavery": "modern slavery",
+    # UKCIS: an adult involved, coercion, threats or a child under 13 goes to the police
+    # and social care (experimental sharing between peers a school may manage).
+    "nude_image_sharing_aggravated": "aggravated sharing of nude or semi-nude images",
+    "sextortion": "sexual extortion of a child (sextortion)",
+    # Rape, assault by penetration or sexual assault (KCSIE Part five); sexual
+    # harassment alone is not here.
+    "child_on_child_sexual_violence": "child-on-child sexual violence",
 }
 
 # Indicators the threshold documents place below the statutory level by themselves,
@@ -70,14 +85,14 @@ SIGNIFICANT_HARM: dict[str, str] = {
 # non-attendance at level 2). In a policy the indicator of harm is statutory in its own
 # right, so making one of these statutory as well can only send a child to children's
 # social care, red, for an education matter. A fixed-term exclusion is below a
-# permanent one. When the vocabulary has a code for a child missing education (the
-# local authority's CME officer is told; early help or the MASH alongside only with
-# other concerns), it goes here at level 3.
+# permanent one. A child missing education is level 3 (the local authority's CME officer
+# is told; early help or the MASH alongside only with other concerns).
 EDUCATION_AND_EARLY_HELP: dict[str, tuple[int, str]] = {
     "absence_truancy": (2, "absence or truancy"),
     "fixed_term_exclusion": (2, "a fixed-term exclusion"),
     "chronic_non_attendance": (3, "persistent or chronic non-attendance"),
     "permanent_exclusion": (3, "permanent exclusion or the risk of it"),
+    "child_missing_education": (3, "a child missing education"),
 }
 
 CHILD_AGES = range(18)

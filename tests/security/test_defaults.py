@@ -91,10 +91,13 @@ async def test_every_kind_of_response_says_nosniff(signpost: Signpost) -> None:
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 200, 404, 401, 403, 422]
     for answer in answers:
         assert answer.headers["x-content-type-options"] == "nosniff", answer.request.url
-    # Only the API's description, the same for everyone, may be cached.
-    cached = {a.request.url.path for a in answers if "cache-control" not in a.headers}
-    assert cached == {"/openapi.json", "/docs"}
-    assert {a.headers.get("cache-control") for a in answers} == {None, "no-store"}
+    # Only the API's description and the concern vocabulary, the same for everyone, may
+    # be cached; the vocabulary asks for revalidation with its ETag.
+    cached = {a.request.url.path for a in answers if a.headers.get("cache-control") != "no-store"}
+    assert cached == {"/openapi.json", "/docs", "/v1/vocabulary"}
+    assert {a.headers.get("cache-control") for a in answers} == {None, "no-store", "no-cache"}
+    [vocabulary] = [a for a in answers if a.request.url.path == "/v1/vocabulary"]
+    assert vocabulary.headers["cache-control"] == "no-cache" and vocabulary.headers["etag"]
 
 
 async def test_the_claim_check_is_never_stored(signpost: Signpost) -> None:

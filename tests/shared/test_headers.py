@@ -131,12 +131,16 @@ async def test_other_asgi_traffic_passes_through_untouched() -> None:
     assert seen == ["lifespan"]
 
 
-def test_what_is_cacheable_is_the_api_description_alone() -> None:
+def test_what_is_cacheable_is_the_api_description_and_the_vocabulary_alone() -> None:
     assert cacheable("/openapi.json") and cacheable("/docs") and cacheable("/redoc")
+    # The concern vocabulary: the same for everyone, no personal data, fetched with an ETag.
+    assert cacheable("/v1/vocabulary")
     for path in (
         "/v1/referrals/ref_1/report",
         "/v1/encompass/notices",
-        "/v1/vocabulary",
+        "/v1/vocabulary/x",
+        "/v1/vocabulary/",
+        "/v1/reports",
         "/demo/sink",
         "/healthz",
         "/docs/../v1/x",

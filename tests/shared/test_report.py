@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from services.intake.rules import rule_errors
 from shared.report import (
+    Concern,
     ConcernReport,
     age_on,
     concern_codes,
@@ -365,6 +366,54 @@ def test_every_vocabulary_code_has_a_plain_english_label_and_is_unique() -> None
     assert len(codes) == len(set(codes))
     for concern in concerns:
         assert concern["label"] and "_" not in concern["label"]
+
+
+# Vocabulary v2: additive over v1, each code with its domain, guidance, synonyms, source.
+DOMAINS = {"child_development", "parenting_capacity", "family_and_environment"}
+V1_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "concerns-v1.json"
+
+
+def test_the_vocabulary_is_v2_and_every_code_says_what_a_referrer_needs() -> None:
+    assert vocabulary()["version"] == "2026-12-v2"
+    concerns = vocabulary()["concerns"]
+    assert isinstance(concerns, list)
+    codes = [c["code"] for c in concerns]
+    assert len(codes) == len(set(codes))
+    assert frozenset(codes) == concern_codes()
+    for c in concerns:
+        assert c["code"] == c["code"].lower() and " " not in c["code"], c
+        assert c["label"] and "_" not in c["label"], c
+        assert c["domain"] in DOMAINS and c["group"] == c["domain"], c
+        assert isinstance(c["ace"], bool), c
+        guidance = c["guidance"]
+        assert isinstance(guidance, str) and guidance.strip() and "\n" not in guidance, c
+        assert len(guidance) <= 200, c  # one line a referrer reads
+        synonyms = c["synonyms"]
+        assert synonyms and all(s and s == s.lower() for s in synonyms), c
+        assert len(synonyms) == len(set(synonyms)), c
+        assert isinstance(c["source"], str) and c["source"].strip(), c
+
+
+def test_every_v1_code_stays_in_v2_with_its_v1_fields() -> None:
+    v1 = json.loads(V1_FILE.read_text())
+    v2 = {c["code"]: c for c in vocabulary()["concerns"]}  # type: ignore[attr-defined]
+    assert v1["version"] == "2026-11-v1"  # published: never edited
+    for concern in v1["concerns"]:
+        assert concern["code"] in concern_codes()
+        assert {k: v2[concern["code"]][k] for k in concern} == concern
+        Concern.model_validate({"code": concern["code"]})
+
+
+def test_a_deprecated_code_stays_valid_and_names_an_existing_replacement() -> None:
+    concerns = {c["code"]: c for c in vocabulary()["concerns"]}  # type: ignore[attr-defined]
+    for code, concern in concerns.items():
+        if concern.get("deprecated"):
+            assert concern["deprecated"] is True
+            replacement = concerns[concern["replaced_by"]]
+            assert not replacement.get("deprecated"), code
+            Concern.model_validate({"code": code})
+        else:
+            assert "replaced_by" not in concern, code
 
 
 def set_at(body: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:

@@ -3,11 +3,13 @@ follow a report's journey, read the concern vocabulary."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Header, Request, Response
 from fastapi.openapi.models import Example
 
 from services.intake import service
@@ -194,6 +196,58 @@ async def report_status(referral_id: str, principal: ReportsRead, uow: UoW) -> R
     return await service.report_status(uow=uow, principal=principal, referral_id=referral_id)
 
 
-@router.get("/vocabulary", summary="The published concern vocabulary, with labels")
-async def get_vocabulary() -> dict[str, object]:
-    return vocabulary()
+# The vocabulary holds no personal data and is the same for every caller, so it may be
+# cached (`shared.headers` exempts it from `no-store`); `no-cache` makes a cache, or a
+# school MIS, revalidate on every use, so a newly published version is seen at once,
+# and the strong `ETag` makes that revalidation a 304 with no body.
+VOCABULARY_CACHE_CONTROL = "no-cache"
+
+
+@cache
+def vocabulary_document() -> tuple[bytes, str]:
+    """The vocabulary as served (compact JSON) and its strong ETag, a SHA-256 of it."""
+    body = json.dumps(vocabulary(), ensure_ascii=False, separators=(",", ":")).encode()
+    return body, f'"{hashlib.sha256(body).hexdigest()}"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """`If-None-Match` (RFC 9110 s13.1.2): `*`, or a list of tags compared weakly."""
+    if if_none_match is None:
+        return False
+    tags = [tag.strip() for tag in if_none_match.split(",")]
+    return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
+
+
+@router.get(
+    "/vocabulary",
+    summary="The published concern vocabulary (v2): codes, labels, guidance, synonyms",
+    description=(
+        "Every concern code a report may carry, with its label, assessment-triangle "
+        "`domain`, the one-line `guidance` a referrer sees, search `synonyms` and its "
+        "`source`; a code kept only for earlier senders is `deprecated` and names its "
+        "`replaced_by`. The answer carries a strong `ETag`: send it back in "
+        "`If-None-Match` and an unchanged vocabulary is a 304 with no body."
+    ),
+    response_model=None,
+    responses={
+        200: {
+            "description": "The vocabulary",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "headers": {
+                "ETag": {
+                    "description": "A strong hash of the document",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        304: {"description": "Not modified: the `If-None-Match` tag is current"},
+    },
+)
+async def get_vocabulary(
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    body, etag = vocabulary_document()
+    headers = {"ETag": etag, "Cache-Control": VOCABULARY_CACHE_CONTROL}
+    if etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content=body, media_type="application/json", headers=headers)

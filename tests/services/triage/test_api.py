@@ -80,7 +80,7 @@ async def test_the_hub_reads_the_decision_explained_in_words(signpost: Signpost)
     referral = await post(signpost, k["police"], police_report("T-1"))
     view = await triage_of(signpost, k["hub"], referral)
     assert (view["level"], view["priority"], view["level_name"]) == (2, "green", "Early help")
-    assert view["policy"] == {"id": "demoshire", "version": "2026.11-2"}
+    assert view["policy"] == {"id": "demoshire", "version": "2026.12-1"}
     assert view["explanation"].startswith("Level 2 (Early help, green)")
     assert "domestic abuse in the household +4 (family and environment)" in view["explanation"]
     assert "under the age of criminal responsibility (10) +1" in view["explanation"]

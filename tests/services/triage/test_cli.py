@@ -20,7 +20,7 @@ SHIPPED = sorted(POLICIES.glob("*.json"))
 
 def test_policy_check_prints_ok_with_the_id_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "check", str(POLICIES / "cwm-demo.json")]) == 0
-    assert capsys.readouterr().out.startswith("OK cwm-demo version 2026.11-1")
+    assert capsys.readouterr().out.startswith("OK cwm-demo version 2026.12-1")
 
 
 def test_policy_check_prints_each_line_and_reason_and_fails(tmp_path: Path) -> None:

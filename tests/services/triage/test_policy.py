@@ -22,8 +22,14 @@ def test_the_example_policies_load_and_differ() -> None:
     assert demo.level(4).decide_within_hours == 4 and demo.level(4).clock == "round_the_clock"
     assert cwm.level(5).decide_within_hours == 2
     # Both make every category of significant harm statutory (a soundness rule since
-    # 2026.11: Cwm Demo used to weight five of them); they differ in the weights.
-    assert set(demo.statutory) == set(cwm.statutory) == set(SIGNIFICANT_HARM)
+    # 2026.11: Cwm Demo used to weight five of them), and since 2026.12 (vocabulary v2)
+    # the categories with a route of their own and serious violence; they differ in the
+    # weights.
+    routes = {
+        "radicalisation", "private_fostering", "unaccompanied_asylum_seeking_child",
+        "homeless_16_17", "serious_violence",
+    }  # fmt: skip
+    assert set(demo.statutory) == set(cwm.statutory) == set(SIGNIFICANT_HARM) | routes
     assert demo.weights != cwm.weights
 
 

@@ -304,7 +304,7 @@ def test_the_decision_lists_the_factors_the_rules_and_the_policy_version() -> No
         [prior(10, "bullying"), prior(20, "bullying"), prior(30, "poor_housing", sibling=True)],
     )
     assert decision.level == 3
-    assert (decision.policy_id, decision.policy_version) == ("demoshire", "2026.11-2")
+    assert (decision.policy_id, decision.policy_version) == ("demoshire", "2026.12-1")
     by_code = {f.code: f for f in decision.factors}
     assert by_code["domestic_abuse"].weight == 4
     assert by_code["domestic_abuse"].domain == "family_and_environment"
@@ -323,7 +323,7 @@ def test_the_rationale_reads_as_a_practitioner_would_write_it() -> None:
     assert "persistent absence or truancy +2 (the child's developmental needs)" in text
     assert "under the age of criminal responsibility (10) +1" in text
     assert "Decision due by Fri 13 Nov 2026 10:00 (24 hours, working hours)" in text
-    assert text.endswith("Policy demoshire version 2026.11-2.")
+    assert text.endswith("Policy demoshire version 2026.12-1.")
 
     red = decide(DEMOSHIRE, facts("sexual_abuse", "bullying"), []).rationale
     assert "A statutory indicator is present (suspected sexual abuse)" in red
@@ -439,3 +439,67 @@ def test_the_same_report_history_and_policy_give_the_same_decision(
         policy, _facts(list(reversed(codes)), age, immediate, fl), list(reversed(history))
     )
     assert again == first
+
+
+# Vocabulary v2 (2026.12) only adds codes: a report with v1 codes alone decides exactly as
+# under the policies before it (demoshire 2026.11-2, cwm-demo 2026.11-1), computed then.
+# (policy, codes, age, level, priority, score)
+V1_ONLY_DECISIONS = [
+    ("demoshire", ("bullying",), 4, 2, "green", 4),
+    ("demoshire", ("domestic_abuse", "bullying"), 4, 3, "amber", 8),
+    ("demoshire", ("domestic_abuse", "bullying"), 12, 2, "green", 5),
+    ("demoshire", ("domestic_abuse", "absence_truancy"), 12, 3, "amber", 6),
+    ("demoshire", ("homelessness", "poor_housing", "low_income"), 16, 2, "green", 5),
+    ("demoshire", ("self_harm", "low_level_mental_health"), 16, 3, "amber", 6),
+    ("demoshire", ("trafficking",), 12, 4, "red", 0),
+    ("demoshire", ("chronic_non_attendance",), 4, 3, "amber", 9),
+    ("demoshire", ("young_carer", "household_mental_illness"), 12, 2, "green", 5),
+    ("demoshire", ("permanent_exclusion", "physical_neglect"), 16, 4, "red", 6),
+    ("cwm-demo", ("bullying",), 4, 3, "green", 6),
+    ("cwm-demo", ("domestic_abuse", "bullying"), 4, 4, "amber", 10),
+    ("cwm-demo", ("homelessness", "poor_housing", "low_income"), 12, 3, "green", 7),
+    ("cwm-demo", ("self_harm", "low_level_mental_health"), 4, 4, "amber", 11),
+    ("cwm-demo", ("trafficking",), 16, 5, "red", 0),
+    ("cwm-demo", ("chronic_non_attendance",), 12, 4, "amber", 9),
+    (
+        "cwm-demo",
+        ("missing_once", "early_substance_use", "anti_social_behaviour"),
+        12,
+        3,
+        "green",
+        7,
+    ),
+    ("cwm-demo", ("young_carer", "household_mental_illness"), 16, 3, "green", 6),
+    ("cwm-demo", ("permanent_exclusion", "physical_neglect"), 4, 5, "red", 13),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "codes", "age", "level", "priority", "score"), V1_ONLY_DECISIONS
+)
+def test_a_report_with_v1_codes_alone_decides_as_before_vocabulary_v2(
+    policy: str, codes: tuple[str, ...], age: int, level: int, priority: str, score: int
+) -> None:
+    decision = decide(EXAMPLES[policy], facts(*codes, age=age), [])
+    assert (decision.level, decision.priority, decision.score) == (level, priority, score)
+
+
+V2_STATUTORY = [
+    "forced_marriage", "honour_based_abuse", "sexual_activity_under_13", "modern_slavery",
+    "nude_image_sharing_aggravated", "sextortion", "child_on_child_sexual_violence",
+    "private_fostering", "unaccompanied_asylum_seeking_child", "radicalisation",
+    "homeless_16_17", "serious_violence",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", sorted(EXAMPLES))
+def test_the_v2_codes_are_placed_as_domain_md_says(policy: str) -> None:
+    example = EXAMPLES[policy]
+    for code in V2_STATUTORY:
+        assert decide(example, facts(code), []).level == example.top_level, code
+    # An education matter by itself: level 3 of the usual four (Cwm Demo's level 4).
+    assert decide(example, facts("child_missing_education"), []).level == example.top_level - 1
+    # School may manage experimental sharing; SEND is a modifier that adds to a concern.
+    assert decide(example, facts("nude_image_sharing_experimental"), []).level == 2
+    alone = decide(example, facts("bullying"), []).score
+    assert decide(example, facts("bullying", "disability_or_send"), []).score == alone + 1

@@ -125,8 +125,18 @@ def test_the_significant_harm_categories_are_those_of_the_threshold_documents() 
         "trafficking", "fgm", "gang_involvement", "missing_frequently",
         "domestic_abuse_serious", "parental_mental_health_significant",
         "parental_substance_misuse_significant",
+        # Vocabulary v2: KCSIE Annex B and Working Together 2023.
+        "forced_marriage", "honour_based_abuse", "sexual_activity_under_13",
+        "modern_slavery", "nude_image_sharing_aggravated", "sextortion",
+        "child_on_child_sexual_violence",
     }  # fmt: skip
     assert not set(SIGNIFICANT_HARM) & set(EDUCATION_AND_EARLY_HELP)
+    # The routes of their own are statutory by a policy's choice, not significant harm.
+    assert not set(SIGNIFICANT_HARM) & {
+        "radicalisation", "private_fostering", "unaccompanied_asylum_seeking_child",
+        "homeless_16_17",
+    }  # fmt: skip
+    assert EDUCATION_AND_EARLY_HELP["child_missing_education"][0] == 3
 
 
 def test_a_category_the_vocabulary_does_not_have_yet_is_skipped() -> None:
@@ -137,22 +147,22 @@ def test_a_category_the_vocabulary_does_not_have_yet_is_skipped() -> None:
 
 
 def test_a_new_category_of_significant_harm_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A later vocabulary adds forced marriage; a policy that only weights it is unsound
+    # A later vocabulary adds breast ironing; a policy that only weights it is unsound
     # once the category is listed.
     raw = demoshire()
-    raw["weights"]["family_and_environment"]["forced_marriage"] = 3
+    raw["weights"]["family_and_environment"]["breast_ironing"] = 3
     policy = ThresholdPolicy.model_validate(raw)
-    vocabulary = concern_codes() | {"forced_marriage"}
+    vocabulary = concern_codes() | {"breast_ironing"}
     assert soundness_problems(policy, vocabulary) == []
-    monkeypatch.setitem(SIGNIFICANT_HARM, "forced_marriage", "forced marriage")
+    monkeypatch.setitem(SIGNIFICANT_HARM, "breast_ironing", "breast ironing")
     [problem] = soundness_problems(policy, vocabulary)
-    assert problem.startswith("'forced_marriage' is not statutory, but forced marriage is")
+    assert problem.startswith("'breast_ironing' is not statutory, but breast ironing is")
 
 
 def test_a_code_a_later_vocabulary_adds_must_be_handled() -> None:
-    problems = soundness_problems(load_policy(), concern_codes() | {"sexual_activity_under_13"})
+    problems = soundness_problems(load_policy(), concern_codes() | {"child_abduction"})
     assert problems == [
-        "'sexual_activity_under_13' is not handled: make it statutory, give it a weight, or "
+        "'child_abduction' is not handled: make it statutory, give it a weight, or "
         "list it as informational with the reason it is not scored"
     ]
 
