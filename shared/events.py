@@ -2,8 +2,9 @@
 
 Within a `.v1` type only additive changes are allowed; a breaking change is a new type.
 `referral.received`, `referral.triaged` and `encompass.notice` are internal topics. The
-partner-facing topics (`referral.routed`, `referral.status`, `encompass.alert`) carry
-no personal data: ids, destination, level, priority, deadlines and reason codes only.
+partner-facing topics (`referral.routed`, `referral.status`, `referral.pathway`,
+`encompass.alert`) carry no personal data: ids, destination, level, priority, deadlines
+and reason codes only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class EventType(StrEnum):
     REFERRAL_TRIAGED = "org.signpost.referral.triaged.v1"
     REFERRAL_ROUTED = "org.signpost.referral.routed.v1"
     REFERRAL_STATUS = "org.signpost.referral.status.v1"
+    REFERRAL_PATHWAY = "org.signpost.referral.pathway.v1"
     NOTIFICATION_DELIVERY = "org.signpost.notification.delivery.v1"
     ENCOMPASS_NOTICE = "org.signpost.encompass.notice.v1"
     ENCOMPASS_ALERT = "org.signpost.encompass.alert.v1"
@@ -32,6 +34,7 @@ class Topic(StrEnum):
     REFERRAL_TRIAGED = "referral.triaged"
     REFERRAL_ROUTED = "referral.routed"
     REFERRAL_STATUS = "referral.status"
+    REFERRAL_PATHWAY = "referral.pathway"
     NOTIFICATION_DELIVERY = "notification.delivery"
     ENCOMPASS_NOTICE = "encompass.notice"
     ENCOMPASS_ALERT = "encompass.alert"
@@ -42,13 +45,19 @@ TOPIC_OF: dict[EventType, Topic] = {
     EventType.REFERRAL_TRIAGED: Topic.REFERRAL_TRIAGED,
     EventType.REFERRAL_ROUTED: Topic.REFERRAL_ROUTED,
     EventType.REFERRAL_STATUS: Topic.REFERRAL_STATUS,
+    EventType.REFERRAL_PATHWAY: Topic.REFERRAL_PATHWAY,
     EventType.NOTIFICATION_DELIVERY: Topic.NOTIFICATION_DELIVERY,
     EventType.ENCOMPASS_NOTICE: Topic.ENCOMPASS_NOTICE,
     EventType.ENCOMPASS_ALERT: Topic.ENCOMPASS_ALERT,
 }
 
 PARTNER_FACING: frozenset[EventType] = frozenset(
-    {EventType.REFERRAL_ROUTED, EventType.REFERRAL_STATUS, EventType.ENCOMPASS_ALERT}
+    {
+        EventType.REFERRAL_ROUTED,
+        EventType.REFERRAL_STATUS,
+        EventType.REFERRAL_PATHWAY,
+        EventType.ENCOMPASS_ALERT,
+    }
 )
 
 # Sent by webhook only to the one organisation it is addressed to, cut down to what the
@@ -73,7 +82,9 @@ def all_topics() -> list[str]:
 
 Level = int
 Priority = Literal["red", "amber", "green", "blue"]
-DestinationKind = Literal["agency", "hub", "mash", "universal"]
+# `pathway`: a statutory route of its own (Prevent, private fostering, children missing
+# education), told alongside wherever the referral itself goes (referral.pathway).
+DestinationKind = Literal["agency", "hub", "mash", "universal", "pathway"]
 ReferralState = Literal[
     "received",
     "triaged",
@@ -99,6 +110,12 @@ class ReasonCode(StrEnum):
     NO_SINGLE_AGENCY_SUITABLE = "no_single_agency_suitable"
     SINGLE_AGENCY_BEST_PLACED = "single_agency_best_placed"
     UNIVERSAL_SERVICES_ADVISED = "universal_services_advised"
+    # Triage found the narrative naming concerns its codes do not: the hub reviews it.
+    NEEDS_REVIEW = "needs_review"
+    # A statutory pathway (referral.pathway): told to the pathway's own destination, or
+    # to the hub to make the notification when the directory has none for the child.
+    STATUTORY_PATHWAY = "statutory_pathway"
+    PATHWAY_DESTINATION_MISSING = "pathway_destination_missing"
     # Moved on by the hub or by the clock.
     OVERRIDDEN_BY_HUB = "overridden_by_hub"
     REASSIGNED_BY_HUB = "reassigned_by_hub"
@@ -225,6 +242,30 @@ class ReferralStatus(EventData):
     )
 
 
+class ReferralPathway(EventData):
+    """Partner-facing: a referral told to a statutory pathway of its own (a Prevent
+    referral, a private fostering notification, a children missing education
+    notification), alongside wherever the referral itself went. No personal data: the
+    pathway's destination reads the report through the API, audited."""
+
+    referral_id: str
+    pathway: str = Field(
+        description="prevent, private_fostering or children_missing_education (see "
+        "`pathway` in GET /v1/vocabulary)."
+    )
+    destination: Destination
+    level: Level = Field(ge=1, le=5)
+    priority: Priority
+    reason_code: ReasonCode = Field(
+        description="statutory_pathway; pathway_destination_missing when the directory "
+        "has no destination for this pathway covering the child, so the hub is asked to "
+        "make the notification."
+    )
+    directory_version: str
+    notified_at: AwareDatetime
+    referrer_organisation: str
+
+
 class NotificationDelivery(EventData):
     """An attempt outcome of a webhook delivery (for operators and dashboards)."""
 
@@ -330,6 +371,7 @@ DATA_MODEL: dict[EventType, type[EventData]] = {
     EventType.REFERRAL_TRIAGED: ReferralTriaged,
     EventType.REFERRAL_ROUTED: ReferralRouted,
     EventType.REFERRAL_STATUS: ReferralStatus,
+    EventType.REFERRAL_PATHWAY: ReferralPathway,
     EventType.NOTIFICATION_DELIVERY: NotificationDelivery,
     EventType.ENCOMPASS_NOTICE: EncompassNotice,
     EventType.ENCOMPASS_ALERT: EncompassAlert,

@@ -19,6 +19,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 HUB_EVENTS = [
     "org.signpost.referral.routed.v1",
     "org.signpost.referral.status.v1",
+    "org.signpost.referral.pathway.v1",
     "org.signpost.encompass.alert.v1",
 ]
 SCHOOL_EVENTS = ["org.signpost.encompass.notice.v1"]

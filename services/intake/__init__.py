@@ -5,7 +5,13 @@ from services.intake.api import router
 from services.intake.cli import register as register_commands
 from services.intake.handlers import subscriptions
 from services.intake.loops import LOOPS
-from services.intake.models import IdempotencyRecord, JourneyStep, Report, ReportVersion
+from services.intake.models import (
+    IdempotencyRecord,
+    JourneyStep,
+    Report,
+    ReportPathway,
+    ReportVersion,
+)
 from services.intake.service import load_policy_at_start
 from services.intake.settings import IntakeSettings
 from shared.privacy import ReadAudit
@@ -15,7 +21,7 @@ definition = ServiceDefinition(
     name="intake",
     settings=IntakeSettings,
     router=router,
-    tables=[Report, ReportVersion, JourneyStep, IdempotencyRecord, ReadAudit],
+    tables=[Report, ReportVersion, JourneyStep, ReportPathway, IdempotencyRecord, ReadAudit],
     subscriptions=subscriptions,
     loops=LOOPS,
     on_start=load_policy_at_start,

@@ -8,7 +8,14 @@ from cloudevents.core.base import BaseCloudEvent
 from services.intake import service
 from shared.consuming import Subscription
 from shared.envelope import event_data
-from shared.events import EventType, ReferralRouted, ReferralStatus, ReferralTriaged, Topic
+from shared.events import (
+    EventType,
+    ReferralPathway,
+    ReferralRouted,
+    ReferralStatus,
+    ReferralTriaged,
+    Topic,
+)
 from shared.runtime import ServiceContext
 from shared.uow import UnitOfWork
 
@@ -16,11 +23,12 @@ _NEWS: dict[str, type[service.JourneyNews]] = {
     EventType.REFERRAL_TRIAGED: ReferralTriaged,
     EventType.REFERRAL_ROUTED: ReferralRouted,
     EventType.REFERRAL_STATUS: ReferralStatus,
+    EventType.REFERRAL_PATHWAY: ReferralPathway,
 }
 
 
 async def follow_journey(uow: UnitOfWork, event: BaseCloudEvent) -> None:
-    """Decode a triaged, routed or status event and add it to the referral's journey;
+    """Decode a triaged, routed, status or pathway event and add it to the referral's journey;
     other events on these topics are not the journey's."""
     model = _NEWS.get(event.get_type())
     referral_id = event.get_subject()
@@ -39,7 +47,12 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
     return [
         Subscription(
             group="intake-journey",
-            topics=[Topic.REFERRAL_TRIAGED, Topic.REFERRAL_ROUTED, Topic.REFERRAL_STATUS],
+            topics=[
+                Topic.REFERRAL_TRIAGED,
+                Topic.REFERRAL_ROUTED,
+                Topic.REFERRAL_STATUS,
+                Topic.REFERRAL_PATHWAY,
+            ],
             handler=follow_journey,
         )
     ]

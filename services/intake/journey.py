@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from shared.pathways import PATHWAYS
+
 RECEIVED = "Your report was received."
+# The journey step of a statutory pathway told: beside the referral's own route, never
+# where the report stands.
+PATHWAY_STEP = "pathway"
 UNIVERSAL_OUTCOME = "No further action by agencies: universal services advised."
 
 # The steps intake itself orders; the receiving agency's statuses come after them all.
@@ -62,6 +67,20 @@ def routed_summary(kind: str, name: str) -> str:
     return f"Passed to {_DESTINATION_PHRASE[kind].format(name=name)}."
 
 
+def pathway_summary(pathway: str, kind: str, name: str) -> str:
+    """A statutory pathway told (Prevent, private fostering, children missing
+    education), phrased for the referrer: beside the referral's own route."""
+    known = PATHWAYS.get(pathway)
+    label = known.label if known else pathway.replace("_", " ").capitalize()
+    if kind == "hub":
+        recipient = known.recipient if known else "the right team"
+        return (
+            f"{label}: the early intervention hub will make it to {recipient} "
+            "(no destination for it is listed for the child's area)."
+        )
+    return f"{label}: also told to {name}, as the law requires for this concern."
+
+
 def status_summary(status: str, destination: str | None, reason_code: str | None) -> str:
     """A lifecycle step of the receiving agency, phrased for the referrer."""
     who = destination or "The receiving agency"
@@ -84,7 +103,8 @@ def status_summary(status: str, destination: str | None, reason_code: str | None
 
 
 def outcome(summaries: Sequence[str]) -> str:
-    """Where the report stands: its latest step's sentence."""
+    """Where the report stands: its latest step's sentence (statutory pathways told
+    beside it left out by the caller)."""
     return summaries[-1] if summaries else RECEIVED
 
 

@@ -1,5 +1,5 @@
 """Intake's tables: reports as received, their versions, the journey the referrer sees,
-idempotency keys."""
+the statutory pathways each was told to, idempotency keys."""
 
 from __future__ import annotations
 
@@ -33,6 +33,20 @@ class Report(SQLModel, table=True):
     # not routed yet), as of the latest `referral.routed`: it may read the report.
     destination_organisation: str | None = Field(default=None, max_length=64)
     destination_routed_at: datetime | None = None
+
+
+class ReportPathway(SQLModel, table=True):
+    """A statutory pathway the referral was told to (`referral.pathway`): its
+    destination's organisation may read the report, as the referral's own may."""
+
+    __tablename__ = "report_pathway"
+
+    referral_id: str = Field(primary_key=True, max_length=40)
+    pathway: str = Field(primary_key=True, max_length=40)
+    organisation: str = Field(max_length=64, index=True)
+    destination_kind: str = Field(max_length=16)
+    destination_name: str = Field(max_length=200)
+    notified_at: datetime
 
 
 class JourneyStep(SQLModel, table=True):

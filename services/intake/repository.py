@@ -19,7 +19,13 @@ from sqlmodel import col
 from sqlmodel import select as orm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.intake.models import IdempotencyRecord, JourneyStep, Report, ReportVersion
+from services.intake.models import (
+    IdempotencyRecord,
+    JourneyStep,
+    Report,
+    ReportPathway,
+    ReportVersion,
+)
 from shared.db import table_of
 
 _REPORTS = table_of(Report)
@@ -155,6 +161,16 @@ async def journey(session: AsyncSession, referral_id: str) -> Sequence[JourneySt
         orm_select(JourneyStep)
         .where(JourneyStep.referral_id == referral_id)
         .order_by(col(JourneyStep.at), col(JourneyStep.id))
+    )
+    return (await session.exec(query)).all()
+
+
+async def pathways(session: AsyncSession, referral_id: str) -> Sequence[ReportPathway]:
+    """The statutory pathways a referral was told to, in the order they were."""
+    query = (
+        orm_select(ReportPathway)
+        .where(ReportPathway.referral_id == referral_id)
+        .order_by(col(ReportPathway.notified_at), col(ReportPathway.pathway))
     )
     return (await session.exec(query)).all()
 

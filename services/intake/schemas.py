@@ -39,6 +39,15 @@ class DestinationView(BaseModel):
     name: str
 
 
+class PathwayForReferrer(BaseModel):
+    """A statutory pathway the report was told to, beside where it went."""
+
+    pathway: str = Field(description="prevent, private_fostering or children_missing_education.")
+    label: str
+    destination: DestinationView
+    notified_at: datetime
+
+
 class ReportStatus(BaseModel):
     referral_id: str
     status: str = Field(
@@ -56,6 +65,14 @@ class ReportStatus(BaseModel):
     )
     superseded_by: str | None = Field(
         default=None, description="A later report (same reference) that replaces this one."
+    )
+    pathways: list[PathwayForReferrer] = Field(
+        default=[],
+        description=(
+            "Statutory pathways the report was told to as well (a Prevent referral, a "
+            "private fostering or children missing education notification), whatever "
+            "its level; each is also a step of the journey (status `pathway`)."
+        ),
     )
     journey: list[Step]
 

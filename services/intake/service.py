@@ -21,21 +21,24 @@ from services.intake.authority import authorise, may_submit, not_a_referrer
 from services.intake.batch import Rows
 from services.intake.encompass import encompass_notices
 from services.intake.journey import (
+    PATHWAY_STEP,
     advanced,
     is_latest_routing,
     outcome,
+    pathway_summary,
     received_summary,
     routed_summary,
     status_summary,
     triaged_summary,
 )
-from services.intake.models import Report
+from services.intake.models import Report, ReportPathway
 from services.intake.resubmission import is_duplicate, newest_first, report_sha256
 from services.intake.schemas import (
     Accepted,
     BatchResult,
     DestinationForPartner,
     DestinationView,
+    PathwayForReferrer,
     ReportForPartner,
     ReportStatus,
     RowAccepted,
@@ -48,11 +51,13 @@ from shared.auth import Principal
 from shared.clock import as_utc
 from shared.events import (
     EventType,
+    ReferralPathway,
     ReferralReceived,
     ReferralRouted,
     ReferralStatus,
     ReferralTriaged,
 )
+from shared.pathways import PATHWAYS
 from shared.privacy import ReadPublic, audit_read, only_overseers, reads_of
 from shared.problems import NotFound, Problem
 from shared.report import ConcernReport
@@ -67,7 +72,7 @@ AUDITED = "report"
 POLICY = "report_access_policy"
 
 # What the other services tell intake about a referral's journey.
-JourneyNews = ReferralTriaged | ReferralRouted | ReferralStatus
+JourneyNews = ReferralTriaged | ReferralRouted | ReferralStatus | ReferralPathway
 
 
 @dataclass(frozen=True)
@@ -331,10 +336,20 @@ async def report_status(*, uow: UnitOfWork, principal: Principal, referral_id: s
         else None
     )
     journey = [Step(status=s.status, at=s.at, summary=s.summary) for s in steps]
+    told = await repository.pathways(session, referral_id)
     return ReportStatus(
+        pathways=[
+            PathwayForReferrer(
+                pathway=p.pathway,
+                label=PATHWAYS[p.pathway].label if p.pathway in PATHWAYS else p.pathway,
+                destination=DestinationView(kind=p.destination_kind, name=p.destination_name),
+                notified_at=as_utc(p.notified_at),
+            )
+            for p in told
+        ],
         referral_id=report.referral_id,
         status=report.status,
-        outcome=outcome([s.summary for s in journey]),
+        outcome=outcome([s.summary for s in journey if s.status != PATHWAY_STEP]),
         source_reference=report.source_reference,
         received_at=report.received_at,
         level=report.level,
@@ -358,18 +373,21 @@ def access_policy(ctx: ServiceContext) -> ReportAccessPolicy:
     return policy
 
 
-def _readable(principal: Principal, report: Report | None) -> Report:
-    # Only the organisation the referral is addressed to now, and those who oversee,
-    # may read; to anyone else the referral does not exist.
+async def _readable(uow: UnitOfWork, principal: Principal, report: Report | None) -> Report:
+    # Only the organisation the referral is addressed to now, a statutory pathway it was
+    # told to, and those who oversee, may read; to anyone else it does not exist.
     if report is None:
         raise NotFound("Referral")
     addressed = (
         report.destination_organisation is not None
         and report.destination_organisation == principal.organisation
     )
-    if not (addressed or principal.oversees):
-        raise NotFound("Referral")
-    return report
+    if addressed or principal.oversees:
+        return report
+    told = await repository.pathways(uow.session, report.referral_id)
+    if any(p.organisation == principal.organisation for p in told):
+        return report
+    raise NotFound("Referral")
 
 
 async def read_for_partner(
@@ -377,7 +395,7 @@ async def read_for_partner(
 ) -> ReportForPartner:
     """The claim check: the report cut down by `policy` for the partner's kind, the read
     recorded in the same unit (a read that is answered is a read that is recorded)."""
-    report = _readable(principal, await repository.report(uow.session, referral_id))
+    report = await _readable(uow, principal, await repository.report(uow.session, referral_id))
     shown = policy.shown(principal.kind.value, report.payload)
     audit_read(
         uow.session,
@@ -410,7 +428,9 @@ async def report_reads(
 ) -> list[ReadPublic]:
     """Who read a report, when and which fields: for those who oversee only (403 for the
     partner it is addressed to, 404 for anyone else)."""
-    report = _readable(principal, await repository.report_without_payload(uow.session, referral_id))
+    report = await _readable(
+        uow, principal, await repository.report_without_payload(uow.session, referral_id)
+    )
     if not principal.oversees:
         raise only_overseers()
     return await reads_of(uow.session, AUDITED, report.referral_id)
@@ -451,6 +471,21 @@ async def follow_journey(
         status = "routed"
         report.status = advanced(report.status, status)
         summary = routed_summary(news.destination.kind, news.destination.name)
+    elif isinstance(news, ReferralPathway):
+        if await session.get(ReportPathway, (referral_id, news.pathway)) is not None:
+            return  # told already (the same pathway is told once)
+        session.add(
+            ReportPathway(
+                referral_id=referral_id,
+                pathway=news.pathway,
+                organisation=news.destination.organisation,
+                destination_kind=news.destination.kind,
+                destination_name=news.destination.name,
+                notified_at=news.notified_at,
+            )
+        )
+        status = PATHWAY_STEP  # beside the referral's own route: its status stays
+        summary = pathway_summary(news.pathway, news.destination.kind, news.destination.name)
     else:
         status = report.status = news.status
         # The status event names its own destination: the routed event that named the

@@ -45,6 +45,7 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
             topics=[
                 Topic.REFERRAL_ROUTED,
                 Topic.REFERRAL_STATUS,
+                Topic.REFERRAL_PATHWAY,
                 Topic.ENCOMPASS_NOTICE,
                 Topic.ENCOMPASS_ALERT,
             ],

@@ -27,6 +27,7 @@ from shared.text import ACCEPTED_EARLIER, CheckedText, check_text
 PartnerEventType = Literal[
     "org.signpost.referral.routed.v1",
     "org.signpost.referral.status.v1",
+    "org.signpost.referral.pathway.v1",
     "org.signpost.encompass.alert.v1",
     "org.signpost.encompass.notice.v1",
 ]

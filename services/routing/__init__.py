@@ -6,7 +6,13 @@ from services.routing.api import router
 from services.routing.cli import register as register_commands
 from services.routing.handlers import on_start, subscriptions
 from services.routing.loops import LOOPS
-from services.routing.models import DirectoryVersion, RoutingDeadline, RoutingDecision, RoutingStep
+from services.routing.models import (
+    DirectoryVersion,
+    RoutingDeadline,
+    RoutingDecision,
+    RoutingPathway,
+    RoutingStep,
+)
 from services.routing.settings import RoutingSettings
 from shared.runtime import ServiceDefinition
 
@@ -14,7 +20,7 @@ definition = ServiceDefinition(
     name="routing",
     settings=RoutingSettings,
     router=router,
-    tables=[RoutingDecision, RoutingStep, RoutingDeadline, DirectoryVersion],
+    tables=[RoutingDecision, RoutingStep, RoutingPathway, RoutingDeadline, DirectoryVersion],
     subscriptions=subscriptions,
     loops=LOOPS,
     on_start=on_start,

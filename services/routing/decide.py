@@ -8,6 +8,7 @@ from functools import cache
 
 from services.routing.directory import Agency, DirectoryContent
 from shared.events import DestinationKind, ReasonCode
+from shared.pathways import PATHWAYS, pathways_needed
 from shared.report import vocabulary
 
 
@@ -210,3 +211,81 @@ def route(
             + "."
         ),
     )
+
+
+@dataclass(frozen=True)
+class PathwayRoute:
+    """A statutory pathway a referral needs, and who is told: the pathway's destination
+    covering the child, or the hub (who make the notification) when none does."""
+
+    pathway: str
+    concern_codes: list[str]
+    destination: Agency
+    reason_code: ReasonCode
+    explanation: str
+
+
+def pathways(
+    *,
+    concern_codes: list[str],
+    postcode_district: str | None,
+    directory: DirectoryContent,
+    local_authority_code: str | None = None,
+) -> list[PathwayRoute]:
+    """Every statutory pathway the referral's concern codes need, whatever its level
+    and wherever it goes, each with who is told and why, in words.
+
+    A pathway's destination must cover the child (catchment as for agencies); age,
+    capacity and needs do not matter, since the duty to tell does not depend on them.
+    With none covering the child the hub is told, so that the notification is made by
+    a person rather than lost: the explanation says so.
+    """
+    authority = local_authority_code or directory.authority_of(postcode_district)
+    where = postcode_district or authority or "an unknown area"
+    found: list[PathwayRoute] = []
+    for name, codes in pathways_needed(concern_codes).items():
+        pathway = PATHWAYS[name]
+        because = f"because the report names {concern_words(codes)}"
+        covering = [
+            a
+            for a in directory.pathway_destinations(name)
+            if in_catchment(a, postcode_district, authority)
+        ]
+        if covering:
+            # Most specific first: one whose catchment names the child's district or
+            # authority over one covering the whole area; then by id.
+            best = min(
+                covering,
+                key=lambda a: (not (a.postcode_districts or a.local_authority_codes), a.id),
+            )
+            found.append(
+                PathwayRoute(
+                    name,
+                    codes,
+                    best,
+                    ReasonCode.STATUTORY_PATHWAY,
+                    f"{pathway.label}: {best.name} ({pathway.recipient}) is told {because} "
+                    f"({pathway.source}).",
+                )
+            )
+            continue
+        hub = directory.of_kind("hub")
+        found.append(
+            PathwayRoute(
+                name,
+                codes,
+                hub,
+                ReasonCode.PATHWAY_DESTINATION_MISSING,
+                f"{pathway.label} is owed {because} ({pathway.source}), but the directory "
+                f"names no destination for it covering {where}: {hub.name} is told, to "
+                f"make it to {pathway.recipient}.",
+            )
+        )
+    return found
+
+
+def pathway_words(routes: list[PathwayRoute]) -> str:
+    """The pathways told, as the routing explanation ends: '' when there are none."""
+    if not routes:
+        return ""
+    return " Statutory pathways, told as well: " + " ".join(r.explanation for r in routes)

@@ -17,11 +17,14 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from shared.pathways import PATHWAYS
 from shared.report import concern_codes as known_concern_codes
 from shared.text import ACCEPTED_EARLIER, CheckedText
 
-# What kind of service an agency offers (the issue's list); `hub` and `mash` are the
-# two roles routing treats specially, everything else is a single agency.
+# What kind of service an agency offers (the issue's list). `hub` and `mash` are the
+# two roles routing treats specially; a `pathway` is told of every report needing its
+# statutory route (shared.pathways) and is never a referral's destination; everything
+# else is a single agency.
 ServiceKind = Literal[
     "school_nursing",
     "domestic_abuse_support",
@@ -32,6 +35,7 @@ ServiceKind = Literal[
     "child_and_family_mental_health",
     "early_intervention_hub",
     "mash",
+    "statutory_pathway",
     "other",
 ]
 
@@ -72,7 +76,7 @@ class Agency(CheckedText):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
-    kind: Literal["agency", "hub", "mash"]
+    kind: Literal["agency", "hub", "mash", "pathway"]
     name: str = Field(min_length=1, max_length=200)
     organisation: str = Field(
         min_length=1,
@@ -80,6 +84,14 @@ class Agency(CheckedText):
         description="The API-key organisation that answers for this agency's referrals.",
     )
     service_kind: ServiceKind = "other"
+    pathway: str | None = Field(
+        default=None,
+        description=(
+            "For kind `pathway` only: the statutory pathway it receives (prevent, "
+            "private_fostering, children_missing_education), told of every report whose "
+            "concern codes need it in its catchment."
+        ),
+    )
     concern_codes: list[str] = Field(default=[], description="The concern codes it can meet.")
     min_age: int = Field(default=0, ge=0, le=25)
     max_age: int = Field(default=17, ge=0, le=25)
@@ -95,8 +107,14 @@ class Agency(CheckedText):
     capacity: int | None = Field(
         default=None, ge=0, description="The most open referrals it can hold; null: no limit."
     )
-    response_sla_hours: int = Field(
-        ge=1, le=24 * 14, description="How long it has to accept or decline before escalation."
+    response_sla_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=24 * 14,
+        description=(
+            "How long it has to accept or decline before escalation. Required for every "
+            "kind but `pathway`: a pathway is told, it has no referral to accept."
+        ),
     )
     contact: Contact | None = None
     source: str | None = Field(
@@ -123,6 +141,26 @@ class Agency(CheckedText):
         if self.min_age > self.max_age:
             raise ValueError(f"min_age {self.min_age} is above max_age {self.max_age}")
         return self
+
+    @model_validator(mode="after")
+    def _pathway_is_named_by_a_pathway_only(self) -> Agency:
+        if self.kind == "pathway":
+            if self.pathway not in PATHWAYS:
+                raise ValueError(
+                    f"an agency of kind 'pathway' names its pathway: one of {', '.join(PATHWAYS)}"
+                )
+        else:
+            if self.pathway is not None:
+                raise ValueError("only an agency of kind 'pathway' names a pathway")
+            if self.response_sla_hours is None:
+                raise ValueError(f"an agency of kind {self.kind!r} needs response_sla_hours")
+        return self
+
+    @property
+    def response_hours(self) -> int:
+        """How long a referral's destination has to answer (never a pathway)."""
+        assert self.response_sla_hours is not None, self.id
+        return self.response_sla_hours
 
 
 class DirectoryContent(CheckedText):
@@ -189,6 +227,13 @@ class DirectoryContent(CheckedText):
 
     def of_kind(self, kind: str) -> Agency:
         return next(a for a in self.agencies if a.kind == kind)
+
+    def pathway_destinations(self, pathway: str) -> list[Agency]:
+        """The destinations of a statutory pathway, in id order."""
+        return sorted(
+            (a for a in self.agencies if a.kind == "pathway" and a.pathway == pathway),
+            key=lambda a: a.id,
+        )
 
     def agency(self, agency_id: str) -> Agency | None:
         return next((a for a in self.agencies if a.id == agency_id), None)

@@ -1,13 +1,14 @@
 """Routing's tables: one routing record per referral (where it is now, with the
-directory version it used and why), every step of its lifecycle, the response
-deadlines the escalation scheduler watches, and the directory's versions."""
+directory version it used and why), every step of its lifecycle, the statutory
+pathways it was told to, the response deadlines the escalation scheduler watches, and
+the directory's versions."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -67,6 +68,28 @@ class RoutingStep(SQLModel, table=True):
     summary: str = Field(sa_column=Column(Text, nullable=False))
     rationale: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     directory_version: str | None = Field(default=None, max_length=64)
+
+
+class RoutingPathway(SQLModel, table=True):
+    """A statutory pathway a referral was told to (a Prevent referral, a private
+    fostering or children missing education notification): once per referral and
+    pathway, whatever later happens to the referral itself."""
+
+    __tablename__ = "routing_pathway"
+    __table_args__ = (UniqueConstraint("referral_id", "pathway", name="uq_routing_pathway"),)
+
+    id: int | None = Field(default=None, sa_column=_serial())
+    referral_id: str = Field(index=True, max_length=40)
+    pathway: str = Field(max_length=40)
+    concern_codes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    destination_kind: str = Field(max_length=16)
+    destination_id: str = Field(max_length=64)
+    destination_organisation: str = Field(max_length=64, index=True)
+    destination_name: str = Field(max_length=200)
+    reason_code: str = Field(max_length=40)
+    explanation: str = Field(sa_column=Column(Text, nullable=False))
+    directory_version: str = Field(max_length=64)
+    notified_at: datetime
 
 
 class RoutingDeadline(SQLModel, table=True):

@@ -18,13 +18,21 @@ from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.routing.models import DirectoryVersion, RoutingDeadline, RoutingDecision, RoutingStep
+from services.routing.models import (
+    DirectoryVersion,
+    RoutingDeadline,
+    RoutingDecision,
+    RoutingPathway,
+    RoutingStep,
+)
 from shared.db import table_of
 
 _DECISIONS = table_of(RoutingDecision)
 _INSERT_DECISION = insert(_DECISIONS)
 _INSERT_STEP = insert(table_of(RoutingStep))
 _INSERT_DEADLINE = insert(table_of(RoutingDeadline))
+_PATHWAYS = table_of(RoutingPathway)
+_INSERT_PATHWAY = insert(_PATHWAYS)
 _DECISION_HELD = (
     core_select(_DECISIONS.c.referral_id)
     .where(_DECISIONS.c.referral_id == bindparam("referral_id"))
@@ -112,16 +120,19 @@ async def insert_step(
     summary: str,
     reason_code: str | None,
     rationale: str | None,
+    told: tuple[str, str] | None = None,
 ) -> None:
-    """Write a step of the referral's history: where `row` stands now, and why."""
+    """Write a step of the referral's history: where `row` stands now, and why; for a
+    statutory pathway told, `told` is its destination's (kind, id)."""
+    kind, destination_id = told or (row.destination_kind, row.destination_id)
     await (await session.connection()).execute(
         _INSERT_STEP,
         {
             "referral_id": row.referral_id,
             "at": at,
             "status": row.status,
-            "destination_kind": row.destination_kind,
-            "destination_id": row.destination_id,
+            "destination_kind": kind,
+            "destination_id": destination_id,
             "reason_code": reason_code,
             "by": by,
             "summary": summary,
@@ -141,6 +152,30 @@ async def steps_of(session: AsyncSession, referral_id: str) -> list[RoutingStep]
                 .order_by(col(RoutingStep.id))
             )
         ).all()
+    )
+
+
+# ---------------------------------------------------------------- statutory pathways
+
+
+async def pathways_of(session: AsyncSession, referral_id: str) -> list[RoutingPathway]:
+    """The statutory pathways a referral was told to, in the order they were."""
+    return list(
+        (
+            await session.exec(
+                select(RoutingPathway)
+                .where(RoutingPathway.referral_id == referral_id)
+                .order_by(col(RoutingPathway.id))
+            )
+        ).all()
+    )
+
+
+async def insert_pathway(session: AsyncSession, row: RoutingPathway) -> None:
+    """Write that a referral was told to a pathway (once per referral and pathway: a
+    second is refused by the database)."""
+    await (await session.connection()).execute(
+        _INSERT_PATHWAY, {c.name: getattr(row, c.name) for c in _PATHWAYS.c if c.name != "id"}
     )
 
 

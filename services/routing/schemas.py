@@ -103,6 +103,22 @@ class StepView(BaseModel):
     directory_version: str | None
 
 
+class PathwayView(BaseModel):
+    """A statutory pathway the referral was told to, beside its own destination."""
+
+    pathway: str = Field(description="prevent, private_fostering or children_missing_education.")
+    label: str
+    concern_codes: list[str] = Field(description="The report's codes that need it.")
+    destination: DestinationView
+    reason_code: str = Field(
+        description="statutory_pathway; pathway_destination_missing: the hub was told, to "
+        "make the notification."
+    )
+    explanation: str
+    notified_at: datetime
+    directory_version: str
+
+
 class RoutingRecord(ReferralView):
     """Where a referral went and why, in plain words, with every later step."""
 
@@ -111,6 +127,13 @@ class RoutingRecord(ReferralView):
     considered: list[CandidateView]
     directory_version: str
     history: list[StepView]
+    pathways: list[PathwayView] = Field(
+        default=[],
+        description=(
+            "Every statutory pathway it was told to (a Prevent referral, a private "
+            "fostering or children missing education notification), whatever its level."
+        ),
+    )
 
 
 class ActionRequest(CheckedText):

@@ -264,13 +264,14 @@ async def change_agency(
 
 
 async def remove_agency(*, uow: UnitOfWork, principal: Principal, agency_id: str) -> DirectoryView:
-    """Remove an agency that holds no open referral (never the hub or the MASH): a new
-    version."""
+    """Remove an agency that holds no open referral, or a pathway's destination (never
+    the hub or the MASH): a new version. (A pathway with no destination left is told to
+    the hub, who make the notification.)"""
     current = await current_directory(uow)
     agency = current.agency(agency_id)
     if agency is None:
         raise NotFound("Agency")
-    if agency.kind != "agency":
+    if agency.kind not in ("agency", "pathway"):
         raise Problem(
             409, "Conflict", f"The {agency.kind} cannot be removed.", type="agency-required"
         )

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from services.routing import repository
-from services.routing.decide import route
+from services.routing.decide import PathwayRoute, pathway_words, pathways, route
 from services.routing.directory import Agency, Directory
 from services.routing.lifecycle import (
     DECLINE_REASONS,
@@ -28,13 +28,14 @@ from services.routing.lifecycle import (
     transition,
     valid_outcome,
 )
-from services.routing.models import RoutingDecision
+from services.routing.models import RoutingDecision, RoutingPathway
 from services.routing.schemas import (
     CandidateView,
     CloseRequest,
     DeclineRequest,
     DestinationView,
     OverrideRequest,
+    PathwayView,
     ReassignRequest,
     ReferralView,
     RoutingRecord,
@@ -48,10 +49,12 @@ from shared.events import (
     Destination,
     EventType,
     ReasonCode,
+    ReferralPathway,
     ReferralRouted,
     ReferralStatus,
     ReferralTriaged,
 )
+from shared.pathways import PATHWAYS
 from shared.problems import NotFound, Problem
 from shared.uow import UnitOfWork
 
@@ -181,7 +184,7 @@ async def _address(
     row.destination_organisation = agency.organisation
     row.destination_name = agency.name
     row.status = "requested"
-    row.respond_by = at + timedelta(hours=agency.response_sla_hours)
+    row.respond_by = at + timedelta(hours=agency.response_hours)
     if agency.kind == "agency":
         await repository.insert_deadline(
             uow.session,
@@ -304,6 +307,13 @@ async def record_routing(
     row.destination_kind = routing.destination_kind
     # Universal services: no referral is made; the advice is the whole outcome.
     row.status = "requested" if routing.destination else "completed"
+    needed = pathways(
+        concern_codes=triaged.concern_codes,
+        postcode_district=triaged.postcode_district,
+        local_authority_code=triaged.local_authority_code,
+        directory=directory,
+    )
+    row.explanation += pathway_words(needed)
     again_in_words = f"Routed again after a new triage decision (revision {triaged.revision}). "
     await _save(
         uow,
@@ -314,6 +324,77 @@ async def record_routing(
         new=not again,
     )
     _record_routed(uow, row, routing.reason_codes)
+    if needed:
+        await _tell_pathways(uow, row, needed, directory=directory, again=again, at=now)
+
+
+async def _tell_pathways(
+    uow: UnitOfWork,
+    row: RoutingDecision,
+    needed: list[PathwayRoute],
+    *,
+    directory: Directory,
+    again: bool,
+    at: datetime,
+) -> None:
+    """Tell each statutory pathway the referral needs and was not told before (a
+    pathway is told once per referral, whatever later happens to the referral): a
+    record, a step in words, and a referral.pathway to its destination."""
+    told = (
+        {p.pathway for p in await repository.pathways_of(uow.session, row.referral_id)}
+        if again
+        else set()
+    )
+    for need in needed:
+        if need.pathway in told:
+            continue
+        destination = need.destination
+        record = RoutingPathway(
+            referral_id=row.referral_id,
+            pathway=need.pathway,
+            concern_codes=need.concern_codes,
+            destination_kind=destination.kind,
+            destination_id=destination.id,
+            destination_organisation=destination.organisation,
+            destination_name=destination.name,
+            reason_code=need.reason_code.value,
+            explanation=need.explanation,
+            directory_version=directory.version,
+            notified_at=at,
+        )
+        await repository.insert_pathway(uow.session, record)
+        await repository.insert_step(
+            uow.session,
+            row,
+            at=at,
+            by=SYSTEM,
+            summary=need.explanation,
+            reason_code=need.reason_code.value,
+            rationale=None,
+            told=(destination.kind, destination.id),
+        )
+        _announce(
+            uow,
+            row,
+            EventType.REFERRAL_PATHWAY,
+            ReferralPathway(
+                referral_id=row.referral_id,
+                pathway=need.pathway,
+                destination=Destination(
+                    kind=destination.kind,
+                    id=destination.id,
+                    organisation=destination.organisation,
+                    name=destination.name,
+                ),
+                level=row.level,
+                priority=row.priority,
+                reason_code=need.reason_code,
+                directory_version=directory.version,
+                notified_at=at,
+                referrer_organisation=row.referrer_organisation or "",
+            ),
+            at=at,
+        )
 
 
 async def escalate_due(*, uow: UnitOfWork, directories: DirectoryCache, limit: int = 100) -> int:
@@ -392,10 +473,30 @@ def _referral_view(row: RoutingDecision) -> ReferralView:
     )
 
 
+def _pathway_view(p: RoutingPathway) -> PathwayView:
+    return PathwayView(
+        pathway=p.pathway,
+        label=PATHWAYS[p.pathway].label if p.pathway in PATHWAYS else p.pathway,
+        concern_codes=list(p.concern_codes),
+        destination=DestinationView(
+            kind=p.destination_kind,
+            id=p.destination_id,
+            organisation=p.destination_organisation,
+            name=p.destination_name,
+        ),
+        reason_code=p.reason_code,
+        explanation=p.explanation,
+        notified_at=as_utc(p.notified_at),
+        directory_version=p.directory_version,
+    )
+
+
 async def _as_record(uow: UnitOfWork, row: RoutingDecision) -> RoutingRecord:
     """The routing record as `row` stands now in the unit, with every step so far."""
     steps = await repository.steps_of(uow.session, row.referral_id)
+    told = await repository.pathways_of(uow.session, row.referral_id)
     return RoutingRecord(
+        pathways=[_pathway_view(p) for p in told],
         **_referral_view(row).model_dump(),
         reason_codes=row.reason_codes,
         explanation=row.explanation,

@@ -7,14 +7,25 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 from sqlmodel import col, select
 
 from services.intake import service
+from services.intake.access import load_access_policy
 from services.intake.handlers import follow_journey
 from services.intake.models import JourneyStep, Report
+from shared.auth import ClientKind, Principal
 from shared.envelope import new_event
-from shared.events import Destination, EventType, ReferralRouted, ReferralTriaged
+from shared.events import (
+    Destination,
+    EventType,
+    ReasonCode,
+    ReferralPathway,
+    ReferralRouted,
+    ReferralTriaged,
+)
+from shared.problems import NotFound
 from shared.report import ConcernReport
 from shared.runtime import ServiceContext
 from tests.services.conftest import Signpost, bearer
@@ -145,3 +156,91 @@ async def test_an_event_that_is_not_part_of_the_journey_is_ignored(
     await deliver(replica, EventType.REFERRAL_RECEIVED, referral_id, triaged(referral_id))
     report, steps = await journey_of(replica, referral_id)
     assert report.status == "received" and len(steps) == 1
+
+
+def pathway(referral_id: str, name: str, organisation: str, kind: str = "pathway") -> Any:
+    return ReferralPathway(
+        referral_id=referral_id,
+        pathway=name,
+        destination=Destination(
+            kind=kind,  # type: ignore[arg-type]
+            id=organisation,
+            organisation=organisation,
+            name="Demoshire Police Prevent team" if kind == "pathway" else "The hub",
+        ),
+        level=3,
+        priority="amber",
+        reason_code=ReasonCode.STATUTORY_PATHWAY,
+        directory_version="test",
+        notified_at=START,
+        referrer_organisation="demo-police",
+    )
+
+
+def partner(organisation: str) -> Principal:
+    return Principal(
+        key_id="k_" + organisation,
+        client_id="c_" + organisation,
+        name=organisation,
+        kind=ClientKind.AGENCY,
+        organisation=organisation,
+        scopes=frozenset({"referrals:read"}),
+    )
+
+
+async def test_a_pathway_told_is_a_journey_step_beside_the_route_and_lets_its_team_read(
+    replica: ServiceContext,
+) -> None:
+    referral_id = await stored(replica)
+    await deliver(
+        replica,
+        EventType.REFERRAL_ROUTED,
+        referral_id,
+        routed(referral_id, "demoshire-families", "Supporting Families", START),
+    )
+    told = pathway(referral_id, "prevent", "demoshire-prevent")
+    await deliver(replica, EventType.REFERRAL_PATHWAY, referral_id, told)
+    await deliver(replica, EventType.REFERRAL_PATHWAY, referral_id, told)  # told once
+
+    report, steps = await journey_of(replica, referral_id)
+    assert report.status == "routed"  # the referral's own route is where it stands
+    assert steps[-1] == (
+        "pathway",
+        "Prevent referral: also told to Demoshire Police Prevent team, as the law requires "
+        "for this concern.",
+    )
+    assert [s for s, _ in steps].count("pathway") == 1
+    policy = load_access_policy(None)
+    async with replica.units.begin() as uow:
+        view = await service.report_status(uow=uow, principal=POLICE, referral_id=referral_id)
+        read = await service.read_for_partner(
+            uow=uow,
+            principal=partner("demoshire-prevent"),
+            referral_id=referral_id,
+            policy=policy,
+        )
+    assert view.outcome == "Passed to Supporting Families, who are best placed to help."
+    assert [(p.pathway, p.label, p.destination.name) for p in view.pathways] == [
+        ("prevent", "Prevent referral", "Demoshire Police Prevent team")
+    ]
+    assert read.report["child"]["given_name"]
+    async with replica.units.begin() as uow:
+        with pytest.raises(NotFound):
+            await service.read_for_partner(
+                uow=uow, principal=partner("safe-homes"), referral_id=referral_id, policy=policy
+            )
+
+
+async def test_a_pathway_the_hub_must_make_reads_so_for_the_referrer(
+    replica: ServiceContext,
+) -> None:
+    referral_id = await stored(replica)
+    told = pathway(referral_id, "children_missing_education", "demoshire-hub", kind="hub")
+    await deliver(replica, EventType.REFERRAL_PATHWAY, referral_id, told)
+    _, steps = await journey_of(replica, referral_id)
+    assert steps[-1] == (
+        "pathway",
+        "Children missing education notification: the early intervention hub will make it "
+        "to the local authority's children missing education officer (no destination for "
+        "it is listed for the child's area).",
+    )

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.routing.decide import Routing, route
-from services.routing.directory import Directory, load_directory
+from services.routing.decide import Routing, pathway_words, pathways, route
+from services.routing.directory import Directory, DirectoryContent, load_directory
 from shared.events import ReasonCode
 
 
@@ -251,3 +251,92 @@ def test_an_agency_with_bad_data_is_refused(
 def test_every_decision_gives_typed_reason_codes(directory: Directory, facts: Any) -> None:
     r = decide(directory, **facts)
     assert r.reason_codes and all(isinstance(c, ReasonCode) for c in r.reason_codes)
+
+
+# ---------------------------------------------------------------- statutory pathways
+
+
+def told(directory: DirectoryContent, codes: list[str], district: str | None = "EX1") -> list[Any]:
+    return pathways(concern_codes=codes, postcode_district=district, directory=directory)
+
+
+def test_a_report_without_a_pathway_code_is_told_to_no_pathway(directory: Directory) -> None:
+    assert told(directory, ["domestic_abuse", "bullying"]) == []
+
+
+def test_each_pathway_is_told_to_its_destination_covering_the_child(
+    directory: Directory,
+) -> None:
+    routes = told(directory, ["radicalisation", "private_fostering", "child_missing_education"])
+    assert [(r.pathway, r.destination.id, r.reason_code) for r in routes] == [
+        ("prevent", "prevent", ReasonCode.STATUTORY_PATHWAY),
+        ("private_fostering", "private-fostering", ReasonCode.STATUTORY_PATHWAY),
+        ("children_missing_education", "cme-e06099001", ReasonCode.STATUTORY_PATHWAY),
+    ]
+    prevent = routes[0]
+    assert prevent.concern_codes == ["radicalisation"]
+    assert "Demoshire Police Prevent team" in prevent.explanation
+    assert "radicalisation or extremism (prevent)" in prevent.explanation
+    assert "Counter-Terrorism and Security Act 2015" in prevent.explanation
+
+
+def test_the_cme_officer_told_is_the_one_for_the_childs_local_authority(
+    directory: Directory,
+) -> None:
+    # EX3 is in E06099002; a known authority wins over the district's.
+    assert told(directory, ["child_missing_education"], "EX3")[0].destination.id == (
+        "cme-e06099002"
+    )
+    by_authority = pathways(
+        concern_codes=["child_missing_education"],
+        postcode_district=None,
+        local_authority_code="E06099002",
+        directory=directory,
+    )
+    assert by_authority[0].destination.id == "cme-e06099002"
+
+
+def test_a_pathway_with_no_destination_for_the_child_is_told_to_the_hub_never_lost(
+    directory: Directory,
+) -> None:
+    # PL4 is in no authority the demo directory lists: no CME officer covers it.
+    [route] = told(directory, ["child_missing_education"], "PL4")
+    assert (route.destination.kind, route.reason_code) == (
+        "hub",
+        ReasonCode.PATHWAY_DESTINATION_MISSING,
+    )
+    assert "names no destination for it covering PL4" in route.explanation
+    assert "children missing education officer" in route.explanation
+    # Prevent covers the whole area: still told to its own destination.
+    assert told(directory, ["radicalisation"], "PL4")[0].destination.id == "prevent"
+
+
+def test_a_pathway_destination_naming_the_childs_area_wins_over_a_whole_area_one(
+    directory: Directory,
+) -> None:
+    local = directory.agency("cme-e06099001")
+    assert local is not None
+    whole = local.model_copy(
+        update={"id": "a-cme-everywhere", "local_authority_codes": [], "postcode_districts": []}
+    )
+    wider = directory.with_agencies([*directory.agencies, whole])
+    assert told(wider, ["child_missing_education"])[0].destination.id == "cme-e06099001"
+    assert told(wider, ["child_missing_education"], "PL4")[0].destination.id == ("a-cme-everywhere")
+
+
+def test_a_pathway_destination_is_never_a_referrals_own_destination(
+    directory: Directory,
+) -> None:
+    # Only the Prevent team "meets" radicalisation in the directory: at level 2 the
+    # referral itself still goes to an agency or the hub, never to a pathway.
+    r = decide(directory, concern_codes=["radicalisation"])
+    assert r.destination is not None and r.destination.kind == "hub"
+    assert all(c.agency_id not in {"prevent", "private-fostering"} for c in r.considered)
+
+
+def test_the_explanation_ends_with_every_pathway_told(directory: Directory) -> None:
+    routes = told(directory, ["radicalisation", "child_missing_education"])
+    words = pathway_words(routes)
+    assert words.startswith(" Statutory pathways, told as well: Prevent referral:")
+    assert "Children missing education notification" in words
+    assert pathway_words([]) == ""

@@ -89,14 +89,14 @@ async def test_adding_an_agency_makes_a_new_version_that_decisions_use(sp: Signp
     after = await triage(sp, concerns=["young_carer"])
     first, second = await decision(sp, before), await decision(sp, after)
     assert first is not None and second is not None
-    assert (first.directory_version, first.destination_id) == ("demo-2026-11-2", "family-support")
+    assert (first.directory_version, first.destination_id) == ("demo-2026-12-1", "family-support")
     # Both meet every need; the new agency is the less loaded share of its capacity.
     assert (second.directory_version, second.destination_id) == ("demoshire-2", "young-carers")
 
-    old = await sp.client.get("/v1/directory/versions/demo-2026-11-2", headers=await reader(sp))
+    old = await sp.client.get("/v1/directory/versions/demo-2026-12-1", headers=await reader(sp))
     assert "young-carers" not in {a["id"] for a in old.json()["agencies"]}
     versions = (await sp.client.get("/v1/directory/versions", headers=await reader(sp))).json()
-    assert [v["version"] for v in versions] == ["demoshire-2", "demo-2026-11-2"]
+    assert [v["version"] for v in versions] == ["demoshire-2", "demo-2026-12-1"]
 
 
 async def test_changing_the_directory_needs_the_directory_write_scope(sp: Signpost) -> None:
@@ -283,3 +283,58 @@ def test_signpost_directory_import_adds_oruk_agencies(tmp_path: Path) -> None:
     assert "imported 3 agencies" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "directory version demoshire-2"
     assert "skipped svc-debt (Adult Debt Advice)" in out.stdout
+
+
+# ---------------------------------------------------------------- statutory pathways
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"kind": "pathway", "response_sla_hours": None}, "names its pathway"),
+        ({"kind": "pathway", "pathway": "channel"}, "names its pathway"),
+        ({"pathway": "prevent"}, "only an agency of kind 'pathway' names a pathway"),
+        ({"response_sla_hours": None}, "needs response_sla_hours"),
+    ],
+)
+async def test_a_pathway_entry_must_name_a_known_pathway_and_only_it_may(
+    sp: Signpost, changes: dict[str, Any], message: str
+) -> None:
+    answer = await sp.client.post(
+        "/v1/directory/agencies", headers=await writer(sp), json=new_agency(**changes)
+    )
+    assert answer.status_code == 422
+    assert message in json.dumps(answer.json())
+
+
+async def test_a_pathway_destination_is_added_without_a_response_clock_and_removed(
+    sp: Signpost,
+) -> None:
+    key = await writer(sp)
+    body = new_agency(
+        id="prevent-north", kind="pathway", pathway="prevent", response_sla_hours=None
+    )
+    added = await sp.client.post("/v1/directory/agencies", headers=key, json=body)
+    assert added.status_code == 201, added.text
+    entry = next(a for a in added.json()["agencies"] if a["id"] == "prevent-north")
+    assert (entry["kind"], entry["pathway"], entry["response_sla_hours"]) == (
+        "pathway",
+        "prevent",
+        None,
+    )
+    removed = await sp.client.delete("/v1/directory/agencies/prevent", headers=key)
+    assert removed.status_code == 200
+
+
+def test_the_demo_directory_has_a_destination_for_every_pathway() -> None:
+    directory = load_directory(None)
+    assert {a.pathway for a in directory.agencies if a.kind == "pathway"} == {
+        "prevent",
+        "private_fostering",
+        "children_missing_education",
+    }
+    # A CME officer for each of the demo's local authorities.
+    cme = directory.pathway_destinations("children_missing_education")
+    assert sorted(c for a in cme for c in a.local_authority_codes) == sorted(
+        directory.authority_districts
+    )

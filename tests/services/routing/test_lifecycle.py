@@ -225,7 +225,7 @@ async def test_the_routing_record_says_why_in_plain_words(sp: Signpost) -> None:
         "organisation": "safe-homes",
         "name": "Safe Homes Domestic Abuse Support",
     }
-    assert record["directory_version"] == "demo-2026-11-2"
+    assert record["directory_version"] == "demo-2026-12-1"
     assert record["explanation"].startswith(
         "Level 2 (early help): Safe Homes Domestic Abuse Support is best placed."
     )

@@ -4,6 +4,8 @@ one counts open referrals). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from services.routing.models import RoutingDeadline, RoutingDecision, RoutingStep
+from services.routing.models import RoutingDeadline, RoutingDecision, RoutingPathway, RoutingStep
 from services.routing.service.directory import directory_cache
 from services.routing.service.referrals import open_referrals, record_routing
 from shared.outbox import OutboxMessage
@@ -74,3 +76,49 @@ async def test_a_referral_routed_again_in_the_same_transaction_moves_on_before_t
         ("ref_y", "pending"),
     ]
     assert len(staged) == 3  # referral.routed for each routing, none for the stale one
+
+
+async def test_every_pathway_a_referral_needs_is_told_once_beside_its_own_destination(
+    ctx: ServiceContext,
+) -> None:
+    directories = directory_cache(ctx.state)
+    codes = ["domestic_abuse", "radicalisation", "child_missing_education"]
+    first = triaged_event("ref_p").model_copy(update={"concern_codes": codes})
+    async with ctx.units.begin() as uow:
+        await record_routing(uow=uow, directories=directories, triaged=first)
+    # A practitioner's override routes it again: the MASH now, no pathway told twice.
+    again = first.model_copy(update={"level": 4, "priority": "red", "revision": 1})
+    async with ctx.units.begin() as uow:
+        await record_routing(uow=uow, directories=directories, triaged=again)
+
+    async with ctx.db.session() as session:
+        row = await session.get(RoutingDecision, "ref_p")
+        told = (await session.exec(select(RoutingPathway).order_by(col(RoutingPathway.id)))).all()
+        steps = (await session.exec(select(RoutingStep).order_by(col(RoutingStep.id)))).all()
+        staged = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
+    assert row is not None and row.destination_id == "mash"
+    assert [(p.pathway, p.destination_id, p.destination_organisation) for p in told] == [
+        ("prevent", "prevent", "demoshire-prevent"),
+        ("children_missing_education", "cme-e06099001", "demoshire-cme"),
+    ]
+    assert "Statutory pathways, told as well: Prevent referral" in row.explanation
+    assert [(s.destination_kind, s.destination_id) for s in steps] == [
+        ("hub", "hub"),  # level 2, needs spanning agencies: the hub
+        ("pathway", "prevent"),
+        ("pathway", "cme-e06099001"),
+        ("mash", "mash"),
+    ]
+    types = [base64.b64decode(dict(json.loads(m.headers))["ce_type"]).decode() for m in staged]
+    assert types.count("org.signpost.referral.pathway.v1") == 2
+    pathway_events = [
+        json.loads(m.value)
+        for m, t in zip(staged, types, strict=True)
+        if t == "org.signpost.referral.pathway.v1"
+    ]
+    assert {e["destination"]["organisation"] for e in pathway_events} == {
+        "demoshire-prevent",
+        "demoshire-cme",
+    }
+    # Partner-facing: ids, destination, level and reason only; no concern codes.
+    assert all("concern_codes" not in e for e in pathway_events)
+    assert {e["reason_code"] for e in pathway_events} == {"statutory_pathway"}

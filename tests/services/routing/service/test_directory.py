@@ -39,7 +39,7 @@ async def test_the_cache_reads_a_version_once_and_a_newer_one_at_the_next_read(
         assert await cache.current(uow) is first  # not read again
         await remove_agency(uow=uow, principal=PARTNERSHIP, agency_id="asb-unit")
         newer = await cache.current(uow)
-    assert (first.version, newer.version) == ("demo-2026-11-2", "demoshire-2")
+    assert (first.version, newer.version) == ("demo-2026-12-1", "demoshire-2")
     assert "asb-unit" not in {a.id for a in newer.agencies}
 
 
@@ -69,7 +69,7 @@ async def test_an_import_with_nothing_usable_says_what_it_skipped_and_changes_no
     ]
     assert raised.value.status == 422 and raised.value.type == "nothing-to-import"
     async with ctx.units.begin() as uow:
-        assert (await current_directory(uow)).version == "demo-2026-11-2"
+        assert (await current_directory(uow)).version == "demo-2026-12-1"
 
 
 async def test_a_version_stored_before_the_text_rules_stays_readable_and_editable(
