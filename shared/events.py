@@ -202,6 +202,16 @@ class ReferralTriaged(EventData):
     # Added by the routing issue: the child's local authority (GSS code), when known,
     # for agencies whose catchment is a local authority.
     local_authority_code: str | None = None
+    # Added by vocabulary v2 (issue 13): the narrative names concerns the codes do not.
+    needs_review: bool = Field(
+        default=False,
+        description=(
+            "The narrative names concerns the report's codes do not (`suspected_codes`): "
+            "routing sends the referral to the hub to review, its level unchanged. False "
+            "on a practitioner's override, which is that review."
+        ),
+    )
+    suspected_codes: list[str] = Field(default_factory=list)
 
 
 class Destination(EventData):

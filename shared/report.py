@@ -73,6 +73,20 @@ def concern_codes() -> frozenset[str]:
     return frozenset(str(c["code"]) for c in concerns)
 
 
+@cache
+def _labels() -> dict[str, str]:
+    concerns = vocabulary()["concerns"]
+    assert isinstance(concerns, list)
+    return {str(c["code"]): str(c["label"]) for c in concerns}
+
+
+def concern_words(codes: list[str] | set[str]) -> str:
+    """Concern codes as a reader would say them: 'domestic abuse in the household, bullying'."""
+    labels = _labels()
+    ordered = sorted(codes) if isinstance(codes, set) else codes
+    return ", ".join(labels.get(c, c.replace("_", " ")).lower() for c in ordered) or "none"
+
+
 def age_on(date_of_birth: date, on: date) -> int:
     """Whole years of age on a date."""
     years = on.year - date_of_birth.year

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from shared.pathways import PATHWAYS
+from shared.report import concern_words
 
 RECEIVED = "Your report was received."
 # The journey step of a statutory pathway told: beside the referral's own route, never
@@ -55,13 +56,26 @@ def received_summary(updates: str | None) -> str:
     return f"{RECEIVED} It updates your earlier report {updates} (same reference)."
 
 
-def triaged_summary(level: int, priority: str) -> str:
-    """Triage's assessment, phrased for the referrer."""
-    return f"Assessed at level {level} ({priority})."
+def triaged_summary(level: int, priority: str, *, suspected: Sequence[str] = ()) -> str:
+    """Triage's assessment, phrased for the referrer; `suspected`: the concerns the
+    narrative names that the report's codes do not, which a practitioner reviews."""
+    said = f"Assessed at level {level} ({priority})."
+    if not suspected:
+        return said
+    return (
+        f"{said} Under review: your description mentions {concern_words(list(suspected))}, "
+        "which the report's concern codes do not name."
+    )
 
 
-def routed_summary(kind: str, name: str) -> str:
-    """Where the referral went, phrased for the referrer."""
+def routed_summary(kind: str, name: str, *, review: bool = False) -> str:
+    """Where the referral went, phrased for the referrer (`review`: to the hub's
+    review queue, because the narrative names concerns the codes do not)."""
+    if review:
+        return (
+            "Passed to the early intervention hub to review first, because your "
+            "description mentions concerns the report's codes do not name."
+        )
     if kind == "universal":
         return UNIVERSAL_OUTCOME
     return f"Passed to {_DESTINATION_PHRASE[kind].format(name=name)}."

@@ -5,7 +5,7 @@ OpenAPI)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -165,3 +165,40 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             }
         responses[code] = entry
     return responses
+
+
+class VocabularyConcern(BaseModel):
+    """One concern code of the published vocabulary."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    label: str
+    domain: Literal["child_development", "parenting_capacity", "family_and_environment"] = Field(
+        description="Its side of the assessment triangle."
+    )
+    group: str = Field(description="The same as `domain` (as v1 named it).")
+    ace: bool = Field(description="One of the ten adverse childhood experiences.")
+    guidance: str = Field(description="The one line a referrer sees when choosing it.")
+    synonyms: list[str] = Field(
+        description="Words for search, and for finding the concern in a narrative."
+    )
+    source: str = Field(description="The guidance or threshold document it comes from.")
+    pathway: str | None = Field(
+        default=None,
+        description="A statutory route of its own: prevent, private_fostering, "
+        "children_missing_education.",
+    )
+    deprecated: bool | None = Field(default=None, description="Kept only for earlier senders.")
+    replaced_by: str | None = Field(default=None, description="The code to use instead.")
+
+
+class VocabularyDocument(BaseModel):
+    """The published concern vocabulary, `GET /v1/vocabulary`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(examples=["2026-12-v2"])
+    previous_version: str | None = Field(default=None, examples=["2026-11-v1"])
+    description: str
+    concerns: list[VocabularyConcern]

@@ -51,6 +51,7 @@ from shared.auth import Principal
 from shared.clock import as_utc
 from shared.events import (
     EventType,
+    ReasonCode,
     ReferralPathway,
     ReferralReceived,
     ReferralRouted,
@@ -458,7 +459,9 @@ async def follow_journey(
         report.level, report.priority = news.level, news.priority
         status = "triaged"
         report.status = advanced(report.status, status)
-        summary = triaged_summary(news.level, news.priority)
+        summary = triaged_summary(
+            news.level, news.priority, suspected=news.suspected_codes if news.needs_review else ()
+        )
     elif isinstance(news, ReferralRouted):
         since = report.destination_routed_at
         if is_latest_routing(as_utc(since) if since else None, news.routed_at):
@@ -470,7 +473,11 @@ async def follow_journey(
             report.destination_routed_at = news.routed_at
         status = "routed"
         report.status = advanced(report.status, status)
-        summary = routed_summary(news.destination.kind, news.destination.name)
+        summary = routed_summary(
+            news.destination.kind,
+            news.destination.name,
+            review=ReasonCode.NEEDS_REVIEW in news.reason_codes,
+        )
     elif isinstance(news, ReferralPathway):
         if await session.get(ReportPathway, (referral_id, news.pathway)) is not None:
             return  # told already (the same pathway is told once)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 
 from services.routing.directory import Agency, DirectoryContent
 from shared.events import DestinationKind, ReasonCode
 from shared.pathways import PATHWAYS, pathways_needed
-from shared.report import vocabulary
+from shared.report import concern_words
 
 
 @dataclass(frozen=True)
@@ -30,20 +29,6 @@ class Routing:
     reason_codes: list[ReasonCode]
     considered: list[Candidate] = field(default_factory=list)
     explanation: str = ""
-
-
-@cache
-def _labels() -> dict[str, str]:
-    concerns = vocabulary()["concerns"]
-    assert isinstance(concerns, list)
-    return {str(c["code"]): str(c["label"]) for c in concerns}
-
-
-def concern_words(codes: list[str] | set[str]) -> str:
-    """Concern codes as a reader would say them: 'domestic abuse in the household, bullying'."""
-    labels = _labels()
-    ordered = sorted(codes) if isinstance(codes, set) else codes
-    return ", ".join(labels.get(c, c.replace("_", " ")).lower() for c in ordered) or "none"
 
 
 def _catchment(agency: Agency) -> str:
@@ -71,6 +56,67 @@ def _load_words(agency: Agency, load: int) -> str:
 
 
 def route(
+    *,
+    level: int,
+    concern_codes: list[str],
+    age: int | None,
+    postcode_district: str | None,
+    open_referrals: Mapping[str, int],
+    directory: DirectoryContent,
+    top_level: int = 4,
+    local_authority_code: str | None = None,
+    suspected_codes: list[str] | None = None,
+) -> Routing:
+    """Where a triaged referral goes, and why, in words: by its level (`by_level`),
+    unless triage found its narrative naming concerns its codes do not
+    (`suspected_codes`). Then, below the top level, it goes to the hub's review queue
+    (reason `needs_review`) with what it would otherwise have done: never silently up
+    or down. At the top level it goes to the MASH as ever, the review named."""
+    decided = by_level(
+        level=level,
+        concern_codes=concern_codes,
+        age=age,
+        postcode_district=postcode_district,
+        open_referrals=open_referrals,
+        directory=directory,
+        top_level=top_level,
+        local_authority_code=local_authority_code,
+    )
+    if not suspected_codes:
+        return decided
+    named = concern_words(suspected_codes)
+    if decided.destination_kind == "mash":
+        return Routing(
+            decided.destination,
+            decided.destination_kind,
+            decided.reason_codes,
+            decided.considered,
+            explanation=(
+                f"{decided.explanation} The narrative also names concerns the report's "
+                f"codes do not ({named}): the MASH should consider them too."
+            ),
+        )
+    hub = directory.of_kind("hub")
+    otherwise = (
+        "no referral (universal services)"
+        if decided.destination is None
+        else decided.destination.name
+    )
+    return Routing(
+        hub,
+        "hub",
+        [ReasonCode.NEEDS_REVIEW, *decided.reason_codes],
+        decided.considered,
+        explanation=(
+            f"Triage found the narrative naming concerns the report's codes do not "
+            f"({named}): the referral goes to {hub.name} to review before anything else, "
+            f"its level ({level}) unchanged. Without the review it would have gone to "
+            f"{otherwise}: {decided.explanation}"
+        ),
+    )
+
+
+def by_level(
     *,
     level: int,
     concern_codes: list[str],

@@ -79,15 +79,22 @@ async def decision(session: AsyncSession, referral_id: str) -> RoutingDecision |
 
 
 async def decisions(
-    session: AsyncSession, *, organisation: str | None, status: str | None, limit: int
+    session: AsyncSession,
+    *,
+    organisation: str | None,
+    status: str | None,
+    limit: int,
+    reason_code: str | None = None,
 ) -> list[RoutingDecision]:
     """Routing records, newest first: those addressed to `organisation` (None: all),
-    in `status` (None: any)."""
+    in `status` (None: any), where they are for `reason_code` (None: any)."""
     query = select(RoutingDecision).order_by(col(RoutingDecision.routed_at).desc()).limit(limit)
     if organisation is not None:
         query = query.where(RoutingDecision.destination_organisation == organisation)
     if status is not None:
         query = query.where(RoutingDecision.status == status)
+    if reason_code is not None:
+        query = query.where(RoutingDecision.reason_code == reason_code)
     return list((await session.exec(query)).all())
 
 

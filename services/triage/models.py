@@ -81,6 +81,12 @@ class TriageDecision(SQLModel, table=True):
     possible_matches: list[dict[str, Any]] | None = Field(
         default=None, sa_column=Column(JSON, nullable=True)
     )
+    # [{code, terms}]: concerns the narrative names that the report's codes do not
+    # (narrative.suspected_concerns). Any: the decision needs a practitioner's review;
+    # the level is never changed by them. None: decided before they were looked for.
+    suspected_concerns: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
 
 
 class TriageOverride(SQLModel, table=True):

@@ -70,6 +70,13 @@ class PossibleMatchView(BaseModel):
     reason: str = Field(description="What agrees and what is only alike, in words.")
 
 
+class SuspectedConcernView(BaseModel):
+    """A concern the narrative names that the report's codes do not."""
+
+    code: str = Field(description="The vocabulary code its terms belong to.")
+    terms: list[str] = Field(description="The vocabulary synonyms found in the narrative.")
+
+
 class TriageView(BaseModel):
     referral_id: str
     level: int = Field(description="The level as it stands (after any override).")
@@ -87,6 +94,17 @@ class TriageView(BaseModel):
             "date of birth, another district...), for a practitioner to confirm. Never "
             "counted: their reports are not this decision's history."
         ),
+    )
+    needs_review: bool = Field(
+        default=False,
+        description=(
+            "The narrative names concerns the codes do not (`suspected_concerns`): the "
+            "hub reviews the referral; false once a practitioner has overridden the level."
+        ),
+    )
+    suspected_concerns: list[SuspectedConcernView] = Field(
+        default_factory=list,
+        description="Concerns the narrative names that the report's codes do not.",
     )
 
 

@@ -35,6 +35,7 @@ from services.triage.matching import (
     transposed,
 )
 from services.triage.models import Subject, TriageDecision, TriageOverride
+from services.triage.narrative import suspected_concerns
 from services.triage.policy import ThresholdPolicy, load_policy
 from services.triage.repository import AnyRow
 from services.triage.schemas import (
@@ -43,6 +44,7 @@ from services.triage.schemas import (
     OverrideView,
     PolicyView,
     PossibleMatchView,
+    SuspectedConcernView,
     TriageView,
 )
 from services.triage.scoring import Decision, PriorReport, ReportFacts, decide
@@ -51,7 +53,7 @@ from shared.auth import Principal
 from shared.clock import as_utc
 from shared.events import EventType, ReferralReceived, ReferralTriaged, TriageOverrideNote
 from shared.problems import NotFound, Problem
-from shared.report import ConcernReport, age_on
+from shared.report import ConcernReport, age_on, concern_words
 from shared.runtime import ServiceContext
 from shared.uow import UnitOfWork
 
@@ -108,6 +110,9 @@ async def triage(
         member_flags=member_flags_of(report),
     )
     decision = decide(policy, facts, history)
+    # Concerns the narrative names that the codes do not: a practitioner reviews them;
+    # they never change the level.
+    suspected = suspected_concerns(report.narrative, facts.concern_codes)
     values: dict[str, Any] = dict(
         referral_id=received.referral_id,
         subject_key=subject.key,
@@ -145,6 +150,7 @@ async def triage(
             }
             for p in possible
         ],
+        suspected_concerns=[{"code": s.code, "terms": list(s.terms)} for s in suspected],
     )
     await repository.add_decision(conn, values)
     row = TriageDecision(**values)
@@ -495,6 +501,9 @@ def _record_triaged(
         rationale=row.rationale,
         revision=row.revision,
         override=override,
+        # A practitioner's override is the review: the referral then goes by its level.
+        needs_review=bool(row.suspected_concerns) and override is None,
+        suspected_codes=[str(s["code"]) for s in row.suspected_concerns or []],
     )
     uow.record(
         type=EventType.REFERRAL_TRIAGED,
@@ -512,7 +521,10 @@ def _view(
     override with who, when and why."""
     names = {spec.level: spec.name for spec in policy.levels}
     possible = [PossibleMatchView.model_validate(p) for p in row.possible_matches or []]
+    suspected = [SuspectedConcernView.model_validate(s) for s in row.suspected_concerns or []]
     explanation = [row.rationale]
+    if suspected:
+        explanation.append(_suspected_in_words(suspected, reviewed=bool(overrides)))
     if possible:
         explanation.append(_possible_in_words(possible))
     for o in overrides:
@@ -543,7 +555,23 @@ def _view(
         ),
         overrides=[OverrideView.model_validate(o, from_attributes=True) for o in overrides],
         possible_matches=possible,
+        needs_review=bool(suspected) and not overrides,
+        suspected_concerns=suspected,
     )
+
+
+def _suspected_in_words(suspected: Sequence[SuspectedConcernView], *, reviewed: bool) -> str:
+    """The concerns the narrative names and the codes do not, said to need a review."""
+    named = "; ".join(
+        f"{concern_words([s.code])} ({', '.join(repr(t) for t in s.terms)})" for s in suspected
+    )
+    said = (
+        f"The narrative names concerns the report's codes do not: {named}. They do not "
+        "change the level;"
+    )
+    if reviewed:
+        return f"{said} the practitioner's override below is the review they called for."
+    return f"{said} the referral goes to the hub to review it before anything else."
 
 
 def _possible_in_words(possible: Sequence[PossibleMatchView]) -> str:

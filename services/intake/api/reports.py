@@ -18,7 +18,13 @@ from services.intake.api.limits import LimitedBodyRoute, body_limit
 from services.intake.batch import CSV_COLUMNS, csv_rows, json_rows
 from services.intake.resubmission import batch_sha256
 from services.intake.rules import check
-from services.intake.schemas import Accepted, BatchResult, ReportStatus, problem_responses
+from services.intake.schemas import (
+    Accepted,
+    BatchResult,
+    ReportStatus,
+    VocabularyDocument,
+    problem_responses,
+)
 from services.intake.settings import IntakeSettings, settings_of
 from shared.problems import Problem
 from shared.report import ConcernReport, vocabulary
@@ -224,15 +230,16 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     description=(
         "Every concern code a report may carry, with its label, assessment-triangle "
         "`domain`, the one-line `guidance` a referrer sees, search `synonyms` and its "
-        "`source`; a code kept only for earlier senders is `deprecated` and names its "
+        "`source`; a code with a statutory route of its own names its `pathway`; a "
+        "code kept only for earlier senders is `deprecated` and names its "
         "`replaced_by`. The answer carries a strong `ETag`: send it back in "
         "`If-None-Match` and an unchanged vocabulary is a 304 with no body."
     ),
     response_model=None,
     responses={
         200: {
-            "description": "The vocabulary",
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": "The vocabulary, version 2026-12-v2",
+            "model": VocabularyDocument,
             "headers": {
                 "ETag": {
                     "description": "A strong hash of the document",

@@ -21,6 +21,7 @@ from services.routing.schemas import (
 )
 from services.routing.service import referrals as service
 from shared.auth import Principal
+from shared.events import ReasonCode
 from shared.uow import UnitOfWork
 
 router = APIRouter()
@@ -34,8 +35,20 @@ async def list_referrals(
     uow: UoW,
     status: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    reason_code: Annotated[
+        ReasonCode | None,
+        Query(
+            description=(
+                "Only referrals that are where they are for this reason: `needs_review` "
+                "is the hub's review queue (the narrative names concerns the codes do "
+                "not), `declined_by_agency` and `no_response_within_sla` what came back."
+            )
+        ),
+    ] = None,
 ) -> list[ReferralView]:
-    return await service.referrals_of(uow=uow, principal=principal, status=status, limit=limit)
+    return await service.referrals_of(
+        uow=uow, principal=principal, status=status, limit=limit, reason_code=reason_code
+    )
 
 
 @router.get(

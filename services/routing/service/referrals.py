@@ -276,6 +276,7 @@ async def record_routing(
         open_referrals=await open_referrals(uow=uow),
         directory=directory,
         top_level=triaged.top_level or 4,
+        suspected_codes=triaged.suspected_codes if triaged.needs_review else None,
     )
     now = uow.now()
     row = earlier or RoutingDecision(
@@ -297,7 +298,9 @@ async def record_routing(
     row.directory_version = directory.version
     row.explanation = routing.explanation
     row.routed_at = now
-    row.reason_code = None
+    # Why it is where it is now: in the hub's review queue, or simply routed.
+    review = routing.reason_codes[0] == ReasonCode.NEEDS_REVIEW
+    row.reason_code = ReasonCode.NEEDS_REVIEW.value if review else None
     again = earlier is not None
     if again and (routing.destination is None or routing.destination.id != row.destination_id):
         # A hub practitioner's triage override moved the referral on: the agency working
@@ -528,15 +531,22 @@ async def _as_record(uow: UnitOfWork, row: RoutingDecision) -> RoutingRecord:
 
 
 async def referrals_of(
-    *, uow: UnitOfWork, principal: Principal, status: str | None, limit: int
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    status: str | None,
+    limit: int,
+    reason_code: ReasonCode | None = None,
 ) -> list[ReferralView]:
     """The referrals addressed to the principal's organisation (the hub: every
-    referral), newest first."""
+    referral), newest first; with `reason_code`, only those where they are for that
+    reason (`needs_review`: the hub's review queue)."""
     rows = await repository.decisions(
         uow.session,
         organisation=None if principal.oversees else principal.organisation,
         status=status,
         limit=limit,
+        reason_code=reason_code.value if reason_code else None,
     )
     return [_referral_view(r) for r in rows]
 

@@ -91,3 +91,17 @@ def test_only_a_routing_at_least_as_new_as_the_known_one_is_the_latest() -> None
     assert is_latest_routing(at, at)
     assert is_latest_routing(at, at + timedelta(seconds=1))
     assert not is_latest_routing(at, at - timedelta(seconds=1))
+
+
+def test_a_referral_under_review_says_so_to_the_referrer() -> None:
+    assert triaged_summary(2, "green", suspected=["serious_violence", "radicalisation"]) == (
+        "Assessed at level 2 (green). Under review: your description mentions serious "
+        "violence or knife crime, radicalisation or extremism (prevent), which the report's "
+        "concern codes do not name."
+    )
+    assert routed_summary("hub", "Demoshire Early Intervention Hub", review=True) == (
+        "Passed to the early intervention hub to review first, because your description "
+        "mentions concerns the report's codes do not name."
+    )
+    # Nothing suspected: as before.
+    assert triaged_summary(2, "green", suspected=()) == "Assessed at level 2 (green)."

@@ -9,6 +9,7 @@ import json
 from importlib import resources
 from typing import Any
 
+from services.intake.schemas import VocabularyDocument
 from shared.report import vocabulary
 from tests.services.conftest import Signpost, bearer
 from tests.services.intake.conftest import example, school_key
@@ -85,3 +86,23 @@ async def test_a_csv_batch_row_with_each_new_code_is_accepted(signpost: Signpost
     answer = r.json()
     assert answer["errors"] == []
     assert [a["row"] for a in answer["accepted"]] == list(range(len(NEW_CODES)))
+
+
+async def test_the_openapi_document_describes_the_vocabulary_exactly_as_served(
+    signpost: Signpost,
+) -> None:
+    served = (await signpost.client.get("/v1/vocabulary")).json()
+    # Every field of every code is one the documented schema names (extra is refused).
+    document = VocabularyDocument.model_validate(served)
+    assert document.version == "2026-12-v2"
+    assert {c.code: c.pathway for c in document.concerns if c.pathway} == {
+        "radicalisation": "prevent",
+        "private_fostering": "private_fostering",
+        "child_missing_education": "children_missing_education",
+    }
+    openapi = (await signpost.client.get("/openapi.json")).json()
+    answer = openapi["paths"]["/v1/vocabulary"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/VocabularyDocument"
+    }
+    assert "2026-12-v2" in answer["description"]

@@ -139,6 +139,7 @@ async def triage(
     referral_id: str | None = None,
     revision: int = 0,
     wait: bool = True,
+    suspected: list[str] | None = None,
 ) -> str:
     """Put a referral.triaged on the bus (as triage would) and wait until it is routed."""
     referral_id = referral_id or "ref_" + uuid.uuid4().hex[:20]
@@ -158,6 +159,8 @@ async def triage(
         child_age_years=age,
         postcode_district=district,
         revision=revision,
+        needs_review=bool(suspected),
+        suspected_codes=suspected or [],
     )
     event = new_event(
         time=datetime.now(UTC),

@@ -340,3 +340,34 @@ def test_the_explanation_ends_with_every_pathway_told(directory: Directory) -> N
     assert words.startswith(" Statutory pathways, told as well: Prevent referral:")
     assert "Children missing education notification" in words
     assert pathway_words([]) == ""
+
+
+# ---------------------------------------------------------------- narrative review
+
+
+@pytest.mark.parametrize(("level", "otherwise"), [(1, "universal"), (2, "agency"), (3, "hub")])
+def test_a_referral_whose_narrative_names_uncoded_concerns_goes_to_the_hub_to_review(
+    directory: Directory, level: int, otherwise: str
+) -> None:
+    plain = decide(directory, level=level)
+    r = decide(directory, level=level, suspected_codes=["serious_violence"])
+    assert (r.destination_kind, r.reason_codes[0]) == ("hub", ReasonCode.NEEDS_REVIEW)
+    # What it would otherwise have done is kept, in codes and words: never lost.
+    assert plain.destination_kind == otherwise
+    assert r.reason_codes[1:] == plain.reason_codes
+    assert r.considered == plain.considered
+    assert "(serious violence or knife crime)" in r.explanation
+    assert f"its level ({level}) unchanged" in r.explanation
+    assert r.explanation.endswith(plain.explanation)
+
+
+def test_at_the_top_level_a_review_never_takes_the_referral_from_the_mash(
+    directory: Directory,
+) -> None:
+    r = decide(directory, level=4, suspected_codes=["radicalisation"])
+    assert (r.destination_kind, r.reason_codes) == ("mash", [ReasonCode.STATUTORY_LEVEL])
+    assert "the MASH should consider them too" in r.explanation
+
+
+def test_no_suspected_concern_routes_by_level_alone(directory: Directory) -> None:
+    assert decide(directory, suspected_codes=[]) == decide(directory)

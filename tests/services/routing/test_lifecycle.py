@@ -268,3 +268,35 @@ async def test_level_one_makes_no_referral(sp: Signpost) -> None:
 def test_every_decline_reason_and_outcome_code_is_a_typed_event_reason_code() -> None:
     codes = {*DECLINE_REASONS, *(code for codes in OUTCOMES.values() for code in codes)}
     assert codes <= {code.value for code in ReasonCode}
+
+
+async def test_the_hubs_review_queue_holds_referrals_whose_narrative_needs_review(
+    sp: Signpost,
+) -> None:
+    review = await triage(sp, suspected=["serious_violence"])
+    plain = await triage(sp)
+    hub = await hub_key(sp)
+    queue = await sp.client.get("/v1/referrals?reason_code=needs_review", headers=hub)
+    assert queue.status_code == 200
+    assert [r["referral_id"] for r in queue.json()] == [review]
+    [held] = queue.json()
+    assert (held["destination"]["kind"], held["reason_code"]) == ("hub", "needs_review")
+    record = (await sp.client.get(f"/v1/referrals/{review}/routing", headers=hub)).json()
+    assert record["reason_codes"][:2] == ["needs_review", "single_agency_best_placed"]
+    assert "Without the review it would have gone to Safe Homes" in record["explanation"]
+    # The hub reviews it and sends it on: it leaves the queue.
+    moved = await sp.client.post(
+        f"/v1/referrals/{review}/reassign",
+        headers=hub,
+        json={"agency_id": "da-support", "rationale": "Reviewed: domestic abuse support."},
+    )
+    assert moved.status_code == 200, moved.text
+    after = await sp.client.get("/v1/referrals?reason_code=needs_review", headers=hub)
+    assert after.json() == []
+    assert plain != review
+
+
+async def test_an_unknown_reason_code_filter_is_a_422_naming_it(sp: Signpost) -> None:
+    answer = await sp.client.get("/v1/referrals?reason_code=bored", headers=await hub_key(sp))
+    assert answer.status_code == 422
+    assert "reason_code" in answer.text

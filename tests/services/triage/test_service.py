@@ -381,3 +381,57 @@ async def test_a_decision_without_possible_matches_records_none(db: Database) ->
     async with units(db).begin() as uow:
         view = await decision_of(uow=uow, policy=DEMOSHIRE, referral_id=row.referral_id)
     assert view.possible_matches == [] and "possible earlier record" not in view.explanation
+
+
+def with_narrative(referral: ReferralReceived, narrative: str) -> ReferralReceived:
+    return referral.model_copy(
+        update={"report": referral.report.model_copy(update={"narrative": narrative})}
+    )
+
+
+async def test_a_narrative_naming_an_uncoded_concern_needs_review_and_keeps_its_level(
+    db: Database,
+) -> None:
+    plain = report(1, "a", concern="bullying")
+    telling = with_narrative(
+        report(2, "b", concern="bullying"),
+        "Amy told staff that older boys made her start carrying a knife to the park.",
+    )
+    [(plain_row, plain_event), (row, event)] = await triage_together(db, plain, telling)
+
+    # The same report without the words decides the same level: review never raises
+    # or lowers it.
+    assert (row.level, row.priority) == (plain_row.level, plain_row.priority)
+    assert not plain_event.needs_review and plain_event.suspected_codes == []
+    assert event.needs_review and event.suspected_codes == ["serious_violence"]
+    async with units(db).begin() as uow:
+        view = await decision_of(uow=uow, policy=DEMOSHIRE, referral_id=row.referral_id)
+    assert view.needs_review
+    assert [(s.code, s.terms) for s in view.suspected_concerns] == [
+        ("serious_violence", ["carrying a knife"])
+    ]
+    assert "The narrative names concerns the report's codes do not: serious violence" in (
+        view.explanation
+    )
+    assert "goes to the hub to review it" in view.explanation
+
+
+async def test_an_override_is_the_review_the_narrative_called_for(db: Database) -> None:
+    telling = with_narrative(
+        report(1, "a", concern="bullying"), "Amy has been carrying a knife to school."
+    )
+    [(row, _)] = await triage_together(db, telling)
+    async with units(db, DECIDED + timedelta(hours=1)).begin() as uow:
+        view = await override_level(
+            uow=uow,
+            policy=DEMOSHIRE,
+            principal=HUB,
+            referral_id=row.referral_id,
+            level=3,
+            rationale="Knife carrying confirmed with the school: multi-agency support.",
+        )
+        [recorded] = uow.recorded
+    data = event_data(recorded, ReferralTriaged)
+    assert (data.needs_review, data.suspected_codes) == (False, ["serious_violence"])
+    assert not view.needs_review
+    assert "the practitioner's override below is the review" in view.explanation
