@@ -58,8 +58,9 @@ VOCABULARY_FILE = "concerns-v2.json"
 def vocabulary() -> dict[str, object]:
     """The published concern vocabulary, v2: its version, and each code with its label,
     assessment-triangle `domain` (and `group`, the same value, as v1 named it), the
-    `guidance` a referrer sees, search `synonyms`, its `source`, and `deprecated` /
-    `replaced_by` for a code kept only for v1 senders."""
+    `guidance` a referrer sees, search `synonyms`, its `source`, a statutory `pathway`
+    of its own, `modifier` for a vulnerability that is not a need by itself, and
+    `deprecated` / `replaced_by` for a code kept only for v1 senders."""
     text = resources.files("shared.data").joinpath(VOCABULARY_FILE).read_text()
     loaded: dict[str, object] = json.loads(text)
     return loaded
@@ -85,6 +86,15 @@ def concern_words(codes: list[str] | set[str]) -> str:
     labels = _labels()
     ordered = sorted(codes) if isinstance(codes, set) else codes
     return ", ".join(labels.get(c, c.replace("_", " ")).lower() for c in ordered) or "none"
+
+
+@cache
+def modifier_codes() -> frozenset[str]:
+    """Codes that add to other concerns and are not a need by themselves (a child's
+    disability or SEND): no agency is asked to meet them."""
+    concerns = vocabulary()["concerns"]
+    assert isinstance(concerns, list)
+    return frozenset(str(c["code"]) for c in concerns if c.get("modifier"))
 
 
 def age_on(date_of_birth: date, on: date) -> int:

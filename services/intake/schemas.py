@@ -189,6 +189,11 @@ class VocabularyConcern(BaseModel):
         description="A statutory route of its own: prevent, private_fostering, "
         "children_missing_education.",
     )
+    modifier: bool | None = Field(
+        default=None,
+        description="A vulnerability that adds to other concerns (disability or SEND), "
+        "not a need an agency is asked to meet by itself.",
+    )
     deprecated: bool | None = Field(default=None, description="Kept only for earlier senders.")
     replaced_by: str | None = Field(default=None, description="The code to use instead.")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from services.routing.directory import Agency, DirectoryContent
 from shared.events import DestinationKind, ReasonCode
 from shared.pathways import PATHWAYS, pathways_needed
-from shared.report import concern_words
+from shared.report import concern_words, modifier_codes
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,10 @@ def by_level(
             ),
         )
 
-    needs = list(dict.fromkeys(concern_codes))
+    # A vulnerability that adds to other concerns (SEND) is not a need an agency
+    # meets: with other needs it is left out of the fit; alone, it is the need.
+    given = list(dict.fromkeys(concern_codes))
+    needs = [c for c in given if c not in modifier_codes()] or given
     authority = local_authority_code or directory.authority_of(postcode_district)
     where = postcode_district or "an unknown district"
     considered: list[Candidate] = []

@@ -97,6 +97,8 @@ class Case:
     pathways: tuple[tuple[str, str], ...] = ()
     sen_status: str | None = None  # a school's MIS: none, sen_support or ehc_plan
     ppn_grade: str = "medium"  # a police officer's PPN grade
+    # The destination the domain names outright, where it does (a directory id).
+    destination: str | None = None
 
     @property
     def codes(self) -> set[str]:
@@ -489,6 +491,9 @@ CASES = [
         postcode="EX4 5HH",
         levels=EARLY_HELP,
         sen_status="ehc_plan",
+        # SEND adds to the bullying, it is not a need of its own: the agency that meets
+        # the bullying still takes the referral.
+        destination="family-support",
     ),
     scenario(
         "cybercrime",
@@ -734,6 +739,8 @@ async def test_a_new_category_reaches_the_level_destination_and_pathway_its_guid
     level, kind = record["level"], record["destination"]["kind"]
     assert level in case.levels, f"{why}\nlevel {level}: {record['explanation']}"
     assert kind in DESTINATIONS_AT_LEVEL[level], f"{why}\n{kind}: {record['explanation']}"
+    if case.destination is not None:
+        assert record["destination"]["id"] == case.destination, f"{why}\n{record['explanation']}"
     assert outcome.pathways == sorted(case.pathways), f"{why}\n{record['explanation']}"
     assert {p["reason_code"] for p in record["pathways"]} <= {"statutory_pathway"}, why
 

@@ -371,3 +371,17 @@ def test_at_the_top_level_a_review_never_takes_the_referral_from_the_mash(
 
 def test_no_suspected_concern_routes_by_level_alone(directory: Directory) -> None:
     assert decide(directory, suspected_codes=[]) == decide(directory)
+
+
+def test_a_vulnerability_modifier_is_not_a_need_an_agency_must_meet(
+    directory: Directory,
+) -> None:
+    # KCSIE Part two: SEND adds to other concerns, it is not a concern by itself. A
+    # bullied child with SEND still goes to the one agency that meets the bullying.
+    alone = decide(directory, concern_codes=["bullying"])
+    with_send = decide(directory, concern_codes=["bullying", "disability_or_send"])
+    assert alone.destination is not None and alone.destination.id == "family-support"
+    assert with_send.destination == alone.destination
+    assert with_send.reason_codes == [ReasonCode.SINGLE_AGENCY_BEST_PLACED]
+    # Alone it is the need: no agency meets it, so the hub finds the right support.
+    assert decide(directory, concern_codes=["disability_or_send"]).destination_kind == "hub"
