@@ -14,6 +14,7 @@ each consumer group. A database outage during a request is a 503 (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -167,6 +168,14 @@ class BusLink:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def doze(wake: asyncio.Event, stopping: asyncio.Event, seconds: float) -> None:
+    """A loop's rest between ticks: until it is woken, the service starts stopping, or
+    `seconds` pass. Watching `stopping` itself, not only the wake-up a stop also sets,
+    means a stop that lands while a tick clears its wake-up is never slept through."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_unless(wake.wait(), stopping), seconds)
 
 
 async def _unless(work: Coroutine[Any, Any, Any], stopping: asyncio.Event) -> bool:

@@ -14,7 +14,7 @@ from services.routing.service.referrals import escalate_due
 from services.routing.settings import settings_of
 from shared.db import is_transient
 from shared.logging import OutageLog
-from shared.runtime import Loop, ServiceContext
+from shared.runtime import Loop, ServiceContext, doze
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,7 @@ async def escalation_loop(ctx: ServiceContext) -> None:
             log.info("escalated overdue referrals to the hub", extra={"deadlines": claimed})
         if claimed >= BATCH:
             continue  # more may be due: no sleep
-        try:
-            await asyncio.wait_for(
-                wake.wait(), settings_of(ctx).routing_escalation_interval_seconds
-            )
-        except TimeoutError:
-            pass
+        await doze(wake, ctx.stopping, settings_of(ctx).routing_escalation_interval_seconds)
 
 
 LOOPS: list[tuple[str, Loop]] = [(WAKEUP, escalation_loop)]
