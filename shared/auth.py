@@ -1,6 +1,7 @@
-"""API keys: one registry every service reads, keys stored hashed, scopes per route.
+"""Who is calling: a system's API key (one registry every service reads, keys stored
+hashed) or a person the console signed a short-lived token for; scopes per route.
 
-Why one registry rather than self-verifying tokens: a key must stop working
+Why one registry for keys rather than self-verifying tokens: a key must stop working
 everywhere the moment it is revoked (a lost school laptop, a partner that leaves the
 partnership). A shared table gives that with a short, bounded cache; signed tokens
 would need a revocation list shared anyway. This table is the one deliberate
@@ -9,12 +10,24 @@ exception to "each service owns its tables".
 A key reads `sp_<key id>_<secret>`; only a SHA-256 of the secret is stored (the secret
 is 256 random bits, so a slow hash adds nothing).
 
-Every route that asks for a key is rate-limited per key (`shared.ratelimit`): once the
-key is verified, `authenticate` spends one of its tokens under the general limit
-(`RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST`), or a route builds its caller with
-`identify` and `within_limit` to name its own (intake's report routes). In distributed
-mode the buckets are the registry database's `rate_limit_bucket` table, shared by every
-replica of every service like the keys themselves.
+People are the exception to "keys, not tokens", and a safe one: a person never holds a
+credential a service accepts. They sign in to the console, which checks their session
+on every request and mints a token for each call it makes (`shared.person_tokens`:
+Ed25519-signed, naming the person, their organisation and roles, valid 60 seconds).
+Ending a person's sessions in the console therefore stops them at once: the console
+mints nothing more, and a token already minted dies within a minute. A token is
+verified with the console's public key alone (no registry round trip), and yields a
+`Principal` of its own (`shared.people.principal_of`), so every scope and organisation
+check applies to people exactly as to keys, and every change and read records the
+person's id where a key's would be. A token is never logged or echoed.
+
+Every route that asks for a key is rate-limited per key (`shared.ratelimit`), and per
+person for a person token: once the caller is verified, `authenticate` spends one of
+its tokens under the general limit (`RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST`), or a
+route builds its caller with `identify` and `within_limit` to name its own (intake's
+report routes). In distributed mode the buckets are the registry database's
+`rate_limit_bucket` table, shared by every replica of every service like the keys
+themselves.
 """
 
 from __future__ import annotations
@@ -28,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
@@ -97,7 +110,8 @@ class ApiKey(SQLModel, table=True):
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated client behind a request."""
+    """The authenticated caller behind a request: a system's key, or a person the
+    console signed a token for (`person_id` set; see `shared.people.principal_of`)."""
 
     key_id: str
     client_id: str
@@ -105,6 +119,9 @@ class Principal:
     kind: ClientKind
     organisation: str
     scopes: frozenset[str]
+    person_id: str | None = None
+    person_name: str | None = None
+    roles: frozenset[str] = frozenset()
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -113,6 +130,19 @@ class Principal:
     def oversees(self) -> bool:
         """The hub or an administrator (see OVERSEERS)."""
         return self.kind in OVERSEERS
+
+    @property
+    def is_person(self) -> bool:
+        """A person signed in to the console, not a system's key."""
+        return self.person_id is not None
+
+    @property
+    def actor(self) -> str:
+        """Who acted, as a change records it: the organisation for a system's key (as
+        ever), `<organisation>/<person id>` for a person (at most 100 characters)."""
+        if self.person_id is None:
+            return self.organisation
+        return f"{self.organisation}/{self.person_id}"
 
 
 def _digest(secret: str) -> str:
@@ -200,7 +230,32 @@ class KeyRegistry:
         )
 
 
-_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api key>")
+class PersonTokenRefused(Exception):
+    """A person token that is not accepted; `reason` says why in words that never
+    include the token."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PersonTokens(Protocol):
+    """What verifies person tokens (`shared.person_tokens.PersonTokenVerifier`), as the
+    app holds it on `app.state.person_tokens`."""
+
+    def principal(self, token: str) -> Principal:
+        """The person's principal; raises PersonTokenRefused."""
+        ...
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description=(
+        "Authorization: Bearer <api key> for a system (police RMS, school MIS, a partner "
+        "integration), or Bearer <person token> for a person signed in to the console "
+        "(a short-lived token the console signs for each call)."
+    ),
+)
 
 
 def _unauthorised(detail: str) -> Problem:
@@ -218,21 +273,46 @@ async def _verified(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorised("Send 'Authorization: Bearer <api key>'.")
-    registry: KeyRegistry = request.app.state.key_registry
-    principal = await registry.verify(credentials.credentials)
-    if principal is None:
-        raise _unauthorised("The API key is not valid or has been revoked.")
+    presented = credentials.credentials
+    if _is_person_token(presented):
+        principal = _person(request, presented)
+    else:
+        registry: KeyRegistry = request.app.state.key_registry
+        found = await registry.verify(presented)
+        if found is None:
+            raise _unauthorised("The API key is not valid or has been revoked.")
+        principal = found
     request.state.principal = principal
     return principal
+
+
+def _is_person_token(presented: str) -> bool:
+    """A JWT's shape (three dot-separated parts); a key (`sp_…`) has no dot."""
+    parts = presented.split(".")
+    return len(parts) == 3 and all(parts)
+
+
+def _person(request: Request, token: str) -> Principal:
+    verifier: PersonTokens | None = getattr(request.app.state, "person_tokens", None)
+    if verifier is None:
+        raise _unauthorised(
+            "This service accepts no person tokens: PERSON_TOKEN_PUBLIC_KEYS (the "
+            "console's public key) is not set."
+        )
+    try:
+        return verifier.principal(token)
+    except PersonTokenRefused as refused:
+        raise _unauthorised(f"The person token is refused: {refused.reason}") from None
 
 
 def _check_scopes(principal: Principal, security_scopes: SecurityScopes) -> None:
     missing = [s for s in security_scopes.scopes if not principal.has(s)]
     if missing:
+        holder = "This person's roles lack" if principal.is_person else "This key lacks"
         raise Problem(
             403,
             "Forbidden",
-            f"This key lacks the scope(s): {', '.join(missing)}.",
+            f"{holder} the scope(s): {', '.join(missing)}.",
             type="missing-scope",
             missing_scopes=missing,
         )

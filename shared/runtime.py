@@ -38,6 +38,7 @@ from shared.headers import install_security_headers
 from shared.logging import OutageLog
 from shared.migrations import KEYS, MigrationHistory, check_at_head, history_of, upgrade
 from shared.outbox import OutboxRelay
+from shared.person_tokens import person_token_keys
 from shared.problems import URL_REFUSED, install_problem_handlers
 from shared.settings import Settings
 from shared.uow import UnitOfWork, UnitsOfWork
@@ -455,9 +456,13 @@ def build_app(
     """A FastAPI app serving the given services, with health, readiness and problems.
 
     Every service in the app reads the one `clock` (`app.state.clock`): setting it
-    moves time for all of them at once."""
+    moves time for all of them at once, person tokens' lives included
+    (`app.state.person_tokens` verifies them; `app.state.person_token_signer` signs them
+    where there is a private key: the console, or embedded mode)."""
     if clock is None:
         clock = Clock(settings.clock_start, running=True)
+    # Before anything else: a person-token key that does not parse stops the process here.
+    signer, person_tokens = person_token_keys(settings, clock=clock)
     runtimes = {d.name: ServiceRuntime(d, settings, bus, clock) for d in definitions}
     registry = KeyRegistry(
         Database(settings.key_registry_url()),
@@ -507,6 +512,10 @@ def build_app(
     )
     app.state.runtimes = runtimes
     app.state.key_registry = registry
+    # Verifies the console's person tokens (None: this process accepts none); the signer
+    # is there only where PERSON_TOKEN_PRIVATE_KEY is (the console), or in embedded mode.
+    app.state.person_tokens = person_tokens
+    app.state.person_token_signer = signer
     app.state.settings = settings
     app.state.clock = clock
     app.state.dependencies = dependencies

@@ -1,8 +1,9 @@
 """Process configuration, read from the environment (and a `.env` file when present).
 
 `Settings` holds what the whole process shares: the mode, databases, the bus, consumer
-retries, the clock, the general rate limit. Each service's own settings live in
-`services/<name>/settings.py` and are read through `Settings.service_settings`.
+retries, the clock, the general rate limit, the person-token keys. Each service's own
+settings live in `services/<name>/settings.py` and are read through
+`Settings.service_settings`.
 Embedded mode fills in SQLite paths under the data folder; distributed mode takes URLs
 from the environment (`DATABASE_URL`, `KEYS_DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`, ...).
 
@@ -22,7 +23,7 @@ import stat
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
@@ -81,6 +82,15 @@ class Settings(BaseSettings):
     # INTAKE_RATE_PER_MINUTE / INTAKE_BURST. Shared by every replica in distributed mode.
     rate_limit_per_minute: float = Field(default=1200, ge=0)
     rate_limit_burst: int = Field(default=300, ge=1)
+
+    # Person tokens (shared.person_tokens): the console signs one for each call it makes
+    # as a signed-in person. PERSON_TOKEN_PRIVATE_KEY (Ed25519, PEM) only the console
+    # process holds; PERSON_TOKEN_PUBLIC_KEYS (one or more PEM public keys, concatenated:
+    # old and new during a rotation) every service that accepts people. Without public
+    # keys a distributed service refuses person tokens; embedded mode, given neither,
+    # makes a key pair once in the data folder.
+    person_token_private_key: SecretStr | None = None
+    person_token_public_keys: str = ""
 
     consumer_max_attempts: int = Field(default=5, ge=1, le=50)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)

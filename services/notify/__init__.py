@@ -9,6 +9,7 @@ from services.notify.models import (
     Delivery,
     DeliveryAttempt,
     EncompassNoticeRecord,
+    SubscriptionChange,
     WebhookSubscription,
 )
 from services.notify.settings import NotifySettings
@@ -19,7 +20,14 @@ definition = ServiceDefinition(
     name="notify",
     settings=NotifySettings,
     router=router,
-    tables=[WebhookSubscription, Delivery, DeliveryAttempt, EncompassNoticeRecord, ReadAudit],
+    tables=[
+        WebhookSubscription,
+        Delivery,
+        DeliveryAttempt,
+        EncompassNoticeRecord,
+        ReadAudit,
+        SubscriptionChange,
+    ],
     subscriptions=subscriptions,
     loops=LOOPS,
     on_start=on_start,

@@ -1,5 +1,5 @@
-"""Notify's tables: subscriptions, deliveries (one per event per subscription) and
-every attempt made to deliver them.
+"""Notify's tables: subscriptions and who changed them, deliveries (one per event per
+subscription) and every attempt made to deliver them, Operation Encompass notices.
 
 Columns added after v1 are nullable so an existing database grows additively.
 """
@@ -124,3 +124,26 @@ class EncompassNoticeRecord(SQLModel, table=True):
     superseded_by: str | None = Field(default=None, max_length=40)
     # The earlier versions of the police report this notice's report replaces.
     supersedes: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    # Who said the recipient's DSL has it, when `notified_via` is `acknowledged`
+    # (`Principal.actor`: the school's organisation for its key, `<organisation>/<person
+    # id>` for a person through the console).
+    acknowledged_by: str | None = Field(default=None, max_length=100)
+
+
+class SubscriptionChange(SQLModel, table=True):
+    """Who changed one of an organisation's subscriptions, how and when (created,
+    paused, resumed, secret_rotated, pinged, replayed, deleted): kept after the
+    subscription itself is deleted. Who is recorded as the audit of reads records it: the
+    organisation, the kind, and the key's id or the person's."""
+
+    __tablename__ = "subscription_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: str = Field(index=True, max_length=40)
+    action: str = Field(max_length=20)
+    organisation: str = Field(max_length=100)
+    client_kind: str = Field(max_length=16)
+    client_id: str = Field(max_length=40)
+    at: datetime
+    # The delivery a ping queued or a replay sent again.
+    delivery_id: str | None = Field(default=None, max_length=40)

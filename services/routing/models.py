@@ -64,7 +64,11 @@ class RoutingStep(SQLModel, table=True):
     destination_kind: str | None = Field(default=None, max_length=16)
     destination_id: str | None = Field(default=None, max_length=64)
     reason_code: str | None = Field(default=None, max_length=40)
-    by: str = Field(max_length=100, description="An organisation, or 'signpost' for the system.")
+    by: str = Field(
+        max_length=100,
+        description="An organisation (a key), '<organisation>/<person id>' (a person, "
+        "`Principal.actor`), or 'signpost' for the system.",
+    )
     summary: str = Field(sa_column=Column(Text, nullable=False))
     rationale: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     directory_version: str | None = Field(default=None, max_length=64)

@@ -30,7 +30,10 @@ Rationale = Annotated[
 class DirectoryView(Directory):
     seq: int
     source: str
-    changed_by: str
+    changed_by: str = Field(
+        description="Who changed it: an organisation (a system's API key), "
+        "`<organisation>/<person id>` (a person, through the console), or `signpost`."
+    )
     note: str
     created_at: datetime
 
@@ -40,7 +43,10 @@ class VersionSummary(BaseModel):
     seq: int
     area: str
     source: str
-    changed_by: str
+    changed_by: str = Field(
+        description="Who changed it: an organisation (a system's API key), "
+        "`<organisation>/<person id>` (a person, through the console), or `signpost`."
+    )
     note: str
     created_at: datetime
     agencies: int
@@ -97,7 +103,11 @@ class StepView(BaseModel):
     destination_kind: str | None
     destination_id: str | None
     reason_code: str | None
-    by: str
+    by: str = Field(
+        description="Who acted: an organisation (a system's API key), "
+        "`<organisation>/<person id>` (a person, through the console; the summary names "
+        "them), or `signpost` (routing itself)."
+    )
     summary: str
     rationale: str | None
     directory_version: str | None

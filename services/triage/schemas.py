@@ -109,8 +109,8 @@ class TriageView(BaseModel):
 
 
 class OverrideRequest(CheckedText):
-    """The practitioner is the API key's (recorded from it), never the body's: an
-    unknown field is refused."""
+    """The practitioner is the caller's (recorded from the API key, or the person token
+    the console sent: their id and name), never the body's: an unknown field is refused."""
 
     model_config = ConfigDict(extra="forbid")
     multiline = frozenset({"rationale"})

@@ -14,6 +14,8 @@ from services.apps import embedded_app
 from shared.auth import ClientKind, KeyRegistry
 from shared.bus.embedded import EmbeddedBus
 from shared.clock import Clock
+from shared.people import Person
+from shared.person_tokens import PersonTokenSigner
 from shared.runtime import ServiceContext, ServiceDefinition, ServiceRuntime
 from shared.settings import embedded_settings
 
@@ -35,6 +37,15 @@ class Signpost:
             name=f"test {kind}", kind=ClientKind(kind), organisation=organisation, scopes=scopes
         )
         return key
+
+    def person(
+        self, organisation: str, *roles: str, person_id: str = "per_test", name: str = "Test Person"
+    ) -> str:
+        """A person token for this person, as the console sends it (the embedded signer)."""
+        signer: PersonTokenSigner = self.app.state.person_token_signer
+        return signer.mint(
+            Person(id=person_id, name=name, organisation=organisation, roles=tuple(roles))
+        )
 
 
 @pytest.fixture

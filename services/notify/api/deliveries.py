@@ -63,6 +63,6 @@ async def replay_delivery(
     delivery_id: PathId, principal: SubscriptionsWrite, uow: UoW
 ) -> DeliveryPublic:
     row = await deliveries.replay(
-        uow=uow, organisation=principal.organisation, delivery_id=delivery_id
+        uow=uow, organisation=principal.organisation, delivery_id=delivery_id, principal=principal
     )
     return DeliveryPublic.of(row)

@@ -1,5 +1,6 @@
 """Webhook subscriptions: create, list, pause and resume, delete, rotate the secret,
-ping. An organisation manages only its own."""
+ping. An organisation manages only its own; who made each change (a key, or a person
+through the console) is recorded."""
 
 from __future__ import annotations
 
@@ -76,8 +77,12 @@ async def get_subscription(sub: SubscriptionToRead, uow: UoW) -> SubscriptionPub
 def _setting(status: Literal["active", "paused"]) -> Callable[..., Awaitable[SubscriptionPublic]]:
     """The route that pauses or resumes a subscription: they differ in the status alone."""
 
-    async def set_status(sub: SubscriptionToChange, uow: UoW) -> SubscriptionPublic:
-        await subscriptions.set_status(uow=uow, subscription=sub, status=status)
+    async def set_status(
+        sub: SubscriptionToChange, principal: SubscriptionsWrite, uow: UoW
+    ) -> SubscriptionPublic:
+        await subscriptions.set_status(
+            uow=uow, subscription=sub, status=status, principal=principal
+        )
         return SubscriptionPublic.of(sub, now=uow.now())
 
     return set_status
@@ -106,8 +111,10 @@ for _action, _status, _summary in _STATUS_CHANGES:
     response_class=Response,
     summary="Delete a subscription; its undelivered notifications are cancelled",
 )
-async def delete_subscription(sub: SubscriptionToChange, uow: UoW) -> Response:
-    await subscriptions.delete(uow=uow, subscription=sub)
+async def delete_subscription(
+    sub: SubscriptionToChange, principal: SubscriptionsWrite, uow: UoW
+) -> Response:
+    await subscriptions.delete(uow=uow, subscription=sub, principal=principal)
     return Response(status_code=204)
 
 
@@ -115,9 +122,13 @@ async def delete_subscription(sub: SubscriptionToChange, uow: UoW) -> Response:
     "/subscriptions/{subscription_id}/rotate-secret",
     summary="Issue a new signing secret; the old one keeps signing during the overlap",
 )
-async def rotate_secret(sub: SubscriptionToChange, uow: UoW, config: NotifyConfig) -> SecretRotated:
+async def rotate_secret(
+    sub: SubscriptionToChange, principal: SubscriptionsWrite, uow: UoW, config: NotifyConfig
+) -> SecretRotated:
     overlap = timedelta(hours=config.webhook_secret_overlap_hours)
-    await subscriptions.rotate_secret(uow=uow, subscription=sub, overlap=overlap)
+    await subscriptions.rotate_secret(
+        uow=uow, subscription=sub, overlap=overlap, principal=principal
+    )
     return SecretRotated.of(sub, now=uow.now())
 
 
@@ -126,5 +137,9 @@ async def rotate_secret(sub: SubscriptionToChange, uow: UoW, config: NotifyConfi
     status_code=202,
     summary="Send a signed test notification; follow it at GET /v1/deliveries/{id}",
 )
-async def ping_subscription(sub: SubscriptionToChange, uow: UoW) -> DeliveryPublic:
-    return DeliveryPublic.of(await subscriptions.ping(uow=uow, subscription=sub))
+async def ping_subscription(
+    sub: SubscriptionToChange, principal: SubscriptionsWrite, uow: UoW
+) -> DeliveryPublic:
+    return DeliveryPublic.of(
+        await subscriptions.ping(uow=uow, subscription=sub, principal=principal)
+    )

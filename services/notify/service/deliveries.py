@@ -15,8 +15,10 @@ from typing import Any
 from services.notify import repository
 from services.notify.filters import may_receive, wants
 from services.notify.models import Delivery, DeliveryAttempt, WebhookSubscription
+from services.notify.service import changes
 from services.notify.sharing import SharingPolicy
 from services.notify.webhooks import webhook_body
+from shared.auth import Principal
 from shared.events import PARTNER_FACING
 from shared.problems import NotFound, Problem
 from shared.uow import UnitOfWork
@@ -125,9 +127,12 @@ async def get(
     return row, await repository.attempts_of(uow.session, row.id)
 
 
-async def replay(*, uow: UnitOfWork, organisation: str, delivery_id: str) -> Delivery:
+async def replay(
+    *, uow: UnitOfWork, organisation: str, delivery_id: str, principal: Principal | None = None
+) -> Delivery:
     """Send a parked delivery again, with the same webhook-id, on a fresh schedule; its
-    subscription must be active."""
+    subscription must be active. Who asked (`principal`; None: Signpost itself) is
+    recorded against the subscription."""
     row, sub = await _own(uow, organisation, delivery_id)
     if row.status != "parked":
         raise Problem(
@@ -148,6 +153,13 @@ async def replay(*, uow: UnitOfWork, organisation: str, delivery_id: str) -> Del
     row.replays = (row.replays or 0) + 1
     row.next_attempt_at = uow.now()
     uow.session.add(row)
+    changes.record(
+        uow,
+        subscription_id=sub.id,
+        action="replayed",
+        by=changes.who(principal),
+        delivery_id=row.id,
+    )
     return row
 
 

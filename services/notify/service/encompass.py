@@ -153,14 +153,20 @@ def _alert(
 
 
 async def mark_notified(
-    *, uow: UnitOfWork, notice_id: str, via: Literal["webhook", "acknowledged"]
+    *,
+    uow: UnitOfWork,
+    notice_id: str,
+    via: Literal["webhook", "acknowledged"],
+    by: str | None = None,
 ) -> EncompassNoticeRecord | None:
-    """Record that a notice reached its recipient now (the first way it did is kept);
-    past its deadline, that is a missed deadline, alerted now if it was not already."""
+    """Record that a notice reached its recipient now (the first way it did is kept, with
+    who acknowledged it, `by`, for an acknowledgement); past its deadline, that is a
+    missed deadline, alerted now if it was not already."""
     record = await repository.notice(uow.session, notice_id, lock=True)
     if record is not None and record.notified_at is None:
         now = uow.now()
         record.notified_at, record.notified_via = now, via
+        record.acknowledged_by = by
         late = now > as_utc(record.notify_by)
         if late and record.missed_alerted_at is None and record.superseded_by is None:
             _alert(uow, record, "deadline_missed", now)
@@ -247,9 +253,10 @@ async def read(
 async def acknowledge(
     *, uow: UnitOfWork, principal: Principal, notice_id: str
 ) -> EncompassNoticeRecord:
-    """The recipient says its Designated Safeguarding Lead has the notice."""
+    """The recipient says its Designated Safeguarding Lead has the notice: who said so
+    (the school's key, or the person) is kept with it."""
     record = await _visible(uow, principal, notice_id, overseer_ok=False)
-    await mark_notified(uow=uow, notice_id=record.id, via="acknowledged")
+    await mark_notified(uow=uow, notice_id=record.id, via="acknowledged", by=principal.actor)
     return record
 
 

@@ -12,9 +12,11 @@ from services.notify import repository
 from services.notify.filters import SubscriptionFilter
 from services.notify.models import Delivery, WebhookSubscription
 from services.notify.sealed_headers import HeaderSeal
+from services.notify.service import changes
 from services.notify.service.deliveries import new_delivery
 from services.notify.ssrf import ForbiddenTarget, check_target, url_problem
 from services.notify.webhooks import new_secret, webhook_body
+from shared.auth import Principal
 from shared.problems import NotFound, Problem
 from shared.uow import UnitOfWork
 
@@ -81,6 +83,12 @@ async def create(
         sealed_headers=sealed,
     )
     uow.session.add(sub)
+    changes.record(
+        uow,
+        subscription_id=sub.id,
+        action="created",
+        by=changes.Who(organisation, client_kind, client_id),
+    )
     return sub
 
 
@@ -110,38 +118,62 @@ async def get(*, uow: UnitOfWork, organisation: str, subscription_id: str) -> We
 
 
 async def set_status(
-    *, uow: UnitOfWork, subscription: WebhookSubscription, status: Literal["active", "paused"]
+    *,
+    uow: UnitOfWork,
+    subscription: WebhookSubscription,
+    status: Literal["active", "paused"],
+    principal: Principal | None = None,
 ) -> WebhookSubscription:
-    """Pause a subscription (deliveries queue and are held) or resume it."""
+    """Pause a subscription (deliveries queue and are held) or resume it, recording who
+    did (`principal`; None: Signpost itself)."""
     subscription.status = status
     if status == "active":
         # Resuming is the partner saying "fixed": send again now.
         subscription.flagged_at = None
         subscription.throttled_until = None
     uow.session.add(subscription)
+    action: changes.Action = "resumed" if status == "active" else "paused"
+    changes.record(uow, subscription_id=subscription.id, action=action, by=changes.who(principal))
     return subscription
 
 
-async def delete(*, uow: UnitOfWork, subscription: WebhookSubscription) -> None:
-    """Delete a subscription; what it had not yet been sent is cancelled."""
+async def delete(
+    *, uow: UnitOfWork, subscription: WebhookSubscription, principal: Principal | None = None
+) -> None:
+    """Delete a subscription; what it had not yet been sent is cancelled. Who deleted it
+    (`principal`; None: Signpost itself) is kept."""
     await repository.cancel_deliveries(uow.session, subscription_id=subscription.id)
     await uow.session.delete(subscription)
+    changes.record(
+        uow, subscription_id=subscription.id, action="deleted", by=changes.who(principal)
+    )
 
 
 async def rotate_secret(
-    *, uow: UnitOfWork, subscription: WebhookSubscription, overlap: timedelta
+    *,
+    uow: UnitOfWork,
+    subscription: WebhookSubscription,
+    overlap: timedelta,
+    principal: Principal | None = None,
 ) -> WebhookSubscription:
-    """Issue a new secret; the old one keeps signing beside it for `overlap`."""
+    """Issue a new secret; the old one keeps signing beside it for `overlap`. Who asked
+    (`principal`; None: Signpost itself) is recorded."""
     overlapping = overlap > timedelta(0)
     subscription.previous_secret = subscription.secret if overlapping else None
     subscription.previous_secret_expires_at = uow.now() + overlap if overlapping else None
     subscription.secret = new_secret()
     uow.session.add(subscription)
+    changes.record(
+        uow, subscription_id=subscription.id, action="secret_rotated", by=changes.who(principal)
+    )
     return subscription
 
 
-async def ping(*, uow: UnitOfWork, subscription: WebhookSubscription) -> Delivery:
-    """Queue a test notification to a subscription, delivered and recorded like any other."""
+async def ping(
+    *, uow: UnitOfWork, subscription: WebhookSubscription, principal: Principal | None = None
+) -> Delivery:
+    """Queue a test notification to a subscription, delivered and recorded like any
+    other; who asked (`principal`; None: Signpost itself) is recorded."""
     now = uow.now()
     delivery = new_delivery(
         subscription,
@@ -151,6 +183,13 @@ async def ping(*, uow: UnitOfWork, subscription: WebhookSubscription) -> Deliver
         now=now,
     )
     uow.session.add(delivery)
+    changes.record(
+        uow,
+        subscription_id=subscription.id,
+        action="pinged",
+        by=changes.who(principal),
+        delivery_id=delivery.id,
+    )
     return delivery
 
 

@@ -91,5 +91,5 @@ async def import_from_oruk(
         uow=uow,
         document=document,
         response_sla_hours=response_sla_hours,
-        changed_by=principal.organisation,
+        changed_by=principal.actor,
     )

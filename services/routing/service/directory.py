@@ -148,9 +148,7 @@ async def _save_version(
 async def _change(
     uow: UnitOfWork, content: DirectoryContent, *, principal: Principal, source: str, note: str
 ) -> DirectoryView:
-    row = await _save_version(
-        uow, content, source=source, changed_by=principal.organisation, note=note
-    )
+    row = await _save_version(uow, content, source=source, changed_by=principal.actor, note=note)
     return _view(row)
 
 

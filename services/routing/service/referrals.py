@@ -578,8 +578,10 @@ def _conflict(
 
 
 def _who(principal: Principal, row: RoutingDecision) -> str:
-    """The agency that answers for the referral, in words."""
-    return row.destination_name or principal.organisation
+    """The agency that answers for the referral, in words, and the person who acted for
+    it (a key acts as the agency itself)."""
+    agency = row.destination_name or principal.organisation
+    return f"{agency} ({principal.person_name})" if principal.person_name else agency
 
 
 async def _act(
@@ -622,7 +624,7 @@ async def _act(
     await _save(
         uow,
         row,
-        by=principal.organisation,
+        by=principal.actor,
         summary=summary,
         reason_code=reason_code,
         rationale=note,
@@ -729,7 +731,7 @@ async def _as_the_hub(
         directory,
         agency,
         reason_code=reason_code,
-        by=principal.organisation,
+        by=principal.actor,
         summary=f'{how}: "{rationale}"',
         rationale=rationale,
         at=uow.now(),
@@ -763,7 +765,7 @@ async def _no_referral(
     await _save(
         uow,
         row,
-        by=principal.organisation,
+        by=principal.actor,
         summary=summary,
         reason_code=reason,
         rationale=rationale,

@@ -566,3 +566,43 @@ async def test_a_correction_supersedes_the_earlier_notice_whichever_is_recorded_
         json.loads(m.value) for m in outbox if json.loads(m.value)["reason"] == "deadline_missed"
     ]
     assert [a["notice_id"] for a in late] == ["enc_new"]
+
+
+async def test_a_dsls_read_and_acknowledgement_record_the_person_and_a_keys_its_school(
+    signpost: Signpost,
+) -> None:
+    ctx = notify_ctx(signpost)
+    signpost.clock.set(SATURDAY)
+    await consume(
+        ctx, notice_event("enc_alex", "ref_alex", []), notice_event("enc_key", "ref_key", [])
+    )
+    alex = bearer(signpost.person("100002", "school_dsl", person_id="per_alex", name="Alex Reed"))
+    school = bearer(await signpost.key("school", "100002", "encompass:acknowledge"))
+
+    read = await signpost.client.get("/v1/encompass/notices/enc_alex", headers=alex)
+    by_person = await signpost.client.post(
+        "/v1/encompass/notices/enc_alex/acknowledge", headers=alex
+    )
+    by_key = await signpost.client.post("/v1/encompass/notices/enc_key/acknowledge", headers=school)
+
+    assert read.status_code == 200 and read.json()["notice"]["child"]["given_name"] == "Maya"
+    assert by_person.json()["notified_via"] == by_key.json()["notified_via"] == "acknowledged"
+    records = await notices_by_id(signpost)
+    assert records["enc_alex"].acknowledged_by == "100002/per_alex"
+    assert records["enc_key"].acknowledged_by == "100002"
+    async with ctx.db.session() as session:
+        [audited] = (await session.exec(select(ReadAudit))).all()
+    assert (audited.resource_id, audited.client_kind, audited.client_id) == (
+        "enc_alex",
+        "school",
+        "per_alex",
+    )
+
+
+async def test_an_analyst_reads_no_notice(signpost: Signpost) -> None:
+    signpost.clock.set(SATURDAY)
+    await consume(notify_ctx(signpost), notice_event("enc_a", "ref_a", []))
+    analyst = bearer(signpost.person("demoshire-partnership", "partnership_analyst"))
+    for path in ("/v1/encompass/notices", "/v1/encompass/notices/enc_a"):
+        answer = await signpost.client.get(path, headers=analyst)
+        assert answer.status_code == 403, path

@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlmodel import select, update
+from sqlmodel import col, select, update
 from standardwebhooks.webhooks import Webhook
 
-from services.notify.models import Delivery, WebhookSubscription
+from services.notify.models import Delivery, SubscriptionChange, WebhookSubscription
 from services.notify.service import subscriptions
 from services.notify.service.subscriptions import PING_TYPE
 from services.notify.webhooks import new_secret
+from shared.auth import ClientKind
 from shared.problems import Problem
 from tests.e2e.harness import WebhookSink
 from tests.services.conftest import Signpost, bearer
@@ -253,3 +254,58 @@ async def test_the_use_case_refuses_a_private_address_unless_allowed(signpost: S
     assert refused.value.status == 422 and refused.value.extra["errors"][0]["field"] == "url"
     async with signpost.app.state.runtimes["notify"].ctx.db.session() as session:
         assert (await session.exec(select(WebhookSubscription))).all() == []
+
+
+# ---------------------------------------------------------------- who changed what
+
+
+async def changes_of(sp: Signpost, subscription_id: str) -> list[tuple[str, str, str, str]]:
+    """(action, organisation, client kind, client id) of each change, in order."""
+    ctx = sp.app.state.runtimes["notify"].ctx
+    query = (
+        select(SubscriptionChange)
+        .where(SubscriptionChange.subscription_id == subscription_id)
+        .order_by(col(SubscriptionChange.id))
+    )
+    async with ctx.db.session() as session:
+        rows = (await session.exec(query)).all()
+    return [(r.action, r.organisation, r.client_kind, r.client_id) for r in rows]
+
+
+async def test_every_change_to_a_subscription_records_the_person_or_the_key_that_made_it(
+    signpost: Signpost,
+) -> None:
+    ravi = bearer(signpost.person("demoshire-partnership", "admin", person_id="per_ravi"))
+    sub = (await create(signpost, ravi, "http://127.0.0.1:9/hooks"))["id"]
+    await signpost.client.post(f"/v1/subscriptions/{sub}/pause", headers=ravi)
+    ping = (await signpost.client.post(f"/v1/subscriptions/{sub}/ping", headers=ravi)).json()
+    ctx = signpost.app.state.runtimes["notify"].ctx
+    async with ctx.db.session() as session:  # as if its retries were spent
+        await session.exec(
+            update(Delivery).where(Delivery.id == ping["id"]).values(status="parked")
+        )
+        await session.commit()
+    await signpost.client.post(f"/v1/subscriptions/{sub}/resume", headers=ravi)
+    replayed = await signpost.client.post(f"/v1/deliveries/{ping['id']}/replay", headers=ravi)
+    assert replayed.status_code == 202, replayed.text
+    rotated = await signpost.client.post(f"/v1/subscriptions/{sub}/rotate-secret", headers=ravi)
+    assert rotated.status_code == 200
+    key_row, key = await signpost.registry.create(
+        name="partnership integration",
+        kind=ClientKind.ADMIN,
+        organisation="demoshire-partnership",
+        scopes=["subscriptions:write"],
+    )
+    gone = await signpost.client.delete(f"/v1/subscriptions/{sub}", headers=bearer(key))
+    assert gone.status_code == 204
+
+    person = ("demoshire-partnership", "admin", "per_ravi")
+    assert await changes_of(signpost, sub) == [
+        ("created", *person),
+        ("paused", *person),
+        ("pinged", *person),
+        ("resumed", *person),
+        ("replayed", *person),
+        ("secret_rotated", *person),
+        ("deleted", "demoshire-partnership", "admin", key_row.id),  # kept after the delete
+    ]

@@ -329,3 +329,47 @@ async def test_only_hub_practitioners_override_a_level(signpost: Signpost) -> No
     assert answer.status_code == 403 and answer.json()["type"].endswith("/hub-only")
     view = await triage_of(signpost, k["hub"], referral)
     assert view["level"] == 2 and view["overrides"] == []
+
+
+# ---------------------------------------------------------------- people (the console)
+
+
+async def test_a_hub_practitioners_override_records_their_id_and_name(signpost: Signpost) -> None:
+    k = await keys(signpost)
+    referral = await post(signpost, k["police"], police_report("T-PERSON"))
+    sam = signpost.person("demoshire-hub", "hub_practitioner", person_id="per_sam", name="Sam Hale")
+    await triage_of(signpost, sam, referral)  # a person reads the decision as a key does
+
+    rationale = "Mother disclosed on a home visit that the father has threatened the child."
+    answer = await signpost.client.post(
+        f"/v1/referrals/{referral}/triage/override",
+        json={"level": 4, "rationale": rationale},
+        headers=bearer(sam),
+    )
+
+    assert answer.status_code == 201, answer.text
+    [shown] = answer.json()["overrides"]
+    assert (shown["by_name"], shown["by_organisation"]) == ("Sam Hale", "demoshire-hub")
+    assert "Sam Hale (demoshire-hub)" in answer.json()["explanation"]
+    async with signpost.app.state.runtimes["triage"].ctx.db.session() as session:
+        [stored] = (await session.exec(select(TriageOverride))).all()
+    assert (stored.by_client_id, stored.by_name) == ("per_sam", "Sam Hale")
+
+
+async def test_neither_an_analyst_nor_an_agency_worker_reads_or_overrides_a_decision(
+    signpost: Signpost,
+) -> None:
+    k = await keys(signpost)
+    referral = await post(signpost, k["police"], police_report("T-ANALYST"))
+    await triage_of(signpost, k["hub"], referral)
+    analyst = signpost.person("demoshire-partnership", "partnership_analyst")
+    worker = signpost.person("safe-homes", "agency_worker")
+    url = f"/v1/referrals/{referral}/triage"
+    for who in (analyst, worker):
+        read = await signpost.client.get(url, headers=bearer(who))
+        moved = await signpost.client.post(
+            url + "/override",
+            json={"level": 4, "rationale": "Nobody but the hub moves a level."},
+            headers=bearer(who),
+        )
+        assert (read.status_code, moved.status_code) == (403, 403)

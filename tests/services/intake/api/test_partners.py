@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from services.intake.access import ReportAccessError
+from services.intake.models import Report
 from tests.services.conftest import Signpost, bearer
 from tests.services.intake.conftest import example, police_key
 
@@ -166,3 +167,76 @@ async def test_a_broken_report_access_policy_stops_intake_at_start(
     with pytest.raises(ReportAccessError, match="narative"):
         async with signpost_with(intake_report_access_policy_path=policy):
             pass
+
+
+# ---------------------------------------------------------------- people (the console)
+
+
+async def test_a_persons_read_of_a_report_is_recorded_with_their_id(signpost: Signpost) -> None:
+    referral_id, _ = await reported(signpost)
+    jo = signpost.person("safe-homes", "agency_worker", person_id="per_jo", name="Jo Bright")
+
+    read = await signpost.client.get(f"/v1/referrals/{referral_id}/report", headers=bearer(jo))
+
+    assert read.status_code == 200, read.text
+    assert read.json()["report"]["child"]["given_name"] == "Amira"
+    sam = signpost.person("demoshire-hub", "hub_practitioner", person_id="per_sam")
+    trail = await signpost.client.get(
+        f"/v1/referrals/{referral_id}/report/reads", headers=bearer(sam)
+    )
+    [recorded] = trail.json()
+    assert (recorded["organisation"], recorded["client_kind"], recorded["client_id"]) == (
+        "safe-homes",
+        "agency",
+        "per_jo",
+    )
+    assert "narrative" in recorded["fields"]
+
+
+async def test_a_person_of_another_organisation_reads_no_report(signpost: Signpost) -> None:
+    referral_id, _ = await reported(signpost)
+    other = signpost.person("demoshire-housing", "agency_worker", person_id="per_kim")
+    r = await signpost.client.get(f"/v1/referrals/{referral_id}/report", headers=bearer(other))
+    assert r.status_code == 404
+
+
+async def test_a_partnership_analyst_reads_no_report_and_no_trail(signpost: Signpost) -> None:
+    referral_id, _ = await reported(signpost)
+    analyst = bearer(signpost.person("demoshire-partnership", "partnership_analyst"))
+    for path in (
+        f"/v1/referrals/{referral_id}/report",
+        f"/v1/referrals/{referral_id}/report/reads",
+        f"/v1/reports/{referral_id}",
+    ):
+        answer = await signpost.client.get(path, headers=analyst)
+        assert answer.status_code == 403, (path, answer.text)
+    hub = await signpost.key("hub", "demoshire-hub", "referrals:read")
+    trail = await signpost.client.get(
+        f"/v1/referrals/{referral_id}/report/reads", headers=bearer(hub)
+    )
+    assert trail.json() == []  # nothing was shown, so nothing was read
+
+
+async def test_a_police_officer_submits_as_themselves_and_alone_follows_the_report(
+    signpost: Signpost,
+) -> None:
+    lee = signpost.person("demo-police", "referrer", person_id="per_lee", name="PC Lee Morgan")
+
+    submitted = await signpost.client.post(
+        "/v1/reports", json=example("police-report.json"), headers=bearer(lee)
+    )
+
+    assert submitted.status_code == 202, submitted.text
+    referral_id = submitted.json()["referral_id"]
+    async with signpost.app.state.runtimes["intake"].ctx.db.session() as session:
+        stored = await session.get(Report, referral_id)
+    assert stored is not None and stored.client_id == "per_lee"
+    mine = await signpost.client.get(f"/v1/reports/{referral_id}", headers=bearer(lee))
+    assert mine.status_code == 200
+    # As a key's reports are its own, a person's are theirs: not a colleague's, nor the
+    # force's system's.
+    colleague = signpost.person("demo-police", "referrer", person_id="per_ann")
+    system = await police_key(signpost)
+    for other in (colleague, system):
+        seen = await signpost.client.get(f"/v1/reports/{referral_id}", headers=bearer(other))
+        assert seen.status_code == 404
