@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 
-from services import intake, notify, routing, triage
+from services import console, intake, notify, routing, triage
 from services.demo import sink as demo_sink
 from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
@@ -21,6 +21,7 @@ DEFINITIONS: dict[str, ServiceDefinition] = {
     "triage": triage.definition,
     "routing": routing.definition,
     "notify": notify.definition,
+    "console": console.definition,
 }
 
 

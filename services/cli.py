@@ -21,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="signpost", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="all four services in one process (embedded default)")
+    run = sub.add_parser(
+        "run", help="all four services and the console in one process (embedded default)"
+    )
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--data-dir", type=Path, default=Path("./var"))
@@ -261,6 +263,11 @@ def _run(args: argparse.Namespace) -> int:
                 "  WEBHOOK_ALLOW_PRIVATE is on: the SSRF guard is off for every webhook "
                 "subscription (private and loopback addresses allowed)",
             ]
+        people = getattr(app.state, "demo_people", {})
+        lines.insert(3, f"  console:       {base_url}/console/")
+        for role, who in people.items():
+            label = role.replace("_", " ")
+            lines.append(f"  demo {label}: {who['email']} / password: {who['password']}")
         if keys:
             lines += [
                 f"  demo police key: {keys['police']}",

@@ -60,9 +60,10 @@ INTAKE = MigrationHistory("intake", "services.intake:migrations")
 TRIAGE = MigrationHistory("triage", "services.triage:migrations")
 ROUTING = MigrationHistory("routing", "services.routing:migrations")
 NOTIFY = MigrationHistory("notify", "services.notify:migrations")
+CONSOLE = MigrationHistory("console", "services.console:migrations")
 KEYS = MigrationHistory("keys", "shared:key_migrations")
-# The four services' databases, then the key registry every service reads.
-HISTORIES: tuple[MigrationHistory, ...] = (INTAKE, TRIAGE, ROUTING, NOTIFY, KEYS)
+# The four services' databases, the console's, then the key registry every service reads.
+HISTORIES: tuple[MigrationHistory, ...] = (INTAKE, TRIAGE, ROUTING, NOTIFY, CONSOLE, KEYS)
 
 
 Baseline = Callable[[Operations], None]

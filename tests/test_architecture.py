@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("intake", "triage", "routing", "notify")
+SERVICES = ("intake", "triage", "routing", "notify", "console")
 # Every service has these, for the same jobs; `api` and `service` may be a module or a
 # package.
 SAME_FILES = (

@@ -1,5 +1,6 @@
-"""First run of the embedded demo: demo keys for each kind of partner, and the hub's
-and the demo school's subscriptions to the demo webhook sink; later runs reuse them."""
+"""First run of the embedded demo: demo keys for each kind of partner, the hub's and the
+demo school's subscriptions to the demo webhook sink, and one console person for each
+role; later runs reuse them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
+from services.console.passwords import generated_password
+from services.console.service.people import create_person
 from services.demo.sink import DemoSink
 from services.notify.service import subscriptions
 from services.notify.webhooks import new_secret
@@ -49,6 +52,37 @@ DEMO_KEYS = {
         ],
     ),
 }
+
+
+# One demo person for each role of the console: (role, email, name, organisation).
+DEMO_PEOPLE = [
+    ("hub_practitioner", "hub@demo.example", "Sam Hale", "demoshire-hub"),
+    ("mash_practitioner", "mash@demo.example", "Priya Shah", "demoshire-mash"),
+    ("agency_worker", "agency@demo.example", "Jo Bright", "demoshire-families"),
+    ("school_dsl", "dsl@demo.example", "Alex Reed", "100001"),
+    ("referrer", "police@demo.example", "PC Lee Morgan", "demo-police"),
+    ("partnership_analyst", "analyst@demo.example", "Kim Ward", "demoshire-partnership"),
+    ("admin", "admin@demo.example", "Ravi Patel", "demoshire-partnership"),
+]
+
+
+async def demo_people(app: FastAPI) -> dict[str, dict[str, str]]:
+    """The console's demo people, one per role, with generated passwords: by role,
+    their email and password (kept in the demo's state file, 0600, to print again)."""
+    people: dict[str, dict[str, str]] = {}
+    async with app.state.runtimes["console"].ctx.units.begin() as uow:
+        for role, email, name, organisation in DEMO_PEOPLE:
+            password = generated_password()
+            await create_person(
+                uow=uow,
+                email=email,
+                name=name,
+                organisation=organisation,
+                roles=[role],
+                password=password,
+            )
+            people[role] = {"email": email, "password": password}
+    return people
 
 
 def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[None]]:
@@ -110,7 +144,13 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
                 for school in await subscriptions.find(uow=uow, organisation="100001"):
                     if school.id == DEMO_SUBSCRIPTIONS[1]:
                         await subscriptions.delete(uow=uow, subscription=school)
+        if "people" not in state:
+            # First run, or a data folder from before the console.
+            state["people"] = await demo_people(app)
+            state_file.write_text(json.dumps(state, indent=2))
+            state_file.chmod(0o600)
         app.state.demo_sink = DemoSink(state["sink_secret"], data_dir / "demo-sink.jsonl")
         app.state.demo_keys = state["keys"]
+        app.state.demo_people = state["people"]
 
     return setup

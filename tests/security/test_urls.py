@@ -104,5 +104,8 @@ async def test_any_text_as_an_id_is_a_4xx_or_an_answer_never_a_500(
     answer = await sp.client.get(
         ID_ROUTES[service][0].format(quote(text, safe="")), headers=await caller(service, sp)
     )
-    # Not found, refused, or (a "/" in it) no such route or a slash redirected.
-    assert 300 <= answer.status_code < 500, answer.text
+    # Not found, refused, or (a "/" in it) no such route or a slash redirected. "." and
+    # ".." are dot segments, removed by every client before a request is sent (RFC 3986
+    # 5.2.4): "/v1/deliveries/." asks for the list, and may be answered.
+    lowest = 200 if text in {".", ".."} else 300
+    assert lowest <= answer.status_code < 500, answer.text

@@ -620,3 +620,6 @@ async def test_signpost_run_with_its_demo_keeps_the_guard_for_every_partner(
         proc.stop()
     assert "WEBHOOK_ALLOW_PRIVATE is on" not in banner
     assert the_error(answer)["type"] == "forbidden_target"
+    # The console and one demo person per role, with how to sign in.
+    assert f"console:       {base}/console/" in banner
+    assert "demo hub practitioner: hub@demo.example / password: " in banner

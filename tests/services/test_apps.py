@@ -54,3 +54,26 @@ async def test_a_later_run_on_an_open_address_drops_the_school_subscription(
 ) -> None:
     assert "100001" in await subscriptions_after_demo(tmp_path, "http://127.0.0.1:8000")
     assert "100001" not in await subscriptions_after_demo(tmp_path, "http://0.0.0.0:8000")
+
+
+async def test_the_demo_makes_one_console_person_per_role_once_and_keeps_them(
+    tmp_path: Path,
+) -> None:
+    from services.console.models import Person
+    from shared.people import ROLES
+
+    data_dir = tmp_path / "var"
+    for _ in range(2):  # a later run reuses them
+        app = embedded_app(
+            embedded_settings(data_dir), on_started=demo_setup(data_dir, "http://127.0.0.1:8000")
+        )
+        async with app.router.lifespan_context(app):
+            async with app.state.runtimes["console"].ctx.db.session() as session:
+                people = (await session.exec(select(Person))).all()
+            printed = app.state.demo_people
+    assert sorted(r for p in people for r in p.roles) == sorted(ROLES)
+    assert set(printed) == set(ROLES)
+    assert printed["hub_practitioner"]["email"] == "hub@demo.example"
+    state = json.loads((data_dir / "demo.json").read_text())
+    assert state["people"] == printed
+    assert (data_dir / "demo.json").stat().st_mode & 0o077 == 0

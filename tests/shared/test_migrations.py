@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import JSON, Column, Connection, Table, TypeDecorator, inspect, select, text
 from sqlmodel import SQLModel
 
+from services.console import definition as console
 from services.intake import definition as intake
 from services.notify import definition as notify
 from services.routing import definition as routing
@@ -45,6 +46,7 @@ MODELS: dict[str, list[type[SQLModel]]] = {
     "triage": [*triage.tables, OutboxMessage, InboxEntry],
     "routing": [*routing.tables, OutboxMessage, InboxEntry],
     "notify": [*notify.tables, OutboxMessage, InboxEntry],
+    "console": [*console.tables, OutboxMessage, InboxEntry],
     "keys": [ApiKey, RateLimitBucket],
 }
 
@@ -56,6 +58,7 @@ TABLE_ADDED_LATER: dict[str, str | None] = {
     "triage": "triage_override",
     "routing": "routing_deadline",
     "notify": "encompass_notice",
+    "console": None,
     "keys": "rate_limit_bucket",
 }
 ADDED_LATER: dict[str, tuple[str, str] | None] = {
@@ -63,6 +66,7 @@ ADDED_LATER: dict[str, tuple[str, str] | None] = {
     "triage": ("triage_decision", "postcode_district"),
     "routing": ("routing_decision", "updated_at"),
     "notify": ("delivery", "notice_id"),
+    "console": None,
     "keys": None,
 }
 DESTINATION_INDEX = "ix_routing_decision_destination_organisation"

@@ -116,7 +116,14 @@ async def test_a_database_that_does_not_answer_takes_the_app_out_of_both(tmp_pat
             assert status == 503
             assert body["status"] == "not ready"
             assert body["down"] == ["routing"]
-            assert set(body["checks"]) == {"intake", "triage", "routing", "notify", "keys"}
+            assert set(body["checks"]) == {
+                "intake",
+                "triage",
+                "routing",
+                "notify",
+                "console",
+                "keys",
+            }
         finally:
             (data / "routing.db").rmdir()
             (data / "routing.db.away").rename(data / "routing.db")

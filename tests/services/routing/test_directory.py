@@ -244,7 +244,7 @@ async def test_importing_oruk_over_the_api_makes_a_version_routing_uses(sp: Sign
     assert len(report["skipped"]) == 3
     directory = (await sp.client.get("/v1/directory", headers=key)).json()
     assert directory["source"] == "oruk-import"
-    assert len(directory["agencies"]) == 9 + 3
+    assert len(directory["agencies"]) == len(load_directory(None).agencies) + 3
 
     # EX6 is outside the imported outreach service's authority: Safe Homes takes those.
     outside = [await triage(sp, district="EX6") for _ in range(3)]
@@ -259,7 +259,9 @@ async def test_importing_oruk_over_the_api_makes_a_version_routing_uses(sp: Sign
     again = await sp.client.post("/v1/directory/import/oruk", headers=key, json=oruk())
     assert again.json()["version"] == "demoshire-3"
     directory = (await sp.client.get("/v1/directory", headers=key)).json()
-    assert len(directory["agencies"]) == 12  # replaced by id, not added twice
+    assert (
+        len(directory["agencies"]) == len(load_directory(None).agencies) + 3
+    )  # replaced by id, not added twice
 
 
 async def test_an_oruk_document_with_nothing_usable_is_a_422(sp: Signpost) -> None:

@@ -1,0 +1,10 @@
+"""The console's web pages (server-rendered, under /console/). HTTP only: each page
+resumes the person's session in one unit of work and reads or acts through the
+services' APIs as that person (`gateway.Services`)."""
+
+from fastapi import APIRouter
+
+from services.console.api import pages
+
+router = APIRouter(include_in_schema=False)
+router.include_router(pages.router)

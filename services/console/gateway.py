@@ -1,0 +1,74 @@
+"""The console reads and acts only through the four services' APIs, as the signed-in
+person: each call carries a person token the console mints for it (valid a minute),
+so the services authorise people exactly as they authorise keys, and record who did
+what. Embedded mode calls the services in this process (the same app, through its
+whole middleware stack); distributed mode calls each over HTTP (CONSOLE_*_URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import Request
+
+from services.console.models import Person as PersonRow
+from services.console.settings import ConsoleSettings
+from shared.people import Person
+from shared.person_tokens import PersonTokenSigner
+from shared.problems import Problem
+
+SERVICES = ("intake", "triage", "routing", "notify")
+
+
+def as_person(row: PersonRow) -> Person:
+    return Person(id=row.id, name=row.name, organisation=row.organisation, roles=tuple(row.roles))
+
+
+class Services:
+    """The services' APIs, called as one person."""
+
+    def __init__(self, request: Request, settings: ConsoleSettings, person: PersonRow) -> None:
+        signer: PersonTokenSigner | None = getattr(request.app.state, "person_token_signer", None)
+        if signer is None:
+            raise Problem(
+                503,
+                "The console cannot sign in to the services",
+                "PERSON_TOKEN_PRIVATE_KEY is not set for the console.",
+                type="console-not-configured",
+            )
+        self._signer = signer
+        self._person = as_person(person)
+        self._settings = settings
+        self._app = request.app
+        self._embedded = request.app.state.settings.mode == "embedded"
+
+    def _base(self, service: str) -> str:
+        if self._embedded:
+            return "http://signpost"
+        url: str = getattr(self._settings, f"console_{service}_url")
+        if not url:
+            raise Problem(
+                503,
+                "The console cannot reach a service",
+                f"CONSOLE_{service.upper()}_URL is not set.",
+                type="console-not-configured",
+            )
+        return url.rstrip("/")
+
+    def _client(self, service: str) -> httpx.AsyncClient:
+        token = self._signer.mint(self._person)
+        headers = {"Authorization": f"Bearer {token}"}
+        if self._embedded:
+            transport = httpx.ASGITransport(app=self._app)
+            return httpx.AsyncClient(
+                transport=transport, base_url=self._base(service), headers=headers
+            )
+        return httpx.AsyncClient(base_url=self._base(service), headers=headers, timeout=10)
+
+    async def get(self, service: str, path: str, **params: Any) -> httpx.Response:
+        async with self._client(service) as client:
+            return await client.get(path, params={k: v for k, v in params.items() if v})
+
+    async def post(self, service: str, path: str, body: dict[str, Any]) -> httpx.Response:
+        async with self._client(service) as client:
+            return await client.post(path, json=body)

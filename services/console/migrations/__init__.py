@@ -1,0 +1,1 @@
+"""Alembic history for the console's database (run by shared.migrations)."""
