@@ -1,5 +1,5 @@
 # Signpost service image: one image, every service. The command picks the role:
-#   docker run IMAGE serve intake --port 8000     (or triage | routing | notify)
+#   docker run IMAGE serve intake --port 8000     (or triage | routing | notify | console)
 #   docker run IMAGE keys create --name ... --kind ... --organisation ... --scopes ...
 # Configured by environment variables (see shared/settings.py and DESIGN.md, "Run modes").
 

@@ -7,11 +7,17 @@ knows, and the wiring (databases, health gating, secrets) is consistent.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+import shlex
+import subprocess
+import sys
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -20,9 +26,14 @@ from pydantic_settings import BaseSettings
 
 from services.apps import DEFINITIONS, service_app
 from services.cli import SERVICES
+from services.console import gateway
+from services.console.settings import ConsoleSettings
 from services.demo.sink_app import create_app
 from services.intake.settings import IntakeSettings
 from services.notify.webhooks import new_secret, signature_headers
+from shared.clock import Clock
+from shared.people import Person
+from shared.person_tokens import person_token_keys
 from shared.settings import Settings, embedded_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +41,13 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 K8S_DIR = ROOT / "deploy" / "k8s"
+DEPLOY_README = ROOT / "deploy" / "README.md"
+PYPROJECT = ROOT / "pyproject.toml"
+
+# The console: a deployable like the services, holding people, roles and sessions and
+# no referral data; it calls the four referral services' APIs (gateway.SERVICES).
+CONSOLE = "console"
+REFERRAL_SERVICES = tuple(name for name in SERVICES if name != CONSOLE)
 
 # The process's settings and every service's own (services/<name>/settings.py).
 SETTINGS_MODELS: list[type[BaseSettings]] = [Settings, *(d.settings for d in DEFINITIONS.values())]
@@ -114,12 +132,24 @@ def created_databases() -> set[str]:
     return set(re.findall(r"CREATE DATABASE\s+\"?(\w+)\"?", INIT_SQL.read_text(), re.I))
 
 
+def console_settings_from(env: dict[str, str]) -> ConsoleSettings:
+    """The console's own settings from exactly these variables, as its process reads them."""
+    return settings_from(env).service_settings(ConsoleSettings)
+
+
+def test_the_console_calls_exactly_the_four_referral_services():
+    assert CONSOLE in SERVICES
+    assert set(gateway.SERVICES) == set(REFERRAL_SERVICES)
+    for name in gateway.SERVICES:
+        assert f"console_{name}_url" in ConsoleSettings.model_fields, name
+
+
 # --- docker-compose.yml -------------------------------------------------------------
 
 
-def test_compose_defines_infrastructure_four_services_and_demo_sink(compose):
-    expected = {"intake", "triage", "routing", "notify", "kafka", "postgres", "demo-sink"}
-    assert expected <= set(compose["services"])
+def test_compose_defines_infrastructure_four_services_console_and_demo_sink(compose):
+    expected = {"intake", "triage", "routing", "notify", "console", "kafka", "postgres"}
+    assert expected | {"demo-sink"} <= set(compose["services"])
 
 
 def test_each_signpost_service_runs_serve_with_its_own_name(signpost_services):
@@ -159,18 +189,28 @@ def test_each_service_has_a_distinct_database_created_by_init_sql(signpost_servi
 
 
 def test_shared_settings_are_identical_across_services(signpost_services):
-    shared = ("KEYS_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "PSEUDONYM_SECRET")
+    shared = ("KEYS_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "PERSON_TOKEN_PUBLIC_KEYS")
     for var in shared:
         values = {environment_of(s).get(var) for s in signpost_services.values()}
         assert len(values) == 1 and None not in values, f"{var} differs: {values}"
+    values = {
+        environment_of(signpost_services[s]).get("PSEUDONYM_SECRET") for s in REFERRAL_SERVICES
+    }
+    assert len(values) == 1 and None not in values, f"PSEUDONYM_SECRET differs: {values}"
 
 
 def test_compose_refuses_to_start_without_pseudonym_secret(signpost_services):
-    for name, service in signpost_services.items():
-        value = environment_of(service)["PSEUDONYM_SECRET"]
+    for name in REFERRAL_SERVICES:
+        value = environment_of(signpost_services[name])["PSEUDONYM_SECRET"]
         assert re.fullmatch(r"\$\{PSEUDONYM_SECRET:\?[^}]+\}", value), (
             f"{name}: PSEUDONYM_SECRET must be required with ${{PSEUDONYM_SECRET:?...}}"
         )
+
+
+def test_compose_console_holds_no_pseudonym_secret(compose):
+    # It holds no referral data, so it has no use for the key behind subject keys.
+    for name in (CONSOLE, f"{CONSOLE}-migrate"):
+        assert "PSEUDONYM_SECRET" not in environment_of(compose["services"][name]), name
 
 
 def test_each_service_environment_validates_as_distributed_settings(signpost_services):
@@ -182,7 +222,10 @@ def test_each_service_environment_validates_as_distributed_settings(signpost_ser
         assert settings.database_url.startswith("postgresql://")
         assert settings.keys_database_url.startswith("postgresql://")
         assert settings.kafka_bootstrap_servers == "kafka:9092"
-        assert intake_settings_from(env).pseudonym_secret == DUMMY
+        if name == CONSOLE:
+            console_settings_from(env)  # its own settings validate too
+        else:
+            assert intake_settings_from(env).pseudonym_secret == DUMMY
 
 
 def test_without_a_pseudonym_secret_service_settings_are_refused(signpost_services):
@@ -241,17 +284,60 @@ def test_postgres_is_15_and_runs_init_sql_on_first_start(compose):
         "signpost_triage",
         "signpost_routing",
         "signpost_notify",
+        "signpost_console",
         "signpost_keys",
     }
 
 
-def test_intake_is_on_host_port_8000_and_the_others_on_8001_to_8003(compose):
+def test_intake_is_on_host_port_8000_the_others_on_8001_to_8003_the_console_on_8005(compose):
     def host_port(name: str) -> int:
         (mapping,) = compose["services"][name]["ports"]
-        return int(str(mapping).split(":")[-2])
+        address, host, _container = str(mapping).split(":")
+        assert address == "127.0.0.1", f"{name} must be published on the loopback only"
+        return int(host)
 
     assert host_port("intake") == 8000
     assert sorted(host_port(s) for s in ("triage", "routing", "notify")) == [8001, 8002, 8003]
+    assert host_port("demo-sink") == 8004
+    assert host_port(CONSOLE) == 8005
+
+
+def test_compose_only_the_console_holds_the_person_token_private_key(compose):
+    holders = {
+        name
+        for name, service in compose["services"].items()
+        if "PERSON_TOKEN_PRIVATE_KEY" in environment_of(service)
+    }
+    assert holders == {CONSOLE, f"{CONSOLE}-migrate"}
+    value = environment_of(compose["services"][CONSOLE])["PERSON_TOKEN_PRIVATE_KEY"]
+    # Optional: without it the console cannot act for people, but the stack runs.
+    assert value == "${PERSON_TOKEN_PRIVATE_KEY:-}"
+
+
+def test_compose_every_signpost_service_reads_the_person_token_public_keys(signpost_services):
+    assert set(signpost_services) == set(SERVICES)
+    for name, service in signpost_services.items():
+        value = environment_of(service).get("PERSON_TOKEN_PUBLIC_KEYS")
+        assert value == "${PERSON_TOKEN_PUBLIC_KEYS:-}", name
+
+
+def test_compose_console_calls_each_service_by_its_compose_name_and_port(signpost_services):
+    env = environment_of(signpost_services[CONSOLE])
+    settings = console_settings_from(env)
+    for name in gateway.SERVICES:
+        url = getattr(settings, f"console_{name}_url")
+        assert url == interpolate(env[f"CONSOLE_{name.upper()}_URL"]), name
+        parts = urlsplit(url)
+        assert parts.scheme == "http" and parts.path in ("", "/"), url
+        assert parts.hostname == name and name in signpost_services, url
+        command = signpost_services[name]["command"]
+        assert parts.port == int(command[command.index("--port") + 1]), url
+
+
+def test_compose_console_keeps_secure_cookies(signpost_services):
+    # Right behind https, and on http://127.0.0.1, which browsers treat as secure.
+    env = environment_of(signpost_services[CONSOLE])
+    assert console_settings_from(env).console_secure_cookies is True
 
 
 def test_demo_sink_runs_the_demo_sink_app_module(compose):
@@ -352,7 +438,9 @@ def test_k8s_every_env_var_name_is_a_settings_field():
             names |= set(configmaps[source["configMapRef"]["name"]]["data"])
         unknown = names - SETTINGS_VARS
         assert not unknown, f"{container['name']}: not Settings fields: {sorted(unknown)}"
-        assert {"DATABASE_URL", "KEYS_DATABASE_URL", "PSEUDONYM_SECRET"} <= names
+        assert {"DATABASE_URL", "KEYS_DATABASE_URL", "PERSON_TOKEN_PUBLIC_KEYS"} <= names
+        # The console holds no referral data: no key behind subject keys.
+        assert ("PSEUDONYM_SECRET" in names) == (container["name"] != CONSOLE), container["name"]
 
 
 def test_k8s_shared_configmap_validates_as_distributed_settings():
@@ -436,3 +524,142 @@ def test_k8s_migrates_each_database_in_an_init_container_with_the_service_enviro
         assert init["args"] == ["migrate", "--service", service]
         assert init["image"] == container["image"]
         assert init["env"] == container["env"] and init["envFrom"] == container["envFrom"]
+
+
+def deployments() -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in of_kind("Deployment")}
+
+
+def env_names(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_k8s_only_the_console_is_given_the_person_token_private_key():
+    for name, deployment in deployments().items():
+        spec = deployment["spec"]["template"]["spec"]
+        for container in [*spec["containers"], *spec["initContainers"]]:
+            entry = env_names(container).get("PERSON_TOKEN_PRIVATE_KEY")
+            if name != f"signpost-{CONSOLE}":
+                assert entry is None, f"{name}/{container['name']} holds the private key"
+                continue
+            assert entry is not None, f"{name}/{container['name']}"
+            assert entry["valueFrom"]["secretKeyRef"]["key"] == "person-token-private-key"
+    (secret,) = of_kind("Secret")
+    assert secret["stringData"]["person-token-private-key"] == "${PERSON_TOKEN_PRIVATE_KEY}"
+    (configmap,) = of_kind("ConfigMap")
+    assert not {"PERSON_TOKEN_PRIVATE_KEY", "PSEUDONYM_SECRET"} & set(configmap["data"])
+
+
+def test_k8s_every_signpost_service_reads_the_person_token_public_keys():
+    found = deployments()
+    for name in SERVICES:
+        spec = found[f"signpost-{name}"]["spec"]["template"]["spec"]
+        for container in [*spec["containers"], *spec["initContainers"]]:
+            entry = env_names(container)["PERSON_TOKEN_PUBLIC_KEYS"]
+            assert entry["valueFrom"]["secretKeyRef"]["key"] == "person-token-public-keys"
+    (secret,) = of_kind("Secret")
+    assert secret["stringData"]["person-token-public-keys"] == "${PERSON_TOKEN_PUBLIC_KEYS}"
+
+
+def test_k8s_console_calls_each_service_through_its_service():
+    services = {d["metadata"]["name"]: d for d in of_kind("Service")}
+    found = deployments()
+    (container,) = found[f"signpost-{CONSOLE}"]["spec"]["template"]["spec"]["containers"]
+    env = {name: entry["value"] for name, entry in env_names(container).items() if "value" in entry}
+    settings = console_settings_from(env)
+    for name in gateway.SERVICES:
+        parts = urlsplit(getattr(settings, f"console_{name}_url"))
+        assert parts.scheme == "http" and parts.path in ("", "/"), (name, parts)
+        service = services[str(parts.hostname)]
+        ports = {p["port"] for p in service["spec"]["ports"]}
+        assert (parts.port or 80) in ports, (name, parts.port, ports)
+        # The Service sends to the pods that serve that service.
+        target = found[f"signpost-{name}"]["spec"]["template"]
+        labels = target["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= labels.items(), name
+        (served,) = target["spec"]["containers"]
+        assert served["args"][:2] == ["serve", name]
+    # The console is for people over https (an Ingress terminating TLS in front of it).
+    assert settings.console_secure_cookies is True
+
+
+def key_pair_from_the_readme() -> dict[str, str]:
+    """Runs the key-pair command deploy/README.md gives, and reads what it exports."""
+    (code,) = re.findall(r"eval \"\$\(python3 -c '([^']*)'\)\"", DEPLOY_README.read_text())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    exported = {}
+    for line in out.splitlines():
+        word, assignment = shlex.split(line)
+        assert word == "export"
+        name, _, value = assignment.partition("=")
+        exported[name] = value
+    assert set(exported) == {"PERSON_TOKEN_PRIVATE_KEY", "PERSON_TOKEN_PUBLIC_KEYS"}
+    for value in exported.values():
+        assert "\n" not in value and "\\n" in value, "one line, its line breaks written \\n"
+    return exported
+
+
+def signs_and_verifies(console: Settings, service: Settings) -> None:
+    clock = Clock()
+    signer, _ = person_token_keys(console, clock=clock)
+    no_signer, verifier = person_token_keys(service, clock=clock)
+    assert signer is not None and no_signer is None and verifier is not None
+    person = Person(id="p1", name="Sam Hale", organisation="demoshire-hub", roles=("admin",))
+    principal = verifier.verify(signer.mint(person))
+    assert principal is not None and principal.person_id == "p1"
+
+
+def test_the_documented_key_pair_works_in_compose(signpost_services):
+    keys = key_pair_from_the_readme()
+
+    def settings_of(name: str) -> Settings:
+        env = environment_of(signpost_services[name])
+        # As compose interpolates them, from the shell the command exported them into.
+        given = {k: v.replace(f"${{{k}:-}}", keys.get(k, "")) for k, v in env.items()}
+        return settings_from(given)
+
+    for name in REFERRAL_SERVICES:
+        signs_and_verifies(settings_of(CONSOLE), settings_of(name))
+
+
+def test_the_documented_key_pair_works_through_the_k8s_secret_template():
+    keys = key_pair_from_the_readme()
+    template = (K8S_DIR / "secret.template.yaml").read_text()
+    # As `envsubst` renders it: the values land inside YAML double-quoted strings.
+    rendered = re.sub(r"\$\{([A-Z_]+)\}", lambda m: keys.get(m.group(1), "x"), template)
+    data = yaml.safe_load(rendered)["stringData"]
+
+    def settings_of(name: str) -> Settings:
+        (container,) = deployments()[f"signpost-{name}"]["spec"]["template"]["spec"]["containers"]
+        env = {
+            e["name"]: data[e["valueFrom"]["secretKeyRef"]["key"]]
+            for e in container["env"]
+            if e["name"].startswith("PERSON_TOKEN_")
+        }
+        return settings_from({**env, "MODE": "distributed"})
+
+    for name in REFERRAL_SERVICES:
+        signs_and_verifies(settings_of(CONSOLE), settings_of(name))
+
+
+# --- packaging ----------------------------------------------------------------------
+
+
+def test_the_image_carries_every_data_file_the_code_reads():
+    # The Dockerfile installs the package (`pip install .`, not an editable copy), so a
+    # template, stylesheet, script or data file reaches the image only through
+    # pyproject's package-data: the console's pages need their HTML, CSS and JS.
+    config = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]
+    patterns = config["package-data"]["*"]
+    missing = []
+    for top in ("services", "shared"):
+        for path in sorted((ROOT / top).rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".py", ".pyc"):
+                continue
+            if path.suffix == ".md":  # documentation, not read at run time
+                continue
+            if not any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
+                missing.append(str(path.relative_to(ROOT)))
+    assert not missing, f"not installed into the image (pyproject package-data): {missing}"
