@@ -13,6 +13,11 @@ school's. So the claim is bounded by the credential, never taken from the body:
   `school`);
 - `source.organisation` must be the key's organisation.
 
+What a report's source claims is therefore whose the report is: the organisation's
+(of that kind), not the one key or person that sent it. A force's records system
+submits, and the force's officers signed in to the console follow it (`owns`); a
+school's URN that happened to equal a force's code still sees only its own.
+
 Pure: a principal and a report in, the refusal (or nothing) out.
 """
 
@@ -31,6 +36,14 @@ REFERRERS: dict[ClientKind, str] = {ClientKind.POLICE: "police", ClientKind.SCHO
 def may_submit(principal: Principal) -> bool:
     """Whether the key is a referrer's (police or school)."""
     return principal.kind in REFERRERS
+
+
+def owns(principal: Principal, *, organisation: str, source_kind: str) -> bool:
+    """Whether a report whose source is `organisation` of `source_kind` is the caller's
+    organisation's own: any key or person of that organisation and kind (police or
+    school) follows it; nobody else does, whatever they oversee."""
+    own = REFERRERS.get(principal.kind)
+    return own is not None and own == source_kind and organisation == principal.organisation
 
 
 def not_a_referrer(principal: Principal) -> Problem:

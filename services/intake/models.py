@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -14,6 +14,11 @@ class Report(SQLModel, table=True):
     """A concern report as accepted; its personal data stays in intake."""
 
     __tablename__ = "report"
+    # An organisation's own reports, newest first (GET /v1/reports): one index range
+    # per page, whatever the page (migration 0004).
+    __table_args__ = (
+        Index("ix_report_organisation_received_at", "organisation", "received_at", "referral_id"),
+    )
 
     referral_id: str = Field(primary_key=True, max_length=40)
     client_id: str = Field(index=True, max_length=40)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import defer, load_only
 from sqlmodel import col
 from sqlmodel import select as orm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +27,7 @@ from services.intake.models import (
     ReportVersion,
 )
 from shared.db import table_of
+from shared.pagination import PageRequest, newest_first
 
 _REPORTS = table_of(Report)
 _VERSIONS = table_of(ReportVersion)
@@ -153,6 +154,69 @@ async def report_without_payload(session: AsyncSession, referral_id: str) -> Rep
         orm_select(Report).where(Report.referral_id == referral_id).options(defer(Report.payload))  # type: ignore[arg-type]
     )
     return (await session.exec(query)).first()
+
+
+# What a list of reports shows of each: never the payload (the child's personal data) or
+# the subject key.
+_LISTED = (
+    Report.referral_id,
+    Report.status,
+    Report.source_reference,
+    Report.received_at,
+    Report.level,
+    Report.priority,
+    Report.destination_kind,
+    Report.destination_name,
+)
+
+
+async def reports_of(
+    session: AsyncSession,
+    *,
+    organisation: str,
+    source_kind: str,
+    page: PageRequest,
+    status: str | None = None,
+    received_from: datetime | None = None,
+    received_to: datetime | None = None,
+    reference: str | None = None,
+) -> Sequence[Report]:
+    """An organisation's reports (of its kind of source), newest first, the page after
+    `page.after` and one more (see `shared.pagination`), loaded without their payload;
+    filtered by status, received from (inclusive) and to (exclusive), and reference.
+    One range of the (organisation, received_at, referral_id) index."""
+    query = (
+        orm_select(Report)
+        .where(_REPORTS.c.organisation == organisation, _REPORTS.c.source_kind == source_kind)
+        .options(load_only(*_LISTED, raiseload=True))  # type: ignore[arg-type]
+    )
+    if status is not None:
+        query = query.where(_REPORTS.c.status == status)
+    if received_from is not None:
+        query = query.where(_REPORTS.c.received_at >= received_from)
+    if received_to is not None:
+        query = query.where(_REPORTS.c.received_at < received_to)
+    if reference is not None:
+        query = query.where(_REPORTS.c.source_reference == reference)
+    query = newest_first(query, _REPORTS.c.received_at, _REPORTS.c.referral_id, page)
+    return (await session.exec(query)).all()
+
+
+async def journeys(
+    session: AsyncSession, referral_ids: Sequence[str]
+) -> dict[str, list[JourneyStep]]:
+    """The journey steps of each of these referrals, each in the order they happened."""
+    found: dict[str, list[JourneyStep]] = {referral_id: [] for referral_id in referral_ids}
+    if not referral_ids:
+        return found
+    query = (
+        orm_select(JourneyStep)
+        .where(col(JourneyStep.referral_id).in_(referral_ids))
+        .order_by(col(JourneyStep.at), col(JourneyStep.id))
+    )
+    for step in (await session.exec(query)).all():
+        found[step.referral_id].append(step)
+    return found
 
 
 async def journey(session: AsyncSession, referral_id: str) -> Sequence[JourneyStep]:

@@ -1,6 +1,6 @@
-"""What intake answers: receipts, the referrer's view of a report, batch results, the
-report as a partner may read it, and the problem documents its errors follow (for the
-OpenAPI)."""
+"""What intake answers: receipts, the referrer's view of a report, the list of an
+organisation's reports, batch results, the report as a partner may read it, and the
+problem documents its errors follow (for the OpenAPI)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,27 @@ class ReportStatus(BaseModel):
         ),
     )
     journey: list[Step]
+
+
+class ReportSummary(BaseModel):
+    """One of your organisation's reports as `GET /v1/reports` lists it: where it
+    stands, never the child's personal data (follow `status_url` for its journey)."""
+
+    referral_id: str
+    status: str = Field(
+        description="received, triaged, routed, then the receiving agency's: requested, "
+        "accepted, rejected (declined), in-progress, completed, failed or cancelled (closed)."
+    )
+    outcome: str = Field(
+        description="Where the report stands, phrased for the referrer (as its journey's "
+        "`outcome`)."
+    )
+    source_reference: str = Field(description="Your own reference for it (`source.reference`).")
+    received_at: datetime
+    level: int | None = Field(description="Triage's level (1 to 4), once triaged.")
+    priority: str | None = Field(description="Triage's RAG priority, once triaged.")
+    destination: DestinationView | None = Field(description="Where it went, once routed.")
+    status_url: str = Field(description="Its journey: `GET /v1/reports/{referral_id}`.")
 
 
 class DestinationForPartner(BaseModel):

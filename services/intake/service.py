@@ -1,13 +1,14 @@
 """Intake's use cases: storing reports (one at a time or in a batch, with their
-Idempotency-Key), the referrer's view of a report, the claim check (a partner reads
-the report it is sent, and each read is recorded), following each referral's journey
-from the other services' events, and forgetting old Idempotency-Key answers.
+Idempotency-Key), the referrer's view of a report and the list of an organisation's own
+reports, the claim check (a partner reads the report it is sent, and each read is
+recorded), following each referral's journey from the other services' events, and
+forgetting old Idempotency-Key answers.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.intake import repository
 from services.intake.access import ReportAccessPolicy, load_access_policy
-from services.intake.authority import authorise, may_submit, not_a_referrer
+from services.intake.authority import REFERRERS, authorise, may_submit, not_a_referrer, owns
 from services.intake.batch import Rows
 from services.intake.encompass import encompass_notices
 from services.intake.journey import (
@@ -31,7 +32,7 @@ from services.intake.journey import (
     status_summary,
     triaged_summary,
 )
-from services.intake.models import Report, ReportPathway
+from services.intake.models import JourneyStep, Report, ReportPathway
 from services.intake.resubmission import is_duplicate, newest_first, report_sha256
 from services.intake.schemas import (
     Accepted,
@@ -41,6 +42,7 @@ from services.intake.schemas import (
     PathwayForReferrer,
     ReportForPartner,
     ReportStatus,
+    ReportSummary,
     RowAccepted,
     RowRejected,
     Step,
@@ -58,6 +60,7 @@ from shared.events import (
     ReferralStatus,
     ReferralTriaged,
 )
+from shared.pagination import Page, PageRequest, Position, page_of
 from shared.pathways import PATHWAYS
 from shared.privacy import ReadPublic, audit_read, only_overseers, reads_of
 from shared.problems import NotFound, Problem
@@ -197,13 +200,18 @@ async def _once(
     raise Problem(409, "Conflict", "The report conflicts with one being stored; retry.")
 
 
+def status_url(referral_id: str) -> str:
+    """Where the organisation that raised a report follows it."""
+    return f"/v1/reports/{referral_id}"
+
+
 def _accepted(
     referral_id: str, status: str, *, duplicate_of: str | None = None, supersedes: str | None = None
 ) -> Accepted:
     return Accepted(
         referral_id=referral_id,
         status=status,
-        status_url=f"/v1/reports/{referral_id}",
+        status_url=status_url(referral_id),
         duplicate_of=duplicate_of,
         supersedes=supersedes,
     )
@@ -322,20 +330,31 @@ async def _store(
     return _accepted(referral_id, "received", supersedes=previous)
 
 
+def _destination(report: Report) -> DestinationView | None:
+    if not report.destination_kind:
+        return None
+    return DestinationView(kind=report.destination_kind, name=report.destination_name or "")
+
+
+def _outcome(steps: Sequence[JourneyStep]) -> str:
+    # Where the report stands: a statutory pathway told is beside its route, never it.
+    return outcome([s.summary for s in steps if s.status != PATHWAY_STEP])
+
+
 async def report_status(*, uow: UnitOfWork, principal: Principal, referral_id: str) -> ReportStatus:
-    """A report's journey as its submitter sees it; NotFound for anyone else."""
+    """A report's journey as its organisation sees it (any key or person of the
+    organisation and kind that submitted it: `authority.owns`); NotFound for anyone
+    else."""
     session = uow.session
     report = await repository.report_without_payload(session, referral_id)
-    if report is None or report.client_id != principal.client_id:
+    if report is None or not owns(
+        principal, organisation=report.organisation, source_kind=report.source_kind
+    ):
         raise NotFound("Report")
     steps = await repository.journey(session, referral_id)
     version = await repository.version(session, referral_id)
     later = await repository.superseded_by(session, referral_id)
-    destination = (
-        DestinationView(kind=report.destination_kind, name=report.destination_name or "")
-        if report.destination_kind
-        else None
-    )
+    destination = _destination(report)
     journey = [Step(status=s.status, at=s.at, summary=s.summary) for s in steps]
     told = await repository.pathways(session, referral_id)
     return ReportStatus(
@@ -350,7 +369,7 @@ async def report_status(*, uow: UnitOfWork, principal: Principal, referral_id: s
         ],
         referral_id=report.referral_id,
         status=report.status,
-        outcome=outcome([s.summary for s in journey if s.status != PATHWAY_STEP]),
+        outcome=_outcome(steps),
         source_reference=report.source_reference,
         received_at=report.received_at,
         level=report.level,
@@ -359,6 +378,55 @@ async def report_status(*, uow: UnitOfWork, principal: Principal, referral_id: s
         supersedes=(version.supersedes or None) if version is not None else None,
         superseded_by=later,
         journey=journey,
+    )
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """Which of an organisation's reports a list shows: all of them unless narrowed to
+    a status, a time they were received (from inclusive, to exclusive) or their
+    `source.reference`."""
+
+    status: str | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+    reference: str | None = None
+
+
+async def list_reports(
+    *, uow: UnitOfWork, principal: Principal, filters: ReportFilter, page: PageRequest
+) -> Page[ReportSummary]:
+    """The caller's organisation's own reports (those `authority.owns`), newest first,
+    a page at a time: where each stands, never the child's personal data. A caller that
+    raises no reports (not police or a school) has none."""
+    source_kind = REFERRERS.get(principal.kind)
+    if source_kind is None:
+        return Page([])
+    session = uow.session
+    rows = await repository.reports_of(
+        session,
+        organisation=principal.organisation,
+        source_kind=source_kind,
+        page=page,
+        status=filters.status,
+        received_from=filters.received_from,
+        received_to=filters.received_to,
+        reference=filters.reference,
+    )
+    found = page_of(rows, page.limit, lambda r: Position(as_utc(r.received_at), r.referral_id))
+    journeys = await repository.journeys(session, [r.referral_id for r in found.items])
+    return found.map(
+        lambda report: ReportSummary(
+            referral_id=report.referral_id,
+            status=report.status,
+            outcome=_outcome(journeys[report.referral_id]),
+            source_reference=report.source_reference,
+            received_at=as_utc(report.received_at),
+            level=report.level,
+            priority=report.priority,
+            destination=_destination(report),
+            status_url=status_url(report.referral_id),
+        )
     )
 
 

@@ -185,7 +185,7 @@ async def test_a_csv_row_naming_another_source_kind_is_that_rows_error(
     assert await written(signpost) == (1, 1)
 
 
-async def test_the_referrers_view_is_found_by_the_key_never_by_what_the_request_says(
+async def test_the_referrers_view_and_list_are_found_by_the_key_never_by_the_request(
     signpost: Signpost,
 ) -> None:
     mine = await police_key(signpost)
@@ -193,15 +193,21 @@ async def test_the_referrers_view_is_found_by_the_key_never_by_what_the_request_
         "/v1/reports", json=police_da_report(), headers=bearer(mine)
     )
     status_url = posted.json()["status_url"]
-    # Another key of the same force, naming the submitter every way a request can.
-    other = await police_key(signpost)
+    # A report is its organisation's (issue 15: any key or person of the force follows
+    # it, so another key of the same force may). So: a key of another force, and a
+    # school's, naming the submitter and its force every way a request can.
     submitter = mine.split("_")[1]
-    answer = await signpost.client.get(
-        status_url,
-        params={"client_id": submitter, "organisation": "demo-police", "kind": "police"},
-        headers={**bearer(other), "X-Client-Id": submitter, "X-Organisation": "demo-police"},
-    )
-    assert answer.status_code == 404
+    claims = {"client_id": submitter, "organisation": "demo-police", "kind": "police"}
+    claimed = {"X-Client-Id": submitter, "X-Organisation": "demo-police", "X-Client-Kind": "police"}
+    for other in (await police_key(signpost, "other-force"), await school_key(signpost)):
+        answer = await signpost.client.get(
+            status_url, params=claims, headers={**bearer(other), **claimed}
+        )
+        assert answer.status_code == 404
+        listed = await signpost.client.get(
+            "/v1/reports", params=claims, headers={**bearer(other), **claimed}
+        )
+        assert listed.status_code == 200 and listed.json() == []
 
 
 async def test_a_partners_cut_of_a_report_follows_its_keys_kind_never_the_request(

@@ -1,5 +1,6 @@
 """The front door for police and school systems: submit reports (one, or a batch),
-follow a report's journey, read the concern vocabulary."""
+list the organisation's reports and follow each one's journey, read the concern
+vocabulary."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.openapi.models import Example
 
 from services.intake import service
@@ -22,10 +23,13 @@ from services.intake.schemas import (
     Accepted,
     BatchResult,
     ReportStatus,
+    ReportSummary,
     VocabularyDocument,
     problem_responses,
 )
 from services.intake.settings import IntakeSettings, settings_of
+from shared.events import ReferralState
+from shared.pagination import LINK_HEADER, PageQuery, next_link, time_range
 from shared.problems import Problem
 from shared.report import ConcernReport, vocabulary
 
@@ -186,15 +190,100 @@ async def submit_batch(
     return _answer(response, answer)
 
 
+def _report_filter(
+    status: Annotated[
+        ReferralState | None,
+        Query(
+            description="Only reports at this status (any other value is a 422 naming `status`)."
+        ),
+    ] = None,
+    received_from: Annotated[
+        str | None,
+        Query(
+            description="Only reports received at or after this: a date (`2026-11-30`, "
+            "from midnight UTC) or a date and time with its offset "
+            "(`2026-11-30T09:00:00Z`, `2026-11-30T09:00:00+00:00`).",
+            examples=["2026-11-30", "2026-11-30T09:00:00Z"],
+        ),
+    ] = None,
+    received_to: Annotated[
+        str | None,
+        Query(
+            description="Only reports received before this (exclusive), in the same "
+            "forms; before `received_from` is a 422.",
+            examples=["2026-12-01"],
+        ),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="Only reports under this `source.reference` of yours (exactly): "
+            "each version of a resubmitted report.",
+        ),
+    ] = None,
+) -> service.ReportFilter:
+    since, until = time_range(("received_from", received_from), ("received_to", received_to))
+    return service.ReportFilter(
+        status=status, received_from=since, received_to=until, reference=reference
+    )
+
+
+_LIST_RESPONSES = problem_responses(401, 403, 422, 429)
+_LIST_RESPONSES[422] = {
+    **_LIST_RESPONSES[422],
+    "description": "A query parameter that is not one it could be (an unknown `status`, "
+    "a date that is not one or a range ending before it starts, a `cursor` no list "
+    "gave, a `limit` outside 1 to 200): each error names its parameter",
+}
+
+
+@router.get(
+    "/reports",
+    response_model=list[ReportSummary],
+    summary="List your organisation's reports, newest first",
+    description=(
+        "The reports your organisation raised (any key or person of the organisation, "
+        "of the kind that raised them: police or school), newest first by `received_at` "
+        "then `referral_id`, each with where it stands and its `outcome` sentence; "
+        "never the child's personal data. Filter by `status`, `received_from` "
+        "(inclusive) / `received_to` (exclusive) and `reference`; a filter value that "
+        "is not one it could be is a 422 naming the parameter, never an empty list.\n\n"
+        "**Pages.** At most `limit` (1 to 200, default 50) a page. When there are more, "
+        'the `Link` header gives the next page (`rel="next"`), with an opaque `cursor` '
+        "and the same filters; the last page has no `Link`. The order is stable, so "
+        "following the links lists every report once, reports received meanwhile "
+        "appearing only on a fresh first page."
+    ),
+    response_description="Your organisation's reports, one page",
+    responses={200: {"headers": LINK_HEADER}, **_LIST_RESPONSES},
+)
+async def list_reports(
+    request: Request,
+    response: Response,
+    principal: ReportsRead,
+    uow: UoW,
+    filters: Annotated[service.ReportFilter, Depends(_report_filter)],
+    page: PageQuery,
+) -> list[ReportSummary]:
+    found = await service.list_reports(uow=uow, principal=principal, filters=filters, page=page)
+    link = next_link(request.url.path, request.query_params.multi_items(), found, page.limit)
+    if link is not None:
+        response.headers["Link"] = link
+    return found.items
+
+
 @router.get(
     "/reports/{referral_id}",
     response_model=ReportStatus,
-    summary="Follow a report you submitted: received, triaged, routed, and what next",
+    summary="Follow a report of your organisation's: received, triaged, routed, and what next",
     description=(
         "The journey of a report, phrased for the referrer: received, triaged, routed, "
         "then the receiving agency's accepted, declined or closed, with an `outcome` "
         'sentence ("no further action" and "universal services advised" included). '
-        "Only the client that submitted the report sees it; others get 404."
+        "Every key and person of the organisation that raised the report (of its kind: "
+        "police or school) sees it, whichever of them submitted it; others get 404."
     ),
     responses=problem_responses(401, 403, 404, 429),
 )

@@ -1,10 +1,12 @@
 """Intake's use cases called directly, on SQLite and PostgreSQL: Idempotency-Key answers
 replayed, refused for another body, and forgotten a batch at a time after their
-retention."""
+retention; an organisation's own reports listed a page at a time in a stable order,
+filtered, and followed by anyone of the organisation (nobody else)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import dataclasses
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,11 +14,15 @@ from sqlalchemy import func, select
 
 from services.intake import service
 from services.intake.models import IdempotencyRecord
+from shared.auth import ClientKind, Principal
 from shared.db import table_of
-from shared.problems import Problem
+from shared.events import EventType
+from shared.pagination import PageRequest, decode_cursor, encode_cursor
+from shared.problems import NotFound, Problem
 from shared.report import ConcernReport
 from shared.runtime import ServiceContext
-from tests.services.intake.conftest import POLICE, example
+from tests.services.intake.conftest import POLICE, START, example
+from tests.services.intake.test_handlers import deliver, pathway, routed, triaged
 
 RETENTION = timedelta(hours=168)
 
@@ -81,3 +87,209 @@ async def test_a_retry_after_its_answer_is_forgotten_is_recognised_as_a_resubmis
     assert not again.replayed
     assert again.body["referral_id"] == again.body["duplicate_of"] == first.body["referral_id"]
     assert await answers_kept(replica) == 1  # the new answer is kept for its own retention
+
+
+# ------------------------------------------------------------------ an organisation's reports
+
+# The force's officer signed in to the console, another force, a school, and a school
+# whose URN happened to read like the force's code: only the kind and organisation of a
+# report's source say whose it is.
+OFFICER = dataclasses.replace(POLICE, key_id="k_per_lee", client_id="per_lee", person_id="per_lee")
+OTHER_FORCE = dataclasses.replace(
+    POLICE, key_id="k_other", client_id="c_other", organisation="other-force"
+)
+SCHOOL = Principal(
+    key_id="k_school",
+    client_id="c_school",
+    name="test school",
+    kind=ClientKind.SCHOOL,
+    organisation="100001",
+    scopes=frozenset({"reports:write", "reports:read"}),
+)
+SCHOOL_NAMED_LIKE_THE_FORCE = dataclasses.replace(
+    SCHOOL, key_id="k_odd", client_id="c_odd", organisation=POLICE.organisation
+)
+HUB = Principal(
+    key_id="k_hub",
+    client_id="c_hub",
+    name="test hub",
+    kind=ClientKind.HUB,
+    organisation="demoshire-hub",
+    scopes=frozenset({"reports:read", "referrals:read"}),
+)
+
+
+async def report(
+    ctx: ServiceContext, reference: str, *, by: Principal = POLICE, narrative: str | None = None
+) -> str:
+    """A report under `reference`, from `by`'s organisation, received now."""
+    body = example("police-report.json" if by.kind is ClientKind.POLICE else "school-report.json")
+    body["source"].update(organisation=by.organisation, reference=reference)
+    if narrative is not None:
+        body["narrative"] = narrative
+    answer = await service.submit_report(
+        units=ctx.units,
+        principal=by,
+        report=ConcernReport.model_validate(body),
+        idempotency_key=None,
+        pseudonym_secret="test-secret",
+    )
+    referral_id: str = answer.body["referral_id"]
+    return referral_id
+
+
+async def listed(
+    ctx: ServiceContext, by: Principal = POLICE, *, limit: int = 50, **filters: Any
+) -> list[str]:
+    """Every report the list shows `by`, following each page's cursor to the last."""
+    seen: list[str] = []
+    page = PageRequest(limit=limit)
+    while True:
+        async with ctx.units.begin() as uow:
+            found = await service.list_reports(
+                uow=uow, principal=by, filters=service.ReportFilter(**filters), page=page
+            )
+        assert len(found.items) <= limit
+        seen += [summary.referral_id for summary in found.items]
+        if found.next is None:
+            return seen
+        page = PageRequest(limit=limit, after=decode_cursor(encode_cursor(found.next)))
+
+
+async def test_an_organisations_reports_page_newest_first_with_no_repeats_or_gaps(
+    replica: ServiceContext,
+) -> None:
+    received: list[tuple[datetime, str]] = []
+    replica.clock.set(START - timedelta(days=1))
+    for n in range(2):
+        received.append((replica.clock.now(), await report(replica, f"A-{n}")))
+    replica.clock.set(START)  # five received in the same instant
+    for n in range(5):
+        received.append((replica.clock.now(), await report(replica, f"B-{n}")))
+        await report(replica, f"B-{n}", by=OTHER_FORCE)
+        await report(replica, f"B-{n}", by=SCHOOL)
+    replica.clock.advance(microseconds=1)
+    received.append((replica.clock.now(), await report(replica, "C-0")))
+    newest_first = [referral_id for _, referral_id in sorted(received, reverse=True)]
+
+    for limit in (1, 2, 3, 7, 8, 50):
+        assert await listed(replica, limit=limit) == newest_first, limit
+    assert await listed(replica, OFFICER, limit=3) == newest_first
+
+
+async def test_a_report_received_while_paging_repeats_nothing_and_shows_on_a_fresh_list(
+    replica: ServiceContext,
+) -> None:
+    ids = []
+    for n in range(4):
+        ids.append(await report(replica, f"R-{n}"))
+        replica.clock.advance(seconds=1)
+    async with replica.units.begin() as uow:
+        first = await service.list_reports(
+            uow=uow, principal=POLICE, filters=service.ReportFilter(), page=PageRequest(limit=2)
+        )
+    assert first.next is not None
+    later = await report(replica, "R-later")
+
+    async with replica.units.begin() as uow:
+        rest = await service.list_reports(
+            uow=uow,
+            principal=POLICE,
+            filters=service.ReportFilter(),
+            page=PageRequest(limit=2, after=first.next),
+        )
+
+    assert [s.referral_id for s in first.items + rest.items] == ids[::-1]
+    assert rest.next is None
+    assert (await listed(replica))[0] == later
+
+
+async def test_no_one_else_lists_or_follows_the_organisations_reports(
+    replica: ServiceContext,
+) -> None:
+    ours = await report(replica, "DP-1")
+    theirs = await report(replica, "DP-1", by=OTHER_FORCE)
+    schools = await report(replica, "DP-1", by=SCHOOL)
+
+    assert await listed(replica) == await listed(replica, OFFICER) == [ours]
+    assert await listed(replica, OTHER_FORCE) == [theirs]
+    assert await listed(replica, SCHOOL) == [schools]
+    assert await listed(replica, SCHOOL_NAMED_LIKE_THE_FORCE) == []
+    assert await listed(replica, HUB) == []  # it oversees referrals, it raises no reports
+    async with replica.units.begin() as uow:
+        # The force's records system submitted it; its officer follows it too.
+        view = await service.report_status(uow=uow, principal=OFFICER, referral_id=ours)
+        assert view.referral_id == ours
+        for stranger in (OTHER_FORCE, SCHOOL, SCHOOL_NAMED_LIKE_THE_FORCE, HUB):
+            with pytest.raises(NotFound):
+                await service.report_status(uow=uow, principal=stranger, referral_id=ours)
+
+
+async def test_the_list_filters_by_status_time_received_and_reference(
+    replica: ServiceContext,
+) -> None:
+    replica.clock.set(START - timedelta(days=1))
+    yesterday = await report(replica, "DP-1")
+    replica.clock.set(START)
+    today = await report(replica, "DP-2")
+    replica.clock.advance(seconds=1)
+    changed = await report(replica, "DP-2", narrative="Update: the father was charged.")
+    replica.clock.set(START + timedelta(hours=1))
+    later = await report(replica, "DP-3")
+    await deliver(replica, EventType.REFERRAL_TRIAGED, today, triaged(today))
+
+    assert await listed(replica, status="triaged") == [today]
+    assert await listed(replica, status="received") == [later, changed, yesterday]
+    assert await listed(replica, status="routed") == []
+    assert await listed(replica, received_from=START, received_to=START + timedelta(hours=1)) == [
+        changed,
+        today,
+    ]
+    assert await listed(replica, received_from=START + timedelta(hours=1)) == [later]
+    assert await listed(replica, received_to=START) == [yesterday]
+    assert await listed(replica, reference="DP-2", limit=1) == [changed, today]
+    assert await listed(replica, reference="DP-2", status="triaged") == [today]
+    assert await listed(replica, reference="DP-9") == []
+    assert await listed(replica, OTHER_FORCE, reference="DP-2") == []
+
+
+async def test_each_listed_report_stands_as_its_journey_says_and_shows_no_child(
+    replica: ServiceContext,
+) -> None:
+    referral_id = await report(replica, "DP-1")
+    waiting = await report(replica, "DP-2")
+    await deliver(replica, EventType.REFERRAL_TRIAGED, referral_id, triaged(referral_id))
+    await deliver(
+        replica,
+        EventType.REFERRAL_ROUTED,
+        referral_id,
+        routed(referral_id, "safe-homes", "Safe Homes", START),
+    )
+    told = pathway(referral_id, "prevent", "demoshire-prevent")
+    await deliver(replica, EventType.REFERRAL_PATHWAY, referral_id, told)
+
+    async with replica.units.begin() as uow:
+        found = await service.list_reports(
+            uow=uow, principal=POLICE, filters=service.ReportFilter(), page=PageRequest()
+        )
+        view = await service.report_status(uow=uow, principal=POLICE, referral_id=referral_id)
+
+    summaries = {s.referral_id: s.model_dump(mode="json") for s in found.items}
+    assert summaries[referral_id] == {
+        "referral_id": referral_id,
+        "status": "routed",
+        "outcome": "Passed to Safe Homes, who are best placed to help.",
+        "source_reference": "DP-1",
+        "received_at": "2026-11-30T09:00:00Z",
+        "level": 3,
+        "priority": "amber",
+        "destination": {"kind": "agency", "name": "Safe Homes"},
+        "status_url": f"/v1/reports/{referral_id}",
+    }
+    assert summaries[referral_id]["outcome"] == view.outcome  # the pathway left out alike
+    assert summaries[waiting]["outcome"] == "Your report was received."
+    assert summaries[waiting]["destination"] is None
+    child = example("police-report.json")["child"]
+    for summary in summaries.values():
+        shown = str(summary)
+        assert child["given_name"] not in shown and child["family_name"] not in shown

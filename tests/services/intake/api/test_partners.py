@@ -217,7 +217,7 @@ async def test_a_partnership_analyst_reads_no_report_and_no_trail(signpost: Sign
     assert trail.json() == []  # nothing was shown, so nothing was read
 
 
-async def test_a_police_officer_submits_as_themselves_and_alone_follows_the_report(
+async def test_a_police_officer_submits_as_themselves_and_the_force_follows_the_report(
     signpost: Signpost,
 ) -> None:
     lee = signpost.person("demo-police", "referrer", person_id="per_lee", name="PC Lee Morgan")
@@ -233,10 +233,16 @@ async def test_a_police_officer_submits_as_themselves_and_alone_follows_the_repo
     assert stored is not None and stored.client_id == "per_lee"
     mine = await signpost.client.get(f"/v1/reports/{referral_id}", headers=bearer(lee))
     assert mine.status_code == 200
-    # As a key's reports are its own, a person's are theirs: not a colleague's, nor the
-    # force's system's.
+    # A report is the force's, not one person's or one key's (issue 15): a colleague
+    # picking up the case, and the force's records system, follow it as Lee does (the
+    # report still records that Lee submitted it); another force and a school do not.
     colleague = signpost.person("demo-police", "referrer", person_id="per_ann")
     system = await police_key(signpost)
-    for other in (colleague, system):
+    for ours in (colleague, system):
+        seen = await signpost.client.get(f"/v1/reports/{referral_id}", headers=bearer(ours))
+        assert seen.status_code == 200, seen.text
+    elsewhere = signpost.person("other-force", "referrer", person_id="per_kim")
+    school = signpost.person("100001", "school_dsl", person_id="per_dsl")
+    for other in (elsewhere, school):
         seen = await signpost.client.get(f"/v1/reports/{referral_id}", headers=bearer(other))
         assert seen.status_code == 404

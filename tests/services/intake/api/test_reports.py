@@ -92,7 +92,7 @@ async def test_malformed_bodies_are_4xx_never_5xx(signpost: Signpost, raw: bytes
     assert r.headers["content-type"] == "application/problem+json"
 
 
-async def test_accepted_report_is_visible_only_to_its_submitter(signpost: Signpost) -> None:
+async def test_accepted_report_is_visible_only_to_its_organisation(signpost: Signpost) -> None:
     key = await police_key(signpost)
     r = await signpost.client.post("/v1/reports", json=police_report(), headers=bearer(key))
     assert r.status_code == 202
@@ -100,7 +100,13 @@ async def test_accepted_report_is_visible_only_to_its_submitter(signpost: Signpo
     assert r.headers["location"] == f"/v1/reports/{referral_id}"
     mine = await signpost.client.get(f"/v1/reports/{referral_id}", headers=bearer(key))
     assert mine.status_code == 200 and mine.json()["journey"][0]["status"] == "received"
-    other = await signpost.key("police", "demo-police", "reports:read")
+    # A report is its organisation's, not one key's (issue 15): the force's other key
+    # (a second records system, a replacement for a lost one) follows it too; a key of
+    # another force does not.
+    colleague = await signpost.key("police", "demo-police", "reports:read")
+    ours = await signpost.client.get(f"/v1/reports/{referral_id}", headers=bearer(colleague))
+    assert ours.status_code == 200
+    other = await signpost.key("police", "other-force", "reports:read")
     theirs = await signpost.client.get(f"/v1/reports/{referral_id}", headers=bearer(other))
     assert theirs.status_code == 404
 
