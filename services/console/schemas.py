@@ -3,6 +3,8 @@ control or bidirectional characters, unknown fields refused)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ConfigDict, Field
 
 from shared.text import CheckedText
@@ -14,3 +16,21 @@ class SignInForm(CheckedText):
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1000)
     csrf: str = Field(default="", max_length=100)
+
+
+class ActionForm(CheckedText):
+    """One action on a referral, from its page: which, and what it needs. A rationale
+    (or a note) is required for every action that changes where a referral stands or
+    why; the page says so before the services are asked."""
+
+    model_config = ConfigDict(extra="forbid")
+    multiline = frozenset({"rationale"})
+
+    action: Literal["accept", "start", "decline", "close", "reassign", "override", "level"]
+    csrf: str = Field(default="", max_length=100)
+    rationale: str = Field(default="", max_length=2000)
+    reason_code: str = Field(default="", max_length=40)
+    outcome_code: str = Field(default="", max_length=64, description="completed:got_help")
+    agency_id: str = Field(default="", max_length=64)
+    destination: str = Field(default="", max_length=20)
+    level: int | None = Field(default=None, ge=1, le=5)

@@ -224,6 +224,9 @@ async def test_a_webhook_answered_2xx_is_not_sent_again_after_notify_is_killed_m
                 )
 
             await until(round_in_flight, 40, "a round with half answered, half in flight")
+            # Its loops deliver from the moment the app starts; its API may open a
+            # moment later (the process starts every service of the app first).
+            await wait_ready(notify.base, [second])
             # Give notify time to record the answers it has (it needs milliseconds; a
             # notify that records only at the end of the round never will).
             answered = {w for w, n in webhook_ids.items() if n % 2 == 0}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from services.console.api.dependencies import UoW
 from services.console.gateway import Services
-from services.console.schemas import SignInForm
+from services.console.schemas import ActionForm, SignInForm
 from services.console.service.sessions import (
     Lifetimes,
     SignedIn,
@@ -34,6 +34,7 @@ from services.console.service.sessions import (
 from services.console.settings import ConsoleSettings, settings_of
 from shared.auth import rate_limits_of
 from shared.clock import as_utc
+from shared.outcomes import DECLINE_REASONS, OUTCOMES
 from shared.people import ROLES, scopes_of
 from shared.problems import Problem
 from shared.ratelimit import Limit
@@ -93,6 +94,7 @@ def _page(
             csrf=signed.session.csrf_token,
             roles_text=", ".join(ROLES[r].label for r in person.roles if r in ROLES),
             can_work_queue="referrals:read" in scopes_of(person.roles),
+            can_see_reports="reports:read" in scopes_of(person.roles),
         )
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
     return _guard(response)
@@ -143,7 +145,14 @@ def _csrf_ok(expected: str | None, given: str | None) -> bool:
 
 @router.get("/")
 async def home(request: Request, uow: UoW) -> Response:
-    return _to("/console/queue") if await _signed(request, uow) else _sign_in_again()
+    signed = await _signed(request, uow)
+    if signed is None:
+        return _sign_in_again()
+    # Where the person's work is: their queue, or the reports their organisation raised.
+    scopes = scopes_of(signed.person.roles)
+    if "referrals:read" in scopes or "reports:read" not in scopes:
+        return _to("/console/queue")
+    return _to("/console/reports")
 
 
 @router.get("/sign-in")
@@ -282,18 +291,20 @@ async def queue(request: Request, uow: UoW) -> Response:
     )
 
 
-def _parse(value: str) -> Any:
-    from datetime import datetime
-
+def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-@router.get("/referrals/{referral_id}")
-async def referral(request: Request, uow: UoW, referral_id: str) -> Response:
-    signed = await _signed(request, uow)
-    if signed is None:
-        return _sign_in_again()
-    services = Services(request, _settings(request), signed.person)
+async def _referral_page(
+    request: Request,
+    signed: SignedIn,
+    referral_id: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    person = signed.person
+    services = Services(request, _settings(request), person)
     routing = _answer(await services.get("routing", f"/v1/referrals/{referral_id}/routing"))
     if not isinstance(routing, dict):
         # Not addressed to this person's organisation (or no such referral): the same
@@ -307,14 +318,166 @@ async def referral(request: Request, uow: UoW, referral_id: str) -> Response:
         )
     triage = _answer(await services.get("triage", f"/v1/referrals/{referral_id}/triage"))
     report = _answer(await services.get("intake", f"/v1/referrals/{referral_id}/report"))
+    scopes = scopes_of(person.roles)
+    destination = routing.get("destination") or {}
+    ours = destination.get("organisation") == person.organisation
+    hub = "triage:override" in scopes
+    agencies: list[Any] = []
+    if hub:
+        directory = _answer(await services.get("routing", "/v1/directory"))
+        if isinstance(directory, dict):
+            agencies = [a for a in directory.get("agencies", []) if a.get("kind") == "agency"]
     return _page(
         request,
         "referral.html",
         signed=signed,
+        status_code=status_code,
+        error=error,
         routing=routing,
         triage=triage if isinstance(triage, dict) else None,
         report=report if isinstance(report, dict) else None,
+        agency_actions=(
+            [a for a in routing.get("allowed_actions", []) if a in AGENCY_ACTIONS]
+            if ours and "referrals:write" in scopes
+            else []
+        ),
+        hub_actions=hub,
+        agencies=agencies,
+        decline_reasons=DECLINE_REASONS,
+        outcomes=OUTCOMES,
     )
+
+
+@router.get("/referrals/{referral_id}")
+async def referral(request: Request, uow: UoW, referral_id: str) -> Response:
+    signed = await _signed(request, uow)
+    if signed is None:
+        return _sign_in_again()
+    return await _referral_page(request, signed, referral_id)
+
+
+# What an agency does on a referral addressed to it, as the page offers it.
+AGENCY_ACTIONS = ("accept", "start", "decline", "close")
+# The actions that change where a referral stands or why: a rationale is required.
+NEEDS_RATIONALE = frozenset({"decline", "close", "reassign", "override", "level"})
+
+
+def _request_for(form: ActionForm, referral_id: str) -> tuple[str, str, dict[str, Any]]:
+    """The service, path and body an action on the page becomes."""
+    path = f"/v1/referrals/{referral_id}"
+    if form.action in ("accept", "start"):
+        return "routing", f"{path}/{form.action}", {}
+    if form.action == "decline":
+        return (
+            "routing",
+            f"{path}/decline",
+            {"reason_code": form.reason_code, "note": form.rationale},
+        )
+    if form.action == "close":
+        # One choice on the page: "completed:got_help".
+        outcome, _, code = form.outcome_code.partition(":")
+        body = {"outcome": outcome, "outcome_code": code, "note": form.rationale}
+        return "routing", f"{path}/close", body
+    if form.action == "reassign":
+        return (
+            "routing",
+            f"{path}/reassign",
+            {"agency_id": form.agency_id, "rationale": form.rationale},
+        )
+    if form.action == "override":
+        body = {"destination": form.destination, "rationale": form.rationale}
+        return "routing", f"{path}/override", body
+    return "triage", f"{path}/triage/override", {"level": form.level, "rationale": form.rationale}
+
+
+def _refusal(response: httpx.Response) -> str:
+    """What a service said when it refused an action, for the page."""
+    try:
+        problem = response.json()
+    except ValueError:
+        return f"The service refused the action ({response.status_code})."
+    detail = str(problem.get("detail") or problem.get("title") or "")
+    fields = [
+        f"{e.get('field')}: {e.get('detail') or e.get('msg')}" for e in problem.get("errors") or []
+    ]
+    return " ".join([detail, *fields]).strip() or f"Refused ({response.status_code})."
+
+
+@router.post("/referrals/{referral_id}/act")
+async def act(
+    request: Request, uow: UoW, referral_id: str, form: Annotated[ActionForm, Form()]
+) -> Response:
+    """Do one action on a referral as the signed-in person, through the service that
+    owns it (which records who did it); back to the referral's page either way."""
+    signed = await _signed(request, uow)
+    if signed is None:
+        return _sign_in_again()
+    if not _csrf_ok(signed.session.csrf_token, form.csrf):
+        return _problem_page(
+            request, signed, 403, "The form has expired", "Open the referral again and retry."
+        )
+    if form.action in NEEDS_RATIONALE and not form.rationale.strip():
+        return await _referral_page(
+            request,
+            signed,
+            referral_id,
+            error="Say why: a rationale is required for this action.",
+            status_code=422,
+        )
+    service, path, body = _request_for(form, referral_id)
+    answer = await Services(request, _settings(request), signed.person).post(service, path, body)
+    if answer.status_code >= 500:
+        _answer(answer)  # a 503 page, with Retry-After
+    if answer.status_code >= 400:
+        return await _referral_page(
+            request,
+            signed,
+            referral_id,
+            error=_refusal(answer),
+            status_code=409 if answer.status_code == 409 else 422,
+        )
+    return _to(f"/console/referrals/{referral_id}")
+
+
+# ---------------------------------------------------------------- the referrer's view
+
+
+@router.get("/reports")
+async def reports(request: Request, uow: UoW) -> Response:
+    """The reports the person's organisation raised, and what happened to each."""
+    signed = await _signed(request, uow)
+    if signed is None:
+        return _sign_in_again()
+    if "reports:read" not in scopes_of(signed.person.roles):
+        return _problem_page(
+            request, signed, 403, "No reports for your role", "Your role does not raise reports."
+        )
+    services = Services(request, _settings(request), signed.person)
+    listed = _answer(await services.get("intake", "/v1/reports", limit=100))
+    return _page(
+        request,
+        "reports.html",
+        signed=signed,
+        reports=listed if isinstance(listed, list) else [],
+    )
+
+
+@router.get("/reports/{referral_id}")
+async def report_journey(request: Request, uow: UoW, referral_id: str) -> Response:
+    signed = await _signed(request, uow)
+    if signed is None:
+        return _sign_in_again()
+    services = Services(request, _settings(request), signed.person)
+    journey = _answer(await services.get("intake", f"/v1/reports/{referral_id}"))
+    if not isinstance(journey, dict):
+        return _problem_page(
+            request,
+            signed,
+            403,
+            "You cannot open this report",
+            "Your organisation did not raise it, or it does not exist.",
+        )
+    return _page(request, "journey.html", signed=signed, journey=journey)
 
 
 @router.get("/static/{name:path}")
