@@ -25,10 +25,9 @@ One clock, no time bombs: the whole app reads a stopped clock (Monday 30 Novembe
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -44,6 +43,7 @@ from shared.auth import ClientKind, KeyRegistry
 from shared.clock import Clock
 from shared.settings import embedded_settings
 from tests.e2e.harness import ROOT
+from tests.services.routing.conftest import eventually
 
 T = TypeVar("T")
 
@@ -626,9 +626,7 @@ class Demo:
 async def running(data_dir: Path) -> AsyncIterator[Demo]:
     """The embedded demo (the four services, the Demoshire policy and directory) in
     this process, every service reading one clock stopped at START."""
-    # Escalation ticks every 50 ms, as in the routing tests: a stop that arrives during
-    # a tick then costs one short interval, not the 15 s default (the loop clears the
-    # wake-up that stopping sets, and sleeps its interval before it sees it).
+    # Escalation ticks every 50 ms, as in the routing tests.
     settings = embedded_settings(
         data_dir / "var", auth_cache_seconds=0, routing_escalation_interval_seconds=0.05
     )
@@ -645,16 +643,6 @@ async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
     so no report is another's history."""
     async with running(tmp_path_factory.mktemp("categories")) as started:
         yield started
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], within: float = SECONDS) -> T:
-    """The first truthy answer of `check`, polled until `within` seconds pass."""
-    async with asyncio.timeout(within):
-        while True:
-            answer = await check()
-            if answer:
-                return answer
-            await asyncio.sleep(0.02)
 
 
 @dataclass(frozen=True)
@@ -690,7 +678,7 @@ async def submit_and_follow(demo: Demo, body: dict[str, Any]) -> Outcome:
         r = await demo.client.get(f"/v1/referrals/{referral_id}/routing", headers=hub)
         return r.json() if r.status_code == 200 else None
 
-    record = await eventually(routed)
+    record = await eventually(routed, within=SECONDS)
 
     async def journey() -> dict[str, Any] | None:
         r = await demo.client.get(f"/v1/reports/{referral_id}", headers=submitter)
@@ -700,7 +688,7 @@ async def submit_and_follow(demo: Demo, body: dict[str, Any]) -> Outcome:
         told = statuses.count("pathway")
         return view if "routed" in statuses and told >= len(record["pathways"]) else None
 
-    return Outcome(record, await eventually(journey))
+    return Outcome(record, await eventually(journey, within=SECONDS))
 
 
 # ---------------------------------------------------------------- the tests

@@ -15,6 +15,7 @@ from shared.privacy import ReadAudit
 from tests.services.conftest import Signpost, bearer
 from tests.services.console.conftest import PASSWORD, csrf_of, person, signed_in_client
 from tests.services.intake.conftest import example
+from tests.services.routing.conftest import eventually
 
 
 async def statutory_report(sp: Signpost) -> str:
@@ -25,14 +26,13 @@ async def statutory_report(sp: Signpost) -> str:
     )
     assert answer.status_code == 202, answer.text
     referral_id: str = answer.json()["referral_id"]
-    for _ in range(400):
-        view = (await sp.client.get(f"/v1/reports/{referral_id}", headers=bearer(key))).json()
-        if view["status"] == "routed":
-            return referral_id
-        import asyncio
 
-        await asyncio.sleep(0.02)
-    raise AssertionError("the report was not routed")
+    async def routed() -> bool:
+        view = (await sp.client.get(f"/v1/reports/{referral_id}", headers=bearer(key))).json()
+        return bool(view["status"] == "routed")
+
+    await eventually(routed)
+    return referral_id
 
 
 async def test_a_person_signs_in_with_a_secure_session_cookie_and_safe_headers(
