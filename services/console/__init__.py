@@ -6,7 +6,7 @@ from services.console.api import router
 from services.console.cli import register as register_commands
 from services.console.handlers import subscriptions
 from services.console.loops import LOOPS
-from services.console.models import ConsoleSession, Person
+from services.console.models import ConsoleSession, OidcLogin, Person, QueueAlert
 from services.console.settings import ConsoleSettings
 from shared.runtime import ServiceDefinition
 
@@ -14,7 +14,7 @@ definition = ServiceDefinition(
     name="console",
     settings=ConsoleSettings,
     router=router,
-    tables=[Person, ConsoleSession],
+    tables=[Person, ConsoleSession, OidcLogin, QueueAlert],
     subscriptions=subscriptions,
     loops=LOOPS,
     commands=register_commands,

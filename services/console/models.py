@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
@@ -28,6 +29,9 @@ class Person(SQLModel, table=True):
     created_at: datetime
     disabled_at: datetime | None = None
     sessions_valid_from: datetime | None = None
+    # The person asked to be emailed when something lands in their queue or nears its
+    # deadline (the email holds no child's data).
+    email_alerts: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class ConsoleSession(SQLModel, table=True):
@@ -43,3 +47,31 @@ class ConsoleSession(SQLModel, table=True):
     last_seen_at: datetime
     expires_at: datetime = Field(index=True)
     ended_at: datetime | None = None
+
+
+class OidcLogin(SQLModel, table=True):
+    """One sign-in begun at the council's identity provider: the `state` it must come
+    back with, the PKCE verifier and the nonce its ID token must carry. Used once, and
+    only until `expires_at` (a few minutes)."""
+
+    __tablename__ = "console_oidc_login"
+
+    state: str = Field(primary_key=True, max_length=64)
+    code_verifier: str = Field(max_length=128)
+    nonce: str = Field(max_length=64)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+    used_at: datetime | None = None
+
+
+class QueueAlert(SQLModel, table=True):
+    """An email sent to a person about one referral in their queue: `kind` is `arrived`
+    (it landed in the queue) or `deadline` (its deadline is near or missed). One of each
+    kind per person and referral, so nobody is told twice."""
+
+    __tablename__ = "console_queue_alert"
+
+    person_id: str = Field(primary_key=True, max_length=40)
+    referral_id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=16)
+    sent_at: datetime

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.runtime import ServiceContext
@@ -31,6 +31,23 @@ class ConsoleSettings(BaseSettings):
     console_triage_url: str = ""
     console_routing_url: str = ""
     console_notify_url: str = ""
+    # Queue emails: people who opt in are told when something lands in their queue or
+    # nears its deadline (no child's data: only that something waits, its RAG, its
+    # deadline and a console link). Off while CONSOLE_SMTP_HOST is empty.
+    console_smtp_host: str = ""
+    console_smtp_port: int = Field(default=25, ge=1, le=65535)
+    console_smtp_username: str = ""
+    console_smtp_password: SecretStr = SecretStr("")
+    # STARTTLS after connecting (port 587), or TLS from the start (port 465).
+    console_smtp_starttls: bool = False
+    console_smtp_tls: bool = False
+    console_mail_from: str = "Signpost <signpost@localhost>"
+    # Where people open the console, for the links in emails.
+    console_public_url: str = "http://127.0.0.1:8000"
+    # How often the queues of people who asked for email are looked at, and how many
+    # working hours before a deadline it counts as near.
+    console_alert_interval_seconds: float = Field(default=60, gt=0)
+    console_alert_near_hours: float = Field(default=2, gt=0)
 
 
 def settings_of(ctx: ServiceContext) -> ConsoleSettings:

@@ -1,0 +1,148 @@
+"""A referral's page, and the actions a person takes on it through the owning service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from services.console.api import web
+from services.console.api.dependencies import UoW
+from services.console.schemas import ActionForm
+from services.console.service.sessions import SignedIn
+from shared.outcomes import DECLINE_REASONS, OUTCOMES
+from shared.people import scopes_of
+
+router = APIRouter(prefix="/console")
+
+
+async def _referral_page(
+    request: Request,
+    signed: SignedIn,
+    referral_id: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    person = signed.person
+    services = web.services(request, signed)
+    routing = web.answer(await services.get("routing", f"/v1/referrals/{referral_id}/routing"))
+    if not isinstance(routing, dict):
+        # Not addressed to this person's organisation (or no such referral): the same
+        # page either way, and nothing of the referral on it.
+        return web.problem_page(
+            request,
+            signed,
+            403,
+            "You cannot open this referral",
+            "It is not addressed to your organisation, or it does not exist.",
+        )
+    triage = web.answer(await services.get("triage", f"/v1/referrals/{referral_id}/triage"))
+    report = web.answer(await services.get("intake", f"/v1/referrals/{referral_id}/report"))
+    scopes = scopes_of(person.roles)
+    destination = routing.get("destination") or {}
+    ours = destination.get("organisation") == person.organisation
+    hub = "triage:override" in scopes
+    agencies: list[Any] = []
+    if hub:
+        directory = web.answer(await services.get("routing", "/v1/directory"))
+        if isinstance(directory, dict):
+            agencies = [a for a in directory.get("agencies", []) if a.get("kind") == "agency"]
+    return web.page(
+        request,
+        "referral.html",
+        signed=signed,
+        status_code=status_code,
+        error=error,
+        routing=routing,
+        triage=triage if isinstance(triage, dict) else None,
+        report=report if isinstance(report, dict) else None,
+        agency_actions=(
+            [a for a in routing.get("allowed_actions", []) if a in AGENCY_ACTIONS]
+            if ours and "referrals:write" in scopes
+            else []
+        ),
+        hub_actions=hub,
+        agencies=agencies,
+        decline_reasons=DECLINE_REASONS,
+        outcomes=OUTCOMES,
+    )
+
+
+@router.get("/referrals/{referral_id}")
+async def referral(request: Request, uow: UoW, referral_id: str) -> Response:
+    signed = await web.signed_in(request, uow)
+    if signed is None:
+        return web.sign_in_again()
+    return await _referral_page(request, signed, referral_id)
+
+
+# What an agency does on a referral addressed to it, as the page offers it.
+AGENCY_ACTIONS = ("accept", "start", "decline", "close")
+# The actions that change where a referral stands or why: a rationale is required.
+NEEDS_RATIONALE = frozenset({"decline", "close", "reassign", "override", "level"})
+
+
+def _request_for(form: ActionForm, referral_id: str) -> tuple[str, str, dict[str, Any]]:
+    """The service, path and body an action on the page becomes."""
+    path = f"/v1/referrals/{referral_id}"
+    if form.action in ("accept", "start"):
+        return "routing", f"{path}/{form.action}", {}
+    if form.action == "decline":
+        return (
+            "routing",
+            f"{path}/decline",
+            {"reason_code": form.reason_code, "note": form.rationale},
+        )
+    if form.action == "close":
+        # One choice on the page: "completed:got_help".
+        outcome, _, code = form.outcome_code.partition(":")
+        body = {"outcome": outcome, "outcome_code": code, "note": form.rationale}
+        return "routing", f"{path}/close", body
+    if form.action == "reassign":
+        return (
+            "routing",
+            f"{path}/reassign",
+            {"agency_id": form.agency_id, "rationale": form.rationale},
+        )
+    if form.action == "override":
+        body = {"destination": form.destination, "rationale": form.rationale}
+        return "routing", f"{path}/override", body
+    return "triage", f"{path}/triage/override", {"level": form.level, "rationale": form.rationale}
+
+
+@router.post("/referrals/{referral_id}/act")
+async def act(
+    request: Request, uow: UoW, referral_id: str, form: Annotated[ActionForm, Form()]
+) -> Response:
+    """Do one action on a referral as the signed-in person, through the service that
+    owns it (which records who did it); back to the referral's page either way."""
+    signed = await web.signed_in(request, uow)
+    if signed is None:
+        return web.sign_in_again()
+    if not web.csrf_ok(signed.session.csrf_token, form.csrf):
+        return web.problem_page(
+            request, signed, 403, "The form has expired", "Open the referral again and retry."
+        )
+    if form.action in NEEDS_RATIONALE and not form.rationale.strip():
+        return await _referral_page(
+            request,
+            signed,
+            referral_id,
+            error="Say why: a rationale is required for this action.",
+            status_code=422,
+        )
+    service, path, body = _request_for(form, referral_id)
+    answer = await web.services(request, signed).post(service, path, body)
+    if answer.status_code >= 500:
+        web.answer(answer)  # a 503 page, with Retry-After
+    if answer.status_code >= 400:
+        return await _referral_page(
+            request,
+            signed,
+            referral_id,
+            error=web.refusal(answer),
+            status_code=409 if answer.status_code == 409 else 422,
+        )
+    return web.to(f"/console/referrals/{referral_id}")
