@@ -4,8 +4,13 @@ services' APIs as that person (`gateway.Services`, through `web.services`)."""
 
 from fastapi import APIRouter
 
-from services.console.api import pages, queue, referral, reports
+from services.console.api.pages import router as pages
+from services.console.api.queue import router as queue
+from services.console.api.referral import router as referral
+from services.console.api.reports import router as reports
 
 router = APIRouter(include_in_schema=False)
-for module in (pages, queue, referral, reports):
-    router.include_router(module.router)
+router.include_router(pages)
+router.include_router(queue)
+router.include_router(referral)
+router.include_router(reports)

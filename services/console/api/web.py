@@ -31,10 +31,13 @@ from shared.uow import UnitOfWork
 HERE = Path(__file__).resolve().parents[1]
 templates = Jinja2Templates(directory=HERE / "templates")
 STATIC = HERE / "static"
-# Every file the console serves, and its media type: nothing else under /static.
+MEDIA_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+# Every file the console serves, and its media type: the stylesheets, scripts and images
+# shipped in its static folder, named when it starts; nothing else answers /static.
 STATIC_FILES = {
-    "console.css": "text/css",
-    "vendor/htmx-2.0.11.min.js": "text/javascript",
+    path.relative_to(STATIC).as_posix(): MEDIA_TYPES[path.suffix]
+    for path in sorted(STATIC.rglob("*"))
+    if path.is_file() and path.suffix in MEDIA_TYPES
 }
 templates.env.globals["static"] = lambda name: f"/console/static/{name}"
 
