@@ -7,7 +7,7 @@ is about the caller (their reports, their referrals, the notices addressed to th
 problem naming what they asked for; the demo sink shows the notices it received), the
 claim check, Encompass notices and referral views among them, and a list of such paths
 would drift as routes are added. The opposite list cannot leak: only the OpenAPI
-document and its viewers (`/openapi.json`, `/docs`, `/redoc`) and the concern
+document and its viewers (`/openapi.json`, `/docs`, `/redoc`, their `/docs/assets/`) and the concern
 vocabulary (`/v1/vocabulary`, which a school MIS fetches with an ETag and revalidates:
 that route sets `Cache-Control: no-cache` itself), each the same for everyone and
 holding no personal data, may be cached. A route cannot loosen it: a `Cache-Control`
@@ -34,10 +34,14 @@ PUBLIC_PATHS = frozenset(
 )
 
 
+# The documentation pages' own JavaScript, stylesheet and icon (shared/docs.py).
+PUBLIC_PREFIX = "/docs/assets/"
+
+
 def cacheable(path: str) -> bool:
-    """True only for the API's own description and the concern vocabulary; every other
-    answer is `no-store`."""
-    return path in PUBLIC_PATHS
+    """True only for the API's own description, its viewers' assets and the concern
+    vocabulary; every other answer is `no-store`."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIX)
 
 
 class SecurityHeaders:

@@ -34,6 +34,7 @@ from shared.cli import Commands
 from shared.clock import Clock
 from shared.consuming import EventConsumer, Subscription
 from shared.db import Database, is_transient
+from shared.docs import install_docs
 from shared.headers import install_security_headers
 from shared.logging import OutageLog
 from shared.migrations import KEYS, MigrationHistory, check_at_head, history_of, upgrade
@@ -509,7 +510,11 @@ def build_app(
         version="1.0.0",
         lifespan=lifespan,
         description="Signpost: event-driven referral routing for early help.",
+        # The documentation pages come from this package, not a CDN (shared/docs.py).
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.runtimes = runtimes
     app.state.key_registry = registry
     # Verifies the console's person tokens (None: this process accepts none); the signer
