@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--data-dir", type=Path, default=None)
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--data-dir", type=Path, default=None)
+    keys_sub.add_parser("scopes", help="every scope, what it allows, and which kinds of key get it")
     dlq = sub.add_parser("dlq", help="dead-letter topics")
     dlq.set_defaults(handler=lambda args: asyncio.run(_dlq(args)))
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
@@ -166,24 +167,61 @@ async def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+class NoRegistry(Exception):
+    """The embedded key registry is not where the command looked."""
+
+
 def _registry(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    """The key registry: `--data-dir`'s (made there if new: provisioning keys before the
+    first start), else KEYS_DATABASE_URL, else the one in DATA_DIR or ./var, which must
+    exist already (`make run` makes it): run from another folder, the command would
+    otherwise make an empty registry there, and a key created in it would open nothing."""
     from shared.auth import KeyRegistry
     from shared.db import Database
     from shared.settings import Settings, private_folder
 
     if data_dir is not None:
-        url = f"sqlite+aiosqlite:///{data_dir / 'keys.db'}"
         private_folder(data_dir)
-    else:
-        settings = Settings(mode="embedded")
-        url = settings.key_registry_url()
-    return KeyRegistry(Database(url), cache_seconds=0)
+        return KeyRegistry(Database(f"sqlite+aiosqlite:///{data_dir / 'keys.db'}"), cache_seconds=0)
+    settings = Settings(mode="embedded")
+    if not settings.keys_database_url:
+        file = (settings.data_dir / "keys.db").resolve()
+        if not file.is_file():
+            raise NoRegistry(
+                f"no key registry at {file}: run this in the folder where Signpost runs "
+                "(the one holding ./var), or pass --data-dir, or set KEYS_DATABASE_URL"
+            )
+    return KeyRegistry(Database(settings.key_registry_url()), cache_seconds=0)
+
+
+def _scopes_table() -> str:
+    """Every scope, what it allows, and which kinds of key get it (KIND_SCOPES)."""
+    from shared.auth import KIND_SCOPES, SCOPES
+
+    rows = [("scope", "key kinds", "allows")]
+    for scope, meaning in SCOPES.items():
+        # An administrator's `admin` scope holds every other.
+        kinds = [
+            kind.value
+            for kind, scopes in KIND_SCOPES.items()
+            if scope in scopes or "admin" in scopes
+        ]
+        rows.append((scope, ", ".join(kinds) or "-", meaning))
+    width = [max(len(row[i]) for row in rows) for i in (0, 1)]
+    return "\n".join(f"{a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows)
 
 
 async def _keys(args: argparse.Namespace) -> int:
     from shared.auth import SCOPES, ClientKind
 
-    registry = _registry(args.data_dir)
+    if args.keys_command == "scopes":
+        print(_scopes_table())
+        return 0
+    try:
+        registry = _registry(args.data_dir)
+    except NoRegistry as exc:
+        print(exc, file=sys.stderr)
+        return 2
     await registry.create_schema()
     try:
         if args.keys_command == "create":
@@ -273,6 +311,8 @@ def _run(args: argparse.Namespace) -> int:
                 f"  demo police key: {keys['police']}",
                 f"  demo school key: {keys['school']}  (school URN 100001)",
                 f"  demo hub key:    {keys['hub']}",
+                f"  demo agency key: {keys['agency']}  (Supporting Families)",
+                f"  demo MASH key:   {keys['mash']}",
                 f"  demo webhook sink (what partners receive): {base_url}/demo/sink",
                 "",
                 "Next: post the example police report:",

@@ -92,6 +92,36 @@ SCOPES: dict[str, str] = {
     "admin": "Everything",
 }
 
+# The scopes each kind of key is given (the demo's keys, and `signpost keys scopes`): a
+# police force's records system and a school's MIS raise reports and follow them, a
+# school also acknowledges Operation Encompass notices; an agency (the MASH among them)
+# works the referrals addressed to it; the hub oversees; an administrator runs the
+# whole service (`admin`: every scope).
+KIND_SCOPES: dict[ClientKind, tuple[str, ...]] = {
+    ClientKind.POLICE: ("reports:write", "reports:read", "encompass:read"),
+    ClientKind.SCHOOL: (
+        "reports:write",
+        "reports:read",
+        "encompass:read",
+        "encompass:acknowledge",
+    ),
+    ClientKind.AGENCY: (
+        "referrals:read",
+        "referrals:write",
+        "subscriptions:read",
+        "subscriptions:write",
+    ),
+    ClientKind.HUB: (
+        "referrals:read",
+        "referrals:write",
+        "triage:override",
+        "encompass:read",
+        "subscriptions:read",
+        "subscriptions:write",
+    ),
+    ClientKind.ADMIN: ("admin",),
+}
+
 
 class ApiKey(SQLModel, table=True):
     """A client's key: who it belongs to and what it may do. The secret is never stored."""

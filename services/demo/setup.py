@@ -1,6 +1,7 @@
-"""First run of the embedded demo: demo keys for each kind of partner, the hub's and the
-demo school's subscriptions to the demo webhook sink, and one console person for each
-role; later runs reuse them."""
+"""First run of the embedded demo: demo keys for each kind of partner (police, school,
+hub, an agency and the MASH), the hub's and the demo school's subscriptions to the demo
+webhook sink, and one console person for each role; later runs reuse them, add what an
+older data folder lacks, and re-point the sink subscriptions at this run's address."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from services.console.service.people import create_person
 from services.demo.sink import DemoSink
 from services.notify.service import subscriptions
 from services.notify.webhooks import new_secret
-from shared.auth import ClientKind, KeyRegistry
+from shared.auth import KIND_SCOPES, ClientKind, KeyRegistry
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 HUB_EVENTS = [
@@ -29,28 +30,15 @@ SCHOOL_EVENTS = ["org.signpost.encompass.notice.v1"]
 # The demo's subscriptions to its own sink (the hub's; the demo school's on loopback).
 DEMO_SUBSCRIPTIONS = ("sub_demo_sink", "sub_demo_school_sink")
 
-DEMO_KEYS = {
-    "police": (
-        ClientKind.POLICE,
-        "demo-police",
-        ["reports:write", "reports:read", "encompass:read"],
-    ),
-    "school": (
-        ClientKind.SCHOOL,
-        "100001",
-        ["reports:write", "reports:read", "encompass:read", "encompass:acknowledge"],
-    ),
-    "hub": (
-        ClientKind.HUB,
-        "demoshire-hub",
-        [
-            "subscriptions:write",
-            "referrals:read",
-            "referrals:write",
-            "triage:override",
-            "encompass:read",
-        ],
-    ),
+# The demo's keys, one for each kind of partner: label → (kind, organisation). Each gets
+# its kind's scopes (shared.auth.KIND_SCOPES). The agency and the MASH are the demo
+# directory's `demoshire-families` and `demoshire-mash`.
+DEMO_KEYS: dict[str, tuple[ClientKind, str]] = {
+    "police": (ClientKind.POLICE, "demo-police"),
+    "school": (ClientKind.SCHOOL, "100001"),
+    "hub": (ClientKind.HUB, "demoshire-hub"),
+    "agency": (ClientKind.AGENCY, "demoshire-families"),
+    "mash": (ClientKind.AGENCY, "demoshire-mash"),
 }
 
 
@@ -102,12 +90,6 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
                         uow=uow, subscription_id=subscription_id, url=sink_url
                     )
         else:
-            keys = {}
-            for label, (kind, org, scopes) in DEMO_KEYS.items():
-                _, key = await registry.create(
-                    name=f"demo {label}", kind=kind, organisation=org, scopes=scopes
-                )
-                keys[label] = key
             secret = new_secret()
             # The hub hears referral events and Encompass alerts at the sink; the demo
             # school's DSL hears Operation Encompass notices there too (they name a
@@ -134,7 +116,7 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
                         subscription_id=subscription_id,
                         secret=secret,
                     )
-            state = {"keys": keys, "sink_secret": secret}
+            state = {"keys": {}, "sink_secret": secret}
             state_file.write_text(json.dumps(state, indent=2))
             state_file.chmod(0o600)
         if urlsplit(base_url).hostname not in LOOPBACK_HOSTS:
@@ -144,6 +126,20 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
                 for school in await subscriptions.find(uow=uow, organisation="100001"):
                     if school.id == DEMO_SUBSCRIPTIONS[1]:
                         await subscriptions.delete(uow=uow, subscription=school)
+        missing = [label for label in DEMO_KEYS if label not in state["keys"]]
+        if missing:
+            # First run, or a data folder from before the demo had an agency and a MASH key.
+            for label in missing:
+                kind, organisation = DEMO_KEYS[label]
+                _, key = await registry.create(
+                    name=f"demo {label}",
+                    kind=kind,
+                    organisation=organisation,
+                    scopes=list(KIND_SCOPES[kind]),
+                )
+                state["keys"][label] = key
+            state_file.write_text(json.dumps(state, indent=2))
+            state_file.chmod(0o600)
         if "people" not in state:
             # First run, or a data folder from before the console.
             state["people"] = await demo_people(app)

@@ -30,6 +30,8 @@ async def subscriptions_after_demo(tmp_path: Path, base_url: str) -> dict[str, l
         "police",
         "school",
         "hub",
+        "agency",
+        "mash",
     }
     return {row.organisation: row.event_types for row in rows}
 
@@ -77,3 +79,38 @@ async def test_the_demo_makes_one_console_person_per_role_once_and_keeps_them(
     state = json.loads((data_dir / "demo.json").read_text())
     assert state["people"] == printed
     assert (data_dir / "demo.json").stat().st_mode & 0o077 == 0
+
+
+async def test_every_kind_of_partner_gets_a_demo_key_that_works_for_its_organisation(
+    tmp_path: Path,
+) -> None:
+    """Police, school, hub, an agency and the MASH: each key authenticates as its demo
+    organisation with its kind's scopes; a data folder from before the agency and MASH
+    keys gains them on the next run, and keeps the keys it had."""
+    from shared.auth import KIND_SCOPES
+
+    data_dir = tmp_path / "var"
+    base_url = "http://127.0.0.1:8000"
+
+    async def run_once() -> dict[str, str]:
+        app = embedded_app(embedded_settings(data_dir), on_started=demo_setup(data_dir, base_url))
+        async with app.router.lifespan_context(app):
+            keys: dict[str, str] = app.state.demo_keys
+            for label, organisation in (
+                ("agency", "demoshire-families"),
+                ("mash", "demoshire-mash"),
+                ("hub", "demoshire-hub"),
+            ):
+                principal = await app.state.key_registry.verify(keys[label])
+                assert principal is not None, label
+                assert principal.organisation == organisation
+                assert principal.scopes == frozenset(KIND_SCOPES[principal.kind])
+        return dict(keys)
+
+    first = await run_once()
+    state = json.loads((data_dir / "demo.json").read_text())
+    del state["keys"]["agency"], state["keys"]["mash"]  # as an older release left it
+    (data_dir / "demo.json").write_text(json.dumps(state))
+    second = await run_once()
+    assert second["police"] == first["police"] and second["hub"] == first["hub"]
+    assert second["agency"] != first["agency"]  # made anew, and it works (above)
