@@ -1,7 +1,7 @@
 .PHONY: run test check bench lint
 
-run:  ## install and start Signpost (embedded mode, demo data) on http://127.0.0.1:8000
-	bash scripts/run.sh
+run:  ## install and start Signpost (embedded mode, demo data) on http://127.0.0.1:8000; PORT=, DATA_DIR=, ARGS=
+	bash scripts/run.sh $(ARGS)
 
 test:  ## install, lint, type-check and run every test (starts real Kafka and PostgreSQL)
 	bash scripts/test.sh

@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/bootstrap.sh
+# Only what Signpost needs to run; `make test` adds the test and lint tools.
+bash scripts/bootstrap.sh runtime
 exec .venv/bin/signpost run --port "${PORT:-8000}" --data-dir "${DATA_DIR:-./var}" "$@"
