@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
@@ -91,6 +91,11 @@ SCOPES: dict[str, str] = {
     "encompass:acknowledge": "Acknowledge that your Designated Safeguarding Lead has a notice",
     "admin": "Everything",
 }
+
+# An operation anyone may call, with no key (the vocabulary, health, the AsyncAPI
+# document): its OpenAPI says so with an explicit empty `security`, so a reader (and a
+# linter) can tell "public by design" from "forgot to declare its key".
+NO_KEY: dict[str, Any] = {"security": []}
 
 # The scopes each kind of key is given (the demo's keys, and `signpost keys scopes`): a
 # police force's records system and a school's MIS raise reports and follow them, a

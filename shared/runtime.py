@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic_settings import BaseSettings
 from sqlmodel import SQLModel
 
-from shared.auth import KeyRegistry
+from shared.auth import NO_KEY, KeyRegistry
 from shared.bus.base import Backoff, Bus, pause
 from shared.cli import Commands
 from shared.clock import Clock
@@ -510,6 +510,11 @@ def build_app(
         version="1.0.0",
         lifespan=lifespan,
         description="Signpost: event-driven referral routing for early help.",
+        # Where `make run` serves it; a deployment serves the same paths at its address.
+        servers=[
+            {"url": "http://127.0.0.1:8000", "description": "Signpost as `make run` starts it"}
+        ],
+        license_info={"name": "MIT", "identifier": "MIT"},
         # The documentation pages come from this package, not a CDN (shared/docs.py).
         docs_url=None,
         redoc_url=None,
@@ -532,7 +537,13 @@ def build_app(
     for router in extra_routers:
         app.include_router(router, responses=URL_REFUSED)
 
-    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="The process is alive",
+        openapi_extra=NO_KEY,
+        responses=URL_REFUSED,
+    )
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -546,6 +557,8 @@ def build_app(
     @app.get(
         "/readyz",
         tags=["health"],
+        openapi_extra=NO_KEY,
+        responses=URL_REFUSED,
         summary="Ready when every database answers, the bus is connected and every "
         "consumer has joined its group; `down` names what is not",
         description="Everything this process runs is up: each service's database, the "
@@ -565,6 +578,8 @@ def build_app(
     @app.get(
         "/readyz/serving",
         tags=["health"],
+        openapi_extra=NO_KEY,
+        responses=URL_REFUSED,
         summary="Ready to serve the API: every database this process uses and the key "
         "registry answer",
         description="For load balancers (a Kubernetes readinessProbe): the API needs "

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from shared.auth import NO_KEY
 from shared.settings import private_file
 
 router = APIRouter(prefix="/demo/sink", tags=["demo"])
@@ -39,7 +40,7 @@ class DemoSink:
         return entry
 
 
-@router.post("/webhook", summary="Receives signed notifications (demo)")
+@router.post("/webhook", openapi_extra=NO_KEY, summary="Receives signed notifications (demo)")
 async def receive(request: Request) -> JSONResponse:
     sink: DemoSink | None = getattr(request.app.state, "demo_sink", None)
     if sink is None:
@@ -51,7 +52,7 @@ async def receive(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
-@router.get("", summary="Notifications the demo sink received, newest last")
+@router.get("", openapi_extra=NO_KEY, summary="Notifications the demo sink received, newest last")
 async def received(request: Request) -> list[dict[str, Any]]:
     sink: DemoSink | None = getattr(request.app.state, "demo_sink", None)
     return list(sink.received) if sink else []

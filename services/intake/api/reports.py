@@ -28,6 +28,7 @@ from services.intake.schemas import (
     problem_responses,
 )
 from services.intake.settings import IntakeSettings, settings_of
+from shared.auth import NO_KEY
 from shared.events import ReferralState
 from shared.pagination import LINK_HEADER, PageQuery, next_link, time_range
 from shared.problems import Problem
@@ -315,6 +316,7 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 @router.get(
     "/vocabulary",
+    openapi_extra=NO_KEY,
     summary="The published concern vocabulary (v2): codes, labels, guidance, synonyms",
     description=(
         "Every concern code a report may carry, with its label, assessment-triangle "
