@@ -13,6 +13,10 @@ echo "== mypy" >&2
 .venv/bin/mypy .
 echo "== Kafka jars (Maven Central, cached)" >&2
 bash scripts/kafka.sh fetch
+echo "== browser (Debian chromium)" >&2
+bash scripts/browser.sh
+echo "== contract linters (npm, cached)" >&2
+bash scripts/contracts.sh fetch
 echo "== pytest" >&2
 status=0
 .venv/bin/pytest -q -p no:cacheprovider "$@" || status=$?
