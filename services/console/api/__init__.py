@@ -4,6 +4,9 @@ services' APIs as that person (`gateway.Services`, through `web.services`)."""
 
 from fastapi import APIRouter
 
+from services.console.api.admin import router as admin
+from services.console.api.notices import router as notices
+from services.console.api.oidc import router as oidc
 from services.console.api.pages import router as pages
 from services.console.api.queue import router as queue
 from services.console.api.referral import router as referral
@@ -11,6 +14,9 @@ from services.console.api.reports import router as reports
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages)
+router.include_router(oidc)
 router.include_router(queue)
 router.include_router(referral)
 router.include_router(reports)
+router.include_router(notices)
+router.include_router(admin)
