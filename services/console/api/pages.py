@@ -33,11 +33,16 @@ async def home(request: Request, uow: UoW) -> Response:
     signed = await web.signed_in(request, uow)
     if signed is None:
         return web.sign_in_again()
-    # Where the person's work is: their queue, or the reports their organisation raised.
+    # Where the person's work is: their queue, the reports their organisation raised,
+    # or (an administrator with no queue) the admin pages.
     scopes = scopes_of(signed.person.roles)
-    if "referrals:read" in scopes or "reports:read" not in scopes:
+    if "referrals:read" in scopes:
         return web.to("/console/queue")
-    return web.to("/console/reports")
+    if "reports:read" in scopes:
+        return web.to("/console/reports")
+    if "admin" in signed.person.roles:
+        return web.to("/console/admin")
+    return web.to("/console/queue")
 
 
 @router.get("/sign-in")
@@ -52,6 +57,15 @@ async def sign_in_page(request: Request) -> Response:
 async def sign_in_form(request: Request, uow: UoW, form: Annotated[SignInForm, Form()]) -> Response:
     email, password, csrf = form.email, form.password, form.csrf
     settings = web.console_settings(request)
+    if not settings.console_local_accounts:
+        # The identity provider is the only way in: no password is checked here.
+        return web.problem_page(
+            request,
+            None,
+            403,
+            "Passwords are not used here",
+            "Sign in with your organisation's account.",
+        )
     if not web.csrf_ok(request.cookies.get(web.CSRF_COOKIE), csrf):
         return web.problem_page(
             request,

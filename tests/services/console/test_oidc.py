@@ -491,6 +491,14 @@ async def test_the_sign_in_page_offers_the_provider_and_hides_passwords_when_tol
         only = await sp.client.get("/console/sign-in")
         assert 'href="/console/oidc/start"' in only.text
         assert 'name="password"' not in only.text
+        # Hidden is not enough: a password posted straight to the form is refused too.
+        await person(sp, "hub@demo.example", "demoshire-hub", "hub_practitioner")
+        posted = await sp.client.post(
+            "/console/sign-in",
+            data={"email": "hub@demo.example", "password": PASSWORD, "csrf": "x"},
+        )
+        assert posted.status_code == 403 and "Passwords are not used here" in posted.text
+        assert "signpost_console=" not in posted.headers.get("set-cookie", "")
 
 
 async def test_without_an_issuer_the_console_offers_only_passwords_and_no_oidc_routes(
