@@ -16,13 +16,25 @@ Nothing here writes to a log: a token or a claim is personal data.
 from __future__ import annotations
 
 import secrets
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+# authlib.deprecate sets Authlib's warnings to "always" when loaded: load it first, so
+# the filter below comes before that one.
+import authlib.deprecate  # type: ignore[import-untyped]  # noqa: F401
 import httpx
-from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]
-from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
+
+# Authlib 1.9 warns, on import, that it would rather have the httpx2 package (not
+# released for it yet); it works with httpx. The warning would otherwise be printed by
+# every `signpost` command, all of which load the console.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]
+    from authlib.integrations.httpx_client import (  # type: ignore[import-untyped]
+        AsyncOAuth2Client,
+    )
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization

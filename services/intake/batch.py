@@ -3,7 +3,9 @@ row per report. Every row is answered: accepted with its referral id, or rejecte
 with its field errors. No row is dropped silently.
 
 CSV columns are the report's dotted field paths (`child.address.postcode`), so a
-row's field errors name its columns. `concerns` holds codes separated by `;`.
+row's field errors name its columns, and each answer carries `file_row`, the row as the
+file numbers it (the header is row 1, the first report row 2). `concerns` holds codes
+separated by `;`.
 `source.kind` and `source.organisation` default to the API key's; `school.urn`
 defaults to `source.organisation` when any `school.` column is filled. Empty cells
 are absent fields. Boolean columns hold `true` or `false` (any case, as spreadsheets
@@ -83,10 +85,17 @@ class Rows:
 
     valid: list[tuple[int, ConcernReport]] = field(default_factory=list)
     invalid: list[tuple[int, list[dict[str, Any]]]] = field(default_factory=list)
+    # A CSV file: its rows are also numbered as the file numbers them (`file_row`).
+    csv: bool = False
 
     @property
     def count(self) -> int:
         return len(self.valid) + len(self.invalid)
+
+    def file_row(self, index: int) -> int | None:
+        """The row as a spreadsheet shows the CSV file: the header is row 1, so the
+        first report is row 2. None for a JSON array (its index is the position)."""
+        return index + 2 if self.csv else None
 
 
 def _whole_batch_invalid(message: str, loc: list[str] | None = None) -> Problem:
@@ -212,7 +221,7 @@ def csv_rows(body: bytes, principal: Principal, max_rows: int, *, now: datetime)
         if len(header) != len(set(header)):
             raise _whole_batch_invalid("A column appears twice in the header.")
         reader.fieldnames = header
-        rows = Rows()
+        rows = Rows(csv=True)
         for index, cells in enumerate(reader):
             if index >= max_rows:
                 raise _whole_batch_invalid(f"A batch holds 1 to {max_rows} reports.")

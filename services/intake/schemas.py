@@ -116,12 +116,21 @@ class ReportForPartner(BaseModel):
     )
 
 
+FILE_ROW = (
+    "CSV only: the row as the file (and a spreadsheet) numbers it: the header is row 1, "
+    "the first report row 2. Null for a JSON array."
+)
+ROW = "0-based: the array index, or the CSV row after the header."
+
+
 class RowAccepted(Accepted):
-    row: int = Field(description="0-based: the array index, or the CSV row after the header.")
+    row: int = Field(description=ROW)
+    file_row: int | None = Field(default=None, description=FILE_ROW)
 
 
 class RowRejected(BaseModel):
-    row: int
+    row: int = Field(description=ROW)
+    file_row: int | None = Field(default=None, description=FILE_ROW)
     errors: list[FieldError]
 
 

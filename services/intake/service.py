@@ -144,11 +144,16 @@ async def submit_batch(
                 digest=report_sha256(report),
                 secret=pseudonym_secret,
             )
-            accepted.append(RowAccepted(row=index, **receipt.model_dump()))
+            accepted.append(
+                RowAccepted(row=index, file_row=rows.file_row(index), **receipt.model_dump())
+            )
         return 200, BatchResult(
             rows=rows.count,
             accepted=accepted,
-            errors=[RowRejected.model_validate({"row": i, "errors": e}) for i, e in rows.invalid],
+            errors=[
+                RowRejected.model_validate({"row": i, "file_row": rows.file_row(i), "errors": e})
+                for i, e in rows.invalid
+            ],
         )
 
     return await _once(units, principal, idempotency_key, request_sha256, write)

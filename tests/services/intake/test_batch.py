@@ -55,6 +55,8 @@ async def test_a_json_batch_keeps_valid_rows_and_lists_each_invalid_row(
         3: ["/3/school/upn"],
         4: ["/4"],
     }
+    # A JSON array has no file rows: its index is the position.
+    assert {a["file_row"] for a in answer["accepted"] + answer["errors"]} == {None}
     assert await outbox_count(signpost) == 2
     for accepted in answer["accepted"]:
         view = await signpost.client.get(accepted["status_url"], headers=bearer(key))
@@ -91,6 +93,12 @@ async def test_a_csv_batch_answers_per_row_naming_columns(signpost: Signpost) ->
     assert {e["row"]: e["errors"][0]["field"] for e in answer["errors"]} == {
         1: "child.address.postcode",
         2: "school.upn",
+    }
+    # As the file (and a spreadsheet) numbers them: the header is row 1.
+    assert [a["file_row"] for a in answer["accepted"]] == [2, 5]
+    assert {e["file_row"]: e["errors"][0]["field"] for e in answer["errors"]} == {
+        3: "child.address.postcode",
+        4: "school.upn",
     }
 
 
