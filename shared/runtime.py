@@ -521,6 +521,10 @@ def build_app(
     )
     install_docs(app)
     app.state.runtimes = runtimes
+    for runtime in runtimes.values():
+        # A loop that calls the services as a person (the console's queue emails) goes
+        # through this app, as its pages do: in embedded mode the services are in it.
+        runtime.ctx.state["app"] = app
     app.state.key_registry = registry
     # Verifies the console's person tokens (None: this process accepts none); the signer
     # is there only where PERSON_TOKEN_PRIVATE_KEY is (the console), or in embedded mode.

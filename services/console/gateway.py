@@ -2,22 +2,37 @@
 person: each call carries a person token the console mints for it (valid a minute),
 so the services authorise people exactly as they authorise keys, and record who did
 what. Embedded mode calls the services in this process (the same app, through its
-whole middleware stack); distributed mode calls each over HTTP (CONSOLE_*_URL)."""
+whole middleware stack); distributed mode calls each over HTTP (CONSOLE_*_URL).
+
+A page calls them for the person signed in on its request (`Services(request, ...)`); a
+loop, which has no request, for a person it works for (`Services.for_app`, with the app
+the console runs in: `app_of(ctx)`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
-from fastapi import Request
+from fastapi import FastAPI, Request
 
 from services.console.models import Person as PersonRow
 from services.console.settings import ConsoleSettings
 from shared.people import Person
 from shared.person_tokens import PersonTokenSigner
 from shared.problems import Problem
+from shared.runtime import ServiceContext
 
 SERVICES = ("intake", "triage", "routing", "notify")
+
+
+def app_of(ctx: ServiceContext) -> FastAPI:
+    """The app the console runs in (`build_app` hands it to every service's context), for
+    a loop that calls the services: it holds the person-token signer and, in embedded
+    mode, the services themselves."""
+    app = ctx.state.get("app")
+    if not isinstance(app, FastAPI):
+        raise RuntimeError(f"{ctx.name} runs outside an app: no services to call")
+    return app
 
 
 def as_person(row: PersonRow) -> Person:
@@ -28,7 +43,17 @@ class Services:
     """The services' APIs, called as one person."""
 
     def __init__(self, request: Request, settings: ConsoleSettings, person: PersonRow) -> None:
-        signer: PersonTokenSigner | None = getattr(request.app.state, "person_token_signer", None)
+        self._bind(request.app, settings, person)
+
+    @classmethod
+    def for_app(cls, app: FastAPI, settings: ConsoleSettings, person: PersonRow) -> Services:
+        """The services called as `person` without a request (a loop working for them)."""
+        services = cls.__new__(cls)
+        services._bind(app, settings, person)
+        return services
+
+    def _bind(self, app: FastAPI, settings: ConsoleSettings, person: PersonRow) -> None:
+        signer: PersonTokenSigner | None = getattr(app.state, "person_token_signer", None)
         if signer is None:
             raise Problem(
                 503,
@@ -39,8 +64,8 @@ class Services:
         self._signer = signer
         self._person = as_person(person)
         self._settings = settings
-        self._app = request.app
-        self._embedded = request.app.state.settings.mode == "embedded"
+        self._app = app
+        self._embedded = app.state.settings.mode == "embedded"
 
     def _base(self, service: str) -> str:
         if self._embedded:

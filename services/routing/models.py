@@ -1,5 +1,5 @@
 """Routing's tables: one routing record per referral (where it is now, with the
-directory version it used and why), every step of its lifecycle, the statutory
+directory version it used and why, and who there has it), every step of its lifecycle, the statutory
 pathways it was told to, the response deadlines the escalation scheduler watches, and
 the directory's versions."""
 
@@ -50,6 +50,13 @@ class RoutingDecision(SQLModel, table=True):
     explanation: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     reason_code: str | None = Field(default=None, max_length=40)
     updated_at: datetime | None = None
+    # Who in the addressed organisation has it (issue 14): a person of that
+    # organisation, named as the console named them, since when and given by whom
+    # (`Principal.actor`); all None while it waits in the organisation's queue.
+    assigned_person_id: str | None = Field(default=None, max_length=40, index=True)
+    assigned_person_name: str | None = Field(default=None, max_length=200)
+    assigned_at: datetime | None = None
+    assigned_by: str | None = Field(default=None, max_length=100)
 
 
 class RoutingStep(SQLModel, table=True):

@@ -82,17 +82,24 @@ async def decisions(
     session: AsyncSession,
     *,
     organisation: str | None,
-    status: str | None,
+    statuses: Sequence[str] | None,
     limit: int,
     reason_code: str | None = None,
+    assigned_to: str | None = None,
+    unassigned: bool = False,
 ) -> list[RoutingDecision]:
     """Routing records, newest first: those addressed to `organisation` (None: all),
-    in `status` (None: any), where they are for `reason_code` (None: any)."""
+    in one of `statuses` (None: any), where they are for `reason_code` (None: any),
+    held by the person `assigned_to` (None: anyone) or, when `unassigned`, by nobody."""
     query = select(RoutingDecision).order_by(col(RoutingDecision.routed_at).desc()).limit(limit)
     if organisation is not None:
         query = query.where(RoutingDecision.destination_organisation == organisation)
-    if status is not None:
-        query = query.where(RoutingDecision.status == status)
+    if statuses is not None:
+        query = query.where(col(RoutingDecision.status).in_(statuses))
+    if assigned_to is not None:
+        query = query.where(RoutingDecision.assigned_person_id == assigned_to)
+    if unassigned:
+        query = query.where(col(RoutingDecision.assigned_person_id).is_(None))
     if reason_code is not None:
         query = query.where(RoutingDecision.reason_code == reason_code)
     return list((await session.exec(query)).all())

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing.directory import Directory
 from services.routing.lifecycle import DECLINE_REASONS, OUTCOMES, DeclineReason, OutcomeCode
+from shared.people import MAX_NAME, PERSON_ID
 from shared.text import CheckedText
 
 MIN_RATIONALE = 10
@@ -75,8 +76,17 @@ class DestinationView(BaseModel):
     name: str | None
 
 
+class AssignedView(BaseModel):
+    """The person of the addressed organisation who has the referral."""
+
+    person_id: str
+    name: str
+    at: datetime = Field(description="Since when they have it.")
+
+
 class ReferralView(BaseModel):
-    """A referral as its destination sees it: ids, level and status, no personal data."""
+    """A referral as its destination sees it: ids, level and status, who there has it,
+    no personal data about the child."""
 
     referral_id: str
     status: str
@@ -88,6 +98,10 @@ class ReferralView(BaseModel):
     updated_at: datetime | None
     reason_code: str | None
     allowed_actions: list[str]
+    assigned_to: AssignedView | None = Field(
+        description="Who in the addressed organisation has it (claimed or given to them); "
+        "null while it waits in the organisation's queue."
+    )
 
 
 class CandidateView(BaseModel):
@@ -180,3 +194,11 @@ class OverrideRequest(ActionRequest):
         description="mash: up to children's social care; hub: to the hub; universal: no referral."
     )
     rationale: Rationale
+
+
+class AssignRequest(ActionRequest):
+    """Give a referral to a colleague in the addressed organisation, as the console
+    names them (the console knows its people; routing records what it is told)."""
+
+    person_id: str = Field(pattern=PERSON_ID.pattern, description="The colleague's person id.")
+    person_name: str = Field(min_length=1, max_length=MAX_NAME)

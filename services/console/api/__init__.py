@@ -8,6 +8,7 @@ from services.console.api.admin import router as admin
 from services.console.api.notices import router as notices
 from services.console.api.oidc import router as oidc
 from services.console.api.pages import router as pages
+from services.console.api.preferences import router as preferences
 from services.console.api.queue import router as queue
 from services.console.api.referral import router as referral
 from services.console.api.reports import router as reports
@@ -20,3 +21,4 @@ router.include_router(referral)
 router.include_router(reports)
 router.include_router(notices)
 router.include_router(admin)
+router.include_router(preferences)

@@ -1,6 +1,7 @@
 """Referrals over HTTP: the referrals an agency holds (the hub: every referral), their
-routing records, the agency's lifecycle steps, and the hub's reassignments and
-overrides. Each change answers the routing record as the change left it."""
+routing records, the agency's lifecycle steps, who of its people has each, and the
+hub's reassignments and overrides. Each change answers the routing record as the
+change left it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from services.routing.api.dependencies import ReferralsRead, ReferralsWrite, UoW
+from services.routing.lifecycle import Status
 from services.routing.schemas import (
+    AssignRequest,
     CloseRequest,
     DeclineRequest,
     OverrideRequest,
@@ -33,7 +36,26 @@ router = APIRouter()
 async def list_referrals(
     principal: ReferralsRead,
     uow: UoW,
-    status: Annotated[str | None, Query(max_length=20)] = None,
+    status: Annotated[
+        list[Status] | None,
+        Query(
+            description=(
+                "Only referrals in these statuses (repeat the parameter for several: "
+                "`status=requested&status=accepted&status=in-progress` is everything open)."
+            )
+        ),
+    ] = None,
+    assigned_to: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=40,
+            description=(
+                f"Only referrals this person (a person id) has; `{service.NOBODY}`: only "
+                "those nobody has, waiting in the queue."
+            ),
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     reason_code: Annotated[
         ReasonCode | None,
@@ -47,7 +69,12 @@ async def list_referrals(
     ] = None,
 ) -> list[ReferralView]:
     return await service.referrals_of(
-        uow=uow, principal=principal, status=status, limit=limit, reason_code=reason_code
+        uow=uow,
+        principal=principal,
+        statuses=status,
+        limit=limit,
+        reason_code=reason_code,
+        assigned_to=assigned_to,
     )
 
 
@@ -67,6 +94,22 @@ async def accept(referral_id: str, principal: ReferralsWrite, uow: UoW) -> Routi
 @router.post("/referrals/{referral_id}/start", summary="Start working with the family")
 async def start(referral_id: str, principal: ReferralsWrite, uow: UoW) -> RoutingRecord:
     return await service.start(uow=uow, principal=principal, referral_id=referral_id)
+
+
+@router.post(
+    "/referrals/{referral_id}/claim",
+    summary="Take an open referral addressed to your organisation (a named person only)",
+)
+async def claim(referral_id: str, principal: ReferralsWrite, uow: UoW) -> RoutingRecord:
+    return await service.claim(uow=uow, principal=principal, referral_id=referral_id)
+
+
+@router.post(
+    "/referrals/{referral_id}/release",
+    summary="Give an open referral back to your organisation's queue (a named person only)",
+)
+async def release(referral_id: str, principal: ReferralsWrite, uow: UoW) -> RoutingRecord:
+    return await service.release(uow=uow, principal=principal, referral_id=referral_id)
 
 
 Request = TypeVar("Request", bound=BaseModel, contravariant=True)
@@ -116,6 +159,13 @@ _change(
     CloseRequest,
     service.close,
     summary="Close a referral as completed or failed, with an outcome code",
+)
+_change(
+    "assign",
+    AssignRequest,
+    service.assign,
+    summary="Give an open referral addressed to your organisation to a colleague (a named "
+    "person only)",
 )
 _change(
     "reassign",

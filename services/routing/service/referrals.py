@@ -1,5 +1,6 @@
 """The referrals' use cases: record a routing decision, move a referral through its
-lifecycle at the agency, escalate to the hub, and let the hub reassign or override.
+lifecycle at the agency, escalate to the hub, let the hub reassign or override, and
+let the people of the addressed organisation say who of them has it.
 
 Every change writes a step in plain words and records its events in the unit of work
 (referral.routed for a new destination, referral.status for every lifecycle change).
@@ -30,6 +31,8 @@ from services.routing.lifecycle import (
 )
 from services.routing.models import RoutingDecision, RoutingPathway
 from services.routing.schemas import (
+    AssignedView,
+    AssignRequest,
     CandidateView,
     CloseRequest,
     DeclineRequest,
@@ -173,6 +176,10 @@ async def _address(
     if not new:
         # The agency answered (or the referral moved on): its clock stops.
         await repository.resolve_deadlines(uow.session, row.referral_id, at=at)
+    if agency is None or agency.organisation != row.destination_organisation:
+        # Nobody of the organisation it leaves has it any more: it waits in the new
+        # destination's queue.
+        _unassign(row)
     row.updated_at = at
     if agency is None:
         row.destination_kind, row.destination_id = "universal", None
@@ -456,6 +463,16 @@ def _may_see(principal: Principal, row: RoutingDecision) -> bool:
     return principal.oversees or _addressed_to(principal, row)
 
 
+def _assigned_view(row: RoutingDecision) -> AssignedView | None:
+    if row.assigned_person_id is None:
+        return None
+    return AssignedView(
+        person_id=row.assigned_person_id,
+        name=row.assigned_person_name or row.assigned_person_id,
+        at=as_utc(row.assigned_at or row.updated_at or row.routed_at),
+    )
+
+
 def _referral_view(row: RoutingDecision) -> ReferralView:
     return ReferralView(
         referral_id=row.referral_id,
@@ -473,6 +490,7 @@ def _referral_view(row: RoutingDecision) -> ReferralView:
         updated_at=as_utc(row.updated_at) if row.updated_at else None,
         reason_code=row.reason_code,
         allowed_actions=list(allowed_actions(row.status)) if row.destination_id else [],
+        assigned_to=_assigned_view(row),
     )
 
 
@@ -530,23 +548,31 @@ async def _as_record(uow: UnitOfWork, row: RoutingDecision) -> RoutingRecord:
     )
 
 
+# `assigned_to=none`: the referrals nobody has (the queue's "unassigned").
+NOBODY = "none"
+
+
 async def referrals_of(
     *,
     uow: UnitOfWork,
     principal: Principal,
-    status: str | None,
+    statuses: list[Status] | None,
     limit: int,
     reason_code: ReasonCode | None = None,
+    assigned_to: str | None = None,
 ) -> list[ReferralView]:
     """The referrals addressed to the principal's organisation (the hub: every
-    referral), newest first; with `reason_code`, only those where they are for that
-    reason (`needs_review`: the hub's review queue)."""
+    referral), newest first; only those in `statuses` (None: any); with `reason_code`,
+    only those where they are for that reason (`needs_review`: the hub's review queue);
+    with `assigned_to`, only those that person has (NOBODY: those nobody has)."""
     rows = await repository.decisions(
         uow.session,
         organisation=None if principal.oversees else principal.organisation,
-        status=status,
+        statuses=statuses or None,
         limit=limit,
         reason_code=reason_code.value if reason_code else None,
+        assigned_to=assigned_to if assigned_to not in (None, NOBODY) else None,
+        unassigned=assigned_to == NOBODY,
     )
     return [_referral_view(r) for r in rows]
 
@@ -787,3 +813,130 @@ async def override(
     """The hub overrides where a referral goes, saying why: up to the MASH, to itself, or
     down to universal services (no referral; an open request is cancelled)."""
     return await _as_the_hub(uow, principal, referral_id, request)
+
+
+# ---------------------------------------------------------------- who has a referral
+
+
+def _unassign(row: RoutingDecision) -> None:
+    row.assigned_person_id = row.assigned_person_name = row.assigned_by = None
+    row.assigned_at = None
+
+
+def _person(principal: Principal) -> tuple[str, str]:
+    """The person acting (id, name): only a named person takes, gives or releases a
+    referral, so that who has it is always someone a colleague can ask."""
+    if principal.person_id is None:
+        raise Problem(
+            403,
+            "Forbidden",
+            "Only a named person can claim, assign or release a referral, not a system's key.",
+            type="person-only",
+        )
+    return principal.person_id, principal.person_name or principal.person_id
+
+
+async def _open_with_us(uow: UnitOfWork, principal: Principal, referral_id: str) -> RoutingDecision:
+    """The referral, locked, if it is open and addressed to the principal's organisation:
+    who of an organisation has a referral is that organisation's to say."""
+    row = await repository.decision_for_update(uow.session, referral_id)
+    if row is None or not _may_see(principal, row):
+        raise NotFound("Referral")
+    if not _addressed_to(principal, row):
+        raise Problem(
+            403,
+            "Forbidden",
+            f"The referral is addressed to {row.destination_name or 'no one'}: only a person "
+            "of that organisation can claim, assign or release it.",
+            type="not-addressed-to-you",
+        )
+    if row.status not in OPEN_STATUSES:
+        raise _conflict(
+            f"The referral is {row.status}: only an open referral (requested, accepted or "
+            "in progress) can be claimed, assigned or released.",
+            status=row.status,
+            allowed=allowed_actions(row.status),
+        )
+    return row
+
+
+async def _hand(
+    uow: UnitOfWork,
+    principal: Principal,
+    row: RoutingDecision,
+    *,
+    to: tuple[str, str] | None,
+    summary: str,
+) -> RoutingRecord:
+    """Record who has the referral now (`to`: a person's id and name; None: nobody) and
+    the step that says so, in the name of who did it. Its lifecycle does not move."""
+    at = uow.now()
+    if to is None:
+        _unassign(row)
+    else:
+        row.assigned_person_id, row.assigned_person_name = to
+        row.assigned_at, row.assigned_by = at, principal.actor
+    await repository.update_decision(uow.session, row)
+    await repository.insert_step(
+        uow.session,
+        row,
+        at=at,
+        by=principal.actor,
+        summary=summary,
+        reason_code=None,
+        rationale=None,
+    )
+    return await _as_record(uow, row)
+
+
+async def claim(*, uow: UnitOfWork, principal: Principal, referral_id: str) -> RoutingRecord:
+    """A person of the addressed organisation takes an open referral (from the queue, or
+    from a colleague); taking one they have already changes nothing."""
+    person_id, name = _person(principal)
+    row = await _open_with_us(uow, principal, referral_id)
+    if row.assigned_person_id == person_id:
+        return await _as_record(uow, row)
+    earlier = f"from {row.assigned_person_name}" if row.assigned_person_id else "from the queue"
+    return await _hand(
+        uow,
+        principal,
+        row,
+        to=(person_id, name),
+        summary=f"Claimed by {name} ({row.destination_name}) {earlier}.",
+    )
+
+
+async def assign(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str, request: AssignRequest
+) -> RoutingRecord:
+    """A person of the addressed organisation gives an open referral to a colleague, as
+    the console names them; giving it to whoever has it already changes nothing."""
+    _, name = _person(principal)
+    row = await _open_with_us(uow, principal, referral_id)
+    if row.assigned_person_id == request.person_id:
+        return await _as_record(uow, row)
+    colleague = request.person_name.strip()
+    return await _hand(
+        uow,
+        principal,
+        row,
+        to=(request.person_id, colleague),
+        summary=f"Assigned to {colleague} by {name} ({row.destination_name}).",
+    )
+
+
+async def release(*, uow: UnitOfWork, principal: Principal, referral_id: str) -> RoutingRecord:
+    """A person of the addressed organisation gives an open referral back to its queue;
+    releasing one nobody has changes nothing."""
+    _, name = _person(principal)
+    row = await _open_with_us(uow, principal, referral_id)
+    if row.assigned_person_id is None:
+        return await _as_record(uow, row)
+    return await _hand(
+        uow,
+        principal,
+        row,
+        to=None,
+        summary=f"Released to the queue of {row.destination_name} by {name} "
+        f"(it was with {row.assigned_person_name}).",
+    )
