@@ -26,7 +26,18 @@ class ActionForm(CheckedText):
     model_config = ConfigDict(extra="forbid")
     multiline = frozenset({"rationale"})
 
-    action: Literal["accept", "start", "decline", "close", "reassign", "override", "level"]
+    action: Literal[
+        "accept",
+        "start",
+        "decline",
+        "close",
+        "reassign",
+        "override",
+        "level",
+        "approve_level",
+        "refuse_level",
+        "withdraw_level",
+    ]
     csrf: str = Field(default="", max_length=100)
     rationale: str = Field(default="", max_length=2000)
     reason_code: str = Field(default="", max_length=40)
@@ -34,3 +45,4 @@ class ActionForm(CheckedText):
     agency_id: str = Field(default="", max_length=64)
     destination: str = Field(default="", max_length=20)
     level: int | None = Field(default=None, ge=1, le=5)
+    request_id: str = Field(default="", max_length=40, description="A request to change a level.")

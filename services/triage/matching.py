@@ -64,6 +64,14 @@ counted as neither and both are POSSIBLE. A short form of two names beside only 
 of them on record is that child: reports do not carry the child's sex, and without
 it nothing better can be said.
 
+A practitioner who knows the family has the last word (`Verdicts`, passed in as data:
+this module reads no table). Two identities a practitioner split are DIFFERENT, and
+two they confirmed are SAME, whatever the names, dates and pupil numbers say; a
+verdict is about the identities as the reports named the child, so it holds for every
+later report that names the child exactly so. `judge` is `compare` with the verdicts
+first; `resolve` judges. A verdict changes later reports only: a decision already made
+is never decided again.
+
 Households are a rule of their own (`same_household`: the same full postcode and a
 person in common), never a POSSIBLE match. Precision and recall on generated data
 (twins, siblings, namesakes; the reports' usual noise) are measured, with bounds, by
@@ -74,7 +82,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -142,12 +150,15 @@ class Identity:
 
 @dataclass(frozen=True)
 class Match:
-    """`compare`'s answer: the outcome, a score to rank candidates by, and the evidence
-    in words (no names: it is shown with the decision)."""
+    """`compare`'s answer: the outcome, a score to rank candidates by, the evidence in
+    words, and the doubts among it, each in a few words (no names: it is shown with the
+    decision). The outcome and its doubts are the confidence a practitioner reads; the
+    score only ranks candidates against one another."""
 
     outcome: Outcome
     score: float
     reason: str
+    doubts: tuple[str, ...] = ()
 
     @property
     def same_child(self) -> bool:
@@ -375,32 +386,73 @@ def compare(a: Identity, b: Identity) -> Match:
         return Match(Outcome.DIFFERENT, score, "family names differ")
 
     evidence = ["the same date of birth" if dob == "exact" else "day and month of birth transposed"]
-    doubts = 0 if dob == "exact" else 1
+    doubts: list[str] = [] if dob == "exact" else ["day and month transposed"]
     if names.given is Agreement.ALIKE:
         evidence.append(f"given names only alike ({names.given_score:.2f}), not one name")
-        doubts += 1
+        doubts.append("given name only alike")
     else:
         evidence.append(_GIVEN_WORDS[names.given])
     if names.family is Agreement.ALIKE:
         evidence.append(f"family names only alike ({names.family_score:.2f})")
-        doubts += 1
+        doubts.append("family name only alike")
     else:
         evidence.append(_FAMILY_WORDS[names.family])
     if names.swapped:
         evidence.append("given and family names swapped")
     evidence.append(_PLACE_WORDS[place])
-    doubts += place in ("elsewhere", "unknown")
+    if place in ("elsewhere", "unknown"):
+        doubts.append(_PLACE_WORDS[place])
     said = "; ".join(evidence)
+    found = tuple(doubts)
 
-    if names.given in AGREES and place != "elsewhere" and doubts <= 1:
-        return Match(Outcome.SAME, score, said)
-    if doubts <= 2 and (names.given in AGREES or names.family in AGREES):
+    if names.given in AGREES and place != "elsewhere" and len(found) <= 1:
+        return Match(Outcome.SAME, score, said, found)
+    if len(found) <= 2 and (names.given in AGREES or names.family in AGREES):
         if dob == "exact" and place == "postcode" and names.given is Agreement.ALIKE:
             said += " (twins live like this: a twin, or a misspelt name)"
         elif place == "elsewhere":
             said += " (a move, or a namesake)"
-        return Match(Outcome.POSSIBLE, score, said)
-    return Match(Outcome.DIFFERENT, score, f"{said}: too little agrees")
+        return Match(Outcome.POSSIBLE, score, said, found)
+    return Match(Outcome.DIFFERENT, score, f"{said}: too little agrees", found)
+
+
+class Verdict(StrEnum):
+    """A practitioner's word on two identities."""
+
+    CONFIRM = "confirm"  # the same child: counted, whatever matching would say
+    SPLIT = "split"  # not the same child: never merged, whatever matching would say
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Practitioners' verdicts on pairs of identities (as two reports named a child),
+    the latest for each pair."""
+
+    pairs: Mapping[frozenset[Identity], Verdict] = field(default_factory=dict)
+
+    @classmethod
+    def given(cls, said: Iterable[tuple[Identity, Identity, Verdict]]) -> Verdicts:
+        """Verdicts from (identity, identity, verdict) in the order they were given: a
+        later verdict on a pair replaces an earlier one."""
+        return cls({frozenset((a, b)): verdict for a, b, verdict in said})
+
+    def on(self, a: Identity, b: Identity) -> Verdict | None:
+        """The verdict on this pair, if a practitioner gave one."""
+        return self.pairs.get(frozenset((a, b)))
+
+
+NO_VERDICTS = Verdicts()
+
+
+def judge(a: Identity, b: Identity, verdicts: Verdicts = NO_VERDICTS) -> Match:
+    """`compare`, unless a practitioner has said: split is DIFFERENT and confirmed is
+    SAME (scored above any likeness, as a pupil number is), whatever the details say."""
+    said = verdicts.on(a, b)
+    if said is Verdict.SPLIT:
+        return Match(Outcome.DIFFERENT, 0.0, "split by a practitioner: not the same child")
+    if said is Verdict.CONFIRM:
+        return Match(Outcome.SAME, 2.0, "confirmed by a practitioner as the same child")
+    return compare(a, b)
 
 
 @dataclass(frozen=True)
@@ -412,16 +464,21 @@ class Resolution:
     possible: dict[str, Match] = field(default_factory=dict)
 
 
-def resolve(identity: Identity, candidates: Iterable[tuple[str, Identity]]) -> Resolution:
+def resolve(
+    identity: Identity,
+    candidates: Iterable[tuple[str, Identity]],
+    verdicts: Verdicts = NO_VERDICTS,
+) -> Resolution:
     """The child (key) among `candidates` (key, how one report named that child) that
     this identity is: the best-scoring SAME (ties by key). When it is SAME to children
     held apart (no identity of one is SAME to an identity of the other), it is counted
-    as none of them; every child it may be, and is not counted as, is POSSIBLE."""
+    as none of them; every child it may be, and is not counted as, is POSSIBLE. Every
+    pair is judged with the practitioners' `verdicts` (`judge`)."""
     named: dict[str, list[Identity]] = {}
     best: dict[str, Match] = {}
     for key, candidate in candidates:
         named.setdefault(key, []).append(candidate)
-        match = compare(identity, candidate)
+        match = judge(identity, candidate, verdicts)
         held = best.get(key)
         if held is None or (_OUTCOME_RANK[match.outcome], match.score) > (
             _OUTCOME_RANK[held.outcome],
@@ -430,7 +487,7 @@ def resolve(identity: Identity, candidates: Iterable[tuple[str, Identity]]) -> R
             best[key] = match
     same = sorted(key for key, match in best.items() if match.same_child)
     chosen: str | None = None
-    apart = len(_held_together(same, named)) > 1
+    apart = len(_held_together(same, named, verdicts)) > 1
     if same and not apart:
         top = max(best[key].score for key in same)
         chosen = min(key for key in same if best[key].score == top)
@@ -445,12 +502,14 @@ def resolve(identity: Identity, candidates: Iterable[tuple[str, Identity]]) -> R
                 if apart
                 else "recorded as another child"
             )
-            match = Match(Outcome.POSSIBLE, match.score, f"{match.reason}; {note}")
+            match = Match(Outcome.POSSIBLE, match.score, f"{match.reason}; {note}", match.doubts)
         possible[key] = match
     return Resolution(chosen, possible)
 
 
-def _held_together(keys: Sequence[str], named: dict[str, list[Identity]]) -> list[set[str]]:
+def _held_together(
+    keys: Sequence[str], named: dict[str, list[Identity]], verdicts: Verdicts
+) -> list[set[str]]:
     """`keys` grouped by SAME links between any of their identities."""
     groups: list[set[str]] = []
     for key in keys:
@@ -458,7 +517,7 @@ def _held_together(keys: Sequence[str], named: dict[str, list[Identity]]) -> lis
             g
             for g in groups
             if any(
-                compare(mine, theirs).same_child
+                judge(mine, theirs, verdicts).same_child
                 for other in g
                 for mine in named[key]
                 for theirs in named[other]

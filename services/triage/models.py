@@ -106,3 +106,52 @@ class TriageOverride(SQLModel, table=True):
     by_organisation: str = Field(max_length=100)
     at: datetime
     decide_by: datetime | None = None
+
+
+class TriageOverrideRequest(SQLModel, table=True):
+    """A practitioner's request to lower a referral from the policy's statutory level,
+    waiting for a second person: who asked, when and why, and who approved or refused
+    it (or that the requester withdrew it). Approved, it names the override it became.
+
+    `requested_by` and `decided_by` are `Principal.actor`: the organisation for a
+    system's key, `<organisation>/<person id>` for a person."""
+
+    __tablename__ = "triage_override_request"
+
+    id: str = Field(primary_key=True, max_length=40)
+    referral_id: str = Field(index=True, max_length=40)
+    # The decision's revision it was asked against: approved only while it still stands.
+    revision: int
+    from_level: int
+    to_level: int
+    rationale: str
+    requested_by: str = Field(max_length=100)
+    requested_by_name: str = Field(max_length=200)
+    requested_at: datetime
+    status: str = Field(max_length=10)  # pending, approved, refused, withdrawn
+    decided_by: str | None = Field(default=None, max_length=100)
+    decided_by_name: str | None = Field(default=None, max_length=200)
+    decided_at: datetime | None = None
+    decision_note: str | None = None
+    override_id: str | None = Field(default=None, max_length=40)
+
+
+class MatchVerdict(SQLModel, table=True):
+    """A practitioner's confirm or split of a referral's link to a child, with who, when
+    and why, and the identities it is about: the one the referral named the child by
+    (`identity_id`, a `SubjectIdentity`'s referral id) against the child's identities as
+    they stood (`other_identity_ids`). Later reports are matched with it
+    (`matching.Verdicts`); past decisions stand as decided."""
+
+    __tablename__ = "triage_match_verdict"
+
+    id: str = Field(primary_key=True, max_length=40)
+    subject_key: str = Field(index=True, max_length=64)
+    referral_id: str = Field(index=True, max_length=40)
+    identity_id: str = Field(index=True, max_length=40)
+    other_identity_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    verdict: str = Field(max_length=8)  # confirm, split
+    rationale: str
+    by_person_id: str = Field(max_length=40)
+    by_name: str = Field(max_length=200)
+    at: datetime

@@ -20,7 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.triage.models import Subject, SubjectIdentity, TriageDecision, TriageOverride
+from services.triage.models import (
+    MatchVerdict,
+    Subject,
+    SubjectIdentity,
+    TriageDecision,
+    TriageOverride,
+    TriageOverrideRequest,
+)
 from shared.db import table_of
 
 # A row of any shape (statements here select whole tables or a few columns).
@@ -156,5 +163,111 @@ async def overrides(session: AsyncSession, referral_id: str) -> list[TriageOverr
         select(TriageOverride)
         .where(TriageOverride.referral_id == referral_id)
         .order_by(col(TriageOverride.revision))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def override_requests(session: AsyncSession, referral_id: str) -> list[TriageOverrideRequest]:
+    """The requests to lower a referral from the statutory level, oldest first."""
+    query = (
+        select(TriageOverrideRequest)
+        .where(TriageOverrideRequest.referral_id == referral_id)
+        .order_by(col(TriageOverrideRequest.requested_at), col(TriageOverrideRequest.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def override_request(
+    session: AsyncSession, referral_id: str, request_id: str
+) -> TriageOverrideRequest | None:
+    """One request to lower a referral's level, if it is that referral's."""
+    query = select(TriageOverrideRequest).where(
+        TriageOverrideRequest.id == request_id,
+        TriageOverrideRequest.referral_id == referral_id,
+    )
+    return (await session.exec(query)).first()
+
+
+# ---- a child's chronology and practitioners' verdicts on matches -------------------
+
+_VERDICTS = table_of(MatchVerdict)
+_VERDICTS_ON = (
+    core_select(_VERDICTS)
+    .where(_VERDICTS.c.identity_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_VERDICTS.c.at, _VERDICTS.c.id)
+)
+_IDENTITIES_BY_ID = core_select(_IDENTITIES).where(
+    _IDENTITIES.c.referral_id.in_(bindparam("ids", expanding=True))
+)
+
+
+async def verdicts_on(conn: AsyncConnection, identity_ids: Sequence[str]) -> Sequence[AnyRow]:
+    """The verdicts given on links of these identities (`MatchVerdict.identity_id`), in
+    the order they were given."""
+    return (await conn.execute(_VERDICTS_ON, {"ids": list(identity_ids)})).all()
+
+
+async def identities_by_id(conn: AsyncConnection, ids: Sequence[str]) -> Sequence[AnyRow]:
+    """The identities that these referrals named their child by (those that have one)."""
+    return (await conn.execute(_IDENTITIES_BY_ID, {"ids": list(ids)})).all()
+
+
+async def identities_of(
+    session: AsyncSession, subject_keys: Sequence[str]
+) -> list[SubjectIdentity]:
+    """Every identity of these subjects, in referral order."""
+    query = (
+        select(SubjectIdentity)
+        .where(col(SubjectIdentity.subject_key).in_(list(subject_keys)))
+        .order_by(col(SubjectIdentity.referral_id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def identities_alike(
+    session: AsyncSession, *, dobs: Sequence[date], upns: Sequence[str]
+) -> list[SubjectIdentity]:
+    """Every identity born on one of `dobs` or with one of the pupil numbers `upns`."""
+    query = (
+        select(SubjectIdentity)
+        .where(
+            or_(
+                col(SubjectIdentity.date_of_birth).in_(list(dobs)),
+                col(SubjectIdentity.upn).in_(list(upns)),
+            )
+        )
+        .order_by(col(SubjectIdentity.referral_id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def identity(session: AsyncSession, referral_id: str) -> SubjectIdentity | None:
+    """The identity this referral named its child by, if it added one to the index."""
+    return await session.get(SubjectIdentity, referral_id)
+
+
+async def decisions_about(
+    session: AsyncSession, *, subject_keys: Sequence[str], referral_ids: Sequence[str]
+) -> list[TriageDecision]:
+    """The decisions about these subjects, and on these referrals, oldest first."""
+    query = (
+        select(TriageDecision)
+        .where(
+            or_(
+                col(TriageDecision.subject_key).in_(list(subject_keys)),
+                col(TriageDecision.referral_id).in_(list(referral_ids)),
+            )
+        )
+        .order_by(col(TriageDecision.received_at), col(TriageDecision.referral_id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def verdicts_given(session: AsyncSession, subject_key: str) -> list[MatchVerdict]:
+    """The verdicts given on one child's chronology, in the order they were given."""
+    query = (
+        select(MatchVerdict)
+        .where(MatchVerdict.subject_key == subject_key)
+        .order_by(col(MatchVerdict.at), col(MatchVerdict.id))
     )
     return list((await session.exec(query)).all())

@@ -4,7 +4,7 @@ any practitioner overrides, and the override a hub practitioner asks for."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -52,6 +52,13 @@ class OverrideView(BaseModel):
     by_organisation: str
     at: UtcTime
     decide_by: UtcTime | None
+    requested_by_name: str | None = Field(
+        default=None,
+        description=(
+            "Who asked for it, when it lowered the statutory level: a second person "
+            "(`by_name`) approved it."
+        ),
+    )
 
 
 class PolicyView(BaseModel):
@@ -120,4 +127,148 @@ class OverrideRequest(CheckedText):
         min_length=MIN_RATIONALE,
         max_length=4000,
         description="Why: recorded with the override and shown with the decision.",
+    )
+
+
+OverrideRequestStatus = Literal["pending", "approved", "refused", "withdrawn"]
+
+
+class OverrideRequestView(BaseModel):
+    """A request to lower a referral from the statutory level, and what became of it."""
+
+    id: str
+    referral_id: str
+    from_level: int
+    to_level: int
+    rationale: str
+    requested_by: str = Field(
+        description="Who asked: an organisation (a system's key) or `<organisation>/<person id>`."
+    )
+    requested_by_name: str
+    requested_at: UtcTime
+    status: OverrideRequestStatus
+    decided_by: str | None
+    decided_by_name: str | None
+    decided_at: UtcTime | None
+    decision_note: str | None
+    override_id: str | None = Field(description="The override an approval made.")
+    stale: bool = Field(
+        description=(
+            "Pending, but the decision has changed since it was asked: it can no longer "
+            "be approved (refuse or withdraw it, and ask again)."
+        )
+    )
+
+
+class DecisionNote(CheckedText):
+    """An approval or a withdrawal: who decides is the caller, never the body's."""
+
+    model_config = ConfigDict(extra="forbid")
+    multiline = frozenset({"note"})
+
+    note: str = Field(default="", max_length=4000, description="Optional: kept with the request.")
+
+
+class RefusalNote(CheckedText):
+    """A refusal says why, to the practitioner who asked and to whoever reads it later."""
+
+    model_config = ConfigDict(extra="forbid")
+    multiline = frozenset({"note"})
+
+    note: str = Field(
+        min_length=MIN_RATIONALE,
+        max_length=4000,
+        description="Why the level stays: kept with the request.",
+    )
+
+
+# ---- a child's chronology, and practitioners' verdicts on its matches ---------------
+
+
+class MatchView(BaseModel):
+    """How a referral's naming of the child agrees with the child's other records, as
+    matching judges it (practitioners' verdicts first). No names: the evidence is in
+    words."""
+
+    outcome: Literal["same", "possible", "different"] = Field(
+        description="same: counted as this child; possible: perhaps, never counted; "
+        "different: not this child (a practitioner split it)."
+    )
+    doubts: list[str] = Field(
+        description='The confidence: what is only alike or missing ("family name only '
+        'alike", "day and month transposed"...). Empty: nothing is in doubt.'
+    )
+    score: float | None = Field(
+        description="Matching's score, to rank candidates against one another (about 1 "
+        "for full agreement, 2 for a pupil number or a practitioner's confirm); null "
+        "when the report named the child exactly as an earlier one did."
+    )
+    reason: str = Field(description="What agrees and what is only alike, in words.")
+
+
+class MatchVerdictView(BaseModel):
+    """A practitioner's confirm or split, with who, when and why."""
+
+    id: str
+    verdict: Literal["confirm", "split"]
+    rationale: str
+    by_name: str
+    at: UtcTime
+
+
+class ChronologyEntry(BaseModel):
+    """One referral in a child's chronology: what was decided, and how surely it is this
+    child's."""
+
+    referral_id: str
+    received_at: UtcTime
+    reported_at: UtcTime
+    source_kind: str = Field(description="police, school or other: who reported it.")
+    level: int = Field(description="The level as it stands (after any override).")
+    level_name: str
+    priority: str
+    concern_codes: list[str]
+    counted: bool = Field(description="Counted as this child's (their history in later decisions).")
+    match: MatchView | None = Field(
+        description="Null for the report the child was first known by, with no other "
+        "record to compare it with."
+    )
+    verdict: MatchVerdictView | None = Field(
+        description="The latest practitioner's verdict on this referral's link."
+    )
+
+
+class ChildView(BaseModel):
+    """A child's chronology across sources: which referrals belong together, never who
+    the child is (the report, read through intake and recorded, holds that)."""
+
+    subject_id: str = Field(description="The child's pseudonymous key.")
+    referrals: list[ChronologyEntry] = Field(
+        description="Counted (same) and perhaps this child's (possible) referrals, and "
+        "those a practitioner split from the child; newest first."
+    )
+
+
+class ChildOfReferral(BaseModel):
+    """Which child a referral is counted as, to open their chronology."""
+
+    referral_id: str
+    subject_id: str
+
+
+class MatchVerdictRequest(CheckedText):
+    """A practitioner's word on a referral's link to this child. Who gives it is the
+    caller (a person), never the body's: an unknown field is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    multiline = frozenset({"rationale"})
+
+    referral_id: str = Field(min_length=1, max_length=40)
+    verdict: Literal["confirm", "split"] = Field(
+        description="confirm: the same child, counted; split: not this child."
+    )
+    rationale: str = Field(
+        min_length=MIN_RATIONALE,
+        max_length=4000,
+        description="Why: recorded with the verdict and shown in the chronology.",
     )

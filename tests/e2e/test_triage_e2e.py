@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from services.apps import embedded_app
 from shared.auth import ClientKind
+from shared.people import Person
 from shared.settings import embedded_settings
 from tests.e2e.harness import ROOT, WebhookSink
 
@@ -89,8 +90,9 @@ async def test_a_statutory_report_is_routed_red_to_the_mash_within_seconds(
         assert "(4 hours, round the clock)" in triage["explanation"]
 
         # The hub lowers it: the MASH has already seen the boy and he is known to the
-        # youth justice team, who are better placed. Routing decides again.
-        override = await client.post(
+        # youth justice team, who are better placed. Stepping a statutory referral
+        # down waits for a second person's approval; then routing decides again.
+        asked = await client.post(
             f"/v1/referrals/{referral_id}/triage/override",
             headers={"Authorization": f"Bearer {hub}"},
             json={
@@ -98,7 +100,21 @@ async def test_a_statutory_report_is_routed_red_to_the_mash_within_seconds(
                 "rationale": "Strategy discussion held today: no s47; youth justice lead.",
             },
         )
-        assert override.status_code == 201, override.text
+        assert asked.status_code == 202, asked.text
+        second = app.state.person_token_signer.mint(
+            Person(
+                id="per_e2e",
+                name="E2E Practitioner",
+                organisation="demoshire-hub",
+                roles=("hub_practitioner",),
+            )
+        )
+        approved = await client.post(
+            f"{asked.headers['location']}/approve",
+            headers={"Authorization": f"Bearer {second}"},
+            json={"note": "Agreed at the strategy discussion."},
+        )
+        assert approved.status_code == 200, approved.text
         await sink.wait_for(2, within=SECONDS)
         headers, body = sink.requests[1]
         rerouted = verifier.verify(body, headers)["data"]

@@ -5,6 +5,7 @@ services' APIs as that person (`gateway.Services`, through `web.services`)."""
 from fastapi import APIRouter
 
 from services.console.api.admin import router as admin
+from services.console.api.child import router as child
 from services.console.api.notices import router as notices
 from services.console.api.oidc import router as oidc
 from services.console.api.pages import router as pages
@@ -22,3 +23,4 @@ router.include_router(reports)
 router.include_router(notices)
 router.include_router(admin)
 router.include_router(preferences)
+router.include_router(child)

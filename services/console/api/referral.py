@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from services.console.api import web
 from services.console.api.dependencies import UoW
+from services.console.gateway import Services
 from services.console.schemas import ActionForm
 from services.console.service.sessions import SignedIn
 from shared.outcomes import DECLINE_REASONS, OUTCOMES
@@ -39,16 +40,27 @@ async def _referral_page(
             "It is not addressed to your organisation, or it does not exist.",
         )
     triage = web.answer(await services.get("triage", f"/v1/referrals/{referral_id}/triage"))
+    # The child this referral was matched to, for the chronology (the hub reads it).
+    child = (
+        web.answer(await services.get("triage", f"/v1/referrals/{referral_id}/child"))
+        if isinstance(triage, dict)
+        else None
+    )
     report = web.answer(await services.get("intake", f"/v1/referrals/{referral_id}/report"))
     scopes = scopes_of(person.roles)
     destination = routing.get("destination") or {}
     ours = destination.get("organisation") == person.organisation
     hub = "triage:override" in scopes
     agencies: list[Any] = []
+    requests: list[Any] = []
     if hub:
         directory = web.answer(await services.get("routing", "/v1/directory"))
         if isinstance(directory, dict):
             agencies = [a for a in directory.get("agencies", []) if a.get("kind") == "agency"]
+        asked = web.answer(
+            await services.get("triage", f"/v1/referrals/{referral_id}/triage/override-requests")
+        )
+        requests = asked if isinstance(asked, list) else []
     return web.page(
         request,
         "referral.html",
@@ -56,7 +68,16 @@ async def _referral_page(
         status_code=status_code,
         error=error,
         routing=routing,
+        chosen=_chosen(routing),
         triage=triage if isinstance(triage, dict) else None,
+        child=child if isinstance(child, dict) else None,
+        history=_history_counted(triage),
+        requests=requests,
+        me=f"{person.organisation}/{person.id}",
+        deliveries=await _deliveries(services, referral_id),
+        notices=web.answer(
+            await services.get("notify", "/v1/encompass/notices", referral_id=referral_id)
+        ),
         report=report if isinstance(report, dict) else None,
         agency_actions=(
             [a for a in routing.get("allowed_actions", []) if a in AGENCY_ACTIONS]
@@ -70,6 +91,33 @@ async def _referral_page(
     )
 
 
+def _chosen(routing: dict[str, Any]) -> str | None:
+    """The id of the candidate routing chose, when it chose an agency it considered."""
+    destination = routing.get("destination") or {}
+    ids = {c.get("agency_id") for c in routing.get("considered") or []}
+    chosen = destination.get("id")
+    return chosen if chosen in ids else None
+
+
+def _history_counted(triage: Any) -> list[dict[str, Any]]:
+    """The decision's factors that came from earlier reports: the child's own
+    (cumulative rules) or another child's of the household."""
+    if not isinstance(triage, dict):
+        return []
+    factors: list[dict[str, Any]] = triage["decision"]["factors"]
+    return [f for f in factors if f["source"] not in ("this report", "the child's age")]
+
+
+async def _deliveries(services: Services, referral_id: str) -> list[Any] | None:
+    """This person's organisation's webhook deliveries about the referral; None when
+    they may not see deliveries. Notify lists an organisation's deliveries oldest
+    first, with no referral filter: the page searches the first DELIVERY_WINDOW."""
+    listed = web.answer(await services.get("notify", "/v1/deliveries", limit=DELIVERY_WINDOW))
+    if not isinstance(listed, list):
+        return None
+    return [d for d in listed if d.get("referral_id") == referral_id]
+
+
 @router.get("/referrals/{referral_id}")
 async def referral(request: Request, uow: UoW, referral_id: str) -> Response:
     signed = await web.signed_in(request, uow)
@@ -81,7 +129,15 @@ async def referral(request: Request, uow: UoW, referral_id: str) -> Response:
 # What an agency does on a referral addressed to it, as the page offers it.
 AGENCY_ACTIONS = ("accept", "start", "decline", "close")
 # The actions that change where a referral stands or why: a rationale is required.
-NEEDS_RATIONALE = frozenset({"decline", "close", "reassign", "override", "level"})
+NEEDS_RATIONALE = frozenset({"decline", "close", "reassign", "override", "level", "refuse_level"})
+# The answers on a request to lower a statutory level, and the triage route of each.
+REQUEST_ACTIONS = {
+    "approve_level": "approve",
+    "refuse_level": "refuse",
+    "withdraw_level": "withdraw",
+}
+# How many of the organisation's deliveries the page searches for the referral's.
+DELIVERY_WINDOW = 500
 
 
 def _request_for(form: ActionForm, referral_id: str) -> tuple[str, str, dict[str, Any]]:
@@ -109,6 +165,10 @@ def _request_for(form: ActionForm, referral_id: str) -> tuple[str, str, dict[str
     if form.action == "override":
         body = {"destination": form.destination, "rationale": form.rationale}
         return "routing", f"{path}/override", body
+    if form.action in REQUEST_ACTIONS:
+        verb = REQUEST_ACTIONS[form.action]
+        asked = f"{path}/triage/override-requests/{form.request_id}/{verb}"
+        return "triage", asked, {"note": form.rationale}
     return "triage", f"{path}/triage/override", {"level": form.level, "rationale": form.rationale}
 
 
@@ -131,6 +191,14 @@ async def act(
             signed,
             referral_id,
             error="Say why: a rationale is required for this action.",
+            status_code=422,
+        )
+    if form.action in REQUEST_ACTIONS and not form.request_id:
+        return await _referral_page(
+            request,
+            signed,
+            referral_id,
+            error="Choose the request to answer: open the referral again and retry.",
             status_code=422,
         )
     service, path, body = _request_for(form, referral_id)

@@ -9,7 +9,7 @@ import httpx
 from sqlmodel import col, select
 
 from services.routing.models import RoutingStep
-from services.triage.models import TriageOverride
+from services.triage.models import TriageOverride, TriageOverrideRequest
 from tests.services.conftest import Signpost
 from tests.services.console.conftest import csrf_of, person, signed_in_client
 from tests.services.console.test_pages import statutory_report
@@ -121,11 +121,18 @@ async def test_the_hub_changes_a_level_and_redirects_each_in_its_practitioners_n
         assert lowered.status_code == 303, lowered.text
         page = await hub.get(f"/console/referrals/{referral_id}")
         assert "Sam Hale" in page.text
+        # Lowering the statutory level waits for a second person (test_approval.py).
+        assert "Waiting for a second person's approval" in page.text
     finally:
         await hub.aclose()
     async with sp.app.state.runtimes["triage"].ctx.db.session() as session:
-        [override] = (await session.exec(select(TriageOverride))).all()
-    assert (override.by_client_id, override.by_name, override.to_level) == (hub_id, "Sam Hale", 2)
+        [asked] = (await session.exec(select(TriageOverrideRequest))).all()
+        assert (await session.exec(select(TriageOverride))).all() == []
+    assert (asked.requested_by, asked.requested_by_name, asked.to_level) == (
+        f"demoshire-hub/{hub_id}",
+        "Sam Hale",
+        2,
+    )
     # The redirect is a routing step in the practitioner's name.
     assert f"demoshire-hub/{hub_id}" in {by for _, by in await steps(sp, referral_id)}
 

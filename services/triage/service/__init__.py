@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -34,13 +34,14 @@ from services.triage.matching import (
     same_household,
     transposed,
 )
-from services.triage.models import Subject, TriageDecision, TriageOverride
+from services.triage.models import Subject, TriageDecision, TriageOverride, TriageOverrideRequest
 from services.triage.narrative import suspected_concerns
 from services.triage.policy import ThresholdPolicy, load_policy
 from services.triage.repository import AnyRow
 from services.triage.schemas import (
     DecisionView,
     FactorView,
+    OverrideRequestView,
     OverrideView,
     PolicyView,
     PossibleMatchView,
@@ -48,6 +49,7 @@ from services.triage.schemas import (
     TriageView,
 )
 from services.triage.scoring import Decision, PriorReport, ReportFacts, decide
+from services.triage.service import children
 from services.triage.settings import settings_of
 from shared.auth import Principal
 from shared.clock import as_utc
@@ -173,25 +175,13 @@ async def override_level(
 
     The new level's clock starts now: the receiving team gets the referral now. A
     level without a clock (universal) has no deadline.
+
+    Applies at once: the hub's changes arrive through `change_level`, which first asks a
+    second person to approve a step down from the statutory level (`approve_request`
+    then calls this).
     """
     now = uow.now()
-    row = await repository.decision(uow.session, referral_id, lock=True)
-    if row is None:
-        raise NotFound("Triage decision")
-    if not 1 <= level <= policy.top_level:
-        raise Problem(
-            422,
-            "Level out of range",
-            f"The {policy.area} policy has levels 1 to {policy.top_level}.",
-            type="level-out-of-range",
-        )
-    if level == row.level:
-        raise Problem(
-            409,
-            "Level unchanged",
-            f"The referral is already at level {level}; an override must raise or lower it.",
-            type="level-unchanged",
-        )
+    row = await _decision_to_change(uow, policy=policy, referral_id=referral_id, level=level)
     spec = policy.level(level)
     deadline = decision_deadline(policy, level, now)
     record = TriageOverride(
@@ -223,12 +213,225 @@ async def override_level(
     return _view(row, await repository.overrides(uow.session, referral_id), policy)
 
 
-async def decision_of(*, uow: UnitOfWork, policy: ThresholdPolicy, referral_id: str) -> TriageView:
-    """A referral's decision as it stands, explained, with every override."""
+async def _decision_to_change(
+    uow: UnitOfWork, *, policy: ThresholdPolicy, referral_id: str, level: int
+) -> TriageDecision:
+    """The decision a change of level applies to, held until the unit ends; a problem
+    for an unknown referral, a level the policy lacks, or the level it already has."""
+    row = await repository.decision(uow.session, referral_id, lock=True)
+    if row is None:
+        raise NotFound("Triage decision")
+    if not 1 <= level <= policy.top_level:
+        raise Problem(
+            422,
+            "Level out of range",
+            f"The {policy.area} policy has levels 1 to {policy.top_level}.",
+            type="level-out-of-range",
+        )
+    if level == row.level:
+        raise Problem(
+            409,
+            "Level unchanged",
+            f"The referral is already at level {level}; an override must raise or lower it.",
+            type="level-unchanged",
+        )
+    return row
+
+
+def statutory_level(policy: ThresholdPolicy) -> int:
+    """The policy's statutory level (children's social care: significant harm). It is
+    the top level: the policy's own rules let only statutory indicators reach it."""
+    return policy.top_level
+
+
+async def change_level(
+    *,
+    uow: UnitOfWork,
+    policy: ThresholdPolicy,
+    principal: Principal,
+    referral_id: str,
+    level: int,
+    rationale: str,
+) -> TriageView | OverrideRequestView:
+    """A practitioner's change of level, as the hub asks for it. Lowering a referral
+    from the statutory level takes two people: it is recorded as a request waiting
+    for a second person's approval (`approve_request`), and nothing changes yet. Any
+    other change applies at once (`override_level`).
+
+    Why: stepping a child at risk of significant harm down takes them away from
+    children's social care, the one change whose mistake is a child left unprotected."""
+    row = await _decision_to_change(uow, policy=policy, referral_id=referral_id, level=level)
+    if not (row.level == statutory_level(policy) and level < row.level):
+        return await override_level(
+            uow=uow,
+            policy=policy,
+            principal=principal,
+            referral_id=referral_id,
+            level=level,
+            rationale=rationale,
+        )
+    request = TriageOverrideRequest(
+        id="ovq_" + uuid.uuid4().hex[:20],
+        referral_id=referral_id,
+        revision=row.revision,
+        from_level=row.level,
+        to_level=level,
+        rationale=rationale,
+        requested_by=principal.actor,
+        requested_by_name=principal.name,
+        requested_at=uow.now(),
+        status="pending",
+    )
+    uow.session.add(request)
+    return _request_view(request, row)
+
+
+async def override_requests(*, uow: UnitOfWork, referral_id: str) -> list[OverrideRequestView]:
+    """Every request to lower a referral from the statutory level, oldest first."""
     row = await repository.decision(uow.session, referral_id)
     if row is None:
         raise NotFound("Triage decision")
-    return _view(row, await repository.overrides(uow.session, referral_id), policy)
+    requests = await repository.override_requests(uow.session, referral_id)
+    return [_request_view(request, row) for request in requests]
+
+
+async def override_request(
+    *, uow: UnitOfWork, referral_id: str, request_id: str
+) -> OverrideRequestView:
+    """One request to lower a referral from the statutory level."""
+    row, request = await _pending(
+        uow, referral_id=referral_id, request_id=request_id, deciding=False
+    )
+    return _request_view(request, row)
+
+
+async def approve_request(
+    *,
+    uow: UnitOfWork,
+    policy: ThresholdPolicy,
+    principal: Principal,
+    referral_id: str,
+    request_id: str,
+    note: str,
+) -> OverrideRequestView:
+    """A second person approves a request to lower the statutory level: the override
+    is made exactly as any override is (`override_level`: the stored override, in the
+    approver's name, and its referral.triaged), with the requester's rationale; the
+    request keeps who asked and names the override it became.
+
+    Only a person may approve, and not the one who asked: a key stands for a system,
+    never for a second pair of eyes. A request asked of a decision that has changed
+    since (another override) is stale: it cannot be approved."""
+    row, request = await _pending(uow, referral_id=referral_id, request_id=request_id)
+    if not principal.is_person:
+        raise _second_person("A system's key cannot approve: a second person must.")
+    if principal.actor == request.requested_by:
+        raise _second_person(
+            f"{request.requested_by_name} asked for this change: a second person must approve it."
+        )
+    if row.revision != request.revision or row.level != request.from_level:
+        raise Problem(
+            409,
+            "Request stale",
+            f"The decision has changed since this request was made (it is now at level "
+            f"{row.level}): refuse or withdraw it, and ask again if the change is still right.",
+            type="override-request-stale",
+        )
+    view = await override_level(
+        uow=uow,
+        policy=policy,
+        principal=principal,
+        referral_id=referral_id,
+        level=request.to_level,
+        rationale=request.rationale,
+    )
+    _decide(request, principal, status="approved", note=note, now=uow.now())
+    request.override_id = view.overrides[-1].id
+    return _request_view(request, row)
+
+
+async def refuse_request(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str, request_id: str, note: str
+) -> OverrideRequestView:
+    """Another practitioner refuses a request to lower the statutory level, saying why:
+    the level stays. The requester cannot refuse their own (they withdraw it)."""
+    row, request = await _pending(uow, referral_id=referral_id, request_id=request_id)
+    if principal.actor == request.requested_by:
+        raise Problem(
+            403,
+            "Withdraw your own request",
+            "You asked for this change: withdraw it rather than refuse it.",
+            type="own-override-request",
+        )
+    _decide(request, principal, status="refused", note=note, now=uow.now())
+    return _request_view(request, row)
+
+
+async def withdraw_request(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str, request_id: str, note: str
+) -> OverrideRequestView:
+    """The practitioner who asked takes their request back; nobody else may."""
+    row, request = await _pending(uow, referral_id=referral_id, request_id=request_id)
+    if principal.actor != request.requested_by:
+        raise Problem(
+            403,
+            "Not your request",
+            f"Only {request.requested_by_name}, who asked for it, can withdraw it.",
+            type="not-your-override-request",
+        )
+    _decide(request, principal, status="withdrawn", note=note, now=uow.now())
+    return _request_view(request, row)
+
+
+async def _pending(
+    uow: UnitOfWork, *, referral_id: str, request_id: str, deciding: bool = True
+) -> tuple[TriageDecision, TriageOverrideRequest]:
+    """A referral's decision and one of its requests; `deciding` one holds the decision
+    until the unit ends, and is a problem unless the request still waits."""
+    row = await repository.decision(uow.session, referral_id, lock=deciding)
+    request = await repository.override_request(uow.session, referral_id, request_id)
+    if row is None or request is None:
+        raise NotFound("Override request")
+    if deciding and request.status != "pending":
+        raise Problem(
+            409,
+            "Request already decided",
+            f"This request was {request.status} by {request.decided_by_name}.",
+            type="override-request-decided",
+        )
+    return row, request
+
+
+def _second_person(detail: str) -> Problem:
+    return Problem(403, "A second person must approve", detail, type="second-person-required")
+
+
+def _decide(
+    request: TriageOverrideRequest, principal: Principal, *, status: str, note: str, now: datetime
+) -> None:
+    request.status = status
+    request.decided_by = principal.actor
+    request.decided_by_name = principal.name
+    request.decided_at = now
+    request.decision_note = note or None
+
+
+def _request_view(request: TriageOverrideRequest, row: TriageDecision) -> OverrideRequestView:
+    stale = request.status == "pending" and (
+        row.revision != request.revision or row.level != request.from_level
+    )
+    return OverrideRequestView.model_validate({**request.model_dump(), "stale": stale})
+
+
+async def decision_of(*, uow: UnitOfWork, policy: ThresholdPolicy, referral_id: str) -> TriageView:
+    """A referral's decision as it stands, explained, with every override (and who
+    asked for each a second person approved)."""
+    row = await repository.decision(uow.session, referral_id)
+    if row is None:
+        raise NotFound("Triage decision")
+    requests = await repository.override_requests(uow.session, referral_id)
+    asked = {r.override_id: r.requested_by_name for r in requests if r.override_id}
+    return _view(row, await repository.overrides(uow.session, referral_id), policy, asked)
 
 
 def identity_of(report: ConcernReport) -> Identity:
@@ -317,7 +520,10 @@ async def _resolve_subject(
         if row.referral_id not in superseded
         and (row.date_of_birth in dobs or (identity.upn and row.upn == identity.upn))
     ]
-    resolution = resolve(identity, [(row.subject_key, _identity_row(row)) for row in rows])
+    verdicts = await children.verdicts_among(conn, [row.referral_id for row in rows])
+    resolution = resolve(
+        identity, [(row.subject_key, _identity_row(row)) for row in rows], verdicts
+    )
     possible = [
         _Possible(
             subject_key=other,
@@ -514,11 +720,16 @@ def _record_triaged(
 
 
 def _view(
-    row: TriageDecision, overrides: Sequence[TriageOverride], policy: ThresholdPolicy
+    row: TriageDecision,
+    overrides: Sequence[TriageOverride],
+    policy: ThresholdPolicy,
+    asked: Mapping[str, str] | None = None,
 ) -> TriageView:
     """The decision as it stands, explained in words: the policy's rationale, any
     earlier record that is perhaps this child's (found, not counted), then each
-    override with who, when and why."""
+    override with who, when and why (and who asked, where a second person approved:
+    `asked` maps those overrides' ids to the requester's name)."""
+    asked = asked or {}
     names = {spec.level: spec.name for spec in policy.levels}
     possible = [PossibleMatchView.model_validate(p) for p in row.possible_matches or []]
     suspected = [SuspectedConcernView.model_validate(s) for s in row.suspected_concerns or []]
@@ -531,8 +742,9 @@ def _view(
         explanation.append(
             f"On {as_utc(o.at):%d %b %Y at %H:%M} UTC {o.by_name} ({o.by_organisation}) "
             f"{'raised' if o.to_level > o.from_level else 'lowered'} the level from "
-            f"{o.from_level} to {o.to_level} ({names.get(o.to_level, '')}, {o.priority}): "
-            f'"{o.rationale}"'
+            f"{o.from_level} to {o.to_level} ({names.get(o.to_level, '')}, {o.priority})"
+            + (f", approving {asked[o.id]}'s request" if o.id in asked else "")
+            + f': "{o.rationale}"'
         )
     return TriageView(
         referral_id=row.referral_id,
@@ -553,7 +765,10 @@ def _view(
             rationale=row.rationale,
             decided_at=row.decided_at,
         ),
-        overrides=[OverrideView.model_validate(o, from_attributes=True) for o in overrides],
+        overrides=[
+            OverrideView.model_validate({**o.model_dump(), "requested_by_name": asked.get(o.id)})
+            for o in overrides
+        ],
         possible_matches=possible,
         needs_review=bool(suspected) and not overrides,
         suspected_concerns=suspected,
