@@ -3,67 +3,35 @@ long it is past), and whether it is near or missed. Pure functions over plain da
 
 A practitioner's clock runs in working hours: an amber referral due on Monday at 10:00
 seen on Friday at 16:00 has two hours left, not 66. Which days are working days is the
-area's calendar: the bank holidays of `shared.bank_holidays` (the one calendar triage's
-deadlines use), the working day and week of the area (`WorkingWeek`, whose defaults are
-those of triage's threshold policies). Red is worked to completion even out of hours,
-so a red referral's time is counted round the clock.
+area's working week as triage's active policy sets it out (`GET /v1/working-week`),
+counted with `shared.working_time`, the one calendar triage's deadlines also use.
+Red is worked to completion even out of hours, so a red referral's time is counted
+round the clock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from shared.bank_holidays import Division, is_bank_holiday
+from shared.working_time import WorkingWeek, working_time
 
 Signal = Literal["missed", "near", "on_time"]
 
 
-@dataclass(frozen=True)
-class WorkingWeek:
-    """When the area's working-hours clocks run: from `opens` to `closes` (local time in
-    `zone`) on `weekdays` (Monday is 0), except the bank holidays of `division` and the
-    area's own `closed_days`."""
-
-    division: Division = "england-and-wales"
-    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/London"))
-    opens: time = time(9, 0)
-    closes: time = time(17, 0)
-    weekdays: frozenset[int] = frozenset(range(5))
-    closed_days: frozenset[date] = frozenset()
-
-    def is_working_day(self, day: date) -> bool:
-        return (
-            day.weekday() in self.weekdays
-            and not is_bank_holiday(self.division, day)
-            and day not in self.closed_days
-        )
-
-    def at(self, day: date, clock: time) -> datetime:
-        """The instant (UTC) a local `clock` time falls on `day`."""
-        return datetime.combine(day, clock, tzinfo=self.zone).astimezone(UTC)
-
-
-# The area's working week: its calendar's bank holidays, nine to five on weekdays, as
-# triage's threshold policies have it. The queue page and its emails count by this one.
-WORKING_WEEK = WorkingWeek()
-
-
-def working_time(week: WorkingWeek, start: datetime, end: datetime) -> timedelta:
-    """The working time from `start` to `end`; negative when `end` comes first."""
-    if end < start:
-        return -working_time(week, end, start)
-    total = timedelta(0)
-    day, last = start.astimezone(week.zone).date(), end.astimezone(week.zone).date()
-    while day <= last:
-        if week.is_working_day(day):
-            # Compare in UTC: aware datetimes in one zone subtract as wall-clock times.
-            overlap = min(end, week.at(day, week.closes)) - max(start, week.at(day, week.opens))
-            total += max(overlap, timedelta(0))
-        day += timedelta(days=1)
-    return total
+def week_from(answer: dict[str, Any]) -> WorkingWeek:
+    """The area's working week from triage's `GET /v1/working-week` (the active threshold
+    policy's, which triage's own deadlines run by)."""
+    return WorkingWeek(
+        division=answer["calendar"],
+        zone=ZoneInfo(answer["timezone"]),
+        opens=time.fromisoformat(answer["opens"]),
+        closes=time.fromisoformat(answer["closes"]),
+        weekdays=frozenset(answer["weekdays"]),
+        closed_days=frozenset(date.fromisoformat(day) for day in answer["closed_days"]),
+    )
 
 
 def duration_in_words(span: timedelta) -> str:

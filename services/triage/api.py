@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, Security
 
 from services.triage import service
+from services.triage.deadlines import week_of
 from services.triage.policy import ThresholdPolicy
 from services.triage.schemas import (
     ChildOfReferral,
@@ -17,8 +18,10 @@ from services.triage.schemas import (
     MatchVerdictRequest,
     OverrideRequest,
     OverrideRequestView,
+    PolicyView,
     RefusalNote,
     TriageView,
+    WorkingWeekView,
 )
 from services.triage.service import children
 from shared.auth import Principal, authenticate
@@ -194,6 +197,7 @@ async def withdraw_override_request(
 # Who may read a child's chronology is the service's to say (those who oversee; 404 to
 # anyone else, as another organisation's referral is).
 ChildReader = Annotated[Principal, Security(authenticate, scopes=["referrals:read"])]
+AnyCaller = Annotated[Principal, Security(authenticate)]
 
 
 @router.get(
@@ -245,4 +249,26 @@ async def give_match_verdict(
         referral_id=body.referral_id,
         verdict=body.verdict,
         rationale=body.rationale.strip(),
+    )
+
+
+@router.get(
+    "/working-week",
+    response_model=WorkingWeekView,
+    summary="The area's working week: when working-hours deadlines run",
+    description="From the active threshold policy: the working day, the working weekdays, "
+    "whose bank holidays and the area's own closure days. The same calendar decides "
+    "triage's working-hours deadlines; the console counts working time left by it. Any "
+    "key or person may read it (it holds nothing about anyone).",
+)
+async def get_working_week(principal: AnyCaller, policy: Policy) -> WorkingWeekView:
+    week = week_of(policy)
+    return WorkingWeekView(
+        policy=PolicyView(id=policy.id, version=policy.version),
+        calendar=week.division,
+        timezone=policy.working_hours.timezone,
+        opens=f"{week.opens:%H:%M}",
+        closes=f"{week.closes:%H:%M}",
+        weekdays=sorted(week.weekdays),
+        closed_days=sorted(day.isoformat() for day in week.closed_days),
     )

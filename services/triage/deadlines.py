@@ -9,40 +9,32 @@ of hours) never stops. A deadline always has an answer, however far ahead it fal
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from services.triage.policy import WEEKDAYS, ThresholdPolicy
-from shared.bank_holidays import is_bank_holiday
+from shared.working_time import WorkingWeek, add_working_time
+
+
+def week_of(policy: ThresholdPolicy) -> WorkingWeek:
+    """The area's working week as its threshold policy sets it out."""
+    return WorkingWeek(
+        division=policy.calendar,
+        zone=policy.zone,
+        opens=policy.working_hours.start,
+        closes=policy.working_hours.end,
+        weekdays=frozenset(WEEKDAYS.index(day) for day in policy.working_hours.days),
+        closed_days=frozenset(policy.extra_closed_days),
+    )
 
 
 def is_working_day(policy: ThresholdPolicy, day: date) -> bool:
     """A day on which the area's working-hours clocks run."""
-    return (
-        WEEKDAYS[day.weekday()] in policy.working_hours.days
-        and not is_bank_holiday(policy.calendar, day)
-        and day not in policy.extra_closed_days
-    )
+    return week_of(policy).is_working_day(day)
 
 
 def add_working_hours(policy: ThresholdPolicy, start: datetime, hours: float) -> datetime:
     """The instant (UTC) when `hours` of the area's working time have passed since `start`."""
-    zone = policy.zone
-    remaining = timedelta(hours=hours)
-    cursor = start.astimezone(UTC)
-    day = cursor.astimezone(zone).date()
-    while True:
-        if is_working_day(policy, day):
-            # Compare in UTC: aware datetimes in one zone subtract as wall-clock times.
-            opens = _at(day, policy.working_hours.start, policy)
-            closes = _at(day, policy.working_hours.end, policy)
-            cursor = max(cursor, opens)
-            if cursor < closes:
-                available = closes - cursor
-                if remaining <= available:
-                    return cursor + remaining
-                remaining -= available
-        day += timedelta(days=1)
-        cursor = _at(day, time(0, 0), policy)
+    return add_working_time(week_of(policy), start, hours)
 
 
 def decision_deadline(policy: ThresholdPolicy, level: int, start: datetime) -> datetime | None:
@@ -56,7 +48,3 @@ def decision_deadline(policy: ThresholdPolicy, level: int, start: datetime) -> d
     if spec.clock == "round_the_clock":
         return start.astimezone(UTC) + timedelta(hours=spec.decide_within_hours)
     return add_working_hours(policy, start, spec.decide_within_hours)
-
-
-def _at(day: date, clock: time, policy: ThresholdPolicy) -> datetime:
-    return datetime.combine(day, clock, tzinfo=policy.zone).astimezone(UTC)

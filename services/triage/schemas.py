@@ -272,3 +272,16 @@ class MatchVerdictRequest(CheckedText):
         max_length=4000,
         description="Why: recorded with the verdict and shown in the chronology.",
     )
+
+
+class WorkingWeekView(BaseModel):
+    """The area's working week from the active threshold policy: when working-hours
+    clocks run. The console counts a deadline's working time left by it."""
+
+    policy: PolicyView
+    calendar: str = Field(description="Whose bank holidays: england-and-wales, scotland…")
+    timezone: str = Field(description="IANA time zone of the working day, e.g. Europe/London")
+    opens: str = Field(description="Local time the working day starts, HH:MM")
+    closes: str = Field(description="Local time the working day ends, HH:MM")
+    weekdays: list[int] = Field(description="Working weekdays, Monday = 0")
+    closed_days: list[str] = Field(description="The area's own closure days (ISO dates)")

@@ -15,8 +15,8 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from services.console.api import web
 from services.console.api.dependencies import UoW
-from services.console.queue_view import WORKING_WEEK, deadline
-from services.console.service.queue import colleagues
+from services.console.queue_view import deadline
+from services.console.service.queue import colleagues, working_week
 from services.console.service.sessions import SignedIn
 from shared.clock import as_utc
 from shared.people import scopes_of
@@ -74,8 +74,10 @@ async def _queue_page(
 ) -> Response:
     person = signed.person
     scopes = scopes_of(person.roles)
+    services = web.services(request, signed)
+    week = await working_week(services)
     listed = web.answer(
-        await web.services(request, signed).get(
+        await services.get(
             "routing",
             "/v1/referrals",
             status=[filters.status] if filters.status else list(OPEN_STATUSES),
@@ -98,7 +100,7 @@ async def _queue_page(
                 "deadline": deadline(
                     now=now,
                     due=due,
-                    week=WORKING_WEEK,
+                    week=week,
                     near=near,
                     round_the_clock=referral["priority"] == "red",
                 )

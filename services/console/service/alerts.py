@@ -33,13 +33,15 @@ from services.console import repository
 from services.console.gateway import Services, app_of
 from services.console.mail import AlertKind, QueueAlertMail, compose, mail_configured, send
 from services.console.models import Person, QueueAlert
-from services.console.queue_view import WORKING_WEEK, deadline
+from services.console.queue_view import deadline
+from services.console.service.queue import working_week
 from services.console.settings import ConsoleSettings, settings_of
 from shared.clock import as_utc
 from shared.people import scopes_of
 from shared.problems import Problem
 from shared.runtime import ServiceContext
 from shared.uow import UnitOfWork
+from shared.working_time import WorkingWeek
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,12 @@ def waiting_for(organisation: str, listed: Iterable[dict[str, Any]]) -> list[Wai
 
 
 def alerts_due(
-    queue: Iterable[Waiting], sent: Set[tuple[str, str]], *, now: datetime, near: timedelta
+    queue: Iterable[Waiting],
+    sent: Set[tuple[str, str]],
+    *,
+    now: datetime,
+    near: timedelta,
+    week: WorkingWeek,
 ) -> list[QueueAlertMail]:
     """The emails a person is owed now about their queue, the soonest deadline first:
     `arrived` for each referral not yet told of, `deadline` for each whose deadline the
@@ -103,7 +110,7 @@ def alerts_due(
             else deadline(
                 now=now,
                 due=w.respond_by,
-                week=WORKING_WEEK,
+                week=week,
                 near=near,
                 round_the_clock=w.priority == "red",
             )
@@ -146,15 +153,16 @@ async def send_queue_alerts(*, ctx: ServiceContext) -> AlertRound:
     for person in people:
         if "referrals:read" not in scopes_of(person.roles):
             continue  # a role without a queue has nothing to be told of
-        queue = await _queue_of(ctx, settings, person, result)
-        if queue is None:
+        read = await _queue_of(ctx, settings, person, result)
+        if read is None:
             continue
+        queue, week = read
         async with ctx.units.begin() as uow:
             sent = await repository.queue_alerts_sent(
                 uow.session, person.id, [w.referral_id for w in queue]
             )
         now = ctx.clock.now()
-        for alert in alerts_due(queue, sent, now=now, near=near):
+        for alert in alerts_due(queue, sent, now=now, near=near, week=week):
             message = compose(alert, to=person.email, settings=settings, now=now)
             try:
                 await send(message, settings)
@@ -171,11 +179,12 @@ async def send_queue_alerts(*, ctx: ServiceContext) -> AlertRound:
 
 async def _queue_of(
     ctx: ServiceContext, settings: ConsoleSettings, person: Person, result: AlertRound
-) -> list[Waiting] | None:
-    """The person's queue read as them, or None (counted in `result`) when routing
-    could not answer."""
+) -> tuple[list[Waiting], WorkingWeek] | None:
+    """The person's queue and the area's working week, read as them, or None (counted
+    in `result`) when routing or triage could not answer."""
     try:
         services = Services.for_app(app_of(ctx), settings, person)
+        week = await working_week(services)
         response = await services.get(
             "routing", "/v1/referrals", status="requested", limit=QUEUE_LIMIT
         )
@@ -188,7 +197,7 @@ async def _queue_of(
         result.queue_error = f"routing answered {response.status_code}"
         return None
     listed = response.json()
-    return waiting_for(person.organisation, listed if isinstance(listed, list) else [])
+    return waiting_for(person.organisation, listed if isinstance(listed, list) else []), week
 
 
 async def _record_sent(ctx: ServiceContext, person: Person, alert: QueueAlertMail) -> None:

@@ -30,6 +30,7 @@ from services.console.settings import ConsoleSettings
 from shared.clock import Clock
 from shared.runtime import ServiceContext
 from shared.settings import embedded_settings
+from shared.working_time import WorkingWeek
 from tests.services.conftest import Signpost, bearer
 from tests.services.console.conftest import START, csrf_of, person, signed_in_client
 from tests.services.console.test_pages import statutory_report
@@ -38,6 +39,8 @@ from tests.services.routing.conftest import eventually
 
 MASH = "demoshire-mash"
 NEAR = timedelta(hours=2)
+# The demo area's week (nine to five, Monday to Friday, England and Wales).
+WEEK = WorkingWeek()
 
 
 # ---------------------------------------------------------------- a real SMTP server
@@ -306,20 +309,20 @@ def kinds(due: list[QueueAlertMail]) -> list[tuple[str, str]]:
 
 
 def test_a_new_referral_is_owed_its_arrival_email_only_while_its_deadline_is_far() -> None:
-    due = alerts_due([waiting("ref_a", 4)], set(), now=START, near=NEAR)
+    due = alerts_due([waiting("ref_a", 4)], set(), now=START, near=NEAR, week=WEEK)
     assert kinds(due) == [("ref_a", "arrived")]
 
 
 def test_a_referral_near_or_past_its_deadline_is_owed_the_deadline_email() -> None:
     queue = [waiting("ref_far", 5), waiting("ref_near", 2), waiting("ref_late", -1)]
     sent = {("ref_far", "arrived"), ("ref_near", "arrived"), ("ref_late", "arrived")}
-    due = alerts_due(queue, sent, now=START, near=NEAR)
+    due = alerts_due(queue, sent, now=START, near=NEAR, week=WEEK)
     assert kinds(due) == [("ref_late", "deadline"), ("ref_near", "deadline")]
 
 
 def test_a_referral_found_late_is_owed_both_emails_and_the_soonest_deadline_comes_first() -> None:
     queue = [waiting("ref_none", None), waiting("ref_soon", 1), waiting("ref_later", 3)]
-    due = alerts_due(queue, set(), now=START, near=NEAR)
+    due = alerts_due(queue, set(), now=START, near=NEAR, week=WEEK)
     assert kinds(due) == [
         ("ref_soon", "arrived"),
         ("ref_soon", "deadline"),
@@ -336,12 +339,14 @@ def test_near_is_counted_in_working_time_and_round_the_clock_for_red() -> None:
         Waiting("ref_red", "red", monday_ten),
     ]
     sent = {("ref_amber", "arrived"), ("ref_red", "arrived")}
-    assert kinds(alerts_due(queue, sent, now=friday, near=NEAR)) == [("ref_amber", "deadline")]
+    assert kinds(alerts_due(queue, sent, now=friday, near=NEAR, week=WEEK)) == [
+        ("ref_amber", "deadline")
+    ]
 
 
 def test_nothing_already_emailed_is_owed_again() -> None:
     sent = {("ref_a", "arrived"), ("ref_a", "deadline")}
-    assert alerts_due([waiting("ref_a", -3)], sent, now=START, near=NEAR) == []
+    assert alerts_due([waiting("ref_a", -3)], sent, now=START, near=NEAR, week=WEEK) == []
 
 
 def test_only_referrals_waiting_for_the_persons_organisation_are_their_queue() -> None:
@@ -375,7 +380,9 @@ def test_the_email_holds_the_rag_the_uk_deadline_and_the_link_and_nothing_else()
         console_mail_from="Signpost <alerts@demoshire.example>",
     )
     summer = START.replace(month=7, day=6)  # a Monday in British Summer Time
-    [alert] = alerts_due([waiting("ref_01", 4, now=summer)], set(), now=summer, near=NEAR)
+    [alert] = alerts_due(
+        [waiting("ref_01", 4, now=summer)], set(), now=summer, near=NEAR, week=WEEK
+    )
     message = compose(alert, to="duty@mash.example", settings=settings, now=summer)
     body = message.get_content()
     assert message["Subject"] == "Signpost: a referral is waiting (Amber)"
@@ -395,7 +402,7 @@ def test_the_deadline_email_says_whether_the_deadline_is_near_or_has_passed() ->
     sent = {("ref_near", "arrived"), ("ref_late", "arrived")}
     late, near = (
         compose(alert, to="a@b.example", settings=settings, now=START)
-        for alert in alerts_due(queue, sent, now=START, near=NEAR)
+        for alert in alerts_due(queue, sent, now=START, near=NEAR, week=WEEK)
     )
     assert near["Subject"] == "Signpost: a deadline is near (Red)"
     assert "is near its deadline" in near.get_content()
@@ -405,5 +412,5 @@ def test_the_deadline_email_says_whether_the_deadline_is_near_or_has_passed() ->
 
 
 def test_a_referral_without_a_deadline_says_so() -> None:
-    [alert] = alerts_due([waiting("ref_01", None)], set(), now=START, near=NEAR)
+    [alert] = alerts_due([waiting("ref_01", None)], set(), now=START, near=NEAR, week=WEEK)
     assert deadline_text(alert) == "no deadline"

@@ -1,22 +1,20 @@
-"""The queue's deadline words: working time counted on the area's calendar (weekends,
-bank holidays, British Summer Time), in agreement with triage's deadlines; the time
-left or past in words; near and missed."""
+"""The queue's deadline words: the time left or past in words, near and missed, counted
+on the area's working week (the same one triage's deadlines are set by)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from services.console.queue_view import (
-    Deadline,
-    WorkingWeek,
-    deadline,
-    duration_in_words,
-    working_time,
-)
-from services.triage.deadlines import add_working_hours
+from services.console.queue_view import Deadline, deadline, duration_in_words, week_from
+from services.triage import policies
+from services.triage.api import get_working_week
+from services.triage.deadlines import week_of
 from services.triage.policy import load_policy
+from shared.working_time import WorkingWeek
 
 WEEK = WorkingWeek()
 NEAR = timedelta(hours=2)
@@ -26,38 +24,13 @@ def at(day: int, hour: int, minute: int = 0, *, month: int = 11, year: int = 202
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
-def test_working_time_stops_overnight_and_at_the_weekend() -> None:
-    friday_4pm, monday_10am = at(27, 16), at(30, 10)
-    assert working_time(WEEK, friday_4pm, monday_10am) == timedelta(hours=2)
-    assert working_time(WEEK, at(30, 7), at(30, 20)) == timedelta(hours=8)
-
-
-def test_working_time_stops_on_bank_holidays_and_the_areas_closures() -> None:
-    # Christmas Day is a Friday in 2026; Boxing Day's substitute is Monday 28 December.
-    christmas_eve_4pm = at(24, 16, month=12)
-    tuesday_10am = at(29, 10, month=12)
-    assert working_time(WEEK, christmas_eve_4pm, tuesday_10am) == timedelta(hours=2)
-    closed = WorkingWeek(closed_days=frozenset({date(2026, 12, 29)}))
-    assert working_time(closed, christmas_eve_4pm, tuesday_10am) == timedelta(hours=1)
-
-
-def test_working_time_follows_local_hours_in_summer_time() -> None:
-    # 09:00 to 17:00 in London is 08:00 to 16:00 UTC in July.
-    assert working_time(WEEK, at(6, 7, month=7), at(6, 8, 30, month=7)) == timedelta(minutes=30)
-    assert working_time(WEEK, at(6, 15, month=7), at(6, 17, month=7)) == timedelta(hours=1)
-
-
-def test_working_time_is_negative_when_the_end_comes_first() -> None:
-    assert working_time(WEEK, at(30, 11), at(30, 10)) == -timedelta(hours=1)
-
-
-@pytest.mark.parametrize("hours", [0.5, 4, 8, 24, 72])
-@pytest.mark.parametrize(
-    "start", [at(30, 9), at(27, 16, 45), at(24, 12, month=12), at(3, 20, month=7), at(28, 3)]
-)
-def test_working_time_agrees_with_triages_deadlines(start: datetime, hours: float) -> None:
-    due = add_working_hours(load_policy(), start, hours)
-    assert working_time(WEEK, start, due) == timedelta(hours=hours)
+@pytest.mark.parametrize("policy", ["demoshire", "cwm-demo"])
+def test_the_queue_counts_by_the_week_triage_publishes_for_its_policy(policy: str) -> None:
+    """The queue's week is the area's, as triage's GET /v1/working-week gives it: the
+    week triage's own deadlines are set by, its opening time and closures included."""
+    active = load_policy(Path(policies.__file__).parent / f"{policy}.json")
+    published = asyncio.run(get_working_week(None, active))  # type: ignore[arg-type]
+    assert week_from(published.model_dump()) == week_of(active)
 
 
 @pytest.mark.parametrize(

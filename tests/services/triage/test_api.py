@@ -373,3 +373,23 @@ async def test_neither_an_analyst_nor_an_agency_worker_reads_or_overrides_a_deci
             headers=bearer(who),
         )
         assert (read.status_code, moved.status_code) == (403, 403)
+
+
+async def test_any_caller_reads_the_areas_working_week_and_no_one_without_a_key(
+    signpost: Signpost,
+) -> None:
+    """The week triage's working-hours deadlines run by, as the console counts by it."""
+    school = await signpost.key("school", "100001", "reports:write")
+    week = await signpost.client.get("/v1/working-week", headers=bearer(school))
+    assert week.status_code == 200, week.text
+    assert week.json() | {"policy": None} == {
+        "policy": None,
+        "calendar": "england-and-wales",
+        "timezone": "Europe/London",
+        "opens": "09:00",
+        "closes": "17:00",
+        "weekdays": [0, 1, 2, 3, 4],
+        "closed_days": week.json()["closed_days"],
+    }
+    assert week.json()["policy"]["id"]
+    assert (await signpost.client.get("/v1/working-week")).status_code == 401
