@@ -56,6 +56,9 @@ VIEWPORT = ViewportSize(width=1280, height=800)
 # Names the folder each screen's screenshot is written to (docs/console to refresh them).
 SCREENSHOTS = "SIGNPOST_SCREENSHOTS"
 STATUTORY_EXAMPLE = ROOT / "examples" / "statutory-report.json"
+# Maya at Demo Primary (100001, the demo DSL's school) and Noah at school 100002.
+ENCOMPASS_EXAMPLE = ROOT / "examples" / "police-domestic-abuse-report.json"
+DEMO_SCHOOL = "100001"
 
 
 async def launch(playwright: Playwright) -> Browser:
@@ -105,11 +108,8 @@ class Site:
         )
         return str(key)
 
-    async def statutory_report(self, reference: str) -> str:
-        """The example statutory report as the demo force's records system posts it
-        (under its own `reference`), once routing has sent it to the MASH."""
-        body = json.loads(STATUTORY_EXAMPLE.read_text())
-        body["source"]["reference"] = reference
+    async def police_report(self, body: dict[str, Any]) -> str:
+        """A report as the demo force's records system posts it, once routed: its id."""
         auth = {"Authorization": f"Bearer {await self.police_key()}"}
         async with httpx.AsyncClient(base_url=self.base_url, headers=auth, timeout=10) as api:
             answer = await api.post("/v1/reports", json=body)
@@ -122,6 +122,49 @@ class Site:
 
             await eventually(routed)
         return referral_id
+
+    async def statutory_report(self, reference: str) -> str:
+        """The example statutory report as the demo force's records system posts it
+        (under its own `reference`), once routing has sent it to the MASH."""
+        body = json.loads(STATUTORY_EXAMPLE.read_text())
+        body["source"]["reference"] = reference
+        return await self.police_report(body)
+
+    async def encompass_notice(self) -> str:
+        """The example police domestic abuse report, posted by the demo force: the id of
+        the Operation Encompass notice notify addresses to the demo DSL's school."""
+        referral_id = await self.police_report(json.loads(ENCOMPASS_EXAMPLE.read_text()))
+        async with self.api("school_dsl") as dsl:
+
+            async def notice() -> str | None:
+                listed = await dsl.get("/v1/encompass/notices", params={"referral_id": referral_id})
+                assert listed.is_success, listed.text
+                ours = [n for n in listed.json() if n["recipient_organisation"] == DEMO_SCHOOL]
+                return str(ours[0]["notice_id"]) if ours else None
+
+            found: str = await eventually(notice)
+        return found
+
+    async def subscription(self) -> str:
+        """A webhook subscription of the partnership, made through notify's API by its
+        demo administrator (to a closed loopback port: its deliveries fail): its id."""
+        async with self.api("admin") as admin:
+            made = await admin.post(
+                "/v1/subscriptions",
+                json={
+                    "url": "http://127.0.0.1:9/hooks",
+                    "event_types": ["org.signpost.referral.routed.v1"],
+                },
+            )
+            assert made.status_code == 201, made.text
+        return str(made.json()["id"])
+
+    async def child(self, referral_id: str) -> str:
+        """The subject id of the referral's child, as triage tells the hub."""
+        async with self.api("hub_practitioner") as hub:
+            answer = await hub.get(f"/v1/referrals/{referral_id}/child")
+            assert answer.is_success, answer.text
+        return str(answer.json()["subject_id"])
 
     def api(self, role: str) -> httpx.AsyncClient:
         """The services' API as the demo person of `role`, with the token the console
@@ -141,6 +184,8 @@ async def serve_console(data_dir: Path) -> AsyncIterator[Site]:
         auth_cache_seconds=0,
         # Every browser of the run signs in from 127.0.0.1: more than the default burst.
         console_signin_burst=100,
+        # The administrator's subscription goes to this machine (see Site.subscription).
+        webhook_allow_private=True,
     )
     app = embedded_app(settings, clock=Clock(START))
     server = uvicorn.Server(

@@ -35,8 +35,11 @@ REFERENCE = "DP-2026-004502"
 
 @dataclass(frozen=True)
 class Screen:
-    """A console screen as one person sees it: `path` may name a referral of the module's
-    (`{requested}`: waiting in the queue; `{in_progress}`: the MASH working it)."""
+    """A console screen as one person sees it: `path` may name what the module made
+    (`{requested}`: a referral waiting in the queue; `{in_progress}`: one the MASH is
+    working; `{notice}`: the demo school's Encompass notice; `{person}`: Sam Hale;
+    `{subscription}`: the partnership's webhook subscription; `{child}`: the waiting
+    referral's child)."""
 
     name: str
     role: str | None  # None: nobody signed in
@@ -54,6 +57,18 @@ SCREENS = [
     Screen("reports", "referrer", "/console/reports"),
     Screen("journey", "referrer", "/console/reports/{in_progress}"),
     Screen("not-yours", "agency_worker", "/console/referrals/{requested}", status=403),
+    Screen("queue-filtered", "hub_practitioner", "/console/queue?status=requested&who=unassigned"),
+    Screen("child", "hub_practitioner", "/console/children/{child}"),
+    Screen("preferences", "hub_practitioner", "/console/preferences"),
+    Screen("notices", "school_dsl", "/console/notices"),
+    Screen("notice", "school_dsl", "/console/notices/{notice}"),
+    Screen("admin", "admin", "/console/admin"),
+    Screen("admin-people", "admin", "/console/admin/people"),
+    Screen("admin-person", "admin", "/console/admin/people/{person}"),
+    Screen("admin-keys", "admin", "/console/admin/keys"),
+    Screen("admin-subscriptions", "admin", "/console/admin/subscriptions"),
+    Screen("admin-subscription", "admin", "/console/admin/subscriptions/{subscription}"),
+    Screen("admin-directory", "admin", "/console/admin/directory"),
 ]
 
 # Where each role lands after signing in, and the heading it sees there.
@@ -102,6 +117,20 @@ async def referrals(site: Site) -> dict[str, str]:
             done = await mash.post(f"/v1/referrals/{in_progress}/{step}", json={})
             assert done.is_success, done.text
     return {"requested": requested, "in_progress": in_progress}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def screen_ids(site: Site, referrals: dict[str, str]) -> dict[str, str]:
+    """What the screens' paths name: the module's referrals, the demo school's Encompass
+    notice (from the example police domestic abuse report), Sam Hale's id, a webhook
+    subscription of the partnership's administrator, and the waiting referral's child."""
+    return {
+        **referrals,
+        "notice": await site.encompass_notice(),
+        "person": site.people["hub_practitioner"].id,
+        "subscription": await site.subscription(),
+        "child": await site.child(referrals["requested"]),
+    }
 
 
 @pytest.mark.parametrize("role", list(LANDINGS))
@@ -212,11 +241,11 @@ async def test_a_person_of_another_organisation_gets_the_403_page_with_nothing_o
 
 @pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
 async def test_every_screen_meets_wcag_2_2_aa_by_axe_core(
-    site: Site, people: People, referrals: dict[str, str], screen: Screen
+    site: Site, people: People, screen_ids: dict[str, str], screen: Screen
 ) -> None:
     page = await people.page(screen.role)
     try:
-        answer = await page.goto(site.url(screen.path.format(**referrals)))
+        answer = await page.goto(site.url(screen.path.format(**screen_ids)))
         assert answer is not None and answer.status == screen.status
         await keep_screenshot(page, screen.name)
         violations = await accessibility_violations(page)
