@@ -73,15 +73,18 @@ async def deliveries_of(
     status: str | None,
     subscription_id: str | None,
     limit: int,
+    referral_id: str | None = None,
 ) -> Sequence[Delivery]:
-    """An organisation's deliveries, oldest first, optionally of one status or one of
-    its subscriptions."""
+    """An organisation's deliveries, oldest first, optionally of one status, one of its
+    subscriptions, or about one referral."""
     own = select(WebhookSubscription.id).where(WebhookSubscription.organisation == organisation)
     query = select(Delivery).where(col(Delivery.subscription_id).in_(own))
     if status is not None:
         query = query.where(Delivery.status == status)
     if subscription_id is not None:
         query = query.where(Delivery.subscription_id == subscription_id)
+    if referral_id is not None:
+        query = query.where(Delivery.referral_id == referral_id)
     return (await session.exec(query.order_by(col(Delivery.seq)).limit(limit))).all()
 
 

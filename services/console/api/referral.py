@@ -109,13 +109,14 @@ def _history_counted(triage: Any) -> list[dict[str, Any]]:
 
 
 async def _deliveries(services: Services, referral_id: str) -> list[Any] | None:
-    """This person's organisation's webhook deliveries about the referral; None when
-    they may not see deliveries. Notify lists an organisation's deliveries oldest
-    first, with no referral filter: the page searches the first DELIVERY_WINDOW."""
-    listed = web.answer(await services.get("notify", "/v1/deliveries", limit=DELIVERY_WINDOW))
-    if not isinstance(listed, list):
-        return None
-    return [d for d in listed if d.get("referral_id") == referral_id]
+    """This person's organisation's webhook deliveries about the referral (the first
+    DELIVERY_WINDOW, oldest first); None when they may not see deliveries."""
+    listed = web.answer(
+        await services.get(
+            "notify", "/v1/deliveries", referral_id=referral_id, limit=DELIVERY_WINDOW
+        )
+    )
+    return listed if isinstance(listed, list) else None
 
 
 @router.get("/referrals/{referral_id}")
@@ -136,7 +137,7 @@ REQUEST_ACTIONS = {
     "refuse_level": "refuse",
     "withdraw_level": "withdraw",
 }
-# How many of the organisation's deliveries the page searches for the referral's.
+# The most deliveries about one referral the page lists.
 DELIVERY_WINDOW = 500
 
 

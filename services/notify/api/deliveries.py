@@ -22,13 +22,15 @@ router = APIRouter(prefix="/v1", tags=["notify"])
 
 @router.get(
     "/deliveries",
-    summary="Your organisation's deliveries, oldest first (e.g. ?status=parked)",
+    summary="Your organisation's deliveries, oldest first (e.g. ?status=parked, "
+    "?referral_id=ref_…)",
 )
 async def list_deliveries(
     principal: SubscriptionsRead,
     uow: UoW,
     status: DeliveryStatus | None = None,
     subscription_id: QueryId = None,
+    referral_id: QueryId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeliveryPublic]:
     rows = await deliveries.find(
@@ -36,6 +38,7 @@ async def list_deliveries(
         organisation=principal.organisation,
         status=status,
         subscription_id=subscription_id,
+        referral_id=referral_id,
         limit=limit,
     )
     return [DeliveryPublic.of(row) for row in rows]

@@ -111,11 +111,17 @@ async def find(
     organisation: str,
     status: str | None = None,
     subscription_id: str | None = None,
+    referral_id: str | None = None,
     limit: int = 100,
 ) -> Sequence[Delivery]:
     """An organisation's deliveries, oldest first."""
     return await repository.deliveries_of(
-        uow.session, organisation, status=status, subscription_id=subscription_id, limit=limit
+        uow.session,
+        organisation,
+        status=status,
+        subscription_id=subscription_id,
+        referral_id=referral_id,
+        limit=limit,
     )
 
 

@@ -253,6 +253,13 @@ async def test_a_spent_schedule_parks_flags_the_partner_and_replay_delivers_it(
         other = bearer(await signpost.key("agency", "safe-homes", "subscriptions:write"))
         listed = await signpost.client.get("/v1/deliveries?status=parked", headers=hub)
         assert [d["id"] for d in listed.json()] == [parked.id]
+        # Filtered by the referral it is about: that one, and none for another referral.
+        about = await signpost.client.get(
+            f"/v1/deliveries?referral_id={parked.referral_id}", headers=hub
+        )
+        assert [d["id"] for d in about.json()] == [parked.id]
+        elsewhere = await signpost.client.get("/v1/deliveries?referral_id=ref_other", headers=hub)
+        assert elsewhere.status_code == 200 and elsewhere.json() == []
         assert (
             await signpost.client.get("/v1/deliveries?status=parked", headers=other)
         ).json() == []
