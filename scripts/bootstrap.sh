@@ -18,7 +18,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "creating .venv with $("$PYTHON" --version)" >&2
     "$PYTHON" -m venv .venv
 fi
-want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml clients/python/pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 installed() { [ -f ".venv/.signpost-$1" ] && [ "$(cat ".venv/.signpost-$1")" = "$want" ]; }
 if installed dev || { [ "$what" = runtime ] && installed runtime; }; then
     exit 0
@@ -30,6 +30,11 @@ else
     echo "installing Signpost's pinned runtime dependencies into .venv" >&2
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".$extras"
+if [ "$what" = dev ]; then
+    # The typed Python client integrators use (clients/python), for its tests and examples.
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+        -e clients/python
+fi
 echo "$want" > ".venv/.signpost-$what"
 if [ "$what" = dev ]; then
     echo "$want" > .venv/.signpost-runtime

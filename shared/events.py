@@ -189,7 +189,9 @@ class ReferralTriaged(EventData):
     postcode_district: str | None = None
     # Added by the threshold-policy issue (all optional: older producers omit them).
     decide_by: AwareDatetime | None = Field(
-        default=None, description="When the decision on this referral is due."
+        default=None,
+        description="Triage's deadline, for the hub: when the threshold decision on this "
+        "referral is due under the policy. Not the agency's respond_by (referral.routed).",
     )
     level_name: str | None = None
     top_level: Level | None = Field(
@@ -232,7 +234,11 @@ class ReferralRouted(EventData):
     directory_version: str
     routed_at: AwareDatetime
     referrer_organisation: str
-    respond_by: datetime | None = None
+    respond_by: datetime | None = Field(
+        default=None,
+        description="Routing's deadline, for the destination: when it must accept or "
+        "decline; then the referral escalates to the hub. Not triage's decide_by.",
+    )
 
 
 class ReferralStatus(EventData):
@@ -248,7 +254,9 @@ class ReferralStatus(EventData):
     # destination the status is about, so the agency it concerns is told too.
     destination: Destination | None = None
     respond_by: AwareDatetime | None = Field(
-        default=None, description="When the destination must accept or decline (requested)."
+        default=None,
+        description="Routing's deadline, for the destination: when it must accept or "
+        "decline (requested); then the referral escalates to the hub. Not triage's decide_by.",
     )
 
 

@@ -84,6 +84,16 @@ class AssignedView(BaseModel):
     at: datetime = Field(description="Since when they have it.")
 
 
+# The two deadlines an integrator meets, named apart: this one is routing's, for the
+# receiving agency.
+RESPOND_BY = (
+    "Routing's deadline, for the receiving agency: when the destination must accept or "
+    "decline the referral while it is requested (its directory response time); when it "
+    "passes unanswered, the referral escalates to the hub. Null once answered. Not "
+    "triage's decide_by, the hub's deadline for the threshold decision."
+)
+
+
 class ReferralView(BaseModel):
     """A referral as its destination sees it: ids, level and status, who there has it,
     no personal data about the child."""
@@ -93,7 +103,7 @@ class ReferralView(BaseModel):
     level: int
     priority: str
     destination: DestinationView
-    respond_by: datetime | None
+    respond_by: datetime | None = Field(description=RESPOND_BY)
     routed_at: datetime
     updated_at: datetime | None
     reason_code: str | None
@@ -193,6 +203,13 @@ class OverrideRequest(ActionRequest):
     destination: Literal["mash", "hub", "universal"] = Field(
         description="mash: up to children's social care; hub: to the hub; universal: no referral."
     )
+    rationale: Rationale
+
+
+class CancelRequest(ActionRequest):
+    """The hub cancels an open referral: no referral is made, universal services are
+    advised (the same as overriding its destination to `universal`)."""
+
     rationale: Rationale
 
 

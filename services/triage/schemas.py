@@ -28,6 +28,15 @@ class FactorView(BaseModel):
     source: str
 
 
+# The two deadlines an integrator meets, named apart: this one is triage's, for the hub.
+DECIDE_BY = (
+    "Triage's deadline, for the hub: when the threshold decision on this referral is "
+    "due under the policy (working hours of the area's week; round the clock for red; "
+    "none for universal services). Not the receiving agency's deadline: that is "
+    "routing's respond_by."
+)
+
+
 class DecisionView(BaseModel):
     """What the policy decided, kept as decided."""
 
@@ -35,7 +44,7 @@ class DecisionView(BaseModel):
     level_name: str
     priority: str
     score: int
-    decide_by: UtcTime | None
+    decide_by: UtcTime | None = Field(description=DECIDE_BY)
     factors: list[FactorView]
     rules: list[str]
     rationale: str
@@ -51,7 +60,7 @@ class OverrideView(BaseModel):
     by_name: str
     by_organisation: str
     at: UtcTime
-    decide_by: UtcTime | None
+    decide_by: UtcTime | None = Field(description=DECIDE_BY)
     requested_by_name: str | None = Field(
         default=None,
         description=(
@@ -89,7 +98,7 @@ class TriageView(BaseModel):
     level: int = Field(description="The level as it stands (after any override).")
     level_name: str
     priority: str
-    decide_by: UtcTime | None
+    decide_by: UtcTime | None = Field(description=DECIDE_BY)
     policy: PolicyView
     explanation: str = Field(description="The decision and any overrides, in words.")
     decision: DecisionView

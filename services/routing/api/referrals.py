@@ -15,6 +15,7 @@ from services.routing.api.dependencies import ReferralsRead, ReferralsWrite, UoW
 from services.routing.lifecycle import Status
 from services.routing.schemas import (
     AssignRequest,
+    CancelRequest,
     CloseRequest,
     DeclineRequest,
     OverrideRequest,
@@ -172,6 +173,13 @@ _change(
     ReassignRequest,
     service.reassign,
     summary="The hub sends a referral to an agency of its choosing, with a rationale",
+)
+_change(
+    "cancel",
+    CancelRequest,
+    service.cancel,
+    summary="The hub cancels an open referral: no referral, universal services advised "
+    "(as an override to universal), with a rationale",
 )
 _change(
     "override",

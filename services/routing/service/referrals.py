@@ -33,6 +33,7 @@ from services.routing.models import RoutingDecision, RoutingPathway
 from services.routing.schemas import (
     AssignedView,
     AssignRequest,
+    CancelRequest,
     CandidateView,
     CloseRequest,
     DeclineRequest,
@@ -485,7 +486,8 @@ def _referral_view(row: RoutingDecision) -> ReferralView:
             organisation=row.destination_organisation,
             name=row.destination_name,
         ),
-        respond_by=as_utc(row.respond_by) if row.respond_by else None,
+        # The destination's deadline to accept or decline: over once it has answered.
+        respond_by=as_utc(row.respond_by) if row.respond_by and row.status == "requested" else None,
         routed_at=as_utc(row.routed_at),
         updated_at=as_utc(row.updated_at) if row.updated_at else None,
         reason_code=row.reason_code,
@@ -813,6 +815,19 @@ async def override(
     """The hub overrides where a referral goes, saying why: up to the MASH, to itself, or
     down to universal services (no referral; an open request is cancelled)."""
     return await _as_the_hub(uow, principal, referral_id, request)
+
+
+async def cancel(
+    *, uow: UnitOfWork, principal: Principal, referral_id: str, request: CancelRequest
+) -> RoutingRecord:
+    """The hub cancels an open referral (the `cancel` its allowed actions offer): exactly
+    an override down to universal services, with the hub's rationale."""
+    return await _as_the_hub(
+        uow,
+        principal,
+        referral_id,
+        OverrideRequest(destination="universal", rationale=request.rationale),
+    )
 
 
 # ---------------------------------------------------------------- who has a referral

@@ -3,10 +3,12 @@ through it over the API (each change a referral.status event; each illegal one a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import get_args
 
 import pytest
 
+from services.apps import service_app
 from services.routing.lifecycle import (
     DECLINE_REASONS,
     OUTCOMES,
@@ -17,6 +19,7 @@ from services.routing.lifecycle import (
     transition,
 )
 from shared.events import ReasonCode
+from shared.settings import embedded_settings
 from tests.services.conftest import Signpost
 from tests.services.routing.conftest import agency_key, decision, hub_key, statuses, triage
 
@@ -300,3 +303,38 @@ async def test_an_unknown_reason_code_filter_is_a_422_naming_it(sp: Signpost) ->
     answer = await sp.client.get("/v1/referrals?reason_code=bored", headers=await hub_key(sp))
     assert answer.status_code == 422
     assert "reason_code" in answer.text
+
+
+def test_every_action_a_referral_can_offer_has_its_route(tmp_path: Path) -> None:
+    """`allowed_actions` only ever names an action an integrator can call."""
+    app = service_app("routing", embedded_settings(tmp_path / "var"))
+    paths = app.openapi()["paths"]
+    for action in ACTIONS:
+        assert "post" in paths.get(f"/v1/referrals/{{referral_id}}/{action}", {}), action
+
+
+async def test_the_hub_cancels_an_open_referral_with_a_rationale_and_an_agency_cannot(
+    sp: Signpost,
+) -> None:
+    referral_id = await triage(sp)  # level 2 → Safe Homes, requested
+    reason = {"rationale": "The family moved out of the area; the new authority has it."}
+    refused = await sp.client.post(
+        f"/v1/referrals/{referral_id}/cancel", headers=await agency_key(sp), json=reason
+    )
+    assert refused.status_code == 403
+    assert (
+        await sp.client.post(
+            f"/v1/referrals/{referral_id}/cancel", headers=await hub_key(sp), json={}
+        )
+    ).status_code == 422  # the rationale is required
+
+    cancelled = await sp.client.post(
+        f"/v1/referrals/{referral_id}/cancel", headers=await hub_key(sp), json=reason
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert (await statuses(sp, referral_id))[-1][0] == "cancelled"
+    again = await sp.client.post(
+        f"/v1/referrals/{referral_id}/cancel", headers=await hub_key(sp), json=reason
+    )
+    assert again.status_code == 409
