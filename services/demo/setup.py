@@ -83,7 +83,8 @@ def demo_setup(data_dir: Path, base_url: str) -> Callable[[FastAPI], Awaitable[N
         registry: KeyRegistry = app.state.key_registry
         if state_file.exists():
             state = json.loads(state_file.read_text())
-            # Subscribed by a release before the demo's subscriptions were marked.
+            # The sink is where this run serves it (another port, say); and a release
+            # before the demo's subscriptions were marked left them unmarked.
             async with app.state.runtimes["notify"].ctx.units.begin() as uow:
                 for subscription_id in DEMO_SUBSCRIPTIONS:
                     await subscriptions.keep_local_target(

@@ -114,3 +114,24 @@ async def test_every_kind_of_partner_gets_a_demo_key_that_works_for_its_organisa
     second = await run_once()
     assert second["police"] == first["police"] and second["hub"] == first["hub"]
     assert second["agency"] != first["agency"]  # made anew, and it works (above)
+
+
+async def test_a_later_run_on_another_port_points_the_demo_sink_subscriptions_at_it(
+    tmp_path: Path,
+) -> None:
+    """`make run PORT=8010` with the ./var of an earlier `make run`: the demo's webhooks
+    follow the sink to its new address instead of failing against the old one."""
+    data_dir = tmp_path / "var"
+    for port in (8000, 8010):
+        app = embedded_app(
+            embedded_settings(data_dir), on_started=demo_setup(data_dir, f"http://127.0.0.1:{port}")
+        )
+        async with app.router.lifespan_context(app):
+            async with app.state.runtimes["notify"].ctx.db.session() as session:
+                urls = {
+                    row.id: row.url for row in (await session.exec(select(WebhookSubscription)))
+                }
+    assert urls == {
+        "sub_demo_sink": "http://127.0.0.1:8010/demo/sink/webhook",
+        "sub_demo_school_sink": "http://127.0.0.1:8010/demo/sink/webhook",
+    }

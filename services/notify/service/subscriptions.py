@@ -93,13 +93,16 @@ async def create(
 
 
 async def keep_local_target(*, uow: UnitOfWork, subscription_id: str, url: str) -> bool:
-    """Mark an existing subscription to exactly `url` as a local target (the embedded
-    demo's sink, subscribed before the mark existed); False when there is none."""
+    """Keep the embedded demo's subscription to its own sink pointed at `url`, the sink's
+    address on this run: a later `make run` on another port moves it there (its
+    deliveries would otherwise fail against the old port). A subscription to exactly
+    `url` from before the local-target mark existed is marked. Only a subscription
+    already marked as a local target is moved; False when there is none to keep."""
     sub = await repository.subscription(uow.session, subscription_id)
-    if sub is None or sub.url != url:
+    if sub is None or (sub.url != url and not sub.local_target):
         return False
-    if not sub.local_target:
-        sub.local_target = True
+    if sub.url != url or not sub.local_target:
+        sub.url, sub.local_target = url, True
         uow.session.add(sub)
     return True
 
