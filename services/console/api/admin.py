@@ -60,10 +60,8 @@ class RolesForm(CheckedText):
 
 class RevokeForm(CheckedText):
     model_config = ConfigDict(extra="forbid")
-    multiline = frozenset({"rationale"})
 
     csrf: str = Field(default="", max_length=100)
-    rationale: str = Field(default="", max_length=2000)
 
 
 async def _administrator(request: Request, uow: UoW) -> SignedIn | Response:
@@ -291,26 +289,16 @@ async def keys(request: Request, uow: UoW) -> Response:
 async def revoke_key(
     request: Request, uow: UoW, key_id: str, form: Annotated[RevokeForm, Form()]
 ) -> Response:
-    """Revoke a key everywhere (as `signpost keys revoke` does), saying why."""
+    """Revoke a key everywhere (as `signpost keys revoke` does)."""
     signed = await _checked(request, uow, form.csrf)
     if not isinstance(signed, SignedIn):
         return signed
-    if not form.rationale.strip():
-        return await _keys_page(
-            request,
-            signed,
-            error="Say why: a rationale is required to revoke a key.",
-            status_code=422,
-        )
     registry: KeyRegistry = request.app.state.key_registry
     if not await registry.revoke(key_id):
         return await _keys_page(request, signed, error=f"No active key {key_id}.", status_code=409)
-    # The registry keeps when, not who or why: the log keeps those (a key's, never a
-    # child's, story).
-    log.info(
-        "api key revoked",
-        extra={"key_id": key_id, "by": signed.person.id, "rationale": form.rationale},
-    )
+    # The registry keeps when; the log keeps who (ids only: no free text, which could
+    # name a child, goes to a log).
+    log.info("api key revoked", extra={"key_id": key_id, "by": signed.person.id})
     return web.to("/console/admin/keys")
 
 
