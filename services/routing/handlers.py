@@ -9,7 +9,7 @@ import logging
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy.exc import IntegrityError
 
-from services.routing.service.directory import directory_cache, seed
+from services.routing.service.directory import VersionTaken, directory_cache, seed
 from services.routing.service.referrals import record_routing
 from services.routing.settings import settings_of
 from shared.consuming import Subscription
@@ -36,6 +36,6 @@ async def on_start(ctx: ServiceContext) -> None:
     try:
         async with ctx.units.begin() as uow:
             await seed(uow=uow, path=settings_of(ctx).directory_path)
-    except IntegrityError:
+    except (IntegrityError, VersionTaken):
         # Another replica stored the same version first.
         log.info("directory already seeded by another replica")

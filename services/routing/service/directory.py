@@ -107,6 +107,10 @@ def _slug(area: str) -> str:
     return "-".join(words[:3])[:40] or "directory"
 
 
+class VersionTaken(Exception):
+    """The file's version is stored already (another replica seeded it meanwhile)."""
+
+
 async def _save_version(
     uow: UnitOfWork,
     content: DirectoryContent,
@@ -115,16 +119,21 @@ async def _save_version(
     changed_by: str,
     note: str,
     version: str | None = None,
+    keep_name: bool = False,
 ) -> DirectoryVersion:
     """Store `content` as the newest version.
 
     A directory loaded from a file keeps the file's own `version` when it is not yet
-    taken; every other change is named `<area>-<n>`, n being its sequence number.
+    taken; every other change is named `<area>-<n>`, n being its sequence number. With
+    `keep_name` (seeding from a file) a taken `version` is VersionTaken, never a copy
+    under another name: replicas starting together store the file once.
     """
     session, at = uow.session, uow.now()
     number = (await repository.latest_version_seq(session) or 0) + 1
     free = version and await repository.version_named(session, version) is None
     name = version if free else None
+    if name is None and keep_name:
+        raise VersionTaken(version)
     if name is None:
         name = f"{_slug(content.area)}-{number}"
         if await repository.version_named(session, name) is not None:
@@ -188,6 +197,7 @@ async def seed(*, uow: UnitOfWork, path: Path | None) -> None:
         changed_by=SYSTEM,
         note=f"loaded from {path or 'the demo directory'}",
         version=from_file.version,
+        keep_name=True,
     )
 
 
