@@ -13,12 +13,16 @@ is decoded under bounds and accepted only in exactly the form `encode_cursor` gi
 the caller's own list) and every list still applies its own scope to the rows after it,
 so a cursor forged or taken from another list shows nothing more.
 
-`limit` is 1 to `MAX_LIMIT` (default `DEFAULT_LIMIT`). When there are more rows, the
-answer's `Link` header points at the next page (`rel="next"`) with the same filters;
-the last page has none.
+`limit` is 1 to `MAX_LIMIT` (default `DEFAULT_LIMIT`); a list that had a larger
+`limit` before it had cursors keeps its own default and maximum (`page_query`), so no
+caller's request stops working. When there are more rows, the answer's `Link` header
+points at the next page (`rel="next"`) with the same filters; the last page has none.
+A list read oldest first (deliveries, subscriptions) pages the same way in the other
+direction (`oldest_first`).
 
-Route helpers (`PageQuery`, `next_link`, `invalid_query`, `time_range`) are FastAPI's;
-the rest (`Position`, `Page`, `page_of`, `newest_first`) is plain Python and SQLAlchemy
+Route helpers (`PageQuery`, `page_query`, `next_link`, `link_to`, `invalid_query`,
+`time_range`) are FastAPI's; the rest (`Position`, `Page`, `page_of`, `newest_first`,
+`oldest_first`) is plain Python and SQLAlchemy
 for the use cases and queries below the API.
 """
 
@@ -140,6 +144,17 @@ def newest_first(
     return query.order_by(at.desc(), id_.desc()).limit(page.limit + 1)
 
 
+def oldest_first(
+    query: Q, at: ColumnElement[datetime], id_: ColumnElement[str], page: PageRequest
+) -> Q:
+    """As `newest_first`, the other way: the oldest `at` first, then the least `id_`,
+    from just after `page.after`."""
+    if page.after is not None:
+        after = tuple_(literal(page.after.at, at.type), literal(page.after.id, id_.type))
+        query = query.where(tuple_(at, id_) > after)
+    return query.order_by(at.asc(), id_.asc()).limit(page.limit + 1)
+
+
 # ------------------------------------------------------------------ at the API
 
 
@@ -149,22 +164,7 @@ def invalid_query(name: str, message: str, kind: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("query", name), "msg": message, "type": kind}])
 
 
-def page_request(
-    cursor: Annotated[
-        str | None,
-        Query(
-            description="Where to carry on: the `cursor` from the previous page's `Link` "
-            "header (opaque; any other value is a 422 naming `cursor`). Without it, the "
-            "first page.",
-        ),
-    ] = None,
-    limit: Annotated[
-        int,
-        Query(ge=1, le=MAX_LIMIT, description=f"How many to list, 1 to {MAX_LIMIT}."),
-    ] = DEFAULT_LIMIT,
-) -> PageRequest:
-    """The page a list route is asked for (422 naming `cursor` or `limit` when either is
-    not one it could be)."""
+def _page_request(cursor: str | None, limit: int) -> PageRequest:
     if cursor is None:
         return PageRequest(limit=limit)
     try:
@@ -177,6 +177,36 @@ def page_request(
             "invalid_cursor",
         ) from None
 
+
+_CURSOR_DESCRIPTION = (
+    "Where to carry on: the `cursor` from the previous page's `Link` header (opaque; "
+    "any other value is a 422 naming `cursor`). Without it, the first page."
+)
+
+
+def page_query(
+    default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT
+) -> Callable[[str | None, int], PageRequest]:
+    """The dependency that reads a list route's page (`cursor`, and `limit` from 1 to
+    `maximum`, `default` when not given): a 422 naming `cursor` or `limit` when either
+    is not one it could be."""
+
+    def page_request(cursor: str | None = None, limit: int = default) -> PageRequest:
+        return _page_request(cursor, limit)
+
+    # Real objects, not the strings `from __future__ import annotations` leaves (which
+    # could not see `maximum`): FastAPI reads the parameters from these.
+    page_request.__annotations__ = {
+        "cursor": Annotated[str | None, Query(description=_CURSOR_DESCRIPTION)],
+        "limit": Annotated[
+            int, Query(ge=1, le=maximum, description=f"How many to list, 1 to {maximum}.")
+        ],
+        "return": PageRequest,
+    }
+    return page_request
+
+
+page_request = page_query()
 
 PageQuery = Annotated[PageRequest, Depends(page_request)]
 
@@ -197,8 +227,15 @@ def next_link(
     other query parameters (its filters) as they were; None on the last page."""
     if page.next is None:
         return None
-    kept = [(name, value) for name, value in query if name not in (CURSOR, LIMIT)]
-    params = [(CURSOR, encode_cursor(page.next)), (LIMIT, str(limit)), *kept]
+    return link_to(path, query, {CURSOR: encode_cursor(page.next), LIMIT: str(limit)})
+
+
+def link_to(path: str, query: Iterable[tuple[str, str]], given: dict[str, str]) -> str:
+    """A `rel="next"` `Link` to `path` with `given` parameters first and the request's
+    other query parameters (its filters) as they were: for a list whose next page is
+    named otherwise than by `cursor` (the Encompass poll's `after`)."""
+    kept = [(name, value) for name, value in query if name not in given]
+    params = [*given.items(), *kept]
     return f'<{path}?{urlencode(params)}>; rel="next"'
 
 

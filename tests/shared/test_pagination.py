@@ -7,10 +7,13 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import pytest
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, select
@@ -26,9 +29,12 @@ from shared.pagination import (
     decode_cursor,
     encode_cursor,
     instant,
+    link_to,
     newest_first,
     next_link,
+    oldest_first,
     page_of,
+    page_query,
     page_request,
     time_range,
 )
@@ -127,6 +133,21 @@ def test_a_route_reads_its_page_from_the_cursor_and_limit() -> None:
     assert page_request(cursor=GOOD, limit=3) == PageRequest(limit=3, after=FIRST)
 
 
+def test_a_list_that_allowed_more_before_cursors_keeps_its_own_default_and_maximum() -> None:
+    app = FastAPI()
+
+    @app.get("/older")
+    def older(page: Annotated[PageRequest, Depends(page_query(default=100, maximum=500))]) -> int:
+        return page.limit
+
+    client = TestClient(app)
+
+    assert client.get("/older").json() == 100
+    assert client.get("/older", params={"limit": 500}).json() == 500
+    refused = client.get("/older", params={"limit": 501})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
 # ------------------------------------------------------------------ pages
 
 
@@ -154,8 +175,9 @@ def table() -> Table:
     )
 
 
+@pytest.mark.parametrize(("order", "newest"), [(newest_first, True), (oldest_first, False)])
 def test_pages_in_the_stable_order_list_every_row_once_when_many_share_a_time(
-    table: Table,
+    table: Table, order: Any, newest: bool
 ) -> None:
     engine = create_engine("sqlite://")
     table.metadata.create_all(engine)
@@ -163,7 +185,7 @@ def test_pages_in_the_stable_order_list_every_row_once_when_many_share_a_time(
     rows = [{"id": f"ref_{n:02d}", "at": at} for n, at in enumerate(times * 3)]
     with engine.begin() as conn:
         conn.execute(insert(table), rows)
-    expected = [r["id"] for r in sorted(rows, key=lambda r: (r["at"], r["id"]), reverse=True)]
+    expected = [r["id"] for r in sorted(rows, key=lambda r: (r["at"], r["id"]), reverse=newest)]
 
     for limit in (1, 2, 4, 7, len(rows), len(rows) + 1):
         seen: list[str] = []
@@ -171,7 +193,7 @@ def test_pages_in_the_stable_order_list_every_row_once_when_many_share_a_time(
         with engine.connect() as conn:
             while True:
                 request = PageRequest(limit=limit, after=after)
-                query = newest_first(select(table), table.c.at, table.c.id, request)
+                query = order(select(table), table.c.at, table.c.id, request)
                 page = page_of(conn.execute(query).all(), limit, lambda r: Position(r.at, r.id))
                 seen += [r.id for r in page.items]
                 if page.next is None:
@@ -208,6 +230,14 @@ def test_the_link_carries_the_cursor_the_limit_and_the_same_filters() -> None:
         ("reference", "second"),
     ]
     assert "<x>" not in target and " " not in target
+
+
+def test_a_link_may_name_its_next_page_by_another_parameter_keeping_the_filters() -> None:
+    query = [("after", "7"), ("status", "pending"), ("limit", "9")]
+
+    link = link_to("/v1/encompass/notices", query, {"after": "12", "limit": "9"})
+
+    assert link == '</v1/encompass/notices?after=12&limit=9&status=pending>; rel="next"'
 
 
 def test_the_last_page_has_no_link() -> None:
