@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from services.apps import DEFINITIONS
 from shared.cli import Handler
 
 SERVICES = tuple(DEFINITIONS)
+KEY_KINDS = ["police", "school", "agency", "hub", "admin"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,9 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key; the key is the last line printed")
     create.add_argument("--name", required=True)
-    create.add_argument(
-        "--kind", required=True, choices=["police", "school", "agency", "hub", "admin"]
-    )
+    create.add_argument("--kind", required=True, choices=KEY_KINDS)
     create.add_argument("--organisation", required=True)
     create.add_argument("--scopes", required=True, help="comma-separated, e.g. reports:write")
     create.add_argument(
@@ -76,6 +76,40 @@ def _parser() -> argparse.ArgumentParser:
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--data-dir", type=Path, default=None)
     keys_sub.add_parser("scopes", help="every scope, what it allows, and which kinds of key get it")
+    rotate = keys_sub.add_parser(
+        "rotate",
+        help="give the chosen partners' active keys new secrets: each gets a new key with the "
+        "same name, kind, organisation and scopes, written to a new file only you can read",
+    )
+    rotate.add_argument(
+        "--organisation",
+        action="append",
+        default=[],
+        help="rotate this organisation's keys (repeatable)",
+    )
+    rotate.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        choices=KEY_KINDS,
+        help="rotate every key of this kind (repeatable; with --organisation: both must match)",
+    )
+    rotate.add_argument("--all", action="store_true", help="rotate every active key")
+    rotate.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        help="a new file for the new keys (mode 0600, never overwritten): one JSON object a "
+        "line with the organisation, the key it replaces and the new key, to hand to each "
+        "partner",
+    )
+    rotate.add_argument(
+        "--revoke-old",
+        action="store_true",
+        help="revoke each old key once its new key is written (default: the old key keeps "
+        "working until you revoke it, so each partner can switch without an outage)",
+    )
+    rotate.add_argument("--data-dir", type=Path, default=None)
     dlq = sub.add_parser("dlq", help="dead-letter topics")
     dlq.set_defaults(handler=lambda args: asyncio.run(_dlq(args)))
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
@@ -244,6 +278,8 @@ async def _keys(args: argparse.Namespace) -> int:
             print("the key is shown once; store it now:")
             print(key)
             return 0
+        if args.keys_command == "rotate":
+            return await _rotate(registry, args)
         if args.keys_command == "revoke":
             if await registry.revoke(args.key_id):
                 print(f"revoked {args.key_id}")
@@ -266,6 +302,70 @@ async def _keys(args: argparse.Namespace) -> int:
         return 0
     finally:
         await registry.db.dispose()
+
+
+async def _rotate(registry, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """`signpost keys rotate`: a new key for each chosen active key, each written (and
+    synced to disk) to `--output` before its old key is revoked (`--revoke-old`), so a
+    crash part way never leaves a partner without a key it can be given. Progress on
+    standard error; ids only on standard output, the secrets only in the file."""
+    from shared.cli import progress
+
+    if not (args.organisation or args.kind or args.all):
+        print("say whose keys to rotate: --organisation, --kind or --all", file=sys.stderr)
+        return 2
+    chosen = [
+        row
+        for row in await registry.list()
+        if row.revoked_at is None
+        and (not args.organisation or row.organisation in args.organisation)
+        and (not args.kind or row.kind.value in args.kind)
+    ]
+    if not chosen:
+        print("no active key matches: nothing rotated", file=sys.stderr)
+        return 1
+    output: Path = args.output
+    try:
+        handle = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        print(f"{output}: cannot create a new file: {exc.strerror}", file=sys.stderr)
+        return 2
+    replaced: list[tuple[str, str, str]] = []
+    with (
+        os.fdopen(handle, "w", encoding="utf-8") as file,
+        progress(len(chosen), "rotating keys", "keys") as bar,
+    ):
+        for row in chosen:
+            new, key = await registry.create(
+                name=row.name, kind=row.kind, organisation=row.organisation, scopes=row.scopes
+            )
+            entry = {
+                "organisation": row.organisation,
+                "name": row.name,
+                "kind": row.kind.value,
+                "replaces": row.id,
+                "key_id": new.id,
+                "key": key,
+            }
+            file.write(json.dumps(entry) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+            if args.revoke_old:
+                await registry.revoke(row.id)
+            replaced.append((row.organisation, row.id, new.id))
+            bar.update(1)
+    for organisation, old, new_id in replaced:
+        print(f"{organisation}: key {old} replaced by {new_id}")
+    organisations = len({organisation for organisation, _, _ in replaced})
+    print(f"rotated {len(replaced)} keys of {organisations} organisations; new keys in {output}")
+    if args.revoke_old:
+        print("the old keys are revoked")
+    else:
+        print(
+            "the old keys still work: revoke each (signpost keys revoke ID) once its "
+            "partner has switched"
+        )
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
-"""What every service's `signpost` commands share: the sub-command registry type and
-checking a data file a partnership owns (policies, calendars, directories)."""
+"""What every service's `signpost` commands share: the sub-command registry type,
+checking a data file a partnership owns (policies, calendars, directories), and the
+progress a long command shows."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeAlias, TypeVar
+from typing import Generic, Never, TypeAlias, TypeVar
+
+from tqdm import tqdm
 
 from shared.datafiles import DataFileError
 
@@ -28,6 +31,25 @@ def read_text(path: Path) -> str | None:
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
         return None
+
+
+def progress(total: int, what: str, unit: str) -> tqdm[Never]:
+    """A progress bar on standard error for a command's `total` steps of `what`: done and
+    total, rate and time left (tqdm's ETA), drawn in place on a terminal, a line now and
+    then when stderr is a log (so a long run still shows it is moving). Standard output
+    stays the command's result. Update it with `.update(n)`; close it (`with`) at the end,
+    which leaves the final count."""
+    terminal = sys.stderr.isatty()
+    return tqdm(
+        total=total,
+        desc=what,
+        unit=f" {unit}",
+        file=sys.stderr,
+        dynamic_ncols=terminal,
+        ncols=None if terminal else 80,
+        mininterval=0.1 if terminal else 5.0,
+        ascii=not terminal,
+    )
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,14 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Never
 
-from shared.cli import Commands
+from shared.cli import Commands, progress
 from shared.problems import Problem
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from services.routing.schemas import SkippedView
 
 
@@ -65,6 +67,19 @@ async def _import_directory(args: argparse.Namespace, document: object) -> int:
     db = Database(settings.service_database_url("routing"))
     clock = Clock(settings.clock_start, running=True)
     units = UnitsOfWork(db, clock=clock, source="/signpost/routing/cli")
+    bar: tqdm[Never] | None = None
+
+    def read(done: int, total: int) -> None:
+        # A bar on standard error once the services are counted; the result stays on
+        # standard output.
+        nonlocal bar
+        if bar is None:
+            bar = progress(total, "reading services", "services")
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+            print("checking and saving the new directory version", file=sys.stderr)
+
     try:
         await prepare_schema(db, history_of("routing"), settings)
         async with units.begin() as uow:
@@ -75,6 +90,7 @@ async def _import_directory(args: argparse.Namespace, document: object) -> int:
                 document=document,
                 response_sla_hours=args.sla_hours,
                 changed_by="cli",
+                progress=read,
             )
     except NothingToImport as nothing:
         _say(nothing.skipped, nothing.notes)
@@ -84,6 +100,8 @@ async def _import_directory(args: argparse.Namespace, document: object) -> int:
         print(f"{path}: the directory would not be valid: {exc}", file=sys.stderr)
         return 1
     finally:
+        if bar is not None:
+            bar.close()
         await db.dispose()
     _say(imported.skipped, imported.notes)
     print(f"imported {len(imported.imported)} agencies: {', '.join(imported.imported)}")

@@ -28,12 +28,14 @@ the `response_sla_hours` the importer gives (default 72).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from services.routing.directory import Agency, Contact, DirectoryContent
 from shared.report import concern_codes as known_concern_codes
+
+T = TypeVar("T")
 
 SIGNPOST_TAXONOMY = "signpost-concern"
 MAX_AGE = 25
@@ -160,15 +162,29 @@ def _contact(service: Mapping[str, Any]) -> Contact | None:
     return contact if contact.model_dump(exclude_none=True) else None
 
 
+# How far a long import has come: (services read, services in the document).
+Progress = Callable[[int, int], None]
+
+
+def _counted(items: list[T], progress: Progress | None) -> Iterator[T]:
+    """`items`, telling `progress` after each one is dealt with."""
+    for done, item in enumerate(items, 1):
+        yield item
+        if progress is not None:
+            progress(done, len(items))
+
+
 def agencies_from_oruk(
     document: Any,
     *,
     taxonomy_concerns: Mapping[str, list[str]],
     response_sla_hours: int = 72,
+    progress: Progress | None = None,
 ) -> Imported:
-    """The agencies an ORUK / HSDS 3 document describes, and the services skipped."""
+    """The agencies an ORUK / HSDS 3 document describes, and the services skipped;
+    `progress` hears how many of its services have been read, after each."""
     result = Imported()
-    for service, parent in _services(document):
+    for service, parent in _counted(list(_services(document)), progress):
         service_id = _text(service.get("id"))
         name = _text(service.get("name"))
         if not service_id or not name:

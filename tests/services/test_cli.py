@@ -1,14 +1,18 @@
-"""`signpost keys`: the scope table, and a registry that is never made by accident (run
-from another folder, the command refuses instead of creating an empty one)."""
+"""`signpost keys`: the scope table, a registry that is never made by accident (run
+from another folder, the command refuses instead of creating an empty one), and
+rotating many partners' keys with progress, the new secrets only in a private file."""
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
-from shared.auth import KIND_SCOPES, SCOPES
+from shared.auth import KIND_SCOPES, SCOPES, KeyRegistry
+from shared.db import Database
 
 CLI = [sys.executable, "-m", "services.cli"]
 
@@ -87,3 +91,115 @@ def test_keys_with_a_data_dir_provision_a_registry_the_folder_then_lists(tmp_pat
     listed = signpost("keys", "list", cwd=tmp_path, env=clean_env())
     assert listed.returncode == 0, listed.stderr
     assert '"organisation": "force-1"' in listed.stdout
+
+
+def create_key(tmp_path: Path, name: str, kind: str, organisation: str, scopes: str) -> str:
+    """A key made through the CLI; the key itself (its last line)."""
+    made = signpost(
+        "keys",
+        "create",
+        "--name",
+        name,
+        "--kind",
+        kind,
+        "--organisation",
+        organisation,
+        "--scopes",
+        scopes,
+        "--data-dir",
+        str(tmp_path / "var"),
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+    assert made.returncode == 0, made.stderr
+    return made.stdout.splitlines()[-1]
+
+
+def registry_of(tmp_path: Path) -> KeyRegistry:
+    return KeyRegistry(
+        Database(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'keys.db'}"), cache_seconds=0
+    )
+
+
+async def verified(tmp_path: Path, *keys: str) -> list[bool]:
+    registry = registry_of(tmp_path)
+    try:
+        return [await registry.verify(key) is not None for key in keys]
+    finally:
+        await registry.db.dispose()
+
+
+def rotate(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return signpost(
+        "keys", "rotate", *args, "--data-dir", str(tmp_path / "var"), cwd=tmp_path, env=clean_env()
+    )
+
+
+async def test_rotate_gives_each_chosen_key_a_new_one_in_a_private_file_with_progress(
+    tmp_path: Path,
+) -> None:
+    school_a = create_key(tmp_path, "mis", "school", "100001", "reports:write")
+    school_b = create_key(tmp_path, "mis", "school", "100002", "reports:write,reports:read")
+    police = create_key(tmp_path, "rms", "police", "force-1", "reports:write")
+    output = tmp_path / "new-keys.jsonl"
+
+    done = rotate(tmp_path, "--kind", "school", "--output", str(output))
+
+    assert done.returncode == 0, done.stderr
+    assert "rotating keys" in done.stderr and "2/2" in done.stderr  # the progress bar
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    entries = [json.loads(line) for line in output.read_text().splitlines()]
+    assert sorted(e["organisation"] for e in entries) == ["100001", "100002"]
+    for entry in entries:
+        assert entry["key"] not in done.stdout + done.stderr  # secrets only in the file
+        assert (
+            f"{entry['organisation']}: key {entry['replaces']} replaced by {entry['key_id']}"
+            in (done.stdout)
+        )
+    assert "rotated 2 keys of 2 organisations" in done.stdout
+    new = [e["key"] for e in entries]
+    # The old keys work until revoked, so each school can switch without an outage; the
+    # new ones carry the same organisation and scopes.
+    assert await verified(tmp_path, school_a, school_b, police, *new) == [True] * 5
+    registry = registry_of(tmp_path)
+    try:
+        rows = {row.id: row for row in await registry.list()}
+    finally:
+        await registry.db.dispose()
+    for entry in entries:
+        old, fresh = rows[entry["replaces"]], rows[entry["key_id"]]
+        assert (fresh.name, fresh.kind, fresh.organisation, fresh.scopes) == (
+            old.name,
+            old.kind,
+            old.organisation,
+            old.scopes,
+        )
+
+
+async def test_rotate_with_revoke_old_ends_the_old_keys_and_never_overwrites_a_file(
+    tmp_path: Path,
+) -> None:
+    old = create_key(tmp_path, "rms", "police", "force-1", "reports:write")
+    other = create_key(tmp_path, "rms", "police", "force-2", "reports:write")
+    output = tmp_path / "new-keys.jsonl"
+
+    done = rotate(tmp_path, "--organisation", "force-1", "--revoke-old", "--output", str(output))
+
+    assert done.returncode == 0, done.stderr
+    [entry] = [json.loads(line) for line in output.read_text().splitlines()]
+    assert await verified(tmp_path, old, other, entry["key"]) == [False, True, True]
+    again = rotate(tmp_path, "--organisation", "force-1", "--output", str(output))
+    assert again.returncode == 2 and "cannot create a new file" in again.stderr
+    assert output.read_text().count("\n") == 1
+
+
+def test_rotate_refuses_without_saying_whose_keys_or_when_none_match(tmp_path: Path) -> None:
+    create_key(tmp_path, "rms", "police", "force-1", "reports:write")
+    output = tmp_path / "new-keys.jsonl"
+
+    unsaid = rotate(tmp_path, "--output", str(output))
+    nobody = rotate(tmp_path, "--organisation", "force-9", "--output", str(output))
+
+    assert unsaid.returncode == 2 and "--organisation, --kind or --all" in unsaid.stderr
+    assert nobody.returncode == 1 and "no active key matches" in nobody.stderr
+    assert not output.exists()

@@ -13,7 +13,7 @@ from services.routing import repository
 from services.routing.directory import Agency, Directory, DirectoryContent, load_directory
 from services.routing.lifecycle import OPEN_STATUSES
 from services.routing.models import DirectoryVersion
-from services.routing.oruk import agencies_from_oruk, merged
+from services.routing.oruk import Progress, agencies_from_oruk, merged
 from services.routing.schemas import DirectoryView, ImportView, SkippedView, VersionSummary
 from services.routing.service import SYSTEM
 from shared.auth import Principal
@@ -298,17 +298,23 @@ async def remove_agency(*, uow: UnitOfWork, principal: Principal, agency_id: str
 
 
 async def import_oruk(
-    *, uow: UnitOfWork, document: Any, response_sla_hours: int, changed_by: str
+    *,
+    uow: UnitOfWork,
+    document: Any,
+    response_sla_hours: int,
+    changed_by: str,
+    progress: Progress | None = None,
 ) -> ImportView:
     """Merge the agencies an Open Referral UK / HSDS 3 document describes into the
     newest directory as a new version; NothingToImport when no service could become
-    an agency."""
+    an agency. `progress` hears how many of the document's services have been read."""
     current = await current_directory(uow)
     try:
         result = agencies_from_oruk(
             document,
             taxonomy_concerns=current.taxonomy_concerns,
             response_sla_hours=response_sla_hours,
+            progress=progress,
         )
         skipped = [
             SkippedView(service_id=s.service_id, name=s.name, reason=s.reason)

@@ -285,6 +285,10 @@ def test_signpost_directory_import_adds_oruk_agencies(tmp_path: Path) -> None:
     assert "imported 3 agencies" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "directory version demoshire-2"
     assert "skipped svc-debt (Adult Debt Advice)" in out.stdout
+    # Progress on standard error, the result alone on standard output.
+    assert "reading services" in out.stderr and "6/6" in out.stderr
+    assert "checking and saving the new directory version" in out.stderr
+    assert "reading services" not in out.stdout
 
 
 # ---------------------------------------------------------------- statutory pathways
