@@ -38,9 +38,11 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import ColumnElement, Select, literal, tuple_
+
+from shared.problems import PROBLEM_JSON
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -186,7 +188,7 @@ _CURSOR_DESCRIPTION = (
 
 def page_query(
     default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT
-) -> Callable[[str | None, int], PageRequest]:
+) -> Callable[..., PageRequest]:
     """The dependency that reads a list route's page (`cursor`, and `limit` from 1 to
     `maximum`, `default` when not given): a 422 naming `cursor` or `limit` when either
     is not one it could be."""
@@ -218,6 +220,67 @@ LINK_HEADER: dict[str, Any] = {
         "schema": {"type": "string"},
     }
 }
+
+
+def pages_text(default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> str:
+    """What a list route's description says of its pages."""
+    return (
+        f"**Pages.** At most `limit` (1 to {maximum}, default {default}) a page. When there "
+        'are more, the `Link` header gives the next page (`rel="next"`), with an opaque '
+        "`cursor`, the same `limit` and the same filters; the last page has no `Link`. The "
+        "order is stable (rows that share a time are ordered by their id), so following "
+        "the links lists every row once."
+    )
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "Each parameter that is not one it could be.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": "string"}},
+                    "field": {"type": "string", "description": "The parameter's name."},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def list_responses(invalid: str) -> dict[int | str, dict[str, Any]]:
+    """A list route's OpenAPI `responses`: its page with the `Link` header, and the 422
+    (problem+json) of a query parameter that is not one it could be (`invalid` says
+    which)."""
+    return {
+        200: {"headers": LINK_HEADER},
+        422: {
+            "description": f"{invalid}: each error names its parameter",
+            "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}},
+        },
+    }
+
+
+def set_link(response: Response, link: str | None) -> None:
+    """Give the answer its `Link` to the next page, when there is one."""
+    if link is not None:
+        response.headers["Link"] = link
+
+
+def link_next(request: Request, response: Response, page: Page[Any], limit: int) -> None:
+    """Give a list route's answer the `Link` to the page after `page`, with the
+    request's filters, when there is one."""
+    set_link(response, next_link(request.url.path, request.query_params.multi_items(), page, limit))
 
 
 def next_link(

@@ -27,6 +27,13 @@ class RoutingDecision(SQLModel, table=True):
     """
 
     __tablename__ = "routing_decision"
+    # The referrals addressed to an organisation, newest first (GET /v1/referrals): one
+    # index range per page, whatever the page (migration 0005).
+    __table_args__ = (
+        Index(
+            "ix_routing_decision_org_routed", "destination_organisation", "routed_at", "referral_id"
+        ),
+    )
 
     referral_id: str = Field(primary_key=True, max_length=40)
     subject_key: str = Field(index=True, max_length=64)

@@ -26,6 +26,7 @@ from services.routing.models import (
     RoutingStep,
 )
 from shared.db import table_of
+from shared.pagination import PageRequest, newest_first
 
 _DECISIONS = table_of(RoutingDecision)
 _INSERT_DECISION = insert(_DECISIONS)
@@ -83,15 +84,18 @@ async def decisions(
     *,
     organisation: str | None,
     statuses: Sequence[str] | None,
-    limit: int,
+    page: PageRequest,
     reason_code: str | None = None,
     assigned_to: str | None = None,
     unassigned: bool = False,
 ) -> list[RoutingDecision]:
-    """Routing records, newest first: those addressed to `organisation` (None: all),
-    in one of `statuses` (None: any), where they are for `reason_code` (None: any),
-    held by the person `assigned_to` (None: anyone) or, when `unassigned`, by nobody."""
-    query = select(RoutingDecision).order_by(col(RoutingDecision.routed_at).desc()).limit(limit)
+    """Routing records, newest first (by `routed_at`, then `referral_id`), the page
+    after `page.after` and one more (see `shared.pagination`): those addressed to
+    `organisation` (None: all), in one of `statuses` (None: any), where they are for
+    `reason_code` (None: any), held by the person `assigned_to` (None: anyone) or, when
+    `unassigned`, by nobody. An organisation's is one range of the
+    (destination_organisation, routed_at, referral_id) index."""
+    query = select(RoutingDecision)
     if organisation is not None:
         query = query.where(RoutingDecision.destination_organisation == organisation)
     if statuses is not None:
@@ -102,6 +106,7 @@ async def decisions(
         query = query.where(col(RoutingDecision.assigned_person_id).is_(None))
     if reason_code is not None:
         query = query.where(RoutingDecision.reason_code == reason_code)
+    query = newest_first(query, _DECISIONS.c.routed_at, _DECISIONS.c.referral_id, page)
     return list((await session.exec(query)).all())
 
 
@@ -262,13 +267,16 @@ async def version_named(session: AsyncSession, version: str) -> DirectoryVersion
     ).first()
 
 
-async def versions(session: AsyncSession) -> list[DirectoryVersion]:
-    """Every version, newest first."""
-    return list(
-        (
-            await session.exec(select(DirectoryVersion).order_by(col(DirectoryVersion.seq).desc()))
-        ).all()
-    )
+async def versions(session: AsyncSession, page: PageRequest) -> list[DirectoryVersion]:
+    """Versions, newest first (by `seq`, which grows with every version), the page
+    after `page.after` and one more (see `shared.pagination`). A version's name is
+    free text, so a page ends at its `seq`: `page.after.id` is that number, in digits
+    (the API refuses any other)."""
+    query = select(DirectoryVersion)
+    if page.after is not None:
+        query = query.where(col(DirectoryVersion.seq) < int(page.after.id))
+    query = query.order_by(col(DirectoryVersion.seq).desc()).limit(page.limit + 1)
+    return list((await session.exec(query)).all())
 
 
 async def add_version(session: AsyncSession, row: DirectoryVersion) -> DirectoryVersion:

@@ -30,7 +30,7 @@ from services.intake.schemas import (
 from services.intake.settings import IntakeSettings, settings_of
 from shared.auth import NO_KEY
 from shared.events import ReferralState
-from shared.pagination import LINK_HEADER, PageQuery, next_link, time_range
+from shared.pagination import LINK_HEADER, PageQuery, link_next, time_range
 from shared.problems import Problem
 from shared.report import ConcernReport, vocabulary
 
@@ -269,9 +269,7 @@ async def list_reports(
     page: PageQuery,
 ) -> list[ReportSummary]:
     found = await service.list_reports(uow=uow, principal=principal, filters=filters, page=page)
-    link = next_link(request.url.path, request.query_params.multi_items(), found, page.limit)
-    if link is not None:
-        response.headers["Link"] = link
+    link_next(request, response, found, page.limit)
     return found.items
 
 

@@ -3,14 +3,25 @@ agency (`directory:write`; every change a new version), import Open Referral UK.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from services.routing.api.dependencies import AnyKey, DirectoryWrite, UoW
 from services.routing.directory import Agency, DirectoryContent
 from services.routing.schemas import DirectoryView, ImportView, VersionSummary
 from services.routing.service import directory as service
+from shared.pagination import (
+    CURSOR,
+    MAX_LIMIT,
+    PageQuery,
+    PageRequest,
+    invalid_query,
+    link_next,
+    list_responses,
+    pages_text,
+)
 
 router = APIRouter()
 
@@ -27,9 +38,49 @@ async def put_directory(
     return await service.replace(uow=uow, principal=principal, content=body)
 
 
-@router.get("/directory/versions", summary="Every version of the directory, newest first")
-async def list_versions(_: AnyKey, uow: UoW) -> list[VersionSummary]:
-    return await service.history(uow=uow)
+# A page of versions ends at its last version's `seq` (a version's name is free text):
+# the cursor's id is that number, as `str(seq)` writes it, and a BIGINT's at most.
+_SEQ = re.compile(r"0|[1-9][0-9]{0,17}")
+
+
+def _version_page(page: PageQuery) -> PageRequest:
+    """The page of versions asked for: a cursor whose id is not a version's number
+    (one no list of versions gave) is a 422 naming `cursor`, as any other bad cursor."""
+    if page.after is not None and not _SEQ.fullmatch(page.after.id):
+        raise invalid_query(
+            CURSOR,
+            "not a cursor this list gave: use the one from the previous page's Link "
+            "header, or leave it out to start from the first page",
+            "invalid_cursor",
+        )
+    return page
+
+
+@router.get(
+    "/directory/versions",
+    summary="Every version of the directory, newest first",
+    description=(
+        "The versions of the directory, newest first (by `seq`, which grows with every "
+        "version), each with who made it, how and when, and how many agencies it has.\n\n"
+        + pages_text()
+        + f" A `cursor` no list of versions gave, or a `limit` outside 1 to {MAX_LIMIT}, "
+        "is a 422 naming the parameter."
+    ),
+    response_description="The directory's versions, one page",
+    responses=list_responses(
+        f"A `cursor` no list of versions gave, or a `limit` outside 1 to {MAX_LIMIT}"
+    ),
+)
+async def list_versions(
+    request: Request,
+    response: Response,
+    _: AnyKey,
+    uow: UoW,
+    page: Annotated[PageRequest, Depends(_version_page)],
+) -> list[VersionSummary]:
+    found = await service.history(uow=uow, page=page)
+    link_next(request, response, found, page.limit)
+    return found.items
 
 
 @router.get(

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Request as HttpRequest
 from pydantic import BaseModel
 
 from services.routing.api.dependencies import ReferralsRead, ReferralsWrite, UoW
@@ -26,17 +27,51 @@ from services.routing.schemas import (
 from services.routing.service import referrals as service
 from shared.auth import Principal
 from shared.events import ReasonCode
+from shared.pagination import (
+    PageRequest,
+    link_next,
+    list_responses,
+    page_query,
+    pages_text,
+)
 from shared.uow import UnitOfWork
 
 router = APIRouter()
 
+# The referrals list kept the `limit` it had before it had cursors (up to 500, 100 when
+# not given), so no caller's request stops working.
+REFERRALS_DEFAULT_LIMIT, REFERRALS_MAX_LIMIT = 100, 500
+ReferralsPage = Annotated[
+    PageRequest,
+    Depends(page_query(default=REFERRALS_DEFAULT_LIMIT, maximum=REFERRALS_MAX_LIMIT)),
+]
+
 
 @router.get(
-    "/referrals", summary="Referrals addressed to your organisation (the hub: every referral)"
+    "/referrals",
+    summary="Referrals addressed to your organisation (the hub: every referral)",
+    description=(
+        "The referrals addressed to your organisation (the hub: every referral), newest "
+        "first by `routed_at` then `referral_id`, each with where it stands, who of your "
+        "people has it and what you may do next. Filter by `status` (repeat it for "
+        "several), `assigned_to` and `reason_code`.\n\n"
+        + pages_text(REFERRALS_DEFAULT_LIMIT, REFERRALS_MAX_LIMIT)
+        + f" A `cursor` no list gave, or a `limit` outside 1 to {REFERRALS_MAX_LIMIT}, is "
+        "a 422 naming the parameter."
+    ),
+    response_description="The referrals addressed to your organisation, one page",
+    responses=list_responses(
+        "A query parameter that is not one it could be (an unknown `status` or "
+        "`reason_code`, a `cursor` no list gave, a `limit` outside 1 to "
+        f"{REFERRALS_MAX_LIMIT})"
+    ),
 )
 async def list_referrals(
+    request: HttpRequest,
+    response: Response,
     principal: ReferralsRead,
     uow: UoW,
+    page: ReferralsPage,
     status: Annotated[
         list[Status] | None,
         Query(
@@ -57,7 +92,6 @@ async def list_referrals(
             ),
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
     reason_code: Annotated[
         ReasonCode | None,
         Query(
@@ -69,14 +103,16 @@ async def list_referrals(
         ),
     ] = None,
 ) -> list[ReferralView]:
-    return await service.referrals_of(
+    found = await service.referrals_of(
         uow=uow,
         principal=principal,
         statuses=status,
-        limit=limit,
+        page=page,
         reason_code=reason_code,
         assigned_to=assigned_to,
     )
+    link_next(request, response, found, page.limit)
+    return found.items
 
 
 @router.get(

@@ -18,6 +18,7 @@ from services.routing.schemas import DirectoryView, ImportView, SkippedView, Ver
 from services.routing.service import SYSTEM
 from shared.auth import Principal
 from shared.clock import as_utc
+from shared.pagination import Page, PageRequest, Position, page_of
 from shared.problems import NotFound, Problem
 from shared.text import ACCEPTED_EARLIER
 from shared.uow import UnitOfWork
@@ -210,21 +211,30 @@ async def newest(*, uow: UnitOfWork) -> DirectoryView:
     return _view(row)
 
 
-async def history(*, uow: UnitOfWork) -> list[VersionSummary]:
-    """Every version of the directory, newest first."""
-    return [
-        VersionSummary(
-            version=r.version,
-            seq=r.seq or 0,
-            area=r.area,
-            source=r.source,
-            changed_by=r.changed_by,
-            note=r.note,
-            created_at=as_utc(r.created_at),
-            agencies=len(r.document.get("agencies", [])),
-        )
-        for r in await repository.versions(uow.session)
-    ]
+def _summary(row: DirectoryVersion) -> VersionSummary:
+    return VersionSummary(
+        version=row.version,
+        seq=row.seq or 0,
+        area=row.area,
+        source=row.source,
+        changed_by=row.changed_by,
+        note=row.note,
+        created_at=as_utc(row.created_at),
+        agencies=len(row.document.get("agencies", [])),
+    )
+
+
+def _ends_at(row: DirectoryVersion) -> Position:
+    """Where a page of versions ends: its last version's number (a version's name is
+    free text, never a cursor's id)."""
+    return Position(at=as_utc(row.created_at), id=str(row.seq))
+
+
+async def history(*, uow: UnitOfWork, page: PageRequest) -> Page[VersionSummary]:
+    """The versions of the directory, newest first (by `seq`), a page at a time; a
+    page ends at its last version's `seq`, so `page.after.id` must be one (digits)."""
+    rows = await repository.versions(uow.session, page)
+    return page_of(rows, page.limit, _ends_at).map(_summary)
 
 
 async def version(*, uow: UnitOfWork, version: str) -> DirectoryView:

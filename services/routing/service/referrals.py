@@ -58,6 +58,7 @@ from shared.events import (
     ReferralStatus,
     ReferralTriaged,
 )
+from shared.pagination import Page, PageRequest, Position, page_of
 from shared.pathways import PATHWAYS
 from shared.problems import NotFound, Problem
 from shared.uow import UnitOfWork
@@ -559,24 +560,26 @@ async def referrals_of(
     uow: UnitOfWork,
     principal: Principal,
     statuses: list[Status] | None,
-    limit: int,
+    page: PageRequest,
     reason_code: ReasonCode | None = None,
     assigned_to: str | None = None,
-) -> list[ReferralView]:
+) -> Page[ReferralView]:
     """The referrals addressed to the principal's organisation (the hub: every
-    referral), newest first; only those in `statuses` (None: any); with `reason_code`,
-    only those where they are for that reason (`needs_review`: the hub's review queue);
-    with `assigned_to`, only those that person has (NOBODY: those nobody has)."""
+    referral), newest first (by `routed_at`, then `referral_id`), a page at a time;
+    only those in `statuses` (None: any); with `reason_code`, only those where they are
+    for that reason (`needs_review`: the hub's review queue); with `assigned_to`, only
+    those that person has (NOBODY: those nobody has)."""
     rows = await repository.decisions(
         uow.session,
         organisation=None if principal.oversees else principal.organisation,
         statuses=statuses or None,
-        limit=limit,
+        page=page,
         reason_code=reason_code.value if reason_code else None,
         assigned_to=assigned_to if assigned_to not in (None, NOBODY) else None,
         unassigned=assigned_to == NOBODY,
     )
-    return [_referral_view(r) for r in rows]
+    found = page_of(rows, page.limit, lambda r: Position(as_utc(r.routed_at), r.referral_id))
+    return found.map(_referral_view)
 
 
 async def routing_record(
