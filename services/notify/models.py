@@ -58,7 +58,11 @@ class Delivery(SQLModel, table=True):
     """
 
     __tablename__ = "delivery"
-    __table_args__ = (Index("ix_delivery_pair", "subscription_id", "referral_id", "seq"),)
+    __table_args__ = (
+        Index("ix_delivery_pair", "subscription_id", "referral_id", "seq"),
+        # `GET /v1/deliveries`: a subscription's deliveries, oldest first, a page at a time.
+        Index("ix_delivery_listed", "subscription_id", "created_at", "id"),
+    )
 
     seq: int | None = Field(default=None, primary_key=True)
     id: str = Field(unique=True, max_length=40)
@@ -98,6 +102,10 @@ class EncompassNoticeRecord(SQLModel, table=True):
     """
 
     __tablename__ = "encompass_notice"
+    # `GET /v1/encompass/notices`: a recipient's notices, newest first, a page at a time.
+    __table_args__ = (
+        Index("ix_encompass_notice_listed", "recipient_organisation", "received_at", "id"),
+    )
 
     # Assigned as notify records the notice: the cursor a polling school resumes from
     # (ids and intake's clock do not order notices that arrive out of order).

@@ -23,8 +23,14 @@ from services.notify.models import (
     WebhookSubscription,
 )
 from services.notify.notices import NoticeStatus
+from shared.db import table_of
+from shared.pagination import PageRequest, newest_first, oldest_first
 
 LIVE = ("active", "paused")
+
+_SUBSCRIPTIONS = table_of(WebhookSubscription)
+_DELIVERIES = table_of(Delivery)
+_NOTICES = table_of(EncompassNoticeRecord)
 
 # --- subscriptions ---------------------------------------------------------------------
 
@@ -36,9 +42,22 @@ async def subscription(session: AsyncSession, subscription_id: str) -> WebhookSu
 async def subscriptions_of(
     session: AsyncSession, organisation: str
 ) -> Sequence[WebhookSubscription]:
-    """An organisation's subscriptions, oldest first."""
+    """Every one of an organisation's subscriptions, oldest first (by `created_at`, then
+    `id`), unpaged: for Signpost's own use. The API lists them a page at a time
+    (`subscriptions_page`)."""
     query = select(WebhookSubscription).where(WebhookSubscription.organisation == organisation)
-    return (await session.exec(query.order_by(col(WebhookSubscription.created_at)))).all()
+    query = query.order_by(_SUBSCRIPTIONS.c.created_at, _SUBSCRIPTIONS.c.id)
+    return (await session.exec(query)).all()
+
+
+async def subscriptions_page(
+    session: AsyncSession, organisation: str, page: PageRequest
+) -> Sequence[WebhookSubscription]:
+    """An organisation's subscriptions, oldest first (by `created_at`, then `id`), the
+    page after `page.after` and one more (see `shared.pagination`)."""
+    query = select(WebhookSubscription).where(WebhookSubscription.organisation == organisation)
+    query = oldest_first(query, _SUBSCRIPTIONS.c.created_at, _SUBSCRIPTIONS.c.id, page)
+    return (await session.exec(query)).all()
 
 
 async def live_subscriptions(
@@ -72,11 +91,12 @@ async def deliveries_of(
     *,
     status: str | None,
     subscription_id: str | None,
-    limit: int,
+    page: PageRequest,
     referral_id: str | None = None,
 ) -> Sequence[Delivery]:
-    """An organisation's deliveries, oldest first, optionally of one status, one of its
-    subscriptions, or about one referral."""
+    """An organisation's deliveries, oldest first (by `created_at`, then `id`), the page
+    after `page.after` and one more (see `shared.pagination`), optionally of one status,
+    one of its subscriptions, or about one referral."""
     own = select(WebhookSubscription.id).where(WebhookSubscription.organisation == organisation)
     query = select(Delivery).where(col(Delivery.subscription_id).in_(own))
     if status is not None:
@@ -85,7 +105,8 @@ async def deliveries_of(
         query = query.where(Delivery.subscription_id == subscription_id)
     if referral_id is not None:
         query = query.where(Delivery.referral_id == referral_id)
-    return (await session.exec(query.order_by(col(Delivery.seq)).limit(limit))).all()
+    query = oldest_first(query, _DELIVERIES.c.created_at, _DELIVERIES.c.id, page)
+    return (await session.exec(query)).all()
 
 
 async def attempts_of(session: AsyncSession, delivery_id: str) -> Sequence[DeliveryAttempt]:
@@ -196,10 +217,13 @@ async def notices(
     referral_id: str | None,
     status: NoticeStatus | None,
     after: int | None,
-    limit: int,
+    page: PageRequest,
 ) -> Sequence[EncompassNoticeRecord]:
     """Notices raised by `referrer` or addressed to `recipient` (either, both or neither
-    given), in `status` at `now`: newest first, or oldest first after the cursor `after`."""
+    given), in `status` at `now`, one more than the page (so the caller can tell whether
+    more follow): without `after`, newest first (by `received_at`, then `id`) from just
+    after `page.after` (see `shared.pagination`); with it, a poll: those recorded after
+    the notice whose `seq` is `after`, oldest first by `seq`."""
     query = select(EncompassNoticeRecord)
     if referrer is not None:
         query = query.where(EncompassNoticeRecord.referrer_organisation == referrer)
@@ -209,9 +233,12 @@ async def notices(
         query = query.where(EncompassNoticeRecord.referral_id == referral_id)
     if status is not None:
         query = query.where(_in_status(status, now))
-    seq = col(EncompassNoticeRecord.seq)
-    query = query.order_by(seq.desc()) if after is None else query.where(seq > after).order_by(seq)
-    return (await session.exec(query.limit(limit))).all()
+    if after is None:
+        query = newest_first(query, _NOTICES.c.received_at, _NOTICES.c.id, page)
+    else:
+        seq = col(EncompassNoticeRecord.seq)
+        query = query.where(seq > after).order_by(seq).limit(page.limit + 1)
+    return (await session.exec(query)).all()
 
 
 def _in_status(status: NoticeStatus, now: datetime) -> ColumnElement[bool]:

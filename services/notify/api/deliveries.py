@@ -3,9 +3,7 @@ parked one."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Request, Response
 
 from services.notify.api.dependencies import (
     PathId,
@@ -14,8 +12,10 @@ from services.notify.api.dependencies import (
     SubscriptionsWrite,
     UoW,
 )
+from services.notify.api.pages import PAGES, ListPage
 from services.notify.schemas import DeliveryDetail, DeliveryPublic, DeliveryStatus
 from services.notify.service import deliveries
+from shared.pagination import list_responses, next_link, set_link
 
 router = APIRouter(prefix="/v1", tags=["notify"])
 
@@ -24,24 +24,38 @@ router = APIRouter(prefix="/v1", tags=["notify"])
     "/deliveries",
     summary="Your organisation's deliveries, oldest first (e.g. ?status=parked, "
     "?referral_id=ref_…)",
+    description=(
+        "The webhook deliveries to your organisation's subscriptions, oldest first by "
+        "`created_at` then `id`. Filter by `status`, `subscription_id` (one of yours) "
+        "and `referral_id`.\n\n" + PAGES + " Deliveries queued meanwhile come at the end."
+    ),
+    response_description="Your organisation's deliveries, one page",
+    responses=list_responses(
+        "A query parameter that is not one it could be (an unknown `status`, an id "
+        "that is not one, a `cursor` no list gave, a `limit` outside 1 to 500)"
+    ),
 )
 async def list_deliveries(
+    request: Request,
+    response: Response,
     principal: SubscriptionsRead,
     uow: UoW,
+    page: ListPage,
     status: DeliveryStatus | None = None,
     subscription_id: QueryId = None,
     referral_id: QueryId = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeliveryPublic]:
-    rows = await deliveries.find(
+    found = await deliveries.find(
         uow=uow,
         organisation=principal.organisation,
         status=status,
         subscription_id=subscription_id,
         referral_id=referral_id,
-        limit=limit,
+        page=page,
     )
-    return [DeliveryPublic.of(row) for row in rows]
+    query = request.query_params.multi_items()
+    set_link(response, next_link(request.url.path, query, found, page.limit))
+    return [DeliveryPublic.of(row) for row in found.items]
 
 
 @router.get(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from services.notify.api.dependencies import (
     NoticesAcknowledge,
@@ -22,46 +22,101 @@ from services.notify.api.dependencies import (
     QueryId,
     UoW,
 )
+from services.notify.api.pages import MAX_LIMIT, PAGES, ListPage
 from services.notify.schemas import NoticeContent, NoticeStatus, NoticeSummary
 from services.notify.service import encompass
+from shared.pagination import (
+    CURSOR,
+    LIMIT,
+    invalid_query,
+    link_to,
+    list_responses,
+    next_link,
+    set_link,
+)
 from shared.privacy import ReadPublic
 
 router = APIRouter(prefix="/v1/encompass", tags=["operation encompass"])
 
 
+# A notice's `cursor` is its `seq`, a 64-bit integer in the database: a larger `after`
+# could name no notice.
+MAX_SEQ = 2**63 - 1
+
+
 @router.get(
     "/notices",
     summary=(
-        "Operation Encompass notices addressed to you (newest first, or from a cursor); "
-        "a police force sees those of its reports, the hub every notice (status only)"
+        "Operation Encompass notices addressed to you, newest first a page at a time, or "
+        "polled oldest first after a notice's cursor; a police force sees those of its "
+        "reports, the hub every notice (status only)"
+    ),
+    description=(
+        "The notices you may follow: a school or local authority those addressed to it, "
+        "a police force those its reports raised, the hub and administrators every one "
+        "(never the child's details: read one notice for those). Filter by `status` and "
+        "`referral_id`.\n\n"
+        "**Newest first** (without `after`): by `received_at` then `notice_id`. " + PAGES + "\n\n"
+        "**Polling** (with `after`, the `cursor` field of a notice you have): only the "
+        "notices recorded after that one, oldest first in the order notify recorded "
+        'them, at most `limit`. When more follow, the `Link` header (`rel="next"`) is '
+        "the next poll: `after` the last notice listed, with the same `limit` and "
+        "filters; the last page has no `Link`, and its last notice's `cursor` is where "
+        "to poll from next time.\n\n"
+        "Give `after` or `cursor`, not both: both is a 422 naming `cursor`."
+    ),
+    response_description="The notices, one page",
+    responses=list_responses(
+        "A query parameter that is not one it could be (an unknown `status`, an `after` "
+        "that is not a notice's cursor, a `cursor` no list gave or given with `after`, a "
+        f"`limit` outside 1 to {MAX_LIMIT})"
     ),
 )
 async def list_notices(
+    request: Request,
+    response: Response,
     principal: NoticesRead,
     uow: UoW,
+    page: ListPage,
     status: NoticeStatus | None = None,
     referral_id: QueryId = None,
     after: Annotated[
         int | None,
         Query(
             ge=0,
+            le=MAX_SEQ,
             description=(
-                "Poll from a cursor: only notices recorded after the one with this "
-                "`cursor`, oldest first (without it: newest first)."
+                "Poll from a notice's `cursor`: only the notices recorded after it, "
+                "oldest first (without it: newest first). Not with `cursor`."
             ),
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NoticeSummary]:
-    records = await encompass.find(
+    if after is not None and page.after is not None:
+        raise invalid_query(
+            CURSOR,
+            "give `after` (poll from a notice's cursor) or `cursor` (the next page of "
+            "the newest-first list), not both: use one or the other",
+            "cursor_with_after",
+        )
+    found = await encompass.find(
         uow=uow,
         principal=principal,
         status=status,
         referral_id=referral_id,
         after=after,
-        limit=limit,
+        page=page,
     )
-    return [NoticeSummary.of(record, uow.now()) for record in records]
+    query = request.query_params.multi_items()
+    if after is None:
+        set_link(response, next_link(request.url.path, query, found, page.limit))
+    elif found.next is not None:
+        # The next poll: after the last notice listed (a stored notice has its `seq`).
+        last = found.items[-1].seq
+        assert last is not None
+        given = {"after": str(last), LIMIT: str(page.limit)}
+        set_link(response, link_to(request.url.path, query, given))
+    return [NoticeSummary.of(record, uow.now()) for record in found.items]
 
 
 @router.get(

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from services.notify.api.dependencies import (
     NotifyConfig,
@@ -19,6 +19,7 @@ from services.notify.api.dependencies import (
     SubscriptionToRead,
     UoW,
 )
+from services.notify.api.pages import PAGES, ListPage
 from services.notify.schemas import (
     DeliveryPublic,
     SecretRotated,
@@ -27,6 +28,7 @@ from services.notify.schemas import (
     SubscriptionPublic,
 )
 from services.notify.service import subscriptions
+from shared.pagination import list_responses, next_link, set_link
 
 router = APIRouter(prefix="/v1", tags=["notify"])
 
@@ -62,11 +64,25 @@ async def create_subscription(
 
 @router.get(
     "/subscriptions",
-    summary="Your organisation's subscriptions (secrets are never shown again)",
+    summary="Your organisation's subscriptions, oldest first (secrets are never shown again)",
+    description=(
+        "Your organisation's webhook subscriptions, oldest first by `created_at` then "
+        "`id`; their secrets are never shown again, and of their headers only the "
+        "names.\n\n" + PAGES
+    ),
+    response_description="Your organisation's subscriptions, one page",
+    responses=list_responses(
+        "A query parameter that is not one it could be (a `cursor` no list gave, a "
+        "`limit` outside 1 to 500)"
+    ),
 )
-async def list_subscriptions(principal: SubscriptionsRead, uow: UoW) -> list[SubscriptionPublic]:
-    found = await subscriptions.find(uow=uow, organisation=principal.organisation)
-    return [SubscriptionPublic.of(sub, now=uow.now()) for sub in found]
+async def list_subscriptions(
+    request: Request, response: Response, principal: SubscriptionsRead, uow: UoW, page: ListPage
+) -> list[SubscriptionPublic]:
+    found = await subscriptions.find_page(uow=uow, organisation=principal.organisation, page=page)
+    query = request.query_params.multi_items()
+    set_link(response, next_link(request.url.path, query, found, page.limit))
+    return [SubscriptionPublic.of(sub, now=uow.now()) for sub in found.items]
 
 
 @router.get("/subscriptions/{subscription_id}", summary="One of your organisation's subscriptions")

@@ -19,7 +19,9 @@ from services.notify.service import changes
 from services.notify.sharing import SharingPolicy
 from services.notify.webhooks import webhook_body
 from shared.auth import Principal
+from shared.clock import as_utc
 from shared.events import PARTNER_FACING
+from shared.pagination import Page, PageRequest, Position, page_of
 from shared.problems import NotFound, Problem
 from shared.uow import UnitOfWork
 
@@ -112,17 +114,19 @@ async def find(
     status: str | None = None,
     subscription_id: str | None = None,
     referral_id: str | None = None,
-    limit: int = 100,
-) -> Sequence[Delivery]:
-    """An organisation's deliveries, oldest first."""
-    return await repository.deliveries_of(
+    page: PageRequest,
+) -> Page[Delivery]:
+    """An organisation's deliveries, oldest first (by `created_at`, then `id`), a page
+    at a time."""
+    rows = await repository.deliveries_of(
         uow.session,
         organisation,
         status=status,
         subscription_id=subscription_id,
         referral_id=referral_id,
-        limit=limit,
+        page=page,
     )
+    return page_of(rows, page.limit, lambda row: Position(as_utc(row.created_at), row.id))
 
 
 async def get(

@@ -15,7 +15,6 @@ once: the deadline check takes its rows FOR UPDATE SKIP LOCKED, so one replica r
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -37,6 +36,7 @@ from services.notify.sharing import SharingPolicy
 from shared.auth import Principal
 from shared.clock import as_utc
 from shared.events import EncompassAlert, EncompassNotice, EventType
+from shared.pagination import Page, PageRequest, Position, page_of
 from shared.privacy import ReadPublic, audit_read, only_overseers, reads_of
 from shared.problems import NotFound
 from shared.uow import UnitOfWork
@@ -217,13 +217,17 @@ async def find(
     status: NoticeStatus | None = None,
     referral_id: str | None = None,
     after: int | None = None,
-    limit: int = 100,
-) -> Sequence[EncompassNoticeRecord]:
-    """The notices a reader may follow: a recipient its own, a police force those its
-    reports raised, the hub and administrators every one. Newest first, or oldest first
-    after the cursor `after`."""
+    page: PageRequest,
+) -> Page[EncompassNoticeRecord]:
+    """The notices a reader may follow, a page at a time: a recipient its own, a police
+    force those its reports raised, the hub and administrators every one.
+
+    Without `after`, newest first (by `received_at`, then `id`), from `page.after`. With
+    it, a poll: the notices recorded after the one whose `cursor` (`seq`) is `after`,
+    oldest first by `seq` (`page.after` is not used); when more follow, the page's `next`
+    is set and the next poll is after its last notice's `seq`."""
     police = principal.kind.value == "police"
-    return await repository.notices(
+    rows = await repository.notices(
         uow.session,
         now=uow.now(),
         # The force that reported sees whether each school was told in time.
@@ -232,8 +236,9 @@ async def find(
         referral_id=referral_id,
         status=status,
         after=after,
-        limit=limit,
+        page=page,
     )
+    return page_of(rows, page.limit, lambda r: Position(as_utc(r.received_at), r.id))
 
 
 async def read(

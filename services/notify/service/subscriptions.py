@@ -17,6 +17,8 @@ from services.notify.service.deliveries import new_delivery
 from services.notify.ssrf import ForbiddenTarget, check_target, url_problem
 from services.notify.webhooks import new_secret, webhook_body
 from shared.auth import Principal
+from shared.clock import as_utc
+from shared.pagination import Page, PageRequest, Position, page_of
 from shared.problems import NotFound, Problem
 from shared.uow import UnitOfWork
 
@@ -108,8 +110,18 @@ async def keep_local_target(*, uow: UnitOfWork, subscription_id: str, url: str) 
 
 
 async def find(*, uow: UnitOfWork, organisation: str) -> Sequence[WebhookSubscription]:
-    """An organisation's subscriptions, oldest first."""
+    """Every one of an organisation's subscriptions, oldest first, unpaged: for
+    Signpost's own use (the demo's setup). The API lists them with `find_page`."""
     return await repository.subscriptions_of(uow.session, organisation)
+
+
+async def find_page(
+    *, uow: UnitOfWork, organisation: str, page: PageRequest
+) -> Page[WebhookSubscription]:
+    """An organisation's subscriptions, oldest first (by `created_at`, then `id`), a page
+    at a time."""
+    rows = await repository.subscriptions_page(uow.session, organisation, page)
+    return page_of(rows, page.limit, lambda sub: Position(as_utc(sub.created_at), sub.id))
 
 
 async def get(*, uow: UnitOfWork, organisation: str, subscription_id: str) -> WebhookSubscription:

@@ -242,6 +242,8 @@ async def test_a_school_polls_newest_first_and_from_where_it_left_off(
     [seen] = (await signpost.client.get("/v1/encompass/notices", headers=bearer(school))).json()
     corrected = example("police-domestic-abuse-report.json")
     corrected["police"]["circumstances"] = "Corrected."
+    # Newest first is by when intake received each (then the notice id): a minute later.
+    signpost.clock.advance(minutes=1)
     second = await report(signpost, corrected)
     await parties.hub.wait_for(2, within=15)
     listed = (await signpost.client.get("/v1/encompass/notices", headers=bearer(school))).json()
