@@ -345,7 +345,7 @@ async def subscriptions(request: Request, uow: UoW) -> Response:
     if not isinstance(signed, SignedIn):
         return signed
     services = web.services(request, signed)
-    listed = web.answer(await services.get("notify", "/v1/subscriptions"))
+    listed = web.answer(await services.get_all("notify", "/v1/subscriptions", limit=500))
     found = listed if isinstance(listed, list) else []
     return web.page(
         request,
@@ -428,7 +428,7 @@ async def directory(request: Request, uow: UoW) -> Response:
     services = web.services(request, signed)
     current, versions = await asyncio.gather(
         services.get("routing", "/v1/directory"),
-        services.get("routing", "/v1/directory/versions"),
+        services.get_all("routing", "/v1/directory/versions", limit=200),
     )
     found = web.answer(current)
     history = web.answer(versions)

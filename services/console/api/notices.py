@@ -5,6 +5,7 @@ force's incidents, and nothing of the child."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -27,6 +28,10 @@ STATUS_WORDS = {
 }
 # The notices still waiting for the school's DSL.
 WAITING = frozenset({"pending", "missed"})
+# How many of the notices no longer waiting the page lists, the newest first.
+RECENT = 200
+# Notify's largest page: the notices still waiting are read whole, this many at a time.
+WAITING_PAGE = 500
 VIA_WORDS = {"webhook": "delivered to your school's system", "acknowledged": "acknowledged"}
 
 
@@ -61,11 +66,22 @@ async def _notices_page(
     request: Request, signed: SignedIn, *, error: str | None = None, status_code: int = 200
 ) -> Response:
     services = web.services(request, signed)
-    listed = web.answer(await services.get("notify", "/v1/encompass/notices", limit=200))
-    notices = [_described(n) for n in listed] if isinstance(listed, list) else []
-    # What is still waiting, the soonest due first; then the rest as notify gives them,
-    # the newest first.
-    waiting = sorted((n for n in notices if n["waiting"]), key=lambda n: str(n["notify_by"]))
+    # Every notice still waiting, however many (each page of each waiting status), the
+    # soonest due first; then the most recent others, the newest first.
+    pending, missed, recent = await asyncio.gather(
+        services.get_all("notify", "/v1/encompass/notices", status="pending", limit=WAITING_PAGE),
+        services.get_all("notify", "/v1/encompass/notices", status="missed", limit=WAITING_PAGE),
+        services.get("notify", "/v1/encompass/notices", limit=RECENT),
+    )
+    notices = [
+        _described(n)
+        for listed in map(web.answer, (pending, missed, recent))
+        if isinstance(listed, list)
+        for n in listed
+    ]
+    # A notice may be in two of the lists (due while one was read, missed by the next).
+    still = {n["notice_id"]: n for n in notices if n["waiting"]}
+    waiting = sorted(still.values(), key=lambda n: str(n["notify_by"]))
     scopes = scopes_of(signed.person.roles)
     return web.page(
         request,

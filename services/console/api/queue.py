@@ -29,6 +29,8 @@ RAGS = ("red", "amber", "green", "blue")
 OPEN_STATUSES = ("requested", "accepted", "in-progress")
 STATUS_WORDS = {"requested": "Requested", "accepted": "Accepted", "in-progress": "In progress"}
 WHOSE = {"everyone": "Everyone's", "mine": "Mine", "unassigned": "Unassigned"}
+# Routing's largest page: the queue reads every page of what is open, this many at a time.
+QUEUE_PAGE = 500
 
 
 class QueueFilters(CheckedText):
@@ -77,12 +79,12 @@ async def _queue_page(
     services = web.services(request, signed)
     week = await working_week(services)
     listed = web.answer(
-        await services.get(
+        await services.get_all(
             "routing",
             "/v1/referrals",
             status=[filters.status] if filters.status else list(OPEN_STATUSES),
             assigned_to={"mine": person.id, "unassigned": "none"}.get(filters.who),
-            limit=500,
+            limit=QUEUE_PAGE,
         )
     )
     now = uow.now()

@@ -76,7 +76,9 @@ async def _referral_page(
         me=f"{person.organisation}/{person.id}",
         deliveries=await _deliveries(services, referral_id),
         notices=web.answer(
-            await services.get("notify", "/v1/encompass/notices", referral_id=referral_id)
+            await services.get_all(
+                "notify", "/v1/encompass/notices", referral_id=referral_id, limit=500
+            )
         ),
         report=report if isinstance(report, dict) else None,
         agency_actions=(
@@ -109,11 +111,11 @@ def _history_counted(triage: Any) -> list[dict[str, Any]]:
 
 
 async def _deliveries(services: Services, referral_id: str) -> list[Any] | None:
-    """This person's organisation's webhook deliveries about the referral (the first
-    DELIVERY_WINDOW, oldest first); None when they may not see deliveries."""
+    """This person's organisation's webhook deliveries about the referral (every one,
+    oldest first); None when they may not see deliveries."""
     listed = web.answer(
-        await services.get(
-            "notify", "/v1/deliveries", referral_id=referral_id, limit=DELIVERY_WINDOW
+        await services.get_all(
+            "notify", "/v1/deliveries", referral_id=referral_id, limit=DELIVERY_PAGE
         )
     )
     return listed if isinstance(listed, list) else None
@@ -137,8 +139,9 @@ REQUEST_ACTIONS = {
     "refuse_level": "refuse",
     "withdraw_level": "withdraw",
 }
-# The most deliveries about one referral the page lists.
-DELIVERY_WINDOW = 500
+# Notify's largest page: the deliveries about a referral are read whole, this many at a
+# time.
+DELIVERY_PAGE = 500
 
 
 def _request_for(form: ActionForm, referral_id: str) -> tuple[str, str, dict[str, Any]]:

@@ -45,8 +45,8 @@ from shared.working_time import WorkingWeek
 
 log = logging.getLogger(__name__)
 
-# The most referrals one read of a queue brings (routing's own limit).
-QUEUE_LIMIT = 500
+# Routing's largest page: a queue is read whole, this many referrals at a time.
+QUEUE_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -185,8 +185,8 @@ async def _queue_of(
     try:
         services = Services.for_app(app_of(ctx), settings, person)
         week = await working_week(services)
-        response = await services.get(
-            "routing", "/v1/referrals", status="requested", limit=QUEUE_LIMIT
+        response = await services.get_all(
+            "routing", "/v1/referrals", status="requested", limit=QUEUE_PAGE
         )
     except (httpx.HTTPError, Problem) as exc:
         result.queues_unread += 1

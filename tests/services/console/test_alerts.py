@@ -25,6 +25,7 @@ from services.apps import embedded_app
 from services.console.loops import ALERTS, LOOPS, queue_alert_loop
 from services.console.mail import QueueAlertMail, compose, deadline_text
 from services.console.models import Person, QueueAlert
+from services.console.service import alerts
 from services.console.service.alerts import Waiting, alerts_due, send_queue_alerts, waiting_for
 from services.console.settings import ConsoleSettings
 from shared.clock import Clock
@@ -224,6 +225,23 @@ async def test_an_opted_in_person_is_emailed_once_on_arrival_and_once_near_the_d
     assert await alerts_recorded(sp) == sorted(
         [(mash, referral_id, "arrived"), (mash, referral_id, "deadline")]
     )
+
+
+async def test_every_page_of_the_queue_is_read_so_no_waiting_referral_goes_unemailed(
+    sp: Signpost, mail_server: MailServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mail_server.start()
+    monkeypatch.setattr(alerts, "QUEUE_PAGE", 1)  # routing lists one referral a page
+    await opted_in(sp, "duty@mash.example")
+    referrals = {await statutory_report(sp, reference=f"ST-{n}") for n in range(3)}
+
+    sent = await send_queue_alerts(ctx=console(sp))
+
+    assert (sent.sent, sent.queue_error) == (3, None)
+    emailed = {
+        text_of(m).split("/console/referrals/")[1].split()[0] for m in mail_server.inbox.messages
+    }
+    assert emailed == referrals
 
 
 async def test_an_email_the_mail_server_did_not_take_is_sent_in_the_next_round(

@@ -6,7 +6,10 @@ the page."""
 
 from __future__ import annotations
 
+import importlib
+
 import httpx
+import pytest
 from sqlmodel import select
 
 from services.notify.models import EncompassNoticeRecord
@@ -15,6 +18,9 @@ from tests.services.conftest import Signpost, bearer
 from tests.services.console.conftest import csrf_of, person, signed_in_client
 from tests.services.intake.conftest import example
 from tests.services.routing.conftest import eventually
+
+# The module (the package exports its router under the same name).
+notices_page_module = importlib.import_module("services.console.api.notices")
 
 
 async def notices_of(sp: Signpost, referral_id: str) -> dict[str, EncompassNoticeRecord]:
@@ -30,13 +36,17 @@ async def notices_of(sp: Signpost, referral_id: str) -> dict[str, EncompassNotic
     return {r.recipient_organisation: r for r in rows}
 
 
-async def encompass_report(sp: Signpost) -> dict[str, EncompassNoticeRecord]:
-    """The example police domestic abuse report: Maya at Demo Primary (100001) and Noah
-    at school 100002, each a notice once notify has recorded them."""
+async def encompass_report(
+    sp: Signpost, reference: str | None = None
+) -> dict[str, EncompassNoticeRecord]:
+    """The example police domestic abuse report (under the force's `reference` when
+    given: another report): Maya at Demo Primary (100001) and Noah at school 100002, each
+    a notice once notify has recorded them."""
     key = await sp.key("police", "demo-police", "reports:write")
-    answer = await sp.client.post(
-        "/v1/reports", json=example("police-domestic-abuse-report.json"), headers=bearer(key)
-    )
+    body = example("police-domestic-abuse-report.json")
+    if reference is not None:
+        body["source"]["reference"] = reference
+    answer = await sp.client.post("/v1/reports", json=body, headers=bearer(key))
     assert answer.status_code == 202, answer.text
     referral_id: str = answer.json()["referral_id"]
 
@@ -132,3 +142,22 @@ async def test_an_agency_worker_is_shown_no_notices(sp: Signpost) -> None:
         assert opened.status_code == 403 and "Noah" not in opened.text
     finally:
         await worker.aclose()
+
+
+async def test_every_waiting_notice_is_listed_however_many_pages_notify_gives(
+    sp: Signpost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Notify lists a page at a time, newest first: a DSL must still see every notice
+    # waiting for them, not only the newest few.
+    monkeypatch.setattr(notices_page_module, "WAITING_PAGE", 1)
+    monkeypatch.setattr(notices_page_module, "RECENT", 1)
+    await person(sp, "dsl@school.example", "100002", "school_dsl", name="Alex Reed")
+    waiting = [(await encompass_report(sp, f"DA-{n}"))["100002"].id for n in range(3)]
+    dsl = await signed_in_client(sp, "dsl@school.example")
+    try:
+        page = await dsl.get("/console/notices")
+    finally:
+        await dsl.aclose()
+    assert page.status_code == 200
+    for notice_id in waiting:
+        assert f'action="/console/notices/{notice_id}/acknowledge"' in page.text, notice_id

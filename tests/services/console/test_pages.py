@@ -18,12 +18,14 @@ from tests.services.intake.conftest import example
 from tests.services.routing.conftest import eventually
 
 
-async def statutory_report(sp: Signpost) -> str:
-    """The example statutory report from the demo police force, routed to the MASH."""
+async def statutory_report(sp: Signpost, reference: str | None = None) -> str:
+    """The example statutory report from the demo police force (under the force's
+    `reference` when given: another report), routed to the MASH."""
     key = await sp.key("police", "demo-police", "reports:write", "reports:read")
-    answer = await sp.client.post(
-        "/v1/reports", json=example("statutory-report.json"), headers=bearer(key)
-    )
+    body = example("statutory-report.json")
+    if reference is not None:
+        body["source"]["reference"] = reference
+    answer = await sp.client.post("/v1/reports", json=body, headers=bearer(key))
     assert answer.status_code == 202, answer.text
     referral_id: str = answer.json()["referral_id"]
 

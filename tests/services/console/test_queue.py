@@ -5,10 +5,12 @@ organisation's queue never lists another's referral."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlmodel import col, select
 
 from services.routing.models import RoutingStep
@@ -19,6 +21,9 @@ from tests.services.routing.conftest import triage
 
 HUB = "demoshire-hub"
 SAFE_HOMES = "safe-homes"
+
+# The module (the package exports its router under the same name).
+queue_module = importlib.import_module("services.console.api.queue")
 
 
 def order_of(page: str, *referral_ids: str) -> list[str]:
@@ -188,3 +193,19 @@ async def test_the_queue_filters_by_rag_and_refuses_a_filter_not_on_its_lists(
     assert '<option value="red" selected>' in reds
     assert odd.status_code == 422 and "Choose the filters from the lists (rag)" in odd.text
     assert mash in odd.text and green in odd.text
+
+
+async def test_the_queue_reads_every_page_of_what_is_open_not_only_the_first(
+    sp: Signpost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Routing lists a page at a time; a queue cut at one page would hide referrals.
+    monkeypatch.setattr(queue_module, "QUEUE_PAGE", 2)
+    await person(sp, "hub@demo.example", HUB, "hub_practitioner")
+    referrals = [await triage(sp) for _ in range(5)]
+    hub = await signed_in_client(sp, "hub@demo.example")
+    try:
+        page = (await hub.get("/console/queue")).text
+    finally:
+        await hub.aclose()
+    for referral_id in referrals:
+        assert f'id="row-{referral_id}"' in page, referral_id
