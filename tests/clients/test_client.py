@@ -310,6 +310,68 @@ def test_the_key_is_sent_as_a_bearer_token() -> None:
     assert seen[0].url.params.get_list("status") == ["requested", "accepted"]
 
 
+def referral_row(referral_id: str) -> dict[str, object]:
+    return {
+        "referral_id": referral_id,
+        "status": "requested",
+        "level": 2,
+        "priority": "green",
+        "destination": {
+            "kind": "agency",
+            "id": "safe-homes",
+            "organisation": "safe-homes",
+            "name": "Safe Homes",
+        },
+        "respond_by": "2026-12-02T09:00:00Z",
+        "routed_at": "2026-11-30T09:00:00Z",
+        "updated_at": None,
+        "reason_code": None,
+        "allowed_actions": ["accept", "decline"],
+    }
+
+
+@pytest.mark.parametrize("kind", ["referrals", "notices"])
+def test_a_list_is_read_to_its_last_page_by_following_each_link(kind: str) -> None:
+    seen: list[httpx.URL] = []
+    path = {"referrals": "/v1/referrals", "notices": "/v1/encompass/notices"}[kind]
+    second = f"{path}?cursor=abc&limit=1&status=requested"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        if len(seen) == 1:
+            return httpx.Response(
+                200, json=[ROW[kind]("one")], headers={"Link": f'<{second}>; rel="next"'}
+            )
+        return httpx.Response(200, json=[ROW[kind]("two")])
+
+    with SignpostClient("http://signpost", "k", transport=httpx.MockTransport(answer)) as c:
+        listed = getattr(c, kind)(status="requested", limit=1)
+
+    assert [getattr(row, ID[kind]) for row in listed] == ["one", "two"]
+    assert [str(url) for url in seen[1:]] == [f"http://signpost{second}"]
+
+
+def notice_row(notice_id: str) -> dict[str, object]:
+    return {
+        "notice_id": notice_id,
+        "cursor": 1,
+        "referral_id": "ref_1",
+        "referrer_organisation": "demo-police",
+        "recipient_organisation": "100002",
+        "recipient_kind": "school",
+        "school_urn": "100002",
+        "received_at": "2026-11-30T09:00:00Z",
+        "notify_by": "2026-11-30T09:00:00Z",
+        "status": "pending",
+        "notified_at": None,
+        "notified_via": None,
+    }
+
+
+ROW = {"referrals": referral_row, "notices": notice_row}
+ID = {"referrals": "referral_id", "notices": "notice_id"}
+
+
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 
 

@@ -136,9 +136,10 @@ class _Calls:
         return _Call("GET", "/v1/reports", _many(ReportSummary), params=params)
 
     @staticmethod
-    def following(url: str) -> _Call[list[ReportSummary]]:
-        # The Link target carries the cursor, the limit and the filters.
-        return _Call("GET", url, _many(ReportSummary))
+    def following(url: str, page: _Call[list[T]]) -> _Call[list[T]]:
+        # The Link target carries the cursor (or the poll's `after`), the limit and the
+        # filters; the rows decode as the first page's did.
+        return _Call("GET", url, page.decode)
 
     @staticmethod
     def submit_batch_csv(data: bytes, idempotency_key: str | None) -> _Call[BatchResult]:
@@ -319,7 +320,19 @@ class SignpostClient:
             url = next_page(response)
             if url is None:
                 return
-            call = _Calls.following(url)
+            call = _Calls.following(url, call)
+
+    def _every(self, call: _Call[list[T]]) -> list[T]:
+        """Every row of a list, following its `Link: rel="next"` pages to the last."""
+        rows: list[T] = []
+        while True:
+            response = self._http.send(_request(self._http, call))
+            page: list[T] = _answer(response, call)
+            rows.extend(page)
+            url = next_page(response)
+            if url is None:
+                return rows
+            call = _Calls.following(url, call)
 
     def submit_batch_csv(self, data: bytes, *, idempotency_key: str | None = None) -> BatchResult:
         """Submit a CSV file of reports (`POST /v1/reports/batch`, `text/csv`): every row
@@ -345,10 +358,10 @@ class SignpostClient:
         after: int | None = None,
         limit: int = 100,
     ) -> list[Notice]:
-        """Operation Encompass notices addressed to you (`GET /v1/encompass/notices`):
-        newest first, or with `after` (a notice's `cursor`) those recorded since, oldest
-        first."""
-        return self._send(_Calls.notices(status, referral_id, after, limit))
+        """Every Operation Encompass notice addressed to you that matches (`GET
+        /v1/encompass/notices`, following its pages, `limit` a page, 1 to 500): newest
+        first, or with `after` (a notice's `cursor`) those recorded since, oldest first."""
+        return self._every(_Calls.notices(status, referral_id, after, limit))
 
     def acknowledge_notice(self, notice_id: str) -> Notice:
         """Say your Designated Safeguarding Lead has the notice."""
@@ -364,8 +377,9 @@ class SignpostClient:
         reason_code: str | None = None,
         limit: int = 100,
     ) -> list[Referral]:
-        """Referrals addressed to your organisation (the hub: every referral)."""
-        return self._send(_Calls.referrals(status, assigned_to, reason_code, limit))
+        """Every referral addressed to your organisation that matches (the hub: every
+        referral), newest first, following the pages (`limit` a page, 1 to 500)."""
+        return self._every(_Calls.referrals(status, assigned_to, reason_code, limit))
 
     def routing(self, referral_id: str) -> RoutingRecord:
         """Where a referral went and why (`GET /v1/referrals/{id}/routing`)."""
@@ -461,7 +475,19 @@ class AsyncSignpostClient:
             url = next_page(response)
             if url is None:
                 return
-            call = _Calls.following(url)
+            call = _Calls.following(url, call)
+
+    async def _every(self, call: _Call[list[T]]) -> list[T]:
+        """As `SignpostClient._every`."""
+        rows: list[T] = []
+        while True:
+            response = await self._http.send(_request(self._http, call))
+            page: list[T] = _answer(response, call)
+            rows.extend(page)
+            url = next_page(response)
+            if url is None:
+                return rows
+            call = _Calls.following(url, call)
 
     async def submit_batch_csv(
         self, data: bytes, *, idempotency_key: str | None = None
@@ -487,7 +513,7 @@ class AsyncSignpostClient:
         limit: int = 100,
     ) -> list[Notice]:
         """As `SignpostClient.notices`."""
-        return await self._send(_Calls.notices(status, referral_id, after, limit))
+        return await self._every(_Calls.notices(status, referral_id, after, limit))
 
     async def acknowledge_notice(self, notice_id: str) -> Notice:
         """As `SignpostClient.acknowledge_notice`."""
@@ -502,7 +528,7 @@ class AsyncSignpostClient:
         limit: int = 100,
     ) -> list[Referral]:
         """As `SignpostClient.referrals`."""
-        return await self._send(_Calls.referrals(status, assigned_to, reason_code, limit))
+        return await self._every(_Calls.referrals(status, assigned_to, reason_code, limit))
 
     async def routing(self, referral_id: str) -> RoutingRecord:
         """As `SignpostClient.routing`."""
