@@ -122,6 +122,36 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="embedded event log folder (default: KAFKA_BOOTSTRAP_SERVERS)",
     )
+    report = sub.add_parser("report", help="reports for the partnership")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    measures = report_sub.add_parser(
+        "measures",
+        help="every partnership measure (docs/measures.md) for a period, as CSV or XLSX, "
+        "small numbers suppressed",
+    )
+    measures.add_argument(
+        "--from", dest="period_from", required=True, help="the first UK date (YYYY-MM-DD)"
+    )
+    measures.add_argument(
+        "--to", dest="period_to", required=True, help="the UK date the period ends before"
+    )
+    measures.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    measures.add_argument(
+        "--output", "-o", type=Path, default=None, help="a file (csv: default standard output)"
+    )
+    measures.add_argument(
+        "--suppress-below",
+        type=int,
+        default=None,
+        help="show counts from 1 to this minus 1 as <N (default MEASURES_SUPPRESS_BELOW, 5)",
+    )
+    measures.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="the embedded databases folder (default: DATA_DIR or ./var)",
+    )
+    measures.set_defaults(handler=lambda args: asyncio.run(_report_measures(args)))
     asyncapi = sub.add_parser(
         "asyncapi", help="write the AsyncAPI 3.0 document generated from the event models"
     )
@@ -365,6 +395,74 @@ async def _rotate(registry, args: argparse.Namespace) -> int:  # type: ignore[no
             "the old keys still work: revoke each (signpost keys revoke ID) once its "
             "partner has switched"
         )
+    return 0
+
+
+async def _report_measures(args: argparse.Namespace) -> int:
+    """`signpost report measures`: each service's share of the measures, computed from
+    its own embedded database as its `GET /v1/measures/<service>` would, written
+    together as CSV or XLSX with small numbers suppressed. A distributed deployment
+    reads the same shares from each service's API (README, Partnership measures)."""
+    from fastapi.exceptions import RequestValidationError
+
+    from services.intake import service as intake
+    from services.notify.service import measures as notify
+    from services.routing.service import measures as routing
+    from services.triage.policy import load_policy
+    from services.triage.service import measures as triage
+    from services.triage.settings import TriageSettings
+    from shared.clock import Clock
+    from shared.db import Database
+    from shared.measures import measures_csv, measures_xlsx, period_of
+    from shared.settings import Settings, embedded_settings
+    from shared.uow import UnitsOfWork
+
+    try:
+        period = period_of(args.period_from, args.period_to, names=("--from", "--to"))
+    except RequestValidationError as exc:
+        for error in exc.errors():
+            print(f"{error['loc'][-1]}: {error['msg']}", file=sys.stderr)
+        return 2
+    if args.format == "xlsx" and args.output is None:
+        print("--format xlsx needs --output FILE", file=sys.stderr)
+        return 2
+    settings = embedded_settings(args.data_dir) if args.data_dir else Settings(mode="embedded")
+    counted = ("intake", "triage", "routing", "notify")
+    missing = [name for name in counted if not (settings.data_dir / f"{name}.db").is_file()]
+    if not settings.database_url and missing:
+        print(
+            f"no Signpost data at {settings.data_dir.resolve()} (no {', '.join(missing)} "
+            "database): run this in the folder where Signpost runs, or pass --data-dir",
+            file=sys.stderr,
+        )
+        return 2
+    below = args.suppress_below or settings.measures_suppress_below
+    clock = Clock(settings.clock_start, running=True)
+    policy = load_policy(settings.service_settings(TriageSettings).triage_policy_path)
+    shares = {
+        "intake": intake.measures,
+        "triage": lambda **given: triage.measures(policy=policy, **given),
+        "routing": routing.measures,
+        "notify": notify.measures,
+    }
+    views = []
+    for name in counted:
+        compute = shares[name]
+        db = Database(settings.service_database_url(name))
+        units = UnitsOfWork(db, clock=clock, source=f"/signpost/{name}/cli")
+        try:
+            async with units.begin() as uow:
+                views.append(await compute(uow=uow, period=period))
+        finally:
+            await db.dispose()
+    if args.format == "xlsx":
+        args.output.write_bytes(measures_xlsx(views, period, below))
+        print(f"wrote {args.output}", file=sys.stderr)
+    elif args.output is None:
+        sys.stdout.write(measures_csv(views, below))
+    else:
+        args.output.write_text(measures_csv(views, below), encoding="utf-8", newline="")
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 

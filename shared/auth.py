@@ -89,6 +89,10 @@ SCOPES: dict[str, str] = {
         "notice's status); each read of a notice's content is recorded"
     ),
     "encompass:acknowledge": "Acknowledge that your Designated Safeguarding Lead has a notice",
+    "measures:read": (
+        "Read the partnership measures (counts, rates and timeliness over referrals; "
+        "nothing about any one child)"
+    ),
     "admin": "Everything",
 }
 
@@ -123,6 +127,7 @@ KIND_SCOPES: dict[ClientKind, tuple[str, ...]] = {
         "encompass:read",
         "subscriptions:read",
         "subscriptions:write",
+        "measures:read",
     ),
     ClientKind.ADMIN: ("admin",),
 }

@@ -19,10 +19,12 @@ Why each role holds what it holds:
   acknowledges the Operation Encompass notices addressed to the school.
 - `referrer` (police): a police officer submits and follows reports, and sees whether
   each school was told of an incident in time (`encompass:read`: status only).
-- `partnership_analyst` (hub): no scopes yet. Measures come later; until then an
-  analyst reads nothing about a child. Being of the hub's kind oversees nothing by
-  itself: every route that shows a referral, a report, a triage decision or a notice
-  asks for `referrals:read`, `reports:read` or `encompass:read` first.
+- `hub_manager` (hub): a hub practitioner who also answers to the board for the front
+  door: the practitioner's scopes and the partnership measures (`measures:read`).
+- `partnership_analyst` (hub): the partnership measures (`measures:read`) and nothing
+  else: counts, rates and timeliness, never a child. Being of the hub's kind oversees
+  nothing by itself: every route that shows a referral, a report, a triage decision or
+  a notice asks for `referrals:read`, `reports:read` or `encompass:read` first.
 - `admin` (admin): manages the agency directory and the organisation's webhook
   subscriptions. Not the `admin` scope: `Principal.has` treats that scope as every
   scope, so an administrator would read every child's report and override triage.
@@ -98,7 +100,18 @@ ROLES: dict[str, Role] = {
             "reports:write",
             "encompass:read",
         ),
-        _role("partnership_analyst", "Partnership analyst", ClientKind.HUB),
+        _role(
+            "hub_manager",
+            "Hub manager",
+            ClientKind.HUB,
+            "referrals:read",
+            "referrals:write",
+            "triage:override",
+            "encompass:read",
+            "subscriptions:read",
+            "measures:read",
+        ),
+        _role("partnership_analyst", "Partnership analyst", ClientKind.HUB, "measures:read"),
         _role(
             "admin",
             "Administrator",

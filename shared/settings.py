@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1, le=50)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
     auth_cache_seconds: float = Field(default=5.0, ge=0)
+    # Partnership measures that leave the partnership (exports, `signpost report
+    # measures`) show counts from 1 to this minus 1 as "<this" (docs/measures.md).
+    measures_suppress_below: int = Field(default=5, ge=1, le=100)
 
     def service_settings(self, model: type[S]) -> S:
         """A service's own settings (`services/<name>/settings.py`): read from the

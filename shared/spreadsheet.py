@@ -1,4 +1,4 @@
-"""Writing spreadsheets without formula injection: the one place Signpost writes CSV.
+"""Writing spreadsheets without formula injection: the one place Signpost writes CSV or XLSX.
 
 A value a referrer typed (a reference, a narrative, an agency's name) can begin with
 `=`, `+`, `-` or `@`, or with a tab or carriage return; opened in Excel, LibreOffice
@@ -43,4 +43,31 @@ def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     writer.writerow([safe_cell(h) for h in header])
     for row in rows:
         writer.writerow(["" if (cell := safe_cell(v)) is None else cell for v in row])
+    return out.getvalue()
+
+
+def write_xlsx(sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Any]]]]) -> bytes:
+    """An XLSX workbook (openpyxl), one sheet per `(title, header, rows)` in order, every
+    cell through `safe_cell`. Each text cell is stored as text, never as a formula
+    (openpyxl would make a string starting with `=` one), and the header row is bold and
+    frozen so it stays in view."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    book.remove(book.active)  # type: ignore[arg-type]
+    for title, header, rows in sheets:
+        sheet = book.create_sheet(title=title[:31])  # Excel's longest sheet name
+        sheet.append([safe_cell(h) for h in header])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            sheet.append([safe_cell(v) for v in row])
+        for line in sheet.iter_rows():
+            for cell in line:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
+        sheet.freeze_panes = "A2"
+    out = io.BytesIO()
+    book.save(out)
     return out.getvalue()

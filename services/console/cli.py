@@ -23,8 +23,8 @@ def register(commands: Commands) -> None:
     create.add_argument(
         "--roles",
         required=True,
-        help="comma-separated: hub_practitioner, mash_practitioner, agency_worker, "
-        "school_dsl, referrer, partnership_analyst, admin",
+        help="comma-separated: hub_practitioner, hub_manager, mash_practitioner, "
+        "agency_worker, school_dsl, referrer, partnership_analyst, admin",
     )
     create.add_argument(
         "--password-stdin",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select, tuple_
+from sqlalchemy import Row, bindparam, delete, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import defer, load_only
 from sqlmodel import col
@@ -248,3 +248,37 @@ async def superseded_by(session: AsyncSession, referral_id: str) -> str | None:
     """The later report (same reference) that replaces this one, if any."""
     query = orm_select(ReportVersion.referral_id).where(ReportVersion.supersedes == referral_id)
     return (await session.exec(query)).first()
+
+
+async def contacts_in(session: AsyncSession, start: datetime, end: datetime) -> Sequence[Any]:
+    """Every version of each report whose first version was received from `start`
+    (inclusive) to `end` (exclusive): `organisation`, `source_reference`, `source_kind`,
+    `received_at`, `referral_id` and `payload`. The versions of one report share its
+    organisation and source reference."""
+    firsts = (
+        select(
+            _REPORTS.c.organisation,
+            _REPORTS.c.source_reference,
+            func.min(_REPORTS.c.received_at).label("first"),
+        )
+        .group_by(_REPORTS.c.organisation, _REPORTS.c.source_reference)
+        .subquery()
+    )
+    query = (
+        select(
+            _REPORTS.c.organisation,
+            _REPORTS.c.source_reference,
+            _REPORTS.c.source_kind,
+            _REPORTS.c.received_at,
+            _REPORTS.c.referral_id,
+            _REPORTS.c.payload,
+        )
+        .join(
+            firsts,
+            (firsts.c.organisation == _REPORTS.c.organisation)
+            & (firsts.c.source_reference == _REPORTS.c.source_reference),
+        )
+        .where(firsts.c.first >= start, firsts.c.first < end)
+    )
+    connection = await session.connection()
+    return (await connection.execute(query)).all()

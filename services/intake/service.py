@@ -8,6 +8,7 @@ forgetting old Idempotency-Key answers.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +61,7 @@ from shared.events import (
     ReferralStatus,
     ReferralTriaged,
 )
+from shared.measures import MeasuresView, Period, count, share
 from shared.pagination import Page, PageRequest, Position, page_of
 from shared.pathways import PATHWAYS
 from shared.privacy import ReadPublic, audit_read, only_overseers, reads_of
@@ -591,3 +593,37 @@ async def forget_idempotency_keys(*, uow: UnitOfWork, older_than: timedelta, lim
     return await repository.forget_answers(
         await uow.connection(), before=uow.now() - older_than, limit=limit
     )
+
+
+# The sources a board sees; any other kind of referrer is "other".
+SOURCES = ("police", "school")
+
+
+async def measures(*, uow: UnitOfWork, period: Period) -> MeasuresView:
+    """Intake's share of the partnership measures (docs/measures.md): contacts by source
+    and by concern category, each report once however many corrected versions it has
+    (its newest version's codes)."""
+    rows = await repository.contacts_in(uow.session, period.start_at, period.end_at)
+    newest: dict[tuple[str, str], Any] = {}
+    for row in rows:
+        key = (row.organisation, row.source_reference)
+        order = (as_utc(row.received_at), row.referral_id)
+        if key not in newest or order > newest[key][0]:
+            newest[key] = (order, row)
+    by_source = Counter(
+        row.source_kind if row.source_kind in SOURCES else "other" for _, row in newest.values()
+    )
+    by_concern = Counter(
+        code
+        for _, row in newest.values()
+        for code in {str(c.get("code")) for c in row.payload.get("concerns") or []}
+    )
+    total = len(newest)
+    out = [count("contacts_by_source", total)]
+    for source in (*SOURCES, "other"):
+        out.append(count("contacts_by_source", by_source[source], source=source))
+        out.append(share("contacts_by_source", by_source[source], total, source=source))
+    for code, n in sorted(by_concern.items(), key=lambda item: (-item[1], item[0])):
+        out.append(count("contacts_by_concern", n, concern=code))
+        out.append(share("contacts_by_concern", n, total, concern=code))
+    return MeasuresView(service="intake", period_from=period.first, period_to=period.end, rows=out)

@@ -316,3 +316,30 @@ async def corrections_to(session: AsyncSession, recipient: str) -> Sequence[Enco
         col(EncompassNoticeRecord.supersedes).is_not(None),
     )
     return (await session.exec(query)).all()
+
+async def notices_received(
+    session: AsyncSession, start: datetime, end: datetime
+) -> Sequence[EncompassNoticeRecord]:
+    """The notices whose police report was received from `start` (inclusive) to `end`
+    (exclusive)."""
+    received = col(EncompassNoticeRecord.received_at)
+    query = select(EncompassNoticeRecord).where(received >= start, received < end)
+    return (await session.exec(query)).all()
+
+
+async def deliveries_created(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[tuple[Delivery, str]]:
+    """The deliveries queued from `start` (inclusive) to `end` (exclusive), each with
+    the organisation whose subscription it is for."""
+    created = col(Delivery.created_at)
+    query = (
+        select(Delivery, WebhookSubscription.organisation)
+        .join(WebhookSubscription, col(WebhookSubscription.id) == col(Delivery.subscription_id))
+        .where(created >= start, created < end)
+    )
+    return [
+        (delivery, str(organisation))
+        for delivery, organisation in (await session.exec(query)).all()
+    ]
+

@@ -30,7 +30,8 @@ from shared.pagination import PageRequest, newest_first
 
 _DECISIONS = table_of(RoutingDecision)
 _INSERT_DECISION = insert(_DECISIONS)
-_INSERT_STEP = insert(table_of(RoutingStep))
+_STEPS = table_of(RoutingStep)
+_INSERT_STEP = insert(_STEPS)
 _INSERT_DEADLINE = insert(table_of(RoutingDeadline))
 _PATHWAYS = table_of(RoutingPathway)
 _INSERT_PATHWAY = insert(_PATHWAYS)
@@ -284,3 +285,22 @@ async def add_version(session: AsyncSession, row: DirectoryVersion) -> Directory
     session.add(row)
     await session.flush()
     return row
+
+async def steps_routed_in(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[RoutingStep]:
+    """Every step of each referral first routed from `start` (inclusive) to `end`
+    (exclusive), by referral and in the order they happened."""
+    firsts = (
+        core_select(_STEPS.c.referral_id, func.min(_STEPS.c.at).label("first"))
+        .group_by(_STEPS.c.referral_id)
+        .subquery()
+    )
+    query = (
+        select(RoutingStep)
+        .join(firsts, col(RoutingStep.referral_id) == firsts.c.referral_id)
+        .where(firsts.c.first >= start, firsts.c.first < end)
+        .order_by(col(RoutingStep.referral_id), col(RoutingStep.id))
+    )
+    return list((await session.exec(query)).all())
+

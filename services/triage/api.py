@@ -23,8 +23,9 @@ from services.triage.schemas import (
     TriageView,
     WorkingWeekView,
 )
-from services.triage.service import children
+from services.triage.service import children, measures
 from shared.auth import Principal, authenticate
+from shared.measures import measures_router
 from shared.problems import Problem
 from shared.runtime import context_of, unit_of_work
 from shared.uow import UnitOfWork
@@ -272,3 +273,6 @@ async def get_working_week(principal: AnyCaller, policy: Policy) -> WorkingWeekV
         weekdays=sorted(week.weekdays),
         closed_days=sorted(day.isoformat() for day in week.closed_days),
     )
+
+
+router.include_router(measures_router("triage", UoW, measures.measures, policy=Policy))

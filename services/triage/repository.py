@@ -271,3 +271,13 @@ async def verdicts_given(session: AsyncSession, subject_key: str) -> list[MatchV
         .order_by(col(MatchVerdict.at), col(MatchVerdict.id))
     )
     return list((await session.exec(query)).all())
+
+
+async def decisions_received(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[TriageDecision]:
+    """The decisions on referrals received from `start` (inclusive) to `end` (exclusive)."""
+    query = select(TriageDecision).where(
+        col(TriageDecision.received_at) >= start, col(TriageDecision.received_at) < end
+    )
+    return list((await session.exec(query)).all())

@@ -69,6 +69,7 @@ SCREENS = [
     Screen("admin-subscriptions", "admin", "/console/admin/subscriptions"),
     Screen("admin-subscription", "admin", "/console/admin/subscriptions/{subscription}"),
     Screen("admin-directory", "admin", "/console/admin/directory"),
+    Screen("dashboard", "partnership_analyst", "/console/dashboard"),
 ]
 
 # Where each role lands after signing in, and the heading it sees there.
@@ -78,6 +79,7 @@ LANDINGS = {
     "agency_worker": ("/console/queue", "Queue"),
     "referrer": ("/console/reports", "Reports demo-police raised"),
     "school_dsl": ("/console/reports", "Reports 100001 raised"),
+    "partnership_analyst": ("/console/dashboard", "How the front door performs"),
 }
 
 

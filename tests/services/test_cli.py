@@ -4,6 +4,7 @@ rotating many partners' keys with progress, the new secrets only in a private fi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -11,17 +12,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.auth import KIND_SCOPES, SCOPES, KeyRegistry
+import httpx
+from openpyxl import load_workbook
+
+from services.apps import embedded_app
+from shared.auth import KIND_SCOPES, SCOPES, ClientKind, KeyRegistry
+from shared.clock import Clock
 from shared.db import Database
+from shared.measures import CATALOGUE
+from shared.people import Person
+from shared.settings import embedded_settings
+from tests.services.intake.conftest import START, example
 
 CLI = [sys.executable, "-m", "services.cli"]
+WRITE = "reports:write"
 
 
 def signpost(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=env
+        [*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=env or clean_env()
     )
 
 
@@ -203,3 +214,121 @@ def test_rotate_refuses_without_saying_whose_keys_or_when_none_match(tmp_path: P
     assert unsaid.returncode == 2 and "--organisation, --kind or --all" in unsaid.stderr
     assert nobody.returncode == 1 and "no active key matches" in nobody.stderr
     assert not output.exists()
+
+
+# ------------------------------------------------------------------ signpost report measures
+
+
+async def test_report_measures_writes_a_workbook_that_matches_a_hand_count(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "var"
+    app = embedded_app(embedded_settings(data_dir), clock=Clock(START))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://signpost") as client:
+            police = await app.state.key_registry.create(
+                name="rms",
+                kind=ClientKind.POLICE,
+                organisation="demo-police",
+                scopes=["reports:write"],
+            )
+            school = await app.state.key_registry.create(
+                name="mis", kind=ClientKind.SCHOOL, organisation="100001", scopes=["reports:write"]
+            )
+            # By hand: six police reports and two school reports, all on 30 November.
+            for n in range(6):
+                await post(client, police[1], "police-report.json", f"DP-{n}")
+            for n in range(2):
+                await post(client, school[1], "school-report.json", f"CPOMS-{n}")
+            # Stop only once all eight are routed (the pipeline runs on after the POST).
+            analyst = app.state.person_token_signer.mint(
+                Person("per_a", "Kim Ward", "demoshire-partnership", ("partnership_analyst",))
+            )
+            for _ in range(400):
+                answer = await client.get(
+                    "/v1/measures/routing",
+                    params={"from": "2026-11-30", "to": "2026-12-01"},
+                    headers={"Authorization": f"Bearer {analyst}"},
+                )
+                routed = [r["value"] for r in answer.json()["rows"] if not r["breakdown"]]
+                if routed[:1] == [8]:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"not every report was routed: {answer.text}")
+    workbook = tmp_path / "measures.xlsx"
+
+    done = signpost(
+        "report",
+        "measures",
+        "--from",
+        "2026-11-30",
+        "--to",
+        "2026-12-01",
+        "--format",
+        "xlsx",
+        "--output",
+        str(workbook),
+        "--data-dir",
+        str(data_dir),
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+
+    assert done.returncode == 0, done.stderr
+    book = load_workbook(workbook)
+    assert book.sheetnames == ["Measures", "Definitions", "About"]
+    rows = list(book["Measures"].iter_rows(values_only=True))
+    assert rows[0] == ("service", "measure", "name", "breakdown", "statistic", "value", "unit")
+    figures = {(r[1], r[3], r[4]): r[5] for r in rows[1:]}
+    assert figures[("contacts_by_source", "all", "count")] == 8
+    assert figures[("contacts_by_source", "source: police", "count")] == 6
+    assert figures[("contacts_by_source", "source: school", "count")] == "<5"  # 2, suppressed
+    assert figures[("contacts_by_source", "source: school", "share")] == "<5"
+    assert figures[("contacts_by_source", "source: police", "share")] == 75.0
+    assert figures[("contacts_by_source", "source: other", "count")] == 0
+    assert figures[("contacts_by_concern", "concern: domestic_abuse", "count")] == 6
+    assert figures[("outcome_of_contact", "all", "count")] == 8
+    definitions = {r[0]: r[1] for r in book["Definitions"].iter_rows(min_row=2, values_only=True)}
+    assert definitions == {measure: d.name for measure, d in CATALOGUE.items()}
+    about = {row[0]: row[1] for row in book["About"].iter_rows(min_row=2, values_only=True)}
+    assert about["Period from (inclusive)"] == "2026-11-30"
+
+
+def test_report_measures_refuses_a_period_that_is_not_one_or_a_folder_without_signpost(
+    tmp_path: Path,
+) -> None:
+    reversed_period = signpost(
+        "report",
+        "measures",
+        "--from",
+        "2026-12-01",
+        "--to",
+        "2026-11-01",
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+    nowhere = signpost(
+        "report",
+        "measures",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-12-01",
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+
+    assert (
+        reversed_period.returncode == 2 and "--to: must be after --from" in reversed_period.stderr
+    )
+    assert nowhere.returncode == 2 and "no Signpost data at" in nowhere.stderr
+    assert not (tmp_path / "var").exists()
+
+
+async def post(client: httpx.AsyncClient, key: str, name: str, reference: str) -> None:
+    body = example(name)
+    body["source"]["reference"] = reference
+    answer = await client.post("/v1/reports", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 202, answer.text

@@ -12,7 +12,7 @@ from shared.people import ROLES, Person, kind_of, principal_of, scopes_of
 READS_CHILDREN = {"referrals:read", "reports:read", "encompass:read"}
 
 
-def test_the_seven_roles_act_as_the_kinds_and_hold_the_scopes_the_issue_names() -> None:
+def test_the_eight_roles_act_as_the_kinds_and_hold_the_scopes_the_issues_name() -> None:
     table = {name: (role.kind, set(role.scopes)) for name, role in ROLES.items()}
     assert table == {
         "hub_practitioner": (
@@ -32,7 +32,18 @@ def test_the_seven_roles_act_as_the_kinds_and_hold_the_scopes_the_issue_names() 
             {"reports:read", "reports:write", "encompass:read", "encompass:acknowledge"},
         ),
         "referrer": (ClientKind.POLICE, {"reports:read", "reports:write", "encompass:read"}),
-        "partnership_analyst": (ClientKind.HUB, set()),
+        "hub_manager": (
+            ClientKind.HUB,
+            {
+                "referrals:read",
+                "referrals:write",
+                "triage:override",
+                "encompass:read",
+                "subscriptions:read",
+                "measures:read",
+            },
+        ),
+        "partnership_analyst": (ClientKind.HUB, {"measures:read"}),
         "admin": (
             ClientKind.ADMIN,
             {"directory:write", "subscriptions:read", "subscriptions:write"},
@@ -101,8 +112,8 @@ def test_no_role_or_an_unknown_one_has_no_kind() -> None:
 
 
 def test_the_scopes_of_several_roles_are_their_union() -> None:
-    assert (
-        scopes_of(["partnership_analyst", "hub_practitioner"]) == ROLES["hub_practitioner"].scopes
+    assert scopes_of(["partnership_analyst", "hub_practitioner"]) == (
+        ROLES["hub_practitioner"].scopes | {"measures:read"}
     )
     assert scopes_of(["admin", "hub_practitioner"]) == (
         ROLES["admin"].scopes | ROLES["hub_practitioner"].scopes

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from services.console.api.admin import router as admin
 from services.console.api.child import router as child
+from services.console.api.dashboard import router as dashboard
 from services.console.api.notices import router as notices
 from services.console.api.oidc import router as oidc
 from services.console.api.pages import router as pages
@@ -24,3 +25,4 @@ router.include_router(notices)
 router.include_router(admin)
 router.include_router(preferences)
 router.include_router(child)
+router.include_router(dashboard)

@@ -34,12 +34,15 @@ async def home(request: Request, uow: UoW) -> Response:
     if signed is None:
         return web.sign_in_again()
     # Where the person's work is: their queue, the reports their organisation raised,
-    # or (an administrator with no queue) the admin pages.
+    # the partnership's measures (an analyst), or (an administrator with no queue) the
+    # admin pages.
     scopes = scopes_of(signed.person.roles)
     if "referrals:read" in scopes:
         return web.to("/console/queue")
     if "reports:read" in scopes:
         return web.to("/console/reports")
+    if "measures:read" in scopes:
+        return web.to("/console/dashboard")
     if "admin" in signed.person.roles:
         return web.to("/console/admin")
     return web.to("/console/queue")

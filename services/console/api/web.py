@@ -90,6 +90,7 @@ def page(
             can_work_queue="referrals:read" in scopes,
             can_see_reports="reports:read" in scopes,
             can_see_notices="encompass:read" in scopes and "reports:read" in scopes,
+            can_see_measures="measures:read" in scopes,
             is_admin="admin" in person.roles,
         )
     response = templates.TemplateResponse(request, template, context, status_code=status_code)

@@ -1,11 +1,16 @@
-"""Routing's REST API: the agency directory (`directory`) and the referrals agencies
-and the hub act on (`referrals`). HTTP only: each route authorises with a typed
-dependency and calls one use case inside one unit of work."""
+"""Routing's REST API: the agency directory (`directory`), the referrals agencies and
+the hub act on (`referrals`), and routing's share of the partnership measures. HTTP
+only: each route authorises with a typed dependency and calls one use case inside one
+unit of work."""
 
 from fastapi import APIRouter
 
 from services.routing.api import directory, referrals
+from services.routing.api.dependencies import UoW
+from services.routing.service import measures
+from shared.measures import measures_router
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 router.include_router(directory.router)
 router.include_router(referrals.router)
+router.include_router(measures_router("routing", UoW, measures.measures))

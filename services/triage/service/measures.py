@@ -1,0 +1,106 @@
+"""Triage's share of the partnership measures (docs/measures.md), from its own tables:
+how long each referral waited for its threshold decision, counted in the area's working
+hours (red round the clock, as its deadline runs), against the policy's deadline; and
+re-referrals, the referrals about a child with another referral received in the 12
+months before.
+
+"The child" is the one triage counted the referral as (its subject: the same matching
+and practitioners' verdicts as the chronology). Times are triage's own: `received_at`
+from intake's event, `decided_at` and `decide_by` its decision's."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
+
+from services.triage import repository
+from services.triage.deadlines import week_of
+from services.triage.models import TriageDecision
+from services.triage.policy import ThresholdPolicy
+from shared.clock import as_utc
+from shared.measures import MeasureRow, MeasuresView, Period, count, hours, share, spread
+from shared.uow import UnitOfWork
+from shared.working_time import WorkingWeek, working_time
+
+RAGS = ("red", "amber", "green", "blue")
+# Red is worked round the clock, so its clock never stops (triage's deadlines agree).
+ROUND_THE_CLOCK = "red"
+TWELVE_MONTHS = relativedelta(months=12)
+# How long decisions took, in bands of hours on each RAG's own clock: the distribution
+# a board reads at a glance.
+BANDS = (
+    ("under 1 hour", 0.0, 1.0),
+    ("1 to 4 hours", 1.0, 4.0),
+    ("4 to 24 hours", 4.0, 24.0),
+    ("24 to 72 hours", 24.0, 72.0),
+    ("over 72 hours", 72.0, float("inf")),
+)
+
+
+def waited(week: WorkingWeek, decision: TriageDecision) -> timedelta:
+    """From receipt to the decision, on the clock the decision's RAG runs by."""
+    received, decided = as_utc(decision.received_at), as_utc(decision.decided_at)
+    if decision.decided_priority == ROUND_THE_CLOCK:
+        return decided - received
+    return working_time(week, received, decided)
+
+
+def time_to_decision(week: WorkingWeek, decisions: Sequence[TriageDecision]) -> list[MeasureRow]:
+    """For each RAG: how many, the median and 90th percentile wait, and the share decided
+    by the policy's deadline (of those that had one); and how many waited how long, in
+    BANDS."""
+    rows: list[MeasureRow] = []
+    for rag in RAGS:
+        of_rag = [d for d in decisions if d.decided_priority == rag]
+        rows.append(count("time_to_decision", len(of_rag), rag=rag))
+        rows += spread(
+            "time_to_decision",
+            [hours(waited(week, d)) for d in of_rag],
+            "hours" if rag == ROUND_THE_CLOCK else "working_hours",
+            rag=rag,
+        )
+        timed = [d for d in of_rag if d.decide_by is not None]
+        on_time = sum(as_utc(d.decided_at) <= as_utc(d.decide_by) for d in timed if d.decide_by)
+        rows.append(share("time_to_decision", on_time, len(timed), rag=rag, within="deadline"))
+    waits = [hours(waited(week, d)) for d in decisions]
+    for band, low, high in BANDS:
+        within = sum(low <= wait < high for wait in waits)
+        rows.append(count("time_to_decision", within, waited=band))
+    return rows
+
+
+def re_referrals(period: Period, decisions: Sequence[TriageDecision]) -> list[MeasureRow]:
+    """The referrals received in `period` about a child with another referral received
+    in the 12 months before it (`decisions` reaches back 12 months before the period)."""
+    received: dict[str, list[datetime]] = defaultdict(list)
+    for decision in decisions:
+        received[decision.subject_key].append(as_utc(decision.received_at))
+    in_period = [d for d in decisions if period.holds(as_utc(d.received_at))]
+    again = 0
+    for decision in in_period:
+        at = as_utc(decision.received_at)
+        earlier = at - TWELVE_MONTHS
+        # Another referral of this child, received in the 12 months before this one.
+        if any(earlier <= other < at for other in received[decision.subject_key]):
+            again += 1
+    return [
+        count("re_referrals_12_months", len(in_period)),
+        count("re_referrals_12_months", again, referral="re-referral"),
+        share("re_referrals_12_months", again, len(in_period), referral="re-referral"),
+    ]
+
+
+async def measures(*, uow: UnitOfWork, period: Period, policy: ThresholdPolicy) -> MeasuresView:
+    """Triage's share of the partnership measures for `period`, on the area's working
+    week (`policy`)."""
+    since = period.start_at - TWELVE_MONTHS
+    decisions = await repository.decisions_received(uow.session, since, period.end_at)
+    in_period = [d for d in decisions if period.holds(as_utc(d.received_at))]
+    rows = [
+        *time_to_decision(week_of(policy), in_period),
+        *re_referrals(period, decisions),
+    ]
+    return MeasuresView(service="triage", period_from=period.first, period_to=period.end, rows=rows)
