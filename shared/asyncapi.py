@@ -52,6 +52,19 @@ def _ce_headers(event_type: EventType) -> dict[str, Any]:
                 **text,
                 "description": "The pseudonymous subject key; also the Kafka key.",
             },
+            # The CloudEvents Distributed Tracing extension: optional, never required.
+            "ce_traceparent": {
+                **text,
+                "description": "Optional (CloudEvents Distributed Tracing extension): the "
+                "W3C trace context of the work that produced the event "
+                "(`00-<trace id>-<span id>-<flags>`). A consumer "
+                "continues the trace from it; an event without it starts a new trace.",
+            },
+            "ce_tracestate": {
+                **text,
+                "description": "Optional: the W3C `tracestate` that goes with "
+                "`ce_traceparent`, when there is one.",
+            },
             "content-type": {"const": "application/json"},
         },
     }

@@ -8,6 +8,9 @@ is retried with backoff a bounded number of times, then the record is parked on
 database (connection lost, refused, failing over) is not the record's fault: the
 record waits for the database, however long, and is never parked for it; the outage
 is logged once when it begins and once when it ends, not at every retry.
+
+Each event is handled inside a CONSUMER span, child of the trace context the event
+carries (see shared.tracing), so the events its handler records carry the trace on.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
+from opentelemetry.trace import Span
 from sqlalchemy.exc import IntegrityError
 
+from shared import tracing
 from shared.bus.base import Backoff, Bus, Consumer, Record, pause
 from shared.db import is_transient
 from shared.envelope import from_record
@@ -97,6 +103,10 @@ class EventConsumer:
         # True once the member has joined its group (partitions assigned).
         self.joined = False
         self.database = OutageLog("database", log)
+        # What its spans name: the service (its units of work stamp events
+        # `/signpost/<service>/…`) and the bus (a member driven by hand may have none).
+        self.service = tracing.service_of(units.source)
+        self.remote: bool = getattr(bus, "remote", False)
 
     async def start(self) -> None:
         """Join the group; one attempt (raises while the broker is away: call again)."""
@@ -244,12 +254,13 @@ class EventConsumer:
                     conn, consumer=group, event_ids=[e.get_id() for e in events]
                 )
                 handled: list[tuple[str, str]] = []
-                for index, event in enumerate(events):  # noqa: B007 - read in `except`
+                for index, event in enumerate(events):  # `index` is read in `except` too
                     key = (event.get_source(), event.get_id())
                     if key in seen:
                         continue
                     seen.add(key)
-                    await self.subscription.handler(uow, event)
+                    with self._span(event, records[index]):
+                        await self.subscription.handler(uow, event)
                     handled.append(key)
                 index = -1  # a failure from here on is the commit's, not a record's
                 await remember_handled(conn, consumer=group, events=handled, at=uow.now())
@@ -277,16 +288,20 @@ class EventConsumer:
         group = self.subscription.group
         source, event_id = event.get_source(), event.get_id()
         try:
-            async with self.units.open() as uow:
-                conn = await uow.connection()
-                if await already_handled(conn, consumer=group, source=source, event_id=event_id):
-                    return False
-                await self.subscription.handler(uow, event)
-                await remember_handled(
-                    conn, consumer=group, events=[(source, event_id)], at=uow.now()
-                )
-                await uow.complete()
-                return True
+            with self._span(event, record) as span:
+                async with self.units.open() as uow:
+                    conn = await uow.connection()
+                    if await already_handled(
+                        conn, consumer=group, source=source, event_id=event_id
+                    ):
+                        span.set_attribute("signpost.duplicate", True)
+                        return False
+                    await self.subscription.handler(uow, event)
+                    await remember_handled(
+                        conn, consumer=group, events=[(source, event_id)], at=uow.now()
+                    )
+                    await uow.complete()
+                    return True
         except IntegrityError:
             # Another member handled the same event concurrently (a rebalance):
             # its transaction won; ours rolled back whole.
@@ -294,6 +309,16 @@ class EventConsumer:
                 if await already_handled(conn, consumer=group, source=source, event_id=event_id):
                     return False
             raise
+
+    def _span(self, event: BaseCloudEvent, record: Record) -> AbstractContextManager[Span]:
+        """The CONSUMER span of handling `event` (see shared.tracing.consuming)."""
+        return tracing.consuming(
+            event,
+            record,
+            group=self.subscription.group,
+            service=self.service,
+            remote=self.remote,
+        )
 
     async def _park(self, record: Record, exc: BaseException, attempts: int) -> None:
         """Put the original record on the dead-letter twin, with why it failed."""

@@ -2,7 +2,8 @@
 
 `ce_*` headers carry the attributes, `content-type: application/json`, the value is the
 data, and the Kafka key is the `partitionkey` extension: the pseudonymous subject key,
-so every event about one child is ordered.
+so every event about one child is ordered. An event created inside a trace carries it in
+the Distributed Tracing extension (`traceparent`, `tracestate`: see shared.tracing).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from shared.bus.base import Record
 from shared.events import DATA_MODEL, TOPIC_OF, EventData, EventType
 from shared.text import ACCEPTED_EARLIER
+from shared.tracing import trace_context
 
 D = TypeVar("D", bound=EventData)
 
@@ -32,7 +34,9 @@ def new_event(
     data: BaseModel,
     time: datetime,
 ) -> CloudEvent:
-    """A new CloudEvent with a fresh UUID id, stamped `time` (the service clock's now)."""
+    """A new CloudEvent with a fresh UUID id, stamped `time` (the service clock's now),
+    carrying the current span's trace context (when there is one): the context of the
+    request or handling that caused it, not of the relay that publishes it later."""
     return CloudEvent(
         attributes={
             "type": type.value,
@@ -42,6 +46,7 @@ def new_event(
             "time": time,
             "datacontenttype": "application/json",
             "partitionkey": partitionkey,
+            **trace_context(),
         },
         data=data.model_dump(mode="json"),
     )

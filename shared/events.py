@@ -5,6 +5,9 @@ Within a `.v1` type only additive changes are allowed; a breaking change is a ne
 partner-facing topics (`referral.routed`, `referral.status`, `referral.pathway`,
 `encompass.alert`) carry no personal data: ids, destination, level, priority, deadlines
 and reason codes only.
+
+Any event may also carry the CloudEvents Distributed Tracing extension (`traceparent`,
+`tracestate`; see shared.tracing): optional, so an event without it is as valid as ever.
 """
 
 from __future__ import annotations

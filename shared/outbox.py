@@ -5,7 +5,8 @@ A service writes its state change and the events it implies in one transaction
 the bus acknowledged them, so a crash anywhere means re-publication, never loss.
 While the broker is away the rows wait in the outbox (the relay does not try until the
 bus is available again); a failing relay backs off and says so once, then once when it
-publishes again.
+publishes again. Each publish is a short PRODUCER span in the trace the event carries
+(its `traceparent`, written as the unit of work recorded it: see shared.tracing).
 Consumers record `(consumer, ce_source, ce_id)` in the inbox inside the handler's own
 transaction, so a redelivered event changes nothing.
 """
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared import tracing
 from shared.bus.base import Backoff, Bus, BusUnavailable, Record, pause
 from shared.clock import Clock
 from shared.db import Database, is_transient, table_of
@@ -205,7 +207,15 @@ class OutboxRelay:
             if not rows:
                 await session.commit()
                 return 0
-            await self.bus.publish([_as_record(r) for r in rows])
+            records = [_as_record(r) for r in rows]
+            # Each record's publish is a short span in the trace its event carries.
+            spans = tracing.publishing(records, remote=self.bus.remote)
+            try:
+                await self.bus.publish(records)
+            except BaseException as exc:
+                tracing.published(spans, exc)
+                raise
+            tracing.published(spans)
             await session.exec(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_([r.id for r in rows]))  # type: ignore[union-attr]

@@ -3,20 +3,24 @@
 
 Each turn's database work is one unit of work calling `service`; the dispatcher's POSTs
 go out between units (a claim, then a record of each answer as it arrives), never
-inside a transaction.
+inside a transaction. Each POST is a CLIENT span in the trace of the event that queued
+its delivery, and carries a `traceparent` header (see shared.tracing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from opentelemetry.trace import Span, SpanKind
 
-from services.notify.models import WebhookSubscription
+from services.notify.models import Delivery, WebhookSubscription
 from services.notify.school_days import SchoolCalendar, calendar_warnings
 from services.notify.sealed_headers import SealError
 from services.notify.service import attempts, encompass
@@ -41,6 +45,7 @@ from services.notify.webhooks import (
     retry_after,
     signature_headers,
 )
+from shared import tracing
 from shared.clock import transport_time
 from shared.db import is_transient
 from shared.logging import OutageLog
@@ -174,6 +179,12 @@ class Dispatcher:
                         also_signed_with=[previous] if previous else [],
                     ),
                 }
+                # The POST is a CLIENT span in the trace of the handling that queued the
+                # delivery; its `traceparent` header lets the partner continue it. Only
+                # webhook-id, webhook-timestamp and the body are signed: the header
+                # changes no signature.
+                span = post_span(delivery, sub, service=self.ctx.name)
+                headers = {**tracing.trace_context(span), **headers}
                 client = self.local_client if sub.local_target else self.client
                 try:
                     # A redirect is a failure: the partner must give its final URL.
@@ -198,6 +209,7 @@ class Dispatcher:
                 except Exception as exc:
                     # Recorded as a failed attempt, like any other failure to deliver.
                     error = type(exc).__name__
+                posted(span, status, error)
             elapsed = int((time.monotonic() - started) * 1000)
         return Attempt(delivery, sub, status, error, elapsed, wait)
 
@@ -252,6 +264,46 @@ class Dispatcher:
                         pass
         finally:
             await self.close()
+
+
+def post_span(delivery: Delivery, sub: WebhookSubscription, *, service: str) -> Span:
+    """The CLIENT span of one POST of a delivery, child of the trace context the delivery
+    kept (a new trace when it kept none). Ids and the partner's host only: never the
+    URL's path or query, which may hold a partner's token."""
+    attributes: dict[str, str | int | bool] = {
+        "http.request.method": "POST",
+        "signpost.delivery.id": delivery.id,
+        "signpost.delivery.attempt": delivery.attempts + 1,
+        "signpost.subscription.id": sub.id,
+        "cloudevents.event_type": delivery.event_type,
+    }
+    # A URL the span cannot read is the POST's to fail on, not the span's.
+    with contextlib.suppress(ValueError):
+        target = urlsplit(sub.url)
+        attributes["url.scheme"] = target.scheme
+        attributes["server.address"] = target.hostname or ""
+        if target.port is not None:
+            attributes["server.port"] = target.port
+    if delivery.referral_id:
+        attributes["signpost.referral_id"] = delivery.referral_id
+    parent = tracing.context_from(
+        {tracing.TRACEPARENT: delivery.traceparent, tracing.TRACESTATE: delivery.tracestate}
+    )
+    return tracing.start(
+        "POST", service=service, kind=SpanKind.CLIENT, parent=parent, attributes=attributes
+    )
+
+
+def posted(span: Span, status: int | None, error: str | None) -> None:
+    """End a POST's span with what the partner answered (an error: its code or class)."""
+    if status is not None:
+        with contextlib.suppress(Exception):
+            span.set_attribute("http.response.status_code", status)
+    if error is not None:
+        tracing.fail(span, error)
+    elif status is not None and status >= 400:
+        tracing.fail(span, str(status))
+    tracing.end(span)
 
 
 async def dispatch(ctx: ServiceContext) -> None:

@@ -79,6 +79,10 @@ class Delivery(SQLModel, table=True):
     replays: int | None = Field(default=0)
     # The Operation Encompass notice this delivery carries, if it carries one.
     notice_id: str | None = Field(default=None, max_length=40)
+    # The trace of the handling (or request) that queued it, W3C `traceparent` and
+    # `tracestate`: its POSTs, sent later by the dispatcher, continue that trace.
+    traceparent: str | None = Field(default=None, max_length=100)
+    tracestate: str | None = Field(default=None, max_length=512)
 
 
 class DeliveryAttempt(SQLModel, table=True):

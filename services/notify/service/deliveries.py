@@ -23,6 +23,7 @@ from shared.clock import as_utc
 from shared.events import PARTNER_FACING
 from shared.pagination import Page, PageRequest, Position, page_of
 from shared.problems import NotFound, Problem
+from shared.tracing import TRACEPARENT, TRACESTATE, trace_context
 from shared.uow import UnitOfWork
 
 
@@ -35,7 +36,9 @@ def new_delivery(
     now: datetime,
     notice_id: str | None = None,
 ) -> Delivery:
-    """A delivery of an event (or a notice) to the subscription, due now."""
+    """A delivery of an event (or a notice) to the subscription, due now, in the trace
+    of what queued it (the event's handling, or the request)."""
+    trace = trace_context()
     return Delivery(
         subscription_id=subscription.id,
         referral_id=referral_id,
@@ -46,6 +49,8 @@ def new_delivery(
         body=body,
         next_attempt_at=now,
         created_at=now,
+        traceparent=trace.get(TRACEPARENT),
+        tracestate=trace.get(TRACESTATE),
     )
 
 
