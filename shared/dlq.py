@@ -1,12 +1,15 @@
 """Replaying parked events: move records from `<topic>.dlq` back onto their topic.
 
 Once the cause is fixed (a bug, a missing directory entry), an operator replays the
-parked records. The original value, key and CloudEvents headers go back unchanged, so
+parked records. A topic's DLQ depth (`depth`, a metric) is what is parked and not yet
+replayed. The original value, key and CloudEvents headers go back unchanged, so
 the inbox still recognises an event that was in fact handled; only the
 `x-signpost-*` error headers are dropped.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from shared.bus.base import Bus, Record
 from shared.events import dlq_topic
@@ -50,3 +53,9 @@ async def replay(bus: Bus, topic: str, *, limit: int = 1000, idle_seconds: float
     finally:
         await consumer.stop()
     return replayed
+
+
+async def depth(bus: Bus, topics: Sequence[str]) -> dict[str, int]:
+    """How many records are parked on the dead-letter twin of each of `topics` and not
+    yet replayed (the replay group has not moved past them), by dead-letter topic."""
+    return await bus.backlog(group=REPLAY_GROUP, topics=[dlq_topic(t) for t in topics])

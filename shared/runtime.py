@@ -8,7 +8,8 @@ connects, and each consumer joins its group, retrying on a backoff while the bro
 away, so HTTP is served (and reports accepted into the outbox) as soon as the
 databases answer. `/readyz` says which part is not ready yet: each database, the bus,
 each consumer group. A database outage during a request is a 503 (see
-`shared.problems`), logged once per outage by the app's `Dependencies`.
+`shared.problems`), logged once per outage by the app's `Dependencies`. `/metrics` is
+for Prometheus (see `shared.metrics`): the app's own registry, every service in it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic_settings import BaseSettings
 from sqlmodel import SQLModel
 
@@ -34,14 +35,27 @@ from shared.cli import Commands
 from shared.clock import Clock
 from shared.consuming import EventConsumer, Subscription
 from shared.db import Database, is_transient
+from shared.dlq import depth as dlq_depth
 from shared.docs import install_docs
 from shared.headers import install_security_headers
 from shared.logging import OutageLog
+from shared.metrics import (
+    CONTENT_TYPE,
+    DLQ_DEPTH,
+    ConsumptionMeter,
+    Gauges,
+    Metrics,
+    Reading,
+    RequestMetrics,
+    ServiceMetrics,
+    outbox_readings,
+)
 from shared.migrations import KEYS, MigrationHistory, check_at_head, history_of, upgrade
 from shared.outbox import OutboxRelay
 from shared.person_tokens import person_token_keys
 from shared.problems import URL_REFUSED, install_problem_handlers
 from shared.settings import Settings
+from shared.tracing import FASTAPI_TELEMETRY, instrument
 from shared.uow import UnitOfWork, UnitsOfWork
 
 C = TypeVar("C", bound=BaseSettings)
@@ -69,6 +83,8 @@ class ServiceContext:
     clock: Clock
     # This service's own settings (services/<name>/settings.py).
     config: BaseSettings
+    # This service's share of the app's Prometheus metrics (see shared.metrics).
+    metrics: ServiceMetrics
     state: dict[str, Any] = field(default_factory=dict)
     # Set at shutdown: loops finish the unit of work in hand, then return.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -115,6 +131,9 @@ class ServiceDefinition:
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
     # Registers this service's `signpost` sub-commands (its cli.register).
     commands: Callable[[Commands], None] | None = None
+    # This service's own gauges, read at each scrape of /metrics (cheap counts on its
+    # database, see shared.metrics); the outbox, lag and DLQ gauges every service has.
+    gauges: Gauges | None = None
 
 
 class BusLink:
@@ -202,9 +221,15 @@ class ServiceRuntime:
     """Starts and stops one service inside the current process."""
 
     def __init__(
-        self, definition: ServiceDefinition, settings: Settings, bus: Bus, clock: Clock
+        self,
+        definition: ServiceDefinition,
+        settings: Settings,
+        bus: Bus,
+        clock: Clock,
+        metrics: Metrics | None = None,
     ) -> None:
         self.definition = definition
+        metrics = metrics or Metrics()
         db = Database(settings.service_database_url(definition.name))
         self.ctx = ServiceContext(
             name=definition.name,
@@ -215,10 +240,40 @@ class ServiceRuntime:
             source=f"/signpost/{definition.name}/{settings.instance}-{socket.gethostname()}",
             clock=clock,
             config=settings.service_settings(definition.settings),
+            metrics=metrics.service(definition.name),
         )
         self.consumers: list[EventConsumer] = []
+        self.meters: list[ConsumptionMeter] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._link: BusLink | None = None
+        self._measure(metrics)
+
+    def _measure(self, metrics: Metrics) -> None:
+        """Tell the app's metrics what to read of this service at each scrape."""
+        ctx, name = self.ctx, self.definition.name
+        metrics.add_source(name, "outbox", lambda: outbox_readings(ctx.db, ctx.clock))
+        metrics.add_source(name, "consumer_lag", self._lag)
+        metrics.add_source(name, "dlq", self._dlq)
+        gauges = self.definition.gauges
+        if gauges is not None:
+            metrics.add_source(name, name, lambda: self._own(gauges))
+
+    async def _own(self, gauges: Gauges) -> Sequence[Reading]:
+        # Read only: the unit is never completed, so it rolls back.
+        async with self.ctx.units.open() as uow:
+            return await gauges(uow=uow)
+
+    async def _lag(self) -> list[Reading]:
+        return [reading for meter in self.meters for reading in await meter.lag()]
+
+    async def _dlq(self) -> list[Reading]:
+        """The depth of the dead-letter twin of each topic this service consumes: where
+        its consumers park what they cannot handle."""
+        topics = sorted({topic for meter in self.meters for topic in meter.topics})
+        if not topics:
+            return []
+        parked = await dlq_depth(self.ctx.bus, topics)
+        return [DLQ_DEPTH.reading(n, topic=topic) for topic, n in sorted(parked.items())]
 
     async def start(
         self, link: BusLink | None = None, *, database: OutageLog | None = None
@@ -238,11 +293,14 @@ class ServiceRuntime:
             # A unit of work that met an outage rolled back whole: trying again is safe.
             await when_available(lambda: on_start(ctx), outage, what=name)
         for subscription in self.definition.subscriptions(ctx):
+            # Counted from outside the consumer: its handler and its bus are watched.
+            meter = ctx.metrics.meter(subscription)
+            self.meters.append(meter)
             self.consumers.append(
                 EventConsumer(
-                    bus=ctx.bus,
+                    bus=meter.bus(ctx.bus),
                     units=ctx.units,
-                    subscription=subscription,
+                    subscription=meter.subscription,
                     max_attempts=ctx.settings.consumer_max_attempts,
                     backoff_seconds=ctx.settings.consumer_backoff_seconds,
                 )
@@ -333,6 +391,7 @@ class ServiceRuntime:
             except Exception as exc:
                 log.warning("consumer stop failed", extra={"error": type(exc).__name__})
         self.consumers.clear()
+        self.meters.clear()
         await self.ctx.db.dispose()
 
     async def ready(self) -> bool:
@@ -464,7 +523,9 @@ def build_app(
         clock = Clock(settings.clock_start, running=True)
     # Before anything else: a person-token key that does not parse stops the process here.
     signer, person_tokens = person_token_keys(settings, clock=clock)
-    runtimes = {d.name: ServiceRuntime(d, settings, bus, clock) for d in definitions}
+    # One registry per app: every service in it, each series labelled with its service.
+    metrics = Metrics()
+    runtimes = {d.name: ServiceRuntime(d, settings, bus, clock, metrics) for d in definitions}
     registry = KeyRegistry(
         Database(settings.key_registry_url()),
         cache_seconds=settings.auth_cache_seconds,
@@ -518,6 +579,9 @@ def build_app(
         # The documentation pages come from this package, not a CDN (shared/docs.py).
         docs_url=None,
         redoc_url=None,
+        # Our own server spans (shared.tracing) keep one trace per referral; FastAPI's
+        # would split it and record paths and queries.
+        telemetry=FASTAPI_TELEMETRY,
     )
     install_docs(app)
     app.state.runtimes = runtimes
@@ -535,6 +599,20 @@ def build_app(
     app.state.dependencies = dependencies
     install_problem_handlers(app, on_outage=dependencies.request_failed)
     install_security_headers(app)
+    instrument(app, services=[d.name for d in definitions])
+    app.state.metrics = metrics
+    # The routes no service owns (health, metrics, documentation) are the app's: its one
+    # service's in distributed mode, "signpost" in embedded mode.
+    app_service = definitions[0].name if len(definitions) == 1 else "signpost"
+
+    def service_of(route: Any) -> str:
+        module = getattr(getattr(route, "endpoint", None), "__module__", None) or ""
+        parts = module.split(".")
+        if len(parts) > 1 and parts[0] == "services" and parts[1] in runtimes:
+            return parts[1]
+        return app_service
+
+    app.add_middleware(RequestMetrics, metrics=metrics, service_of=service_of)
     for definition in definitions:
         if definition.router is not None:
             app.include_router(definition.router, responses=URL_REFUSED)
@@ -594,5 +672,13 @@ def build_app(
     )
     async def readyz_serving() -> JSONResponse:
         return readiness(await dependencies.check())
+
+    # For Prometheus, inside the deployment: no key (a scraper holds none) and no rate
+    # limit, kept off the public API's OpenAPI. It names no child and no referral, only
+    # services, topics, groups and partners' organisations and subscriptions; keep it
+    # off the public ingress all the same (deploy/README.md, "Monitoring").
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(await metrics.exposition(), media_type=CONTENT_TYPE)
 
     return app

@@ -55,6 +55,7 @@ class UnitOfWork:
         self.clock = clock
         self.source = source
         self._events: list[tuple[CloudEvent, str | None]] = []
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -96,6 +97,11 @@ class UnitOfWork:
         self._events.append((event, topic))
         return event
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once this unit has committed, never if it rolls back: for what
+        must count only work that happened (a metric: a retried unit counts once)."""
+        self._after_commit.append(callback)
+
     @property
     def recorded(self) -> list[CloudEvent]:
         """The events recorded so far (not yet in the outbox)."""
@@ -114,6 +120,9 @@ class UnitOfWork:
         if events:
             await self._conn.execute(_INSERT_OUTBOX, [outbox_row(e, t) for e, t in events])
         await self._conn.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
         return bool(events) or wrote
 
     async def close(self) -> None:

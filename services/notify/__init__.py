@@ -12,6 +12,7 @@ from services.notify.models import (
     SubscriptionChange,
     WebhookSubscription,
 )
+from services.notify.service.gauges import gauges
 from services.notify.settings import NotifySettings
 from shared.privacy import ReadAudit
 from shared.runtime import ServiceDefinition
@@ -32,4 +33,5 @@ definition = ServiceDefinition(
     loops=LOOPS,
     on_start=on_start,
     commands=register_commands,
+    gauges=gauges,
 )

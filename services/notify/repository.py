@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, func, or_
+from sqlalchemy import ColumnElement, case, exists, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -317,6 +317,7 @@ async def corrections_to(session: AsyncSession, recipient: str) -> Sequence[Enco
     )
     return (await session.exec(query)).all()
 
+
 async def notices_received(
     session: AsyncSession, start: datetime, end: datetime
 ) -> Sequence[EncompassNoticeRecord]:
@@ -343,3 +344,53 @@ async def deliveries_created(
         for delivery, organisation in (await session.exec(query)).all()
     ]
 
+
+# --- scrape-time counts (shared.metrics) -----------------------------------------------
+
+
+async def live_subscription_owners(session: AsyncSession) -> list[tuple[str, str]]:
+    """(id, organisation) of every subscription that still queues deliveries."""
+    query = select(WebhookSubscription.id, WebhookSubscription.organisation).where(
+        col(WebhookSubscription.status).in_(LIVE)
+    )
+    return [(str(i), str(o)) for i, o in (await session.exec(query)).all()]
+
+
+async def deliveries_waiting(
+    session: AsyncSession, statuses: Collection[str]
+) -> list[tuple[str, str, str, int]]:
+    """(subscription id, organisation, status, how many) of the deliveries in these
+    statuses, per subscription that has any (one pass over the `status` index)."""
+    query = (
+        select(
+            Delivery.subscription_id,
+            WebhookSubscription.organisation,
+            Delivery.status,
+            func.count(),
+        )
+        .join(WebhookSubscription, col(WebhookSubscription.id) == col(Delivery.subscription_id))
+        .where(col(Delivery.status).in_(statuses))
+        .group_by(
+            col(Delivery.subscription_id),
+            col(WebhookSubscription.organisation),
+            col(Delivery.status),
+        )
+    )
+    return [(str(s), str(o), str(st), int(n)) for s, o, st, n in (await session.exec(query)).all()]
+
+
+async def notices_at_risk(
+    session: AsyncSession, *, now: datetime, soon: datetime
+) -> tuple[int, int]:
+    """How many notices still wait for their recipient (not notified, not superseded)
+    with their deadline passed at `now`, and with it between `now` and `soon` (one range
+    on the `notify_by` index)."""
+    deadline = col(EncompassNoticeRecord.notify_by)
+    passed = func.coalesce(func.sum(case((deadline <= now, 1), else_=0)), 0)
+    query = select(passed, func.count()).where(
+        col(EncompassNoticeRecord.notified_at).is_(None),
+        col(EncompassNoticeRecord.superseded_by).is_(None),
+        deadline <= soon,
+    )
+    missed, within = (await session.exec(query)).one()
+    return int(missed), int(within) - int(missed)

@@ -13,6 +13,7 @@ from services.routing.models import (
     RoutingPathway,
     RoutingStep,
 )
+from services.routing.service.gauges import gauges
 from services.routing.settings import RoutingSettings
 from shared.runtime import ServiceDefinition
 
@@ -25,4 +26,5 @@ definition = ServiceDefinition(
     loops=LOOPS,
     on_start=on_start,
     commands=register_commands,
+    gauges=gauges,
 )

@@ -26,7 +26,11 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
 
     async def route_referral(uow: UnitOfWork, event: BaseCloudEvent) -> None:
         triaged = event_data(event, ReferralTriaged)
-        await record_routing(uow=uow, directories=directories, triaged=triaged)
+        routed = await record_routing(uow=uow, directories=directories, triaged=triaged)
+        if routed and triaged.revision == 0:
+            # A referral's first routing; a later revision's `decided_at` is still the
+            # first decision's, so it would count a practitioner's days as latency.
+            ctx.metrics.decision_made(uow, since=triaged.decided_at, after="triaged")
 
     return [Subscription(group="routing", topics=[Topic.REFERRAL_TRIAGED], handler=route_referral)]
 

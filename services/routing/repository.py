@@ -286,6 +286,7 @@ async def add_version(session: AsyncSession, row: DirectoryVersion) -> Directory
     await session.flush()
     return row
 
+
 async def steps_routed_in(
     session: AsyncSession, start: datetime, end: datetime
 ) -> list[RoutingStep]:
@@ -304,3 +305,16 @@ async def steps_routed_in(
     )
     return list((await session.exec(query)).all())
 
+
+# --- scrape-time counts (shared.metrics) -----------------------------------------------
+
+
+async def overdue_requests(session: AsyncSession, *, priority: str, now: datetime) -> int:
+    """How many referrals of this priority still wait for their destination to accept
+    or decline (`requested`) with their `respond_by` passed at `now`."""
+    query = core_select(func.count()).where(
+        _DECISIONS.c.status == "requested",
+        _DECISIONS.c.priority == priority,
+        _DECISIONS.c.respond_by < now,
+    )
+    return int(await (await session.connection()).scalar(query) or 0)

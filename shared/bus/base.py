@@ -102,6 +102,12 @@ class Consumer(ABC):
     def mark_done(self, record: Record) -> None:  # noqa: B027 - optional hook
         """Note that this record's handler committed (saved on a rebalance)."""
 
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """How many records wait on each (topic, partition) this member owns: from the
+        group's committed position (where a successor would resume) to the end of the
+        partition. Empty while the member owns nothing. Asked at scrape time."""
+        return {}
+
 
 class Bus(ABC):
     """Publishes records durably and creates group consumers."""
@@ -139,6 +145,13 @@ class Bus(ABC):
 
     @abstractmethod
     def consumer(self, *, group: str, topics: Sequence[str]) -> Consumer: ...
+
+    async def backlog(self, *, group: str, topics: Sequence[str]) -> dict[str, int]:
+        """How many records on each topic `group` has not committed past, summed over
+        the topic's partitions, whether or not the group has a member here (a group that
+        never committed counts from the first record kept). The depth of a dead-letter
+        topic is its backlog for the replay group (`shared.dlq.depth`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot tell a group's backlog")
 
     @abstractmethod
     async def ready(self) -> bool:

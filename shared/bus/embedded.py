@@ -17,6 +17,9 @@ committed yet still holds its records), then every ten minutes.
 For the same reason the log's file is readable by this user only: created 0600 before
 SQLite opens it (its `-wal` and `-shm` companions take the same mode), in the private
 data folder (`shared.settings.private_file`); a looser existing file is tightened.
+
+A group's lag and a dead-letter topic's depth (metrics, read at scrape time) come from
+the same tables: each partition's kept end less the group's stored position.
 """
 
 from __future__ import annotations
@@ -276,6 +279,40 @@ class EmbeddedBus(Bus):
         self._subscribed[group] = list(topics)
         return EmbeddedConsumer(self, group=group, topics=list(topics))
 
+    async def backlog(self, *, group: str, topics: Sequence[str]) -> dict[str, int]:
+        totals = dict.fromkeys(topics, 0)
+        for (topic, _), waiting in (await self._waiting(group, topics)).items():
+            totals[topic] += waiting
+        return totals
+
+    async def _waiting(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        """Per (topic, partition): the records kept past `group`'s committed position
+        (from the first record kept when it never committed). Three lookups on primary
+        keys per partition, so it costs the same however long the log has grown."""
+        parts = [(t, p) for t in topics for p in range(self.partitions)]
+
+        def count(conn: sqlite3.Connection) -> dict[tuple[str, int], int]:
+            waiting: dict[tuple[str, int], int] = {}
+            for topic, part in parts:
+                end, first, committed = conn.execute(
+                    "SELECT MAX(COALESCE((SELECT next_offset FROM log_end "
+                    "WHERE topic = ?1 AND partition = ?2), 0), "
+                    "COALESCE((SELECT MAX(offset) + 1 FROM records "
+                    "WHERE topic = ?1 AND partition = ?2), 0)), "
+                    "(SELECT MIN(offset) FROM records WHERE topic = ?1 AND partition = ?2), "
+                    "(SELECT offset FROM positions "
+                    "WHERE grp = ?3 AND topic = ?1 AND partition = ?2)",
+                    (topic, part, group),
+                ).fetchone()
+                if first is None:
+                    waiting[(topic, part)] = 0  # nothing kept: nothing to read
+                    continue
+                start = first if committed is None else max(committed, first)
+                waiting[(topic, part)] = max(0, end - start)
+            return waiting
+
+        return await self._run(count)
+
     # -- used by EmbeddedConsumer ------------------------------------------------
 
     def _join(self, group: str, wakeup: asyncio.Event) -> None:
@@ -319,6 +356,13 @@ class EmbeddedConsumer(Consumer):
         if self._started:
             self.bus._leave(self.group, self._wakeup)
             self._started = False
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """The group's single member owns every partition of its topics: the log's
+        records past the group's committed positions."""
+        if not self._started:
+            return {}
+        return await self.bus._waiting(self.group, self.topics)
 
     async def fetch(self, *, timeout: float, max_records: int) -> list[Record]:
         records = await self._read(max_records)

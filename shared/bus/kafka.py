@@ -11,6 +11,11 @@ id (`KAFKA_GROUP_INSTANCE_ID`, or INSTANCE and the host name): a member killed a
 restarted within the session timeout gets its partitions back at once, with no
 rebalance. A member that stops cleanly leaves the group, so its partitions move to
 the others at once rather than after the session timeout.
+
+For metrics, read at scrape time: a member's lag is its partitions' high watermarks
+less the group's committed offsets; a group's backlog on any topic (a dead-letter
+topic's depth) comes from an admin client and a consumer in no group, both opened at
+the first scrape and kept until the bus stops.
 """
 
 from __future__ import annotations
@@ -156,6 +161,12 @@ class KafkaBus(Bus):
         self._producer: AIOKafkaProducer | None = None
         self._available = False
         self._watcher: asyncio.Task[None] | None = None
+        # For `backlog` (scrape time): a consumer in no group that only reads offsets,
+        # and an admin client that reads a group's committed positions and a topic's
+        # partitions; started at the first scrape, kept until the bus stops.
+        self._offsets: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._probing = asyncio.Lock()
 
     def tune(self, settings: Settings) -> None:
         self.options = KafkaOptions.from_settings(settings)
@@ -240,6 +251,12 @@ class KafkaBus(Bus):
         if watcher is not None:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+        offsets, self._offsets = self._offsets, None
+        admin, self._admin = self._admin, None
+        if offsets is not None:
+            await offsets.stop()
+        if admin is not None:
+            await admin.close()
         producer, self._producer = self._producer, None
         self._available = False
         if producer is not None:
@@ -290,6 +307,61 @@ class KafkaBus(Bus):
         if not self._available:
             self._available = True
             self.outage.recovered()
+
+    async def backlog(self, *, group: str, topics: Sequence[str]) -> dict[str, int]:
+        if not self.available:
+            # Not before `start` has created the topics: asking for a topic's metadata
+            # would have the broker create it with its own defaults.
+            raise BusUnavailable("the Kafka bus is not connected")
+        offsets, admin = await self._probes()
+        described = await admin.describe_topics(list(topics))
+        partitions = [
+            TopicPartition(t["topic"], p["partition"])
+            for t in described
+            if t["error_code"] == 0
+            for p in t["partitions"]
+        ]
+        totals = dict.fromkeys(topics, 0)
+        if not partitions:
+            return totals
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        ends = await offsets.end_offsets(partitions)
+        firsts = await offsets.beginning_offsets(partitions)
+        for tp in partitions:
+            position = committed[tp].offset if tp in committed else -1
+            # Retention may have deleted records the group never read: they are gone.
+            start = max(position, firsts[tp])
+            totals[tp.topic] += max(0, ends[tp] - start)
+        return totals
+
+    async def _probes(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
+        async with self._probing:
+            if self._offsets is None:
+                offsets = AIOKafkaConsumer(
+                    bootstrap_servers=self.bootstrap_servers,
+                    client_id=f"{self.client_id}-offsets",
+                    group_id=None,
+                    enable_auto_commit=False,
+                    retry_backoff_ms=self.options.retry_backoff_ms,
+                )
+                _patient(offsets._client, self.options)
+                try:
+                    await offsets.start()
+                except BaseException:
+                    await offsets.stop()
+                    raise
+                self._offsets = offsets
+            if self._admin is None:
+                admin = AIOKafkaAdminClient(
+                    bootstrap_servers=self.bootstrap_servers, client_id=f"{self.client_id}-probe"
+                )
+                try:
+                    await admin.start()
+                except BaseException:
+                    await admin.close()
+                    raise
+                self._admin = admin
+            return self._offsets, self._admin
 
     def consumer(self, *, group: str, topics: Sequence[str]) -> Consumer:
         return KafkaGroupConsumer(
@@ -483,6 +555,26 @@ class KafkaGroupConsumer(Consumer):
             for messages in batches.values()
             for m in messages
         ]
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Per partition this member owns: the partition's end (its high watermark) less
+        the group's committed offset (or, before the group's first commit, the first
+        offset kept). Round trips to the broker, asked at scrape time."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        owned = sorted(consumer.assignment())
+        if not owned:
+            return {}
+        ends = await consumer.end_offsets(owned)
+        committed = await asyncio.gather(*(consumer.committed(tp) for tp in owned))
+        firsts: dict[TopicPartition, int] = {}
+        if any(offset is None for offset in committed):
+            firsts = await consumer.beginning_offsets(owned)
+        return {
+            (tp.topic, tp.partition): max(0, ends[tp] - (firsts[tp] if offset is None else offset))
+            for tp, offset in zip(owned, committed, strict=True)
+        }
 
     def mark_done(self, record: Record) -> None:
         tp = TopicPartition(record.topic, record.partition)

@@ -268,13 +268,14 @@ async def open_referrals(*, uow: UnitOfWork) -> dict[str, int]:
 
 async def record_routing(
     *, uow: UnitOfWork, directories: DirectoryCache, triaged: ReferralTriaged
-) -> None:
-    """Route a triaged referral (or route it again on a later triage revision)."""
+) -> bool:
+    """Route a triaged referral (or route it again on a later triage revision); False
+    when it was routed already on this or a later triage decision (nothing changes)."""
     session = uow.session
     held = await repository.hold_decision(session, triaged.referral_id)
     earlier = await repository.decision_for_update(session, triaged.referral_id) if held else None
     if earlier is not None and earlier.triage_revision >= triaged.revision:
-        return  # routed already on this or a later triage decision
+        return False  # routed already on this or a later triage decision
     directory = await directories.current(uow)
     routing = route(
         level=triaged.level,
@@ -338,6 +339,7 @@ async def record_routing(
     _record_routed(uow, row, routing.reason_codes)
     if needed:
         await _tell_pathways(uow, row, needed, directory=directory, again=again, at=now)
+    return True
 
 
 async def _tell_pathways(
