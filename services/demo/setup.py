@@ -45,6 +45,7 @@ DEMO_KEYS: dict[str, tuple[ClientKind, str]] = {
 # One demo person for each role of the console: (role, email, name, organisation).
 DEMO_PEOPLE = [
     ("hub_practitioner", "hub@demo.example", "Sam Hale", "demoshire-hub"),
+    ("hub_manager", "manager@demo.example", "Morgan Lee", "demoshire-hub"),
     ("mash_practitioner", "mash@demo.example", "Priya Shah", "demoshire-mash"),
     ("agency_worker", "agency@demo.example", "Jo Bright", "demoshire-families"),
     ("school_dsl", "dsl@demo.example", "Alex Reed", "100001"),
