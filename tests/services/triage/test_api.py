@@ -49,7 +49,8 @@ async def post(sp: Signpost, key: str, body: dict[str, Any]) -> str:
 
 
 async def triage_of(sp: Signpost, hub: str, referral_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(10):
+    # Bounded, with room for a loaded 2-core CI machine (one run there took over 10 s).
+    async with asyncio.timeout(30):
         while True:
             answer = await sp.client.get(f"/v1/referrals/{referral_id}/triage", headers=bearer(hub))
             if answer.status_code == 200:
