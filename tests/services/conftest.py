@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -71,3 +73,28 @@ def service_context(
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+_NEXT = re.compile(r'<(/v1/[^>]+)>; rel="next"')
+
+
+async def every_page(
+    sp: Signpost, path: str, headers: dict[str, str], **params: Any
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every row of the list at `path`, from the first page to the last by following its
+    `Link: rel="next"` (each a link to the same list), and each link followed."""
+    r = await sp.client.get(path, params=params, headers=headers)
+    listed: list[dict[str, Any]] = []
+    links: list[str] = []
+    while True:
+        assert r.status_code == 200, r.text
+        listed += r.json()
+        link = r.headers.get("link")
+        if link is None:
+            return listed, links
+        found = _NEXT.fullmatch(link)
+        assert found is not None, link
+        assert found[1].startswith(path + "?"), link
+        links.append(found[1])
+        assert len(links) < 50, "the links never end"
+        r = await sp.client.get(found[1], headers=headers)

@@ -7,7 +7,6 @@ page shows another organisation's rows."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from shared.envelope import new_event
 from shared.events import EncompassNotice, EventType
 from shared.runtime import ServiceContext
-from tests.services.conftest import Signpost, bearer
+from tests.services.conftest import Signpost, bearer, every_page
 from tests.services.notify.conftest import consume
 
 ROUTED = "org.signpost.referral.routed.v1"
@@ -25,29 +24,6 @@ SUBSCRIPTIONS, DELIVERIES, NOTICES = "/v1/subscriptions", "/v1/deliveries", "/v1
 LISTS = (SUBSCRIPTIONS, DELIVERIES, NOTICES)
 # Saturday morning: every notice below is still pending (its deadline is Monday's bell).
 START = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
-_NEXT = re.compile(r'<(/v1/[^>]+)>; rel="next"')
-
-
-async def every_page(
-    sp: Signpost, path: str, headers: dict[str, str], **params: Any
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every row listed from the first page to the last by following `Link`, and each
-    link followed."""
-    r = await sp.client.get(path, params=params, headers=headers)
-    listed: list[dict[str, Any]] = []
-    links: list[str] = []
-    while True:
-        assert r.status_code == 200, r.text
-        listed += r.json()
-        link = r.headers.get("link")
-        if link is None:
-            return listed, links
-        found = _NEXT.fullmatch(link)
-        assert found is not None, link
-        assert found[1].startswith(path + "?"), link
-        links.append(found[1])
-        assert len(links) < 50, "the links never end"
-        r = await sp.client.get(found[1], headers=headers)
 
 
 def params_of(link: str) -> dict[str, list[str]]:

@@ -16,9 +16,9 @@ from services.apps import service_app
 from shared.pagination import Position, encode_cursor
 from shared.settings import embedded_settings
 from tests.services.conftest import Signpost, bearer
+from tests.services.conftest import every_page as pages
 from tests.services.routing.conftest import START
 
-_NEXT = re.compile(r'<(/v1/directory/versions\?[^>]+)>; rel="next"')
 SEEDED = "demo-2026-12-1"
 
 
@@ -41,24 +41,14 @@ async def new_versions(sp: Signpost, count: int) -> None:
         assert answer.status_code == 200, answer.text
 
 
+_NEXT = re.compile(r'<(/v1/directory/versions\?[^>]+)>; rel="next"')
+
+
 async def every_page(
     sp: Signpost, headers: dict[str, str], **params: Any
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every version listed from the first page to the last by following `Link`, and
-    each link followed."""
-    r = await sp.client.get("/v1/directory/versions", params=params, headers=headers)
-    listed: list[dict[str, Any]] = []
-    links: list[str] = []
-    while True:
-        assert r.status_code == 200, r.text
-        listed += r.json()
-        link = r.headers.get("link")
-        if link is None:
-            return listed, links
-        found = _NEXT.fullmatch(link)
-        assert found is not None, link
-        links.append(found[1])
-        r = await sp.client.get(found[1], headers=headers)
+    """Every row of `/v1/directory/versions`, page by page (tests.services.conftest.every_page)."""
+    return await pages(sp, "/v1/directory/versions", headers, **params)
 
 
 def named(answer: httpx.Response) -> list[str]:

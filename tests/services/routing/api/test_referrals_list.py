@@ -16,33 +16,20 @@ import pytest
 from services.apps import service_app
 from shared.settings import embedded_settings
 from tests.services.conftest import Signpost, bearer
+from tests.services.conftest import every_page as pages
 from tests.services.routing.conftest import START, agency_key, hub_key, triage
-
-_NEXT = re.compile(r'<(/v1/referrals\?[^>]+)>; rel="next"')
 
 # Level 2 domestic abuse goes to Safe Homes; bullying to Supporting Families; a
 # narrative that needs review to the hub.
 SAFE_HOMES, FAMILIES = "safe-homes", "demoshire-families"
+_NEXT = re.compile(r'<(/v1/referrals\?[^>]+)>; rel="next"')
 
 
 async def every_page(
     sp: Signpost, headers: dict[str, str], **params: Any
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every referral listed from the first page to the last by following `Link`, and
-    each link followed."""
-    r = await sp.client.get("/v1/referrals", params=params, headers=headers)
-    listed: list[dict[str, Any]] = []
-    links: list[str] = []
-    while True:
-        assert r.status_code == 200, r.text
-        listed += r.json()
-        link = r.headers.get("link")
-        if link is None:
-            return listed, links
-        found = _NEXT.fullmatch(link)
-        assert found is not None, link
-        links.append(found[1])
-        r = await sp.client.get(found[1], headers=headers)
+    """Every row of `/v1/referrals`, page by page (tests.services.conftest.every_page)."""
+    return await pages(sp, "/v1/referrals", headers, **params)
 
 
 def ids(listed: list[dict[str, Any]]) -> list[str]:
