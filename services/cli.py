@@ -14,6 +14,7 @@ from pathlib import Path
 
 from services.apps import DEFINITIONS
 from shared.cli import Handler
+from shared.settings import Settings
 
 SERVICES = tuple(DEFINITIONS)
 KEY_KINDS = ["police", "school", "agency", "hub", "admin"]
@@ -134,6 +135,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     measures.add_argument(
         "--to", dest="period_to", required=True, help="the UK date the period ends before"
+    )
+    measures.add_argument(
+        "--area", default=None, help="only children of this local authority (GSS code, E06000001)"
+    )
+    measures.add_argument(
+        "--source",
+        default=None,
+        help="only reports from this kind of source: police, school, other",
     )
     measures.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     measures.add_argument(
@@ -413,28 +422,25 @@ async def _report_measures(args: argparse.Namespace) -> int:
     from services.triage.settings import TriageSettings
     from shared.clock import Clock
     from shared.db import Database
-    from shared.measures import measures_csv, measures_xlsx, period_of
-    from shared.settings import Settings, embedded_settings
+    from shared.measures import filters_of, measures_csv, measures_xlsx, period_of
     from shared.uow import UnitsOfWork
 
     try:
         period = period_of(args.period_from, args.period_to, names=("--from", "--to"))
+        filters = filters_of(args.area, args.source)
     except RequestValidationError as exc:
         for error in exc.errors():
-            print(f"{error['loc'][-1]}: {error['msg']}", file=sys.stderr)
+            name = str(error["loc"][-1])
+            print(
+                f"{name if name.startswith('--') else '--' + name}: {error['msg']}", file=sys.stderr
+            )
         return 2
     if args.format == "xlsx" and args.output is None:
         print("--format xlsx needs --output FILE", file=sys.stderr)
         return 2
-    settings = embedded_settings(args.data_dir) if args.data_dir else Settings(mode="embedded")
     counted = ("intake", "triage", "routing", "notify")
-    missing = [name for name in counted if not (settings.data_dir / f"{name}.db").is_file()]
-    if not settings.database_url and missing:
-        print(
-            f"no Signpost data at {settings.data_dir.resolve()} (no {', '.join(missing)} "
-            "database): run this in the folder where Signpost runs, or pass --data-dir",
-            file=sys.stderr,
-        )
+    settings = _stored_data(args.data_dir, counted)
+    if settings is None:
         return 2
     below = args.suppress_below or settings.measures_suppress_below
     clock = Clock(settings.clock_start, running=True)
@@ -452,7 +458,7 @@ async def _report_measures(args: argparse.Namespace) -> int:
         units = UnitsOfWork(db, clock=clock, source=f"/signpost/{name}/cli")
         try:
             async with units.begin() as uow:
-                views.append(await compute(uow=uow, period=period))
+                views.append(await compute(uow=uow, period=period, filters=filters))
         finally:
             await db.dispose()
     if args.format == "xlsx":
@@ -464,6 +470,24 @@ async def _report_measures(args: argparse.Namespace) -> int:
         args.output.write_text(measures_csv(views, below), encoding="utf-8", newline="")
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _stored_data(data_dir: Path | None, services: Sequence[str]) -> Settings | None:
+    """The settings whose databases a command reads (`--data-dir`, else the environment);
+    None, having said why on stderr, when an embedded folder lacks one of them (the
+    command must not create an empty one)."""
+    from shared.settings import embedded_settings
+
+    settings = embedded_settings(data_dir) if data_dir else Settings(mode="embedded")
+    missing = [name for name in services if not (settings.data_dir / f"{name}.db").is_file()]
+    if not settings.database_url and missing:
+        print(
+            f"no Signpost data at {settings.data_dir.resolve()} (no {', '.join(missing)} "
+            "database): run this in the folder where Signpost runs, or pass --data-dir",
+            file=sys.stderr,
+        )
+        return None
+    return settings
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -217,6 +217,11 @@ class ReferralTriaged(EventData):
         ),
     )
     suspected_codes: list[str] = Field(default_factory=list)
+    # Added by the measures issue (16): when intake received the report, so routing can
+    # count the time from receipt to the agency's accept from its own tables.
+    received_at: AwareDatetime | None = Field(
+        default=None, description="When intake received the report (older producers omit it)."
+    )
 
 
 class Destination(EventData):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -84,6 +85,22 @@ CATALOGUE: dict[str, MeasureDefinition] = {
         "triage",
         "Working Together 2023 (a decision within one working day); Surrey MASH RAG timescales",
     ),
+    "time_to_acceptance": MeasureDefinition(
+        "Timeliness of allocation",
+        "Hours from receipt to the first accept by the agency, hub or MASH asked, by RAG: "
+        "median, 90th percentile, and the share accepted by the response deadline; those "
+        "still waiting, and waiting past a deadline.",
+        "routing",
+        "Early help allocation within the local standard; Surrey MASH RAG timescales",
+    ),
+    "overrides": MeasureDefinition(
+        "Changes to the threshold level",
+        "Practitioner overrides of the referrals received in the period, stepped up or "
+        "down, by reason; step-downs from the statutory level (two people); and the "
+        "share of referrals overridden.",
+        "triage",
+        "Surrey MASH: staff may raise or lower a rating with a rationale",
+    ),
     "re_referrals_12_months": MeasureDefinition(
         "Re-referrals within 12 months",
         "Referrals received in the period about a child with an earlier referral received "
@@ -145,12 +162,27 @@ class MeasureRow(BaseModel):
     )
 
 
+Source = Literal["police", "school", "other"]
+SOURCES: tuple[Source, ...] = ("police", "school", "other")
+
+
 class MeasuresView(BaseModel):
-    """A service's share of the measures for one period."""
+    """A service's share of the measures for one period (and area and source, if asked)."""
 
     service: str
     period_from: date = Field(description="The first UK date of the period (inclusive).")
     period_to: date = Field(description="The UK date the period ends before (exclusive).")
+    area: str | None = Field(
+        default=None, description="The local authority (GSS code) asked for, if any."
+    )
+    source: Source | None = Field(default=None, description="The source kind asked for, if any.")
+    unfiltered: list[str] = Field(
+        default_factory=list,
+        description=(
+            "The measures here that the area or source asked for does not narrow, because "
+            "this service does not hold that fact: they count every referral of the period."
+        ),
+    )
     rows: list[MeasureRow]
 
 
@@ -209,6 +241,73 @@ def _period(
 # A measures route's period: `from` (inclusive) and `to` (exclusive), UK dates; a 422
 # naming either when it is not a date, or `to` when the period is empty or too long.
 PeriodQuery = Annotated[Period, Depends(_period)]
+
+# A GSS local authority code: a country letter and eight digits (E06000001).
+_GSS = re.compile(r"[EWSN]\d{8}")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a request narrows the measures to, beyond the period: the child's local
+    authority (a GSS code, the one routing placed the referral in) and the source kind
+    of the report. None is every one."""
+
+    area: str | None = None
+    source: Source | None = None
+
+    def view(
+        self, service: str, period: Period, rows: list[MeasureRow], **held: Iterable[str]
+    ) -> MeasuresView:
+        """A service's share as it answers: `held` names, for `area` and `source`, the
+        measures that filter narrowed; the others in `rows` are listed as unfiltered
+        when that filter was asked for."""
+        measures = list(dict.fromkeys(row.measure for row in rows))
+        narrowed = {name: set(held.get(name, ())) for name in ("area", "source")}
+        unfiltered = [
+            measure
+            for measure in measures
+            if (self.area and measure not in narrowed["area"])
+            or (self.source and measure not in narrowed["source"])
+        ]
+        return MeasuresView(
+            service=service,
+            period_from=period.first,
+            period_to=period.end,
+            area=self.area,
+            source=self.source,
+            unfiltered=unfiltered,
+            rows=rows,
+        )
+
+
+def filters_of(area: str | None, source: str | None) -> Filters:
+    """The filters two query parameters give; a 422 naming `area` when it is not a GSS
+    local authority code, or `source` when it is not a source kind."""
+    code = (area or "").strip().upper() or None
+    if code is not None and not _GSS.fullmatch(code):
+        raise invalid_query("area", "must be a GSS local authority code, e.g. E06000001", "area")
+    kind = (source or "").strip().lower() or None
+    if kind is not None and kind not in SOURCES:
+        raise invalid_query("source", f"must be one of {', '.join(SOURCES)}", "source")
+    return Filters(area=code, source=kind)
+
+
+def _filters(
+    area: Annotated[
+        str | None,
+        Query(description="Only referrals about a child of this local authority (GSS code)."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        Query(description="Only reports from this kind of source: police, school or other."),
+    ] = None,
+) -> Filters:
+    return filters_of(area, source)
+
+
+# A measures route's optional narrowing: `area` and `source`; a 422 naming either when
+# it is not one.
+FiltersQuery = Annotated[Filters, Depends(_filters)]
 
 
 # ------------------------------------------------------------------ statistics
@@ -303,7 +402,8 @@ def measures_router(
     """`GET /measures/<service>` (each service includes it under `/v1`): its share of the
     partnership measures for the period asked, `compute(uow=..., period=..., **given)`
     over the service's own tables, for the hub manager, the partnership analyst, the
-    hub's keys and administrators (`measures:read`). `uow` is the service's
+    hub's keys and administrators (`measures:read`), narrowed by `filters=...` (area
+    and source) where the service holds those facts. `uow` is the service's
     unit-of-work dependency; `given` names any other dependency `compute` needs (triage:
     its threshold policy)."""
     router = APIRouter(tags=["measures"])
@@ -321,6 +421,7 @@ def measures_router(
         ),
         inspect.Parameter("uow", keyword, annotation=uow),
         inspect.Parameter("period", keyword, annotation=PeriodQuery),
+        inspect.Parameter("filters", keyword, annotation=FiltersQuery),
         *(inspect.Parameter(name, keyword, annotation=kind) for name, kind in given.items()),
     ]
     get_measures.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -334,11 +435,15 @@ def measures_router(
         summary=f"{service.capitalize()}'s share of the partnership measures for a period",
         description=(
             "The measures this service counts (docs/measures.md), for referrals received "
-            "from `from` (inclusive) to `to` (exclusive), UK dates: counts, shares, "
-            "medians and 90th percentiles, each row with its breakdown and unit. Exact "
+            "from `from` (inclusive) to `to` (exclusive), UK dates, optionally about "
+            "children of one local authority (`area`, a GSS code) or from one kind of "
+            "source (`source`): counts, shares, medians and 90th percentiles, each row "
+            "with its breakdown and unit; `unfiltered` names the measures this service "
+            "cannot narrow that way (it does not hold the fact). Exact "
             "figures, for the partnership itself: anything published suppresses counts "
             "under 5. Nothing about any one child. A `from` or `to` that is not a date, "
-            "or a period that is empty or longer than five years, is a 422 naming it."
+            "or a period that is empty or longer than five years, or an `area` or `source` "
+            "that is not one, is a 422 naming it."
         ),
     )
     return router
@@ -390,14 +495,27 @@ def measures_csv(views: Sequence[MeasuresView], below: int = SUPPRESS_BELOW) -> 
     return write_csv(EXPORT_HEADER, export_rows(views, below))
 
 
+def coverage(views: Sequence[MeasuresView]) -> list[Sequence[object]]:
+    """What the figures cover beyond the period: the area and source asked for, and the
+    measures they did not narrow (the service does not hold that fact)."""
+    first = views[0] if views else None
+    unfiltered = [f"{v.service}: {m}" for v in views for m in v.unfiltered]
+    return [
+        ["Area (local authority)", first.area if first and first.area else "all"],
+        ["Source", first.source if first and first.source else "all"],
+        ["Not narrowed by area or source", "; ".join(unfiltered) or "none"],
+    ]
+
+
 def measures_xlsx(
     views: Sequence[MeasuresView], period: Period, below: int = SUPPRESS_BELOW
 ) -> bytes:
     """Every measure as an XLSX workbook: the measures, their definitions, and what the
-    figures cover (the period, and the suppression applied)."""
-    about = [
+    figures cover (the period, the area and source, and the suppression applied)."""
+    about: list[Sequence[object]] = [
         ["Period from (inclusive)", period.first.isoformat()],
         ["Period to (exclusive)", period.end.isoformat()],
+        *coverage(views),
         ["Small numbers", f"counts from 1 to {below - 1} are shown as <{below}"],
         ["Definitions", "docs/measures.md; the Definitions sheet"],
     ]

@@ -61,7 +61,7 @@ from shared.events import (
     ReferralStatus,
     ReferralTriaged,
 )
-from shared.measures import MeasuresView, Period, count, share
+from shared.measures import Filters, MeasuresView, Period, count, share
 from shared.pagination import Page, PageRequest, Position, page_of
 from shared.pathways import PATHWAYS
 from shared.privacy import ReadPublic, audit_read, only_overseers, reads_of
@@ -599,10 +599,14 @@ async def forget_idempotency_keys(*, uow: UnitOfWork, older_than: timedelta, lim
 SOURCES = ("police", "school")
 
 
-async def measures(*, uow: UnitOfWork, period: Period) -> MeasuresView:
+async def measures(
+    *, uow: UnitOfWork, period: Period, filters: Filters | None = None
+) -> MeasuresView:
     """Intake's share of the partnership measures (docs/measures.md): contacts by source
     and by concern category, each report once however many corrected versions it has
-    (its newest version's codes)."""
+    (its newest version's codes). Narrowed by source; intake does not place a child in
+    a local authority (routing does), so an area leaves its measures unfiltered."""
+    filters = filters or Filters()
     rows = await repository.contacts_in(uow.session, period.start_at, period.end_at)
     newest: dict[tuple[str, str], Any] = {}
     for row in rows:
@@ -610,9 +614,13 @@ async def measures(*, uow: UnitOfWork, period: Period) -> MeasuresView:
         order = (as_utc(row.received_at), row.referral_id)
         if key not in newest or order > newest[key][0]:
             newest[key] = (order, row)
-    by_source = Counter(
-        row.source_kind if row.source_kind in SOURCES else "other" for _, row in newest.values()
-    )
+    if filters.source:
+        newest = {
+            key: (order, row)
+            for key, (order, row) in newest.items()
+            if _source_of(row.source_kind) == filters.source
+        }
+    by_source = Counter(_source_of(row.source_kind) for _, row in newest.values())
     by_concern = Counter(
         code
         for _, row in newest.values()
@@ -626,4 +634,9 @@ async def measures(*, uow: UnitOfWork, period: Period) -> MeasuresView:
     for code, n in sorted(by_concern.items(), key=lambda item: (-item[1], item[0])):
         out.append(count("contacts_by_concern", n, concern=code))
         out.append(share("contacts_by_concern", n, total, concern=code))
-    return MeasuresView(service="intake", period_from=period.first, period_to=period.end, rows=out)
+    held = ("contacts_by_source", "contacts_by_concern")
+    return filters.view("intake", period, out, source=held)
+
+
+def _source_of(kind: str) -> str:
+    return kind if kind in SOURCES else "other"

@@ -64,6 +64,12 @@ class RoutingDecision(SQLModel, table=True):
     assigned_person_name: str | None = Field(default=None, max_length=200)
     assigned_at: datetime | None = None
     assigned_by: str | None = Field(default=None, max_length=100)
+    # For the partnership measures (issue 16, migration 0006): when intake received the
+    # report, its kind of source, and the local authority (GSS code) routing placed the
+    # child in; null on a referral routed before.
+    received_at: datetime | None = Field(default=None, index=True)
+    source_kind: str | None = Field(default=None, max_length=16)
+    local_authority_code: str | None = Field(default=None, max_length=9)
 
 
 class RoutingStep(SQLModel, table=True):

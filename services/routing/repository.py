@@ -11,6 +11,7 @@ flushing the session.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, update
@@ -287,23 +288,65 @@ async def add_version(session: AsyncSession, row: DirectoryVersion) -> Directory
     return row
 
 
-async def steps_routed_in(
-    session: AsyncSession, start: datetime, end: datetime
-) -> list[RoutingStep]:
-    """Every step of each referral first routed from `start` (inclusive) to `end`
-    (exclusive), by referral and in the order they happened."""
+@dataclass(frozen=True)
+class Received:
+    """The referrals received in a period, as routing holds them: each record, every
+    step of each (by referral, in the order they happened) and every response deadline
+    it had."""
+
+    decisions: list[RoutingDecision]
+    steps: list[RoutingStep]
+    deadlines: list[RoutingDeadline]
+
+
+async def received_in(
+    session: AsyncSession,
+    start: datetime,
+    end: datetime,
+    *,
+    area: str | None = None,
+    source: str | None = None,
+) -> Received:
+    """The referrals intake received from `start` (inclusive) to `end` (exclusive) — one
+    routed before routing kept the receipt time counts by when it was first routed —
+    about a child of local authority `area` and from a source of kind `source` when
+    given ("other": neither police nor school)."""
     firsts = (
         core_select(_STEPS.c.referral_id, func.min(_STEPS.c.at).label("first"))
         .group_by(_STEPS.c.referral_id)
         .subquery()
     )
-    query = (
+    received = func.coalesce(_DECISIONS.c.received_at, firsts.c.first)
+    chosen = (
+        core_select(_DECISIONS.c.referral_id)
+        .join(firsts, _DECISIONS.c.referral_id == firsts.c.referral_id)
+        .where(received >= start, received < end)
+    )
+    if area is not None:
+        chosen = chosen.where(_DECISIONS.c.local_authority_code == area)
+    if source == "other":
+        chosen = chosen.where(_DECISIONS.c.source_kind.not_in(("police", "school")))
+    elif source is not None:
+        chosen = chosen.where(_DECISIONS.c.source_kind == source)
+    ids = chosen.subquery()
+    decisions = select(RoutingDecision).where(
+        col(RoutingDecision.referral_id).in_(core_select(ids.c.referral_id))
+    )
+    steps = (
         select(RoutingStep)
-        .join(firsts, col(RoutingStep.referral_id) == firsts.c.referral_id)
-        .where(firsts.c.first >= start, firsts.c.first < end)
+        .where(col(RoutingStep.referral_id).in_(core_select(ids.c.referral_id)))
         .order_by(col(RoutingStep.referral_id), col(RoutingStep.id))
     )
-    return list((await session.exec(query)).all())
+    deadlines = (
+        select(RoutingDeadline)
+        .where(col(RoutingDeadline.referral_id).in_(core_select(ids.c.referral_id)))
+        .order_by(col(RoutingDeadline.referral_id), col(RoutingDeadline.id))
+    )
+    return Received(
+        decisions=list((await session.exec(decisions)).all()),
+        steps=list((await session.exec(steps)).all()),
+        deadlines=list((await session.exec(deadlines)).all()),
+    )
 
 
 # --- scrape-time counts (shared.metrics) -----------------------------------------------

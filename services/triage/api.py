@@ -76,7 +76,8 @@ async def get_triage(referral_id: str, principal: HubRead, policy: Policy, uow: 
     responses={202: {"model": OverrideRequestView, "description": "Waiting for approval"}},
     summary="Raise or lower a referral's level, with a recorded rationale",
     description=(
-        "Keeps the policy's decision and records the override beside it; the referral "
+        "Keeps the policy's decision and records the override beside it, with its "
+        "rationale and, when given, its `reason_code` (an unknown code is a 422); the referral "
         "is triaged again (a new revision of referral.triaged) so routing decides again "
         "(201, the decision as it now stands). Lowering a referral from the statutory "
         "level takes a second person: the answer is 202 with the request waiting for "
@@ -98,6 +99,7 @@ async def override_triage(
         referral_id=referral_id,
         level=body.level,
         rationale=body.rationale.strip(),
+        reason_code=body.reason_code,
     )
     if isinstance(answer, OverrideRequestView):
         response.status_code = 202

@@ -90,7 +90,8 @@ class TriageDecision(SQLModel, table=True):
 
 
 class TriageOverride(SQLModel, table=True):
-    """A hub practitioner's change of level, with who, when and why."""
+    """A hub practitioner's change of level, with who, when and why (a rationale, and
+    a reason code when one was given)."""
 
     __tablename__ = "triage_override"
 
@@ -101,6 +102,8 @@ class TriageOverride(SQLModel, table=True):
     to_level: int
     priority: str = Field(max_length=8)
     rationale: str
+    # An `OverrideReason` code; None: none given (or made before codes were kept).
+    reason_code: str | None = Field(default=None, max_length=40)
     by_client_id: str = Field(max_length=40)
     by_name: str = Field(max_length=200)
     by_organisation: str = Field(max_length=100)
@@ -125,6 +128,8 @@ class TriageOverrideRequest(SQLModel, table=True):
     from_level: int
     to_level: int
     rationale: str
+    # An `OverrideReason` code, carried onto the override an approval makes.
+    reason_code: str | None = Field(default=None, max_length=40)
     requested_by: str = Field(max_length=100)
     requested_by_name: str = Field(max_length=200)
     requested_at: datetime

@@ -281,3 +281,18 @@ async def decisions_received(
         col(TriageDecision.received_at) >= start, col(TriageDecision.received_at) < end
     )
     return list((await session.exec(query)).all())
+
+
+async def overrides_received(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[TriageOverride]:
+    """The overrides of the referrals received from `start` (inclusive) to `end`
+    (exclusive), whenever they were made: one query, joined on the decision's receipt.
+    By referral, in the order they were made."""
+    query = (
+        select(TriageOverride)
+        .join(TriageDecision, col(TriageDecision.referral_id) == col(TriageOverride.referral_id))
+        .where(col(TriageDecision.received_at) >= start, col(TriageDecision.received_at) < end)
+        .order_by(col(TriageOverride.referral_id), col(TriageOverride.revision))
+    )
+    return list((await session.exec(query)).all())

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.clock import as_utc
+from shared.override_reasons import OverrideReason, described
 from shared.text import CheckedText
 
 # An override's rationale is read with the decision for as long as the referral is kept:
@@ -17,6 +18,9 @@ MIN_RATIONALE = 20
 
 # A stored time as an aware UTC datetime (SQLite hands them back naive).
 UtcTime = Annotated[datetime, AfterValidator(as_utc)]
+
+# Why a level was changed, as a view shows it: null when none was given.
+REASON_SHOWN = "Why the level was changed, as a code (`OverrideReason`); null when none was given."
 
 
 class FactorView(BaseModel):
@@ -57,6 +61,7 @@ class OverrideView(BaseModel):
     to_level: int
     priority: str
     rationale: str
+    reason_code: str | None = Field(default=None, description=REASON_SHOWN)
     by_name: str
     by_organisation: str
     at: UtcTime
@@ -137,6 +142,14 @@ class OverrideRequest(CheckedText):
         max_length=4000,
         description="Why: recorded with the override and shown with the decision.",
     )
+    reason_code: OverrideReason | None = Field(
+        default=None,
+        description=(
+            "Why, as a code (optional; the partnership counts overrides by it). A step "
+            "down from the statutory level keeps it until a second person approves, and "
+            "the override made then carries it. One of:\n\n" + described()
+        ),
+    )
 
 
 OverrideRequestStatus = Literal["pending", "approved", "refused", "withdrawn"]
@@ -150,6 +163,7 @@ class OverrideRequestView(BaseModel):
     from_level: int
     to_level: int
     rationale: str
+    reason_code: str | None = Field(default=None, description=REASON_SHOWN)
     requested_by: str = Field(
         description="Who asked: an organisation (a system's key) or `<organisation>/<person id>`."
     )

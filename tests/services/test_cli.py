@@ -5,6 +5,8 @@ rotating many partners' keys with progress, the new secrets only in a private fi
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import stat
@@ -294,6 +296,32 @@ async def test_report_measures_writes_a_workbook_that_matches_a_hand_count(
     assert definitions == {measure: d.name for measure, d in CATALOGUE.items()}
     about = {row[0]: row[1] for row in book["About"].iter_rows(min_row=2, values_only=True)}
     assert about["Period from (inclusive)"] == "2026-11-30"
+    assert (about["Area (local authority)"], about["Source"]) == ("all", "all")
+
+    # The schools' two reports alone, unsuppressed: intake and routing both narrow.
+    schools = signpost(
+        "report",
+        "measures",
+        "--from",
+        "2026-11-30",
+        "--to",
+        "2026-12-01",
+        "--source",
+        "school",
+        "--suppress-below",
+        "1",
+        "--data-dir",
+        str(data_dir),
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+
+    assert schools.returncode == 0, schools.stderr
+    lines = list(csv.reader(io.StringIO(schools.stdout)))
+    narrowed = {(r[1], r[3], r[4]): r[5] for r in lines[1:]}
+    assert narrowed[("contacts_by_source", "all", "count")] == "2"
+    assert narrowed[("contacts_by_source", "source: police", "count")] == "0"
+    assert narrowed[("outcome_of_contact", "all", "count")] == "2"
 
 
 def test_report_measures_refuses_a_period_that_is_not_one_or_a_folder_without_signpost(
@@ -319,11 +347,26 @@ def test_report_measures_refuses_a_period_that_is_not_one_or_a_folder_without_si
         cwd=tmp_path,
         env=clean_env(),
     )
+    no_area = signpost(
+        "report",
+        "measures",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-12-01",
+        "--area",
+        "Demoshire",
+        cwd=tmp_path,
+        env=clean_env(),
+    )
 
     assert (
         reversed_period.returncode == 2 and "--to: must be after --from" in reversed_period.stderr
     )
     assert nowhere.returncode == 2 and "no Signpost data at" in nowhere.stderr
+    assert (
+        no_area.returncode == 2 and "--area: must be a GSS local authority code" in no_area.stderr
+    )
     assert not (tmp_path / "var").exists()
 
 

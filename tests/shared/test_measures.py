@@ -15,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from shared.measures import (
     CATALOGUE,
     MAX_PERIOD_DAYS,
+    Filters,
     count,
+    filters_of,
     nearest_rank,
     period_of,
     published,
@@ -66,6 +68,35 @@ def test_five_years_is_the_longest_period() -> None:
     assert MAX_PERIOD_DAYS >= 5 * 365
 
 
+def test_filters_take_a_gss_code_and_a_source_kind_and_name_what_is_not_one() -> None:
+    assert filters_of(" e06099001 ", "School") == Filters(area="E06099001", source="school")
+    assert filters_of(None, "") == Filters()
+    for area, source, name in (
+        ("EX1", None, "area"),
+        ("E0609900", None, "area"),
+        (None, "gp", "source"),
+    ):
+        with pytest.raises(RequestValidationError) as refused:
+            filters_of(area, source)
+        assert named(refused) == [f"query.{name}"]
+
+
+def test_a_view_names_the_measures_a_filter_asked_for_did_not_narrow() -> None:
+    period = period_of("2026-11-01", "2026-12-01")
+    rows = [count("a", 1), count("a", 2, source="police"), count("b", 3), count("c", 4)]
+
+    both = Filters(area="E06099001", source="police").view(
+        "routing", period, rows, area=("a", "b"), source=("a", "c")
+    )
+    source_only = Filters(source="police").view("routing", period, rows, source=("a", "c"))
+    none = Filters().view("routing", period, rows)
+
+    assert both.unfiltered == ["b", "c"]
+    assert source_only.unfiltered == ["b"]
+    assert none.unfiltered == []
+    assert (both.area, both.source, both.rows) == ("E06099001", "police", rows)
+
+
 def test_quantiles_are_nearest_rank_and_none_of_nothing() -> None:
     values = [5.0, 1.0, 4.0, 2.0, 3.0, 10.0, 6.0, 8.0, 7.0, 9.0]
 
@@ -109,14 +140,18 @@ def test_a_share_of_a_suppressed_count_is_suppressed_too() -> None:
     assert all("part" not in row and "of" not in row for row in published(rows))
 
 
+def measures_section() -> str:
+    """docs/measures.md's table of measures (not the vocabularies after it)."""
+    text = DOCS.read_text()
+    return text.split("## The measures", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+
+
 def test_the_catalogue_says_what_docs_measures_md_says() -> None:
     table = {
         match[0]: match[1]
-        for match in re.findall(r"^\| `([a-z0-9_]+)` \| ([^|]+?) \|", DOCS.read_text(), re.M)
+        for match in re.findall(r"^\| `([a-z0-9_]+)` \| ([^|]+?) \|", measures_section(), re.M)
     }
     for measure, definition in CATALOGUE.items():
         assert table.get(measure) == definition.name, measure
-    # What the docs list beyond the catalogue is marked as still to build.
-    for measure in set(table) - set(CATALOGUE):
-        row = next(line for line in DOCS.read_text().splitlines() if f"| `{measure}` |" in line)
-        assert "(to build)" in row, measure
+    # Every measure the docs define is one the services compute, and none is left out.
+    assert set(table) == set(CATALOGUE)

@@ -18,14 +18,23 @@ from fastapi.responses import Response
 from services.console.api import web
 from services.console.api.dependencies import UoW
 from services.console.charts import Bar, bars, columns
-from services.console.service.measures import PeriodRefused, monthly_contacts, shares
+from services.console.service.measures import (
+    PeriodRefused,
+    areas,
+    monthly_contacts,
+    query_of,
+    shares,
+)
 from services.console.service.sessions import SignedIn
 from shared.measures import (
     CATALOGUE,
+    SOURCES,
     UK,
+    Filters,
     MeasureRow,
     MeasuresView,
     Period,
+    filters_of,
     measures_csv,
     measures_xlsx,
     period_of,
@@ -60,13 +69,13 @@ async def _reader(request: Request, uow: UnitOfWork) -> SignedIn | Response:
     return signed
 
 
-def _period(request: Request, uow: UnitOfWork) -> Period | str:
-    """The period the page asks for, or why it is not one."""
+def _period(request: Request, uow: UnitOfWork) -> tuple[Period, Filters] | str:
+    """The period, area and source the page asks for, or why they are not ones."""
     first, end = _this_month(uow)
+    given = request.query_params
     try:
-        return period_of(
-            request.query_params.get("from") or first, request.query_params.get("to") or end
-        )
+        period = period_of(given.get("from") or first, given.get("to") or end)
+        return period, filters_of(given.get("area"), given.get("source"))
     except RequestValidationError as exc:
         return "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in exc.errors())
 
@@ -196,7 +205,9 @@ def _charts(views: list[MeasuresView], trend: list[tuple[Period, int]]) -> list[
 
 
 def _tables(views: list[MeasuresView]) -> list[dict[str, Any]]:
-    """Every measure's rows, a table each, in the catalogue's order."""
+    """Every measure's rows, a table each, in the catalogue's order; a measure the area
+    or source asked for did not narrow says so."""
+    unfiltered = {m for view in views for m in view.unfiltered}
     tables = []
     for measure, definition in CATALOGUE.items():
         rows = _rows(views, measure)
@@ -206,6 +217,7 @@ def _tables(views: list[MeasuresView]) -> list[dict[str, Any]]:
             {
                 "title": definition.name,
                 "definition": definition.definition,
+                "unfiltered": measure in unfiltered,
                 "rows": [
                     (
                         "; ".join(f"{k}: {v}" for k, v in r.breakdown.items()) or "all",
@@ -226,27 +238,32 @@ async def dashboard(request: Request, uow: UoW) -> Response:
     signed = await _reader(request, uow)
     if not isinstance(signed, SignedIn):
         return signed
-    period = _period(request, uow)
-    if isinstance(period, str):
-        return web.problem_page(request, signed, 400, "That period is not one", period)
+    asked = _period(request, uow)
+    if isinstance(asked, str):
+        return web.problem_page(request, signed, 400, "That period is not one", asked)
+    period, filters = asked
     services = web.services(request, signed)
     try:
-        views = await shares(services, period)
-        trend = await monthly_contacts(services, period.end)
+        views = await shares(services, period, filters)
+        trend = await monthly_contacts(services, period.end, filters)
     except PeriodRefused:
         return web.problem_page(
             request, signed, 400, "That period is not one", "The services refused the period."
         )
-    query = urlencode({"from": period.first.isoformat(), "to": period.end.isoformat()})
+    unfiltered = sorted({CATALOGUE[m].name for v in views for m in v.unfiltered if m in CATALOGUE})
     return web.page(
         request,
         "dashboard.html",
         signed=signed,
         period=period,
+        filters=filters,
+        areas=await areas(services),
+        sources=SOURCES,
+        unfiltered=unfiltered,
         last_day=period.end - timedelta(days=1),
         charts=_charts(views, trend),
         tables=_tables(views),
-        query=query,
+        query=urlencode(query_of(period, filters)),
         below=request.app.state.settings.measures_suppress_below,
     )
 
@@ -255,17 +272,24 @@ async def _export(request: Request, uow: UnitOfWork, kind: str) -> Response:
     signed = await _reader(request, uow)
     if not isinstance(signed, SignedIn):
         return signed
-    period = _period(request, uow)
-    if isinstance(period, str):
-        return web.problem_page(request, signed, 400, "That period is not one", period)
+    asked = _period(request, uow)
+    if isinstance(asked, str):
+        return web.problem_page(request, signed, 400, "That period is not one", asked)
+    period, filters = asked
     try:
-        views = await shares(web.services(request, signed), period)
+        views = await shares(web.services(request, signed), period, filters)
     except PeriodRefused:
         return web.problem_page(
             request, signed, 400, "That period is not one", "The services refused the period."
         )
     below = request.app.state.settings.measures_suppress_below
-    name = f"signpost-measures-{period.first.isoformat()}-to-{period.end.isoformat()}"
+    name = "-".join(
+        [
+            "signpost-measures",
+            *(part for part in (filters.area, filters.source) if part),
+            f"{period.first.isoformat()}-to-{period.end.isoformat()}",
+        ]
+    )
     if kind == "csv":
         response = Response(measures_csv(views, below), media_type="text/csv; charset=utf-8")
     else:

@@ -13,6 +13,7 @@ from services.console.gateway import Services
 from services.console.schemas import ActionForm
 from services.console.service.sessions import SignedIn
 from shared.outcomes import DECLINE_REASONS, OUTCOMES
+from shared.override_reasons import LABELS
 from shared.people import scopes_of
 
 router = APIRouter(prefix="/console")
@@ -89,6 +90,7 @@ async def _referral_page(
         hub_actions=hub,
         agencies=agencies,
         decline_reasons=DECLINE_REASONS,
+        level_reasons=LEVEL_REASONS,
         outcomes=OUTCOMES,
     )
 
@@ -139,6 +141,9 @@ REQUEST_ACTIONS = {
     "refuse_level": "refuse",
     "withdraw_level": "withdraw",
 }
+# Why a practitioner changes a level, as the level form offers it (the codes triage
+# takes: shared/override_reasons.py).
+LEVEL_REASONS: dict[str, str] = {code.value: words for code, words in LABELS.items()}
 # Notify's largest page: the deliveries about a referral are read whole, this many at a
 # time.
 DELIVERY_PAGE = 500
@@ -173,7 +178,12 @@ def _request_for(form: ActionForm, referral_id: str) -> tuple[str, str, dict[str
         verb = REQUEST_ACTIONS[form.action]
         asked = f"{path}/triage/override-requests/{form.request_id}/{verb}"
         return "triage", asked, {"note": form.rationale}
-    return "triage", f"{path}/triage/override", {"level": form.level, "rationale": form.rationale}
+    changed: dict[str, Any] = {
+        "level": form.level,
+        "rationale": form.rationale,
+        "reason_code": form.reason_code,
+    }
+    return "triage", f"{path}/triage/override", changed
 
 
 @router.post("/referrals/{referral_id}/act")
@@ -195,6 +205,14 @@ async def act(
             signed,
             referral_id,
             error="Say why: a rationale is required for this action.",
+            status_code=422,
+        )
+    if form.action == "level" and not form.reason_code:
+        return await _referral_page(
+            request,
+            signed,
+            referral_id,
+            error="Choose a reason for the change of level.",
             status_code=422,
         )
     if form.action in REQUEST_ACTIONS and not form.request_id:

@@ -13,7 +13,7 @@ from datetime import date
 from dateutil.relativedelta import relativedelta
 
 from services.console.gateway import Services
-from shared.measures import MeasuresView, Period
+from shared.measures import Filters, MeasuresView, Period
 from shared.problems import Problem
 
 SHARES = ("intake", "triage", "routing", "notify")
@@ -21,18 +21,27 @@ TREND_MONTHS = 12
 
 
 class PeriodRefused(Exception):
-    """A service found the period not one it could count (a 422)."""
+    """A service found the period (or the area or source) not one it could count (a
+    422)."""
 
 
-async def share(services: Services, service: str, period: Period) -> MeasuresView:
-    """One service's share for `period`, as the person; PeriodRefused on a 422, a 503
-    problem when the service could not answer, a 403 problem when the person may not
-    read measures."""
-    answer = await services.get(
-        service,
-        f"/v1/measures/{service}",
-        **{"from": period.first.isoformat(), "to": period.end.isoformat()},
-    )
+def query_of(period: Period, filters: Filters | None = None) -> dict[str, str]:
+    """The query a measures request (and a page's links) carry for a period and filters."""
+    given = {"from": period.first.isoformat(), "to": period.end.isoformat()}
+    if filters and filters.area:
+        given["area"] = filters.area
+    if filters and filters.source:
+        given["source"] = filters.source
+    return given
+
+
+async def share(
+    services: Services, service: str, period: Period, filters: Filters | None = None
+) -> MeasuresView:
+    """One service's share for `period` (narrowed by `filters`), as the person;
+    PeriodRefused on a 422, a 503 problem when the service could not answer, a 403
+    problem when the person may not read measures."""
+    answer = await services.get(service, f"/v1/measures/{service}", **query_of(period, filters))
     if answer.status_code == 422:
         raise PeriodRefused(answer.text)
     if answer.status_code in (401, 403):
@@ -49,9 +58,11 @@ async def share(services: Services, service: str, period: Period) -> MeasuresVie
     return MeasuresView.model_validate(answer.json())
 
 
-async def shares(services: Services, period: Period) -> list[MeasuresView]:
-    """Every service's share for `period`, in SHARES order."""
-    return list(await asyncio.gather(*(share(services, s, period) for s in SHARES)))
+async def shares(
+    services: Services, period: Period, filters: Filters | None = None
+) -> list[MeasuresView]:
+    """Every service's share for `period` and `filters`, in SHARES order."""
+    return list(await asyncio.gather(*(share(services, s, period, filters) for s in SHARES)))
 
 
 def months_to(end: date, months: int = TREND_MONTHS) -> list[Period]:
@@ -62,11 +73,13 @@ def months_to(end: date, months: int = TREND_MONTHS) -> list[Period]:
     return [Period(first, first + relativedelta(months=1)) for first in firsts]
 
 
-async def monthly_contacts(services: Services, end: date) -> list[tuple[Period, int]]:
-    """Contacts (intake's `contacts_by_source`, all sources) in each of the 12 months up
-    to `end`, oldest first."""
+async def monthly_contacts(
+    services: Services, end: date, filters: Filters | None = None
+) -> list[tuple[Period, int]]:
+    """Contacts (intake's `contacts_by_source`, of the source asked or all) in each of
+    the 12 months up to `end`, oldest first."""
     months = months_to(end)
-    views = await asyncio.gather(*(share(services, "intake", month) for month in months))
+    views = await asyncio.gather(*(share(services, "intake", month, filters) for month in months))
     found = []
     for month, view in zip(months, views, strict=True):
         total = next(
@@ -79,3 +92,13 @@ async def monthly_contacts(services: Services, end: date) -> list[tuple[Period, 
         )
         found.append((month, int(total or 0)))
     return found
+
+
+async def areas(services: Services) -> list[str]:
+    """The local authorities (GSS codes) the directory in force places children in, for
+    the dashboard's area filter; none when routing does not answer (the filter then
+    takes a typed code)."""
+    answer = await services.get("routing", "/v1/directory")
+    if answer.status_code != 200:
+        return []
+    return sorted(answer.json().get("authority_districts") or {})

@@ -15,7 +15,7 @@ from datetime import datetime
 from services.notify import repository
 from services.notify.models import Delivery, EncompassNoticeRecord
 from services.notify.notices import status_of
-from shared.measures import MeasureRow, MeasuresView, Period, count, share
+from shared.measures import Filters, MeasureRow, MeasuresView, Period, count, share
 from shared.uow import UnitOfWork
 
 NOTICE_STATUSES = ("notified", "notified_late", "missed", "pending")
@@ -67,9 +67,21 @@ def delivery_health(
     return rows
 
 
-async def measures(*, uow: UnitOfWork, period: Period) -> MeasuresView:
-    """Notify's share of the partnership measures for `period`."""
+# Every Operation Encompass notice comes from a police report.
+ENCOMPASS_SOURCE = "police"
+
+
+async def measures(
+    *, uow: UnitOfWork, period: Period, filters: Filters | None = None
+) -> MeasuresView:
+    """Notify's share of the partnership measures for `period`. A source narrows the
+    Encompass notices (all from the police: another source has none); notify does not
+    know a notice's or a delivery's local authority, nor a delivery's source, so those
+    are left unfiltered."""
+    filters = filters or Filters()
     notices = await repository.notices_received(uow.session, period.start_at, period.end_at)
+    if filters.source not in (None, ENCOMPASS_SOURCE):
+        notices = []
     deliveries = await repository.deliveries_created(uow.session, period.start_at, period.end_at)
     rows = [*encompass_timeliness(notices, uow.now()), *delivery_health(deliveries)]
-    return MeasuresView(service="notify", period_from=period.first, period_to=period.end, rows=rows)
+    return filters.view("notify", period, rows, source=("encompass_timeliness",))

@@ -302,6 +302,12 @@ async def record_routing(
     )
     row.triage_revision = triaged.revision
     row.level, row.priority = triaged.level, triaged.priority
+    # For the partnership measures: kept from the first decision that carries them.
+    row.received_at = row.received_at or triaged.received_at
+    row.source_kind = triaged.source_kind
+    row.local_authority_code = triaged.local_authority_code or directory.authority_of(
+        triaged.postcode_district
+    )
     row.referrer_organisation = triaged.referrer_organisation
     row.reason_codes = [code.value for code in routing.reason_codes]
     row.considered = [asdict(c) for c in routing.considered]

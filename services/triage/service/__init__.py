@@ -54,6 +54,7 @@ from services.triage.settings import settings_of
 from shared.auth import Principal
 from shared.clock import as_utc
 from shared.events import EventType, ReferralReceived, ReferralTriaged, TriageOverrideNote
+from shared.override_reasons import OverrideReason, in_words
 from shared.problems import NotFound, Problem
 from shared.report import ConcernReport, age_on, concern_words
 from shared.runtime import ServiceContext
@@ -168,10 +169,11 @@ async def override_level(
     referral_id: str,
     level: int,
     rationale: str,
+    reason_code: str | None = None,
 ) -> TriageView:
-    """Record a practitioner's change of level beside the original decision, and the
-    referral.triaged revision that makes routing decide again. Returns the decision as
-    it now stands.
+    """Record a practitioner's change of level beside the original decision (with why:
+    the rationale, and the reason code when one was given), and the referral.triaged
+    revision that makes routing decide again. Returns the decision as it now stands.
 
     The new level's clock starts now: the receiving team gets the referral now. A
     level without a clock (universal) has no deadline.
@@ -192,6 +194,8 @@ async def override_level(
         to_level=level,
         priority=spec.priority,
         rationale=rationale,
+        # Kept as the plain code (an approval passes on the one the request stored).
+        reason_code=str(reason_code) if reason_code else None,
         by_client_id=principal.client_id,
         by_name=principal.name,
         by_organisation=principal.organisation,
@@ -252,6 +256,7 @@ async def change_level(
     referral_id: str,
     level: int,
     rationale: str,
+    reason_code: OverrideReason | None = None,
 ) -> TriageView | OverrideRequestView:
     """A practitioner's change of level, as the hub asks for it. Lowering a referral
     from the statutory level takes two people: it is recorded as a request waiting
@@ -269,6 +274,7 @@ async def change_level(
             referral_id=referral_id,
             level=level,
             rationale=rationale,
+            reason_code=reason_code,
         )
     request = TriageOverrideRequest(
         id="ovq_" + uuid.uuid4().hex[:20],
@@ -277,6 +283,7 @@ async def change_level(
         from_level=row.level,
         to_level=level,
         rationale=rationale,
+        reason_code=str(reason_code) if reason_code else None,
         requested_by=principal.actor,
         requested_by_name=principal.name,
         requested_at=uow.now(),
@@ -316,8 +323,8 @@ async def approve_request(
 ) -> OverrideRequestView:
     """A second person approves a request to lower the statutory level: the override
     is made exactly as any override is (`override_level`: the stored override, in the
-    approver's name, and its referral.triaged), with the requester's rationale; the
-    request keeps who asked and names the override it became.
+    approver's name, and its referral.triaged), with the requester's rationale and
+    reason code; the request keeps who asked and names the override it became.
 
     Only a person may approve, and not the one who asked: a key stands for a system,
     never for a second pair of eyes. A request asked of a decision that has changed
@@ -344,6 +351,7 @@ async def approve_request(
         referral_id=referral_id,
         level=request.to_level,
         rationale=request.rationale,
+        reason_code=request.reason_code,
     )
     _decide(request, principal, status="approved", note=note, now=uow.now())
     request.override_id = view.overrides[-1].id
@@ -710,6 +718,7 @@ def _record_triaged(
         # A practitioner's override is the review: the referral then goes by its level.
         needs_review=bool(row.suspected_concerns) and override is None,
         suspected_codes=[str(s["code"]) for s in row.suspected_concerns or []],
+        received_at=as_utc(row.received_at),
     )
     uow.record(
         type=EventType.REFERRAL_TRIAGED,
@@ -744,6 +753,7 @@ def _view(
             f"{'raised' if o.to_level > o.from_level else 'lowered'} the level from "
             f"{o.from_level} to {o.to_level} ({names.get(o.to_level, '')}, {o.priority})"
             + (f", approving {asked[o.id]}'s request" if o.id in asked else "")
+            + (f", reason: {in_words(o.reason_code)}" if o.reason_code else "")
             + f': "{o.rationale}"'
         )
     return TriageView(

@@ -1,8 +1,8 @@
 """Triage's share of the partnership measures (docs/measures.md), from its own tables:
 how long each referral waited for its threshold decision, counted in the area's working
-hours (red round the clock, as its deadline runs), against the policy's deadline; and
+hours (red round the clock, as its deadline runs), against the policy's deadline;
 re-referrals, the referrals about a child with another referral received in the 12
-months before.
+months before; and practitioners' overrides of the level, up or down, by reason.
 
 "The child" is the one triage counted the referral as (its subject: the same matching
 and practitioners' verdicts as the chronology). Times are triage's own: `received_at`
@@ -18,10 +18,12 @@ from dateutil.relativedelta import relativedelta
 
 from services.triage import repository
 from services.triage.deadlines import week_of
-from services.triage.models import TriageDecision
+from services.triage.models import TriageDecision, TriageOverride
 from services.triage.policy import ThresholdPolicy
+from services.triage.service import statutory_level
 from shared.clock import as_utc
-from shared.measures import MeasureRow, MeasuresView, Period, count, hours, share, spread
+from shared.measures import Filters, MeasureRow, MeasuresView, Period, count, hours, share, spread
+from shared.override_reasons import NOT_GIVEN
 from shared.uow import UnitOfWork
 from shared.working_time import WorkingWeek, working_time
 
@@ -72,13 +74,18 @@ def time_to_decision(week: WorkingWeek, decisions: Sequence[TriageDecision]) -> 
     return rows
 
 
-def re_referrals(period: Period, decisions: Sequence[TriageDecision]) -> list[MeasureRow]:
-    """The referrals received in `period` about a child with another referral received
-    in the 12 months before it (`decisions` reaches back 12 months before the period)."""
+def re_referrals(
+    period: Period, decisions: Sequence[TriageDecision], source: str | None = None
+) -> list[MeasureRow]:
+    """The referrals received in `period` (from a source of kind `source`, when given)
+    about a child with another referral received in the 12 months before it, from any
+    source (`decisions` reaches back 12 months before the period)."""
     received: dict[str, list[datetime]] = defaultdict(list)
     for decision in decisions:
         received[decision.subject_key].append(as_utc(decision.received_at))
-    in_period = [d for d in decisions if period.holds(as_utc(d.received_at))]
+    in_period = [
+        d for d in decisions if period.holds(as_utc(d.received_at)) and from_source(d, source)
+    ]
     again = 0
     for decision in in_period:
         at = as_utc(decision.received_at)
@@ -93,14 +100,68 @@ def re_referrals(period: Period, decisions: Sequence[TriageDecision]) -> list[Me
     ]
 
 
-async def measures(*, uow: UnitOfWork, period: Period, policy: ThresholdPolicy) -> MeasuresView:
+def overrides(statutory: int, referrals: int, made: Sequence[TriageOverride]) -> list[MeasureRow]:
+    """Practitioners' overrides of the `referrals` received in a period (`made`: every
+    override of them, whenever it was made): how many stepped the level up and down;
+    each direction by reason code (`NOT_GIVEN` for none); the step-downs from the
+    `statutory` level (each approved by a second person: two people); and the share of
+    the referrals overridden, a referral overridden more than once counted once."""
+    rows: list[MeasureRow] = []
+    for direction in ("up", "down"):
+        going = [o for o in made if (o.to_level > o.from_level) == (direction == "up")]
+        rows.append(count("overrides", len(going), direction=direction))
+        reasons = sorted({o.reason_code or NOT_GIVEN for o in going}, key=_not_given_last)
+        for reason in reasons:
+            n = sum((o.reason_code or NOT_GIVEN) == reason for o in going)
+            rows.append(count("overrides", n, direction=direction, reason=reason))
+    from_statutory = sum(o.from_level == statutory and o.to_level < o.from_level for o in made)
+    rows.append(count("overrides", from_statutory, direction="down", step="from statutory level"))
+    overridden = len({o.referral_id for o in made})
+    rows.append(share("overrides", overridden, referrals, referral="overridden"))
+    return rows
+
+
+def _not_given_last(reason: str) -> tuple[bool, str]:
+    return reason == NOT_GIVEN, reason
+
+
+async def measures(
+    *,
+    uow: UnitOfWork,
+    period: Period,
+    policy: ThresholdPolicy,
+    filters: Filters | None = None,
+) -> MeasuresView:
     """Triage's share of the partnership measures for `period`, on the area's working
-    week (`policy`)."""
+    week (`policy`), narrowed to a source when asked. Triage does not place a child in
+    a local authority (routing does): an area leaves its measures unfiltered."""
+    filters = filters or Filters()
     since = period.start_at - TWELVE_MONTHS
     decisions = await repository.decisions_received(uow.session, since, period.end_at)
-    in_period = [d for d in decisions if period.holds(as_utc(d.received_at))]
+    in_period = [
+        d
+        for d in decisions
+        if period.holds(as_utc(d.received_at)) and from_source(d, filters.source)
+    ]
+    counted = {d.referral_id for d in in_period}
+    made = [
+        o
+        for o in await repository.overrides_received(uow.session, period.start_at, period.end_at)
+        if o.referral_id in counted
+    ]
     rows = [
         *time_to_decision(week_of(policy), in_period),
-        *re_referrals(period, decisions),
+        *re_referrals(period, decisions, filters.source),
+        *overrides(statutory_level(policy), len(in_period), made),
     ]
-    return MeasuresView(service="triage", period_from=period.first, period_to=period.end, rows=rows)
+    held = ("time_to_decision", "re_referrals_12_months", "overrides")
+    return filters.view("triage", period, rows, source=held)
+
+
+def from_source(decision: TriageDecision, source: str | None) -> bool:
+    """Whether the referral came from a source of kind `source` (None: any); a kind
+    other than police or school is "other"."""
+    if source is None:
+        return True
+    kind = decision.source_kind if decision.source_kind in ("police", "school") else "other"
+    return kind == source

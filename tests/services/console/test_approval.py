@@ -1,6 +1,7 @@
 """Stepping a statutory referral down through the console takes two hub practitioners:
 the one who asks sees the request waiting, with no way to approve it themselves; a
-second approves it and the level changes. The referral's page explains the decision in
+second approves it and the level changes. The reason the first gave shows, in words, on
+the request and then on the override. The referral's page explains the decision in
 full: each factor and its weight, the policy version, routing's candidates and the
 timeline; what a person may not see (deliveries, notices) is left off."""
 
@@ -11,7 +12,7 @@ import re
 import httpx
 from sqlmodel import select
 
-from services.triage.models import TriageOverrideRequest
+from services.triage.models import TriageOverride, TriageOverrideRequest
 from tests.services.conftest import Signpost
 from tests.services.console.conftest import person, signed_in_client
 from tests.services.console.test_actions import act
@@ -19,6 +20,7 @@ from tests.services.console.test_pages import statutory_report
 
 WHY = "Strategy discussion held today: no s47; the youth justice team leads."
 WAITING = "Waiting for a second person's approval"
+MET_ELSEWHERE = "Already open to a service that meets the need"
 
 
 def request_id_of(page: str) -> str:
@@ -44,11 +46,19 @@ async def test_a_second_hub_practitioner_approves_stepping_the_statutory_referra
     ann = await signed_in_client(sp, "ann@demo.example")
     bo = await signed_in_client(sp, "bo@demo.example")
     try:
-        asked = await act(ann, referral_id, action="level", level="2", rationale=WHY)
+        asked = await act(
+            ann,
+            referral_id,
+            action="level",
+            level="2",
+            reason_code="needs_met_elsewhere",
+            rationale=WHY,
+        )
         assert asked.status_code == 303, asked.text
 
         mine = await page_of(ann, referral_id)
         assert WAITING in mine and "Ann Shaw asked on" in mine and WHY in mine
+        assert f"<p>Reason: {MET_ELSEWHERE}</p>" in mine
         assert "You asked for this change" in mine
         assert "Approve: lower to level 2" not in mine
         assert "As it stands</dt><dd>Level 4" in mine
@@ -67,6 +77,7 @@ async def test_a_second_hub_practitioner_approves_stepping_the_statutory_referra
         assert WAITING not in after
         assert "As it stands</dt><dd>Level 2" in after
         assert "by Bo Reid (demoshire-hub), approving Ann Shaw's request" in after
+        assert f"{WHY}<br>Reason: {MET_ELSEWHERE}</li>" in after
         assert "approved by Bo Reid" in after
         # The decision explained: each factor with its weight, the rule, the policy.
         assert "Each factor and its weight" in after
@@ -81,7 +92,9 @@ async def test_a_second_hub_practitioner_approves_stepping_the_statutory_referra
         await bo.aclose()
     async with sp.app.state.runtimes["triage"].ctx.db.session() as session:
         [stored] = (await session.exec(select(TriageOverrideRequest))).all()
+        [made] = (await session.exec(select(TriageOverride))).all()
     assert (stored.status, stored.requested_by) == ("approved", f"demoshire-hub/{ann_id}")
+    assert (stored.reason_code, made.reason_code) == ("needs_met_elsewhere",) * 2
 
 
 async def test_the_mash_sees_the_decision_explained_without_the_hubs_deliveries_or_notices(

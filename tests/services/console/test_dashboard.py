@@ -103,3 +103,46 @@ async def test_nobody_else_sees_the_dashboard_and_a_bad_period_is_refused(sp: Si
     assert refused.status_code == 403 and "No measures for your role" in refused.text
     assert download.status_code == 403
     assert backwards.status_code == 400 and "to: must be after from" in backwards.text
+
+
+async def test_the_filters_narrow_the_charts_and_the_exports_and_name_what_they_cannot(
+    sp: Signpost,
+) -> None:
+    await person(sp, "analyst@demo.example", "demoshire-partnership", "partnership_analyst")
+    for n in range(2):  # by hand: two statutory police reports
+        await statutory_report(sp, reference=f"ST-{n}")
+    analyst = await signed_in_client(sp, "analyst@demo.example")
+    try:
+        schools = await analyst.get("/console/dashboard", params={**PERIOD, "source": "school"})
+        area = await analyst.get("/console/dashboard", params={**PERIOD, "area": "E06099002"})
+        xlsx = await analyst.get(
+            "/console/dashboard/measures.xlsx", params={**PERIOD, "source": "police"}
+        )
+        nowhere = await analyst.get("/console/dashboard", params={**PERIOD, "area": "Demoshire"})
+    finally:
+        await analyst.aclose()
+
+    assert schools.status_code == 200, schools.text
+    assert table_of(schools.text, "Contacts by source: the figures in the chart")["Police"] == "0"
+    assert '<option value="school" selected>School</option>' in schools.text
+    # Both of the demo directory's local authorities are offered.
+    assert '<option value="E06099001">' in schools.text
+    assert '<option value="E06099002" selected>' in area.text
+    # Intake does not know the child's local authority: its counts are every area's,
+    # and the page says so.
+    assert "Not narrowed by the area or source chosen" in area.text
+    assert "Contacts by source" in area.text.split("Not narrowed by", 1)[1].split("</p>", 1)[0]
+    # Agency load is a count now of every open referral: no source narrows it.
+    school_note = schools.text.split("Not narrowed by", 1)[1].split("</p>", 1)[0]
+    assert "Agency load against capacity" in school_note
+    assert "Contacts by source" not in school_note
+    assert (
+        'filename="signpost-measures-police-2026-11-30-to-2026-12-01.xlsx"'
+        in (xlsx.headers["content-disposition"])
+    )
+    about = {
+        r[0]: r[1]
+        for r in load_workbook(io.BytesIO(xlsx.content))["About"].iter_rows(values_only=True)
+    }
+    assert (about["Area (local authority)"], about["Source"]) == ("all", "police")
+    assert nowhere.status_code == 400 and "area: must be a GSS local authority code" in nowhere.text

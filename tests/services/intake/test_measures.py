@@ -109,3 +109,36 @@ async def test_a_period_that_is_not_one_is_a_422_naming_the_parameter(signpost: 
         assert answer.status_code == 422, answer.text
         assert answer.headers["content-type"] == "application/problem+json"
         assert [e["field"] for e in answer.json()["errors"]] == [field]
+
+
+async def test_a_source_narrows_the_contacts_and_an_area_is_named_as_not_narrowed(
+    signpost: Signpost,
+) -> None:
+    """Intake knows each report's source but not the child's local authority (routing
+    places the child): `source` narrows its counts; `area` leaves them whole and says so."""
+    signpost.clock.set(START)
+    await submit(signpost, await police_key(signpost), "police-report.json", "DP-1")
+    await submit(signpost, await school_key(signpost), "school-report.json", "CPOMS-1")
+    analyst = bearer(signpost.person("demoshire-partnership", "partnership_analyst"))
+
+    schools = await signpost.client.get(
+        "/v1/measures/intake", params={**PERIOD, "source": "school"}, headers=analyst
+    )
+    area = await signpost.client.get(
+        "/v1/measures/intake", params={**PERIOD, "area": "E06099001"}, headers=analyst
+    )
+
+    assert schools.status_code == 200, schools.text
+    school = schools.json()
+    assert (school["source"], school["unfiltered"]) == ("school", [])
+    assert figures(school, "contacts_by_source")[(("statistic", "count"),)] == 1
+    assert (
+        figures(school, "contacts_by_source")[(("source", "police"), ("statistic", "count"))] == 0
+    )
+    assert (("concern", "domestic_abuse"), ("statistic", "count")) not in figures(
+        school, "contacts_by_concern"
+    )
+    whole = area.json()
+    assert whole["area"] == "E06099001"
+    assert whole["unfiltered"] == ["contacts_by_source", "contacts_by_concern"]
+    assert figures(whole, "contacts_by_source")[(("statistic", "count"),)] == 2

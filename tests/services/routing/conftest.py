@@ -140,6 +140,8 @@ async def triage(
     revision: int = 0,
     wait: bool = True,
     suspected: list[str] | None = None,
+    source: str = "police",
+    received_at: datetime | None = None,
 ) -> str:
     """Put a referral.triaged on the bus (as triage would) and wait until it is routed."""
     referral_id = referral_id or "ref_" + uuid.uuid4().hex[:20]
@@ -154,13 +156,14 @@ async def triage(
         reasons=[],
         policy_version="test",
         decided_at=START,
-        source_kind="police",
+        source_kind=source,  # type: ignore[arg-type]
         referrer_organisation=referrer,
         child_age_years=age,
         postcode_district=district,
         revision=revision,
         needs_review=bool(suspected),
         suspected_codes=suspected or [],
+        received_at=received_at,
     )
     event = new_event(
         time=datetime.now(UTC),

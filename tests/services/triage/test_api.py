@@ -332,6 +332,84 @@ async def test_only_hub_practitioners_override_a_level(signpost: Signpost) -> No
     assert view["level"] == 2 and view["overrides"] == []
 
 
+# ---------------------------------------------------------------- why: a reason code
+
+
+async def stored_overrides(sp: Signpost) -> list[TriageOverride]:
+    async with sp.app.state.runtimes["triage"].ctx.db.session() as session:
+        return list((await session.exec(select(TriageOverride))).all())
+
+
+async def test_an_override_keeps_its_reason_code_and_shows_it(signpost: Signpost) -> None:
+    k = await keys(signpost)
+    referral = await post(signpost, k["police"], police_report("T-REASON"))
+    await triage_of(signpost, k["hub"], referral)
+    rationale = "The school says the child disclosed more on Monday: the father hit her."
+
+    answer = await signpost.client.post(
+        f"/v1/referrals/{referral}/triage/override",
+        json={"level": 3, "rationale": rationale, "reason_code": "new_information"},
+        headers=bearer(k["hub"]),
+    )
+
+    assert answer.status_code == 201, answer.text
+    [shown] = answer.json()["overrides"]
+    assert shown["reason_code"] == "new_information"
+    assert f', reason: new information: "{rationale}"' in answer.json()["explanation"]
+    read = await triage_of(signpost, k["hub"], referral)
+    assert [o["reason_code"] for o in read["overrides"]] == ["new_information"]
+    assert [o.reason_code for o in await stored_overrides(signpost)] == ["new_information"]
+
+
+async def test_an_override_without_a_reason_code_still_works_and_keeps_none(
+    signpost: Signpost,
+) -> None:
+    k = await keys(signpost)
+    referral = await post(signpost, k["police"], police_report("T-NOREASON"))
+    await triage_of(signpost, k["hub"], referral)
+    rationale = "Mother disclosed on a home visit that the father has threatened the child."
+
+    # The body integrators sent before reason codes: level and rationale alone.
+    answer = await signpost.client.post(
+        f"/v1/referrals/{referral}/triage/override",
+        json={"level": 4, "rationale": rationale},
+        headers=bearer(k["hub"]),
+    )
+
+    assert answer.status_code == 201, answer.text
+    [shown] = answer.json()["overrides"]
+    assert shown["reason_code"] is None
+    assert f'(Specialist / statutory, red): "{rationale}"' in answer.json()["explanation"]
+    assert [o.reason_code for o in await stored_overrides(signpost)] == [None]
+
+
+async def test_an_unknown_reason_code_is_a_problem_naming_it_and_nothing_changes(
+    signpost: Signpost,
+) -> None:
+    k = await keys(signpost)
+    referral = await post(signpost, k["police"], police_report("T-BADREASON"))
+    await triage_of(signpost, k["hub"], referral)
+
+    answer = await signpost.client.post(
+        f"/v1/referrals/{referral}/triage/override",
+        json={
+            "level": 4,
+            "rationale": "Mother disclosed on a home visit that the father threatened her.",
+            "reason_code": "gut_feeling",
+        },
+        headers=bearer(k["hub"]),
+    )
+
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    problem = answer.json()
+    assert [e["field"] for e in problem["errors"]] == ["reason_code"]
+    assert problem["errors"][0]["pointer"] == "/reason_code"
+    assert "reason_code" in problem["detail"]
+    assert await stored_overrides(signpost) == []
+    assert (await triage_of(signpost, k["hub"], referral))["level"] == 2
+
+
 # ---------------------------------------------------------------- people (the console)
 
 

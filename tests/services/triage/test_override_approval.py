@@ -2,7 +2,8 @@
 lower the statutory level waits, unchanged and unannounced, until a second person
 approves it (then the override is made as any override is, both people named) or
 refuses it; a key may ask but never approve; raising a level, and moving between the
-levels below the statutory one, apply at once as before."""
+levels below the statutory one, apply at once as before. The request keeps the reason
+code it was asked with, and the override an approval makes carries it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from sqlmodel import col, select
 
 from services.apps import embedded_app
-from services.triage.models import TriageOverride
+from services.triage.models import TriageOverride, TriageOverrideRequest
 from shared.clock import Clock
 from shared.outbox import OutboxMessage
 from shared.settings import embedded_settings
@@ -53,11 +54,14 @@ async def statutory(sp: Signpost) -> str:
     return referral_id
 
 
-async def change(sp: Signpost, who: str, referral_id: str, level: int) -> httpx.Response:
+async def change(
+    sp: Signpost, who: str, referral_id: str, level: int, reason_code: str | None = None
+) -> httpx.Response:
+    body: dict[str, Any] = {"level": level, "rationale": RATIONALE}
+    if reason_code is not None:
+        body["reason_code"] = reason_code
     return await sp.client.post(
-        f"/v1/referrals/{referral_id}/triage/override",
-        json={"level": level, "rationale": RATIONALE},
-        headers=bearer(who),
+        f"/v1/referrals/{referral_id}/triage/override", json=body, headers=bearer(who)
     )
 
 
@@ -265,3 +269,32 @@ async def test_only_hub_practitioners_see_or_decide_requests(sp: Signpost) -> No
         sp, practitioner(sp, "per_bo", "Bo Reid"), referral_id, "ovq_nope", "approve"
     )
     assert unknown.status_code == 404
+
+
+async def test_an_approved_step_down_carries_the_requesters_reason_onto_the_override(
+    sp: Signpost,
+) -> None:
+    referral_id = await statutory(sp)
+    ann = practitioner(sp, "per_ann", "Ann Shaw")
+    bo = practitioner(sp, "per_bo", "Bo Reid")
+
+    asked = await change(sp, ann, referral_id, 2, reason_code="needs_met_elsewhere")
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["reason_code"] == "needs_met_elsewhere"
+    shown = await sp.client.get(asked.headers["location"], headers=bearer(bo))
+    assert shown.json()["reason_code"] == "needs_met_elsewhere"
+
+    approved = await decide(sp, bo, referral_id, asked.json()["id"], "approve")
+
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["reason_code"] == "needs_met_elsewhere"
+    [override] = (await triage_of(sp, bo, referral_id))["overrides"]
+    assert (override["reason_code"], override["by_name"], override["requested_by_name"]) == (
+        "needs_met_elsewhere",
+        "Bo Reid",
+        "Ann Shaw",
+    )
+    async with sp.app.state.runtimes["triage"].ctx.db.session() as session:
+        [stored] = (await session.exec(select(TriageOverride))).all()
+        [request] = (await session.exec(select(TriageOverrideRequest))).all()
+    assert (stored.reason_code, request.reason_code) == ("needs_met_elsewhere",) * 2

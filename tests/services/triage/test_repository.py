@@ -1,6 +1,7 @@
 """Triage's queries and statements on SQLite and PostgreSQL: the one identity read that
 serves matching and household linking, households moved whole, the decided history
-within a window, and a decision with its overrides in order."""
+within a window, a decision with its overrides in order, and the overrides of the
+referrals received in a period in one query."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.triage import repository
@@ -165,3 +167,58 @@ async def test_a_decision_is_read_with_its_overrides_in_the_order_they_were_made
         assert await repository.decision(session, "ref_nope") is None
     assert locked is not None and locked.subject_key == "sub_a"
     assert [o.id for o in overrides] == ["ovr_1", "ovr_2"]
+
+
+def an_override(referral_id: str, revision: int, at: datetime) -> TriageOverride:
+    return TriageOverride(
+        id=f"ovr_{referral_id}_{revision}",
+        referral_id=referral_id,
+        revision=revision,
+        from_level=2,
+        to_level=3,
+        priority="amber",
+        rationale="Disclosure on a home visit.",
+        reason_code="new_information" if revision == 1 else None,
+        by_client_id="cli_hub",
+        by_name="Sam Hale",
+        by_organisation="demoshire-hub",
+        at=at,
+    )
+
+
+async def test_the_overrides_of_the_referrals_received_in_a_period_are_read_in_one_query(
+    db: Database,
+) -> None:
+    start, end = AT, AT + timedelta(days=30)
+    async with connection(db) as conn:
+        await repository.add_decision(conn, decision("ref_in", "sub_a", AT))
+        await repository.add_decision(conn, decision("ref_last", "sub_b", end - timedelta(1)))
+        await repository.add_decision(conn, decision("ref_before", "sub_c", AT - timedelta(1)))
+        await repository.add_decision(conn, decision("ref_after", "sub_d", end))
+    async with db.session() as session:
+        for referral_id in ("ref_in", "ref_last", "ref_before", "ref_after"):
+            for revision in (2, 1):
+                # Overridden long after: a referral belongs to when it was received.
+                session.add(an_override(referral_id, revision, end + timedelta(days=revision)))
+        await session.commit()
+    statements: list[str] = []
+
+    def count_statement(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    async with db.session() as session:
+        engine = (await session.connection()).sync_engine
+        event.listen(engine, "before_cursor_execute", count_statement)
+        try:
+            made = await repository.overrides_received(session, start, end)
+        finally:
+            event.remove(engine, "before_cursor_execute", count_statement)
+
+    assert [(o.referral_id, o.revision) for o in made] == [
+        ("ref_in", 1),
+        ("ref_in", 2),
+        ("ref_last", 1),
+        ("ref_last", 2),
+    ]
+    assert [o.reason_code for o in made] == ["new_information", None] * 2
+    assert len([s for s in statements if "triage_override" in s]) == 1

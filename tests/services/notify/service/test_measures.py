@@ -87,3 +87,18 @@ async def test_the_route_answers_notifys_share_for_the_period(signpost: Signpost
     assert body["service"] == "notify"
     assert {r["measure"] for r in body["rows"]} == {"encompass_timeliness"}  # nothing sent
     assert [r["value"] for r in body["rows"] if r["statistic"] == "count"] == [0, 0, 0, 0, 0]
+
+
+async def test_notify_says_an_area_does_not_narrow_its_measures(signpost: Signpost) -> None:
+    """Notify does not know a notice's local authority: asked for an area, it answers
+    every notice of the period and names the measure as not narrowed."""
+    analyst = bearer(signpost.person("demoshire-partnership", "partnership_analyst"))
+
+    answer = await signpost.client.get(
+        "/v1/measures/notify",
+        params={"from": "2026-11-01", "to": "2026-12-01", "area": "E06099001", "source": "police"},
+        headers=analyst,
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["unfiltered"] == ["encompass_timeliness"]
