@@ -40,7 +40,16 @@ MAX_PERIOD_DAYS = 366 * 5
 UK = ZoneInfo("Europe/London")
 
 Statistic = Literal["count", "share", "median", "p90"]
-Unit = Literal["referrals", "percent", "working_hours", "hours", "notices", "deliveries"]
+Unit = Literal[
+    "referrals",
+    "percent",
+    "working_hours",
+    "hours",
+    "working_days",
+    "days",
+    "notices",
+    "deliveries",
+]
 
 
 @dataclass(frozen=True)

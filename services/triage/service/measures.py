@@ -50,6 +50,13 @@ def waited(week: WorkingWeek, decision: TriageDecision) -> timedelta:
     return working_time(week, received, decided)
 
 
+def working_day_hours(week: WorkingWeek) -> float:
+    """How many hours the area's working day is open."""
+    opens = week.opens.hour + week.opens.minute / 60
+    closes = week.closes.hour + week.closes.minute / 60
+    return closes - opens
+
+
 def time_to_decision(week: WorkingWeek, decisions: Sequence[TriageDecision]) -> list[MeasureRow]:
     """For each RAG: how many, the median and 90th percentile wait, and the share decided
     by the policy's deadline (of those that had one); and how many waited how long, in
@@ -58,11 +65,17 @@ def time_to_decision(week: WorkingWeek, decisions: Sequence[TriageDecision]) -> 
     for rag in RAGS:
         of_rag = [d for d in decisions if d.decided_priority == rag]
         rows.append(count("time_to_decision", len(of_rag), rag=rag))
+        waits = [hours(waited(week, d)) for d in of_rag]
+        clock = rag == ROUND_THE_CLOCK
+        rows += spread("time_to_decision", waits, "hours" if clock else "working_hours", rag=rag)
+        # The same waits in (working) days: a working day is the area's opening hours.
+        per_day = 24.0 if clock else working_day_hours(week)
         rows += spread(
             "time_to_decision",
-            [hours(waited(week, d)) for d in of_rag],
-            "hours" if rag == ROUND_THE_CLOCK else "working_hours",
+            [wait / per_day for wait in waits],
+            "days" if clock else "working_days",
             rag=rag,
+            measured="days" if clock else "working days",
         )
         timed = [d for d in of_rag if d.decide_by is not None]
         on_time = sum(as_utc(d.decided_at) <= as_utc(d.decide_by) for d in timed if d.decide_by)

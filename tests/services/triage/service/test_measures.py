@@ -91,6 +91,9 @@ def test_time_to_decision_gives_median_p90_and_the_share_on_time_per_rag() -> No
     assert figure(rows, "share", rag="amber", within="deadline") == 66.7
     assert figure(rows, "count", rag="blue") == 1
     assert figure(rows, "share", rag="blue", within="deadline") is None  # none was due
+    # The same in working days of the demo's 9-to-5 (8 hours): 0.75 hours, 2 hours.
+    assert figure(rows, "median", rag="amber", measured="working days") == round(0.75 / 8, 2)
+    assert figure(rows, "p90", rag="amber", measured="working days") == 0.25
     assert figure(rows, "count", rag="red") == 0 and figure(rows, "median", rag="red") is None
     assert figure(rows, "count", waited="under 1 hour") == 3  # blue's wait of nothing too
     assert figure(rows, "count", waited="1 to 4 hours") == 1
