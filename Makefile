@@ -15,7 +15,8 @@ lint:
 	bash scripts/bootstrap.sh
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
 
-bench:  ## benchmark scripts (not tests): intake ratio and end-to-end throughput
+bench:  ## benchmark scripts (not tests): intake ratio, end-to-end throughput, the simulator
 	bash scripts/bootstrap.sh
 	.venv/bin/python bench/intake.py
 	.venv/bin/python bench/e2e.py
+	.venv/bin/python bench/simulate.py

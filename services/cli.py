@@ -161,6 +161,61 @@ def _parser() -> argparse.ArgumentParser:
         help="the embedded databases folder (default: DATA_DIR or ./var)",
     )
     measures.set_defaults(handler=lambda args: asyncio.run(_report_measures(args)))
+    demo = sub.add_parser("demo", help="the embedded demo's data")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True)
+    seed = demo_sub.add_parser(
+        "seed",
+        help="make realistic, varied referral history through the real pipeline (police and "
+        "school reports, repeat children, households, agencies accepting, declining and "
+        "closing), ending now: for the dashboard and the simulator",
+    )
+    seed.add_argument("--referrals", type=int, required=True, help="how many reports to make")
+    seed.add_argument("--days", type=int, default=365, help="over how many days (default 365)")
+    seed.add_argument(
+        "--random-seed", type=int, default=1, help="the same seed makes the same history"
+    )
+    seed.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("DATA_DIR", "var")),
+        help="the embedded data folder (default: DATA_DIR or ./var)",
+    )
+    seed.set_defaults(handler=lambda args: asyncio.run(_demo_seed(args)))
+    simulate = sub.add_parser(
+        "simulate",
+        help="what a draft threshold policy (and directory) would have done to every referral "
+        "received in a period: nothing is emitted, written or changed",
+    )
+    simulate.add_argument("--policy", type=Path, required=True, help="the draft policy (JSON)")
+    simulate.add_argument(
+        "--directory",
+        type=Path,
+        default=None,
+        help="a draft agency directory (JSON); default: each referral's own directory version",
+    )
+    simulate.add_argument(
+        "--from", dest="period_from", required=True, help="the first UK date (YYYY-MM-DD)"
+    )
+    simulate.add_argument(
+        "--to", dest="period_to", required=True, help="the UK date the period ends before"
+    )
+    simulate.add_argument(
+        "--format",
+        choices=["json", "csv"],
+        default="json",
+        help="json: the whole difference (matrices, safety review, load, drivers, deadlines); "
+        "csv: the referrals that change, the safety review first",
+    )
+    simulate.add_argument(
+        "--output", "-o", type=Path, default=None, help="a file (default: standard output)"
+    )
+    simulate.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="the embedded databases folder (default: DATA_DIR or ./var)",
+    )
+    simulate.set_defaults(handler=lambda args: asyncio.run(_simulate(args)))
     asyncapi = sub.add_parser(
         "asyncapi", help="write the AsyncAPI 3.0 document generated from the event models"
     )
@@ -488,6 +543,97 @@ def _stored_data(data_dir: Path | None, services: Sequence[str]) -> Settings | N
         )
         return None
     return settings
+
+
+async def _demo_seed(args: argparse.Namespace) -> int:
+    """`signpost demo seed`: the history, made through an in-process embedded Signpost on
+    the data folder, with a progress bar; a summary on stderr."""
+    from services.demo.seed import seed_history
+    from shared.cli import progress
+
+    if args.referrals < 1 or args.days < 1:
+        print("--referrals and --days must be at least 1", file=sys.stderr)
+        return 2
+    with progress(args.referrals, "referrals seeded", "referrals") as bar:
+        summary = await seed_history(
+            data_dir=args.data_dir.resolve(),
+            referrals=args.referrals,
+            days=args.days,
+            random_seed=args.random_seed,
+            step=bar.update,
+        )
+    actions = ", ".join(f"{n} {verb}" for verb, n in sorted(summary.agency_actions.items()))
+    print(
+        f"seeded {summary.referrals} referrals about {summary.children} children from "
+        f"{summary.first_day} to {summary.last_day} ({summary.routed} routed; agencies: "
+        f"{actions or 'none'}) in {args.data_dir}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    """`signpost simulate`: every referral of the period decided and routed again with the
+    draft, read-only, with a progress bar (and its ETA) on stderr; the difference as
+    JSON, or the referrals that change as CSV."""
+    from fastapi.exceptions import RequestValidationError
+
+    from services.simulate import Draft, load_draft_directory, referrals_in, simulate
+    from services.triage.policy import load_policy
+    from services.triage.settings import TriageSettings
+    from shared.cli import progress
+    from shared.measures import period_of
+    from shared.simulation import as_json, changed_csv
+
+    try:
+        period = period_of(args.period_from, args.period_to, names=("--from", "--to"))
+    except RequestValidationError as exc:
+        for error in exc.errors():
+            print(f"{error['loc'][-1]}: {error['msg']}", file=sys.stderr)
+        return 2
+    try:
+        draft = Draft(
+            policy=load_policy(args.policy),
+            directory=load_draft_directory(args.directory) if args.directory else None,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"the draft is not one Signpost can use: {exc}", file=sys.stderr)
+        return 2
+    settings = _stored_data(args.data_dir, ("triage", "routing"))
+    if settings is None:
+        return 2
+    live = load_policy(settings.service_settings(TriageSettings).triage_policy_path)
+    triage_url = settings.service_database_url("triage")
+    total = await referrals_in(triage_url, period)
+    with progress(total, "referrals re-decided", "referrals") as bar:
+        difference = await simulate(
+            triage_url=triage_url,
+            routing_url=settings.service_database_url("routing"),
+            live=live,
+            draft=draft,
+            period=period,
+            step=lambda: bar.update(1),
+        )
+    about = {
+        "draft_policy": draft.policy.tag,
+        "live_policy": live.tag,
+        "draft_directory": str(args.directory) if args.directory else None,
+        "period_from": period.first.isoformat(),
+        "period_to": period.end.isoformat(),
+    }
+    text = as_json(difference, about) if args.format == "json" else changed_csv(difference)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8", newline="")
+        print(f"wrote {args.output}", file=sys.stderr)
+    print(
+        f"{difference.total} referrals: {difference.level_changed} change level, "
+        f"{difference.destination_changed} change destination, {len(difference.safety)} "
+        "for the safety review",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

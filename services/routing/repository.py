@@ -10,9 +10,10 @@ flushing the session.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as core_select
@@ -361,3 +362,60 @@ async def overdue_requests(session: AsyncSession, *, priority: str, now: datetim
         _DECISIONS.c.respond_by < now,
     )
     return int(await (await session.connection()).scalar(query) or 0)
+
+
+# --- the simulator's batch reads (services.routing.service.simulation) ------------------
+
+_STEP_COLUMNS = (
+    _STEPS.c.id,
+    _STEPS.c.referral_id,
+    _STEPS.c.at,
+    _STEPS.c.status,
+    _STEPS.c.destination_kind,
+    _STEPS.c.destination_id,
+    _STEPS.c.directory_version,
+)
+
+
+async def first_step_from(session: AsyncSession, start: datetime) -> int | None:
+    """The id of the first step taken at or after `start`."""
+    query = core_select(func.min(_STEPS.c.id)).where(_STEPS.c.at >= start)
+    found = await (await session.connection()).scalar(query)
+    return int(found) if found is not None else None
+
+
+async def standing_before(session: AsyncSession, first: int) -> list[tuple[str, str | None, str]]:
+    """Where each referral stood before step `first`: (referral, destination id, status)
+    by its last step before it (a statutory pathway told is not where it stands)."""
+    last = (
+        core_select(func.max(_STEPS.c.id))
+        .where(_STEPS.c.id < first, _STEPS.c.destination_kind != "pathway")
+        .group_by(_STEPS.c.referral_id)
+    )
+    query = core_select(_STEPS.c.referral_id, _STEPS.c.destination_id, _STEPS.c.status).where(
+        _STEPS.c.id.in_(last)
+    )
+    rows = (await (await session.connection()).execute(query)).all()
+    return [(referral_id, destination, status) for referral_id, destination, status in rows]
+
+
+async def stream_steps_from(
+    session: AsyncSession, first: int, *, partition: int = 5000
+) -> AsyncIterator[Any]:
+    """Every step from `first` on, in the order taken, a partition at a time."""
+    query = (
+        core_select(*_STEP_COLUMNS)
+        .where(_STEPS.c.id >= first)
+        .order_by(_STEPS.c.id)
+        .execution_options(yield_per=partition)
+    )
+    result = await (await session.connection()).stream(query)
+    async for rows in result.partitions(partition):
+        for row in rows:
+            yield row
+
+
+async def all_versions(session: AsyncSession) -> list[DirectoryVersion]:
+    """Every stored directory version, oldest first."""
+    query = select(DirectoryVersion).order_by(col(DirectoryVersion.seq))
+    return list((await session.exec(query)).all())

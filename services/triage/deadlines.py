@@ -14,10 +14,17 @@ from datetime import UTC, date, datetime, timedelta
 from services.triage.policy import WEEKDAYS, ThresholdPolicy
 from shared.working_time import WorkingWeek, add_working_time
 
+# The working week of each policy in use, made once (every decision's deadline reads
+# it): by the policy object, which is kept with it so its id cannot be reused.
+_WEEKS: dict[int, tuple[ThresholdPolicy, WorkingWeek]] = {}
+
 
 def week_of(policy: ThresholdPolicy) -> WorkingWeek:
     """The area's working week as its threshold policy sets it out."""
-    return WorkingWeek(
+    known = _WEEKS.get(id(policy))
+    if known is not None and known[0] is policy:
+        return known[1]
+    week = WorkingWeek(
         division=policy.calendar,
         zone=policy.zone,
         opens=policy.working_hours.start,
@@ -25,6 +32,10 @@ def week_of(policy: ThresholdPolicy) -> WorkingWeek:
         weekdays=frozenset(WEEKDAYS.index(day) for day in policy.working_hours.days),
         closed_days=frozenset(policy.extra_closed_days),
     )
+    if len(_WEEKS) >= 16:  # a long-lived process that loads many drafts
+        _WEEKS.clear()
+    _WEEKS[id(policy)] = (policy, week)
+    return week
 
 
 def is_working_day(policy: ThresholdPolicy, day: date) -> bool:

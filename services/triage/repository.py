@@ -10,11 +10,11 @@ the unit of work's connection, inside the consumer's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import Row, bindparam, insert, or_, update
+from sqlalchemy import Row, bindparam, func, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
@@ -296,3 +296,93 @@ async def overrides_received(
         .order_by(col(TriageOverride.referral_id), col(TriageOverride.revision))
     )
     return list((await session.exec(query)).all())
+
+
+# --- the simulator's batch reads (services.triage.service.simulation) -------------------
+
+# What re-deciding a stored referral needs, in the order triage decided them: no ORM
+# objects, one row per referral, read a partition at a time.
+_SIMULATED = (
+    core_select(
+        _DECISIONS.c.referral_id,
+        _DECISIONS.c.subject_key,
+        _DECISIONS.c.household_key,
+        _DECISIONS.c.reported_at,
+        _DECISIONS.c.received_at,
+        _DECISIONS.c.decided_at,
+        _DECISIONS.c.decided_level,
+        _DECISIONS.c.decided_priority,
+        _DECISIONS.c.decide_by,
+        _DECISIONS.c.score,
+        _DECISIONS.c.rules,
+        _DECISIONS.c.factors,
+        _DECISIONS.c.concern_codes,
+        _DECISIONS.c.member_flags,
+        _DECISIONS.c.immediate_risk,
+        _DECISIONS.c.child_age_years,
+        _DECISIONS.c.postcode_district,
+        _DECISIONS.c.suspected_concerns,
+        _DECISIONS.c.rationale,
+    )
+    .where(_DECISIONS.c.decided_at >= bindparam("since"))
+    .where(_DECISIONS.c.received_at < bindparam("until"))
+    .order_by(_DECISIONS.c.decided_at, _DECISIONS.c.referral_id)
+)
+_OVERRIDES = table_of(TriageOverride)
+
+
+async def earliest_reported(
+    conn: AsyncConnection, start: datetime, end: datetime
+) -> datetime | None:
+    """When the earliest-reported of the referrals received from `start` to `end` was
+    reported (the simulator's history reaches back from it)."""
+    query = core_select(func.min(_DECISIONS.c.reported_at)).where(
+        _DECISIONS.c.received_at >= start, _DECISIONS.c.received_at < end
+    )
+    found: datetime | None = await conn.scalar(query)
+    return found
+
+
+async def count_received(conn: AsyncConnection, start: datetime, end: datetime) -> int:
+    """How many referrals were received from `start` (inclusive) to `end` (exclusive)."""
+    query = core_select(func.count()).where(
+        _DECISIONS.c.received_at >= start, _DECISIONS.c.received_at < end
+    )
+    return int(await conn.scalar(query) or 0)
+
+
+async def stream_decided(
+    conn: AsyncConnection, since: datetime, until: datetime, *, partition: int = 5000
+) -> AsyncIterator[AnyRow]:
+    """Every decision made from `since` on about a referral received before `until`, in
+    the order triage made them, a partition at a time."""
+    result = await conn.stream(
+        _SIMULATED.execution_options(yield_per=partition), {"since": since, "until": until}
+    )
+    async for rows in result.partitions(partition):
+        for row in rows:
+            yield row
+
+
+async def households_now(conn: AsyncConnection) -> dict[str, str]:
+    """Each subject's household as it stands (subjects in none are left out)."""
+    query = core_select(_SUBJECTS.c.key, _SUBJECTS.c.household_key).where(
+        _SUBJECTS.c.household_key.is_not(None)
+    )
+    return {key: household for key, household in (await conn.execute(query)).all()}
+
+
+async def overrides_since(
+    conn: AsyncConnection, since: datetime
+) -> dict[str, list[tuple[datetime, int]]]:
+    """Every override made from `since` on, by referral: (when, the level it set), in
+    the order made."""
+    query = (
+        core_select(_OVERRIDES.c.referral_id, _OVERRIDES.c.at, _OVERRIDES.c.to_level)
+        .where(_OVERRIDES.c.at >= since)
+        .order_by(_OVERRIDES.c.referral_id, _OVERRIDES.c.revision)
+    )
+    found: dict[str, list[tuple[datetime, int]]] = {}
+    for referral_id, at, level in (await conn.execute(query)).all():
+        found.setdefault(referral_id, []).append((at, level))
+    return found

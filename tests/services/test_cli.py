@@ -375,3 +375,22 @@ async def post(client: httpx.AsyncClient, key: str, name: str, reference: str) -
     body["source"]["reference"] = reference
     answer = await client.post("/v1/reports", json=body, headers={"Authorization": f"Bearer {key}"})
     assert answer.status_code == 202, answer.text
+
+
+# ------------------------------------------------------------------ signpost demo seed
+
+
+def test_demo_seed_makes_history_in_the_folder_and_says_what_it_made(tmp_path: Path) -> None:
+    done = signpost(
+        "demo", "seed", "--referrals", "6", "--days", "3", "--data-dir", "var", cwd=tmp_path
+    )
+    nothing = signpost("demo", "seed", "--referrals", "0", "--data-dir", "none", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "seeded 6 referrals about" in done.stderr and "(6 routed;" in done.stderr
+    assert {"intake.db", "triage.db", "routing.db"} <= {
+        p.name for p in (tmp_path / "var").iterdir()
+    }
+    assert done.stdout == ""
+    assert nothing.returncode == 2 and "--referrals and --days must be at least 1" in nothing.stderr
+    assert not (tmp_path / "none").exists()

@@ -43,7 +43,7 @@ class DirectoryCache:
         if self._directory is None or self._seq != seq:
             row = await repository.version_numbered(uow.session, seq)
             assert row is not None
-            self._directory, self._seq = _as_directory(row), seq
+            self._directory, self._seq = as_directory(row), seq
         return self._directory
 
 
@@ -81,7 +81,7 @@ def _invalid(exc: ValueError) -> Problem:
     return Problem(422, "The directory is not valid", str(exc), type="invalid-directory")
 
 
-def _as_directory(row: DirectoryVersion) -> Directory:
+def as_directory(row: DirectoryVersion) -> Directory:
     # A stored version was checked when it was stored: a later release's stricter text
     # rules must not make it unreadable (every routing decision reads it).
     return Directory.model_validate(
@@ -92,7 +92,7 @@ def _as_directory(row: DirectoryVersion) -> Directory:
 def _view(row: DirectoryVersion) -> DirectoryView:
     return DirectoryView.model_validate(
         {
-            **_as_directory(row).model_dump(),
+            **as_directory(row).model_dump(),
             "seq": row.seq,
             "source": row.source,
             "changed_by": row.changed_by,
