@@ -277,7 +277,9 @@ class SeedSummary:
     children: int  # distinct synthetic children
     first_day: date
     last_day: date
-    agency_actions: dict[str, int]  # {"accept": .., "decline": .., "start": .., "close": ..}
+    # {"accept": .., "decline": .., "start": .., "close": ..} by agencies, and the hub's
+    # and the MASH's ("front door accept", "front door close").
+    agency_actions: dict[str, int]
 
 
 # ---------------------------------------------------------------- the plan
@@ -698,6 +700,8 @@ class Held:
     report: PlannedReport
     rounds_waited: int = 0
     accepted_at: datetime | None = None
+    # When the hub or the MASH took it on (after routing, a decline or an escalation).
+    taken_on_at: datetime | None = None
 
 
 class Seeder:
@@ -718,8 +722,18 @@ class Seeder:
         self.keys: dict[str, str] = {}  # "police", a URN, or an agency organisation → key
         self.key_ids: list[str] = []
         self.agencies: list[str] = []  # organisations of the directory's agencies
+        self.front_door: list[str] = []  # the hub's and the MASH's organisations
         self.held: dict[str, Held] = {}  # referral id → what the seed knows of it
-        self.actions: Counter[str] = Counter({"accept": 0, "decline": 0, "start": 0, "close": 0})
+        self.actions: Counter[str] = Counter(
+            {
+                "accept": 0,
+                "decline": 0,
+                "start": 0,
+                "close": 0,
+                "front door accept": 0,
+                "front door close": 0,
+            }
+        )
         self.routed_before = 0
         # No response deadline can fall due before this (see until_escalated).
         self.quiet_until = datetime.min.replace(tzinfo=UTC)
@@ -748,6 +762,11 @@ class Seeder:
         self.shortest_response = timedelta(hours=min(hours, default=1))
         for organisation in self.agencies:
             await self.key(f"agency-{organisation}", ClientKind.AGENCY, organisation)
+        front = {a["organisation"]: a["kind"] for a in directory["agencies"]}
+        self.front_door = sorted(o for o, kind in front.items() if kind in ("hub", "mash"))
+        for organisation in self.front_door:
+            kind = ClientKind.HUB if front[organisation] == "hub" else ClientKind.AGENCY
+            await self.key(f"front-door-{organisation}", kind, organisation)
 
     async def revoke_keys(self) -> None:
         for key_id in self.key_ids:
@@ -903,6 +922,40 @@ class Seeder:
             for referral in listed:
                 await self.act(referral, key, now)
 
+    async def front_door_round(self) -> None:
+        """The hub and the MASH take on every referral waiting for them (the next
+        morning: a MASH's 4 hours are often missed, as in life) and close each when its
+        plan's time is up."""
+        now = self.clock.now()
+        for organisation in self.front_door:
+            key = self.keys[organisation]
+            # The hub sees every referral: it takes on those addressed to it.
+            listed = [
+                r
+                for r in await self.listing(key)
+                if r["referral_id"] in self.held
+                and (r.get("destination") or {}).get("organisation") == organisation
+            ]
+            listed.sort(key=lambda r: self.held[r["referral_id"]].report.number)
+            for referral in listed:
+                held = self.held[referral["referral_id"]]
+                plan = held.report.agency
+                path = f"/v1/referrals/{referral['referral_id']}"
+                if referral["status"] == "requested":
+                    await self.call("POST", f"{path}/accept", key)
+                    held.taken_on_at = now
+                    self.actions["front door accept"] += 1
+                elif held.taken_on_at and now >= held.taken_on_at + timedelta(
+                    days=plan.close_after
+                ):
+                    body = {
+                        "outcome": plan.outcome,
+                        "outcome_code": plan.outcome_code,
+                        "note": OUTCOME_NOTES[plan.outcome],
+                    }
+                    await self.call("POST", f"{path}/close", key, body=body)
+                    self.actions["front door close"] += 1
+
     async def act(self, referral: dict[str, Any], key: str, now: datetime) -> None:
         referral_id = referral["referral_id"]
         held = self.held[referral_id]
@@ -954,6 +1007,7 @@ class Seeder:
         self.clock.set(uk_time(day, AGENCY_ROUND[0] * 60 + AGENCY_ROUND[1]))
         await self.until_escalated()
         await self.agency_round()
+        await self.front_door_round()
         for report in reports:
             self.clock.set(report.at)
             # Deadlines that fell due before this report escalate first, as they would
