@@ -183,6 +183,14 @@ def time_to_acceptance(
                 continue
             took.append(hours(as_utc(accepted.at) - received(decision, history)))
             due = _due(clocks[decision.referral_id], accepted)
+            if (
+                due is None
+                and decision.respond_by
+                and (accepted.destination_id == decision.destination_id)
+            ):
+                # Straight to the hub or the MASH, no agency clock: judged against the
+                # respond_by it was given there.
+                due = as_utc(decision.respond_by)
             if due is not None:
                 timed += 1
                 on_time += as_utc(accepted.at) <= due

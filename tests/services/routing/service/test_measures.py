@@ -129,6 +129,28 @@ async def test_time_to_acceptance_counts_hours_from_receipt_to_the_first_accept_
     assert {waiting, waiting_late}.isdisjoint({on_time, late})
 
 
+async def test_a_referral_straight_to_the_mash_is_judged_against_its_respond_by(
+    sp: Signpost,
+) -> None:
+    """The MASH answers within 4 hours (the demo directory): one accepted after 3 hours
+    is in time, one accepted after 5 is late."""
+    mash = await agency_key(sp, "demoshire-mash")
+    quick = await triage(sp, level=4, concerns=["physical_abuse"], received_at=START)
+    slow = await triage(sp, level=4, concerns=["physical_abuse"], received_at=START)
+    sp.clock.advance(hours=3)
+    answer = await sp.client.post(f"/v1/referrals/{quick}/accept", headers=mash)
+    assert answer.status_code == 200, answer.text
+    sp.clock.advance(hours=2)
+    answer = await sp.client.post(f"/v1/referrals/{slow}/accept", headers=mash)
+    assert answer.status_code == 200, answer.text
+
+    found = await measures(sp)
+
+    red = ("rag", "red")
+    assert found[("time_to_acceptance", red, ("step", "accepted"), "count")] == 2
+    assert found[("time_to_acceptance", red, ("within", "deadline"), "share")] == 50.0
+
+
 async def escalated(sp: Signpost, *referral_ids: str) -> bool:
     rows = [await decision(sp, referral_id) for referral_id in referral_ids]
     return all(row is not None and row.destination_kind == "hub" for row in rows)
