@@ -605,15 +605,19 @@ async def _simulate(args: argparse.Namespace) -> int:
     live = load_policy(settings.service_settings(TriageSettings).triage_policy_path)
     triage_url = settings.service_database_url("triage")
     total = await referrals_in(triage_url, period)
-    with progress(total, "referrals re-decided", "referrals") as bar:
-        difference = await simulate(
-            triage_url=triage_url,
-            routing_url=settings.service_database_url("routing"),
-            live=live,
-            draft=draft,
-            period=period,
-            step=lambda: bar.update(1),
-        )
+    try:
+        with progress(total, "referrals re-decided", "referrals") as bar:
+            difference = await simulate(
+                triage_url=triage_url,
+                routing_url=settings.service_database_url("routing"),
+                live=live,
+                draft=draft,
+                period=period,
+                step=lambda: bar.update(1),
+            )
+    except LookupError as exc:  # a referral routed by a directory version not stored
+        print(f"cannot simulate: {exc}", file=sys.stderr)
+        return 1
     about = {
         "draft_policy": draft.policy.tag,
         "live_policy": live.tag,
