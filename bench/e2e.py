@@ -19,7 +19,14 @@ Everything is stopped at the end (services, Kafka, PostgreSQL), whatever happens
 Prints tables and, last, one JSON line of results.
 Targets: >= 300 reports/s; p99 <= 500 ms at 100/s; each service <= 150 MB RSS.
 
+With --profile DIR, py-spy samples each service process for the length of phase A
+(DIR/<service>.txt, py-spy's raw collapsed stacks) and the run ends by printing, per
+service, the share of samples (GIL held) per bucket (SQL/DB, JSON/pydantic, Kafka, HTTP,
+Signpost code, other) and the top functions by self time (bench/_profile.py). Sampling
+slows the services a little: a profiled run's reports/s is lower than an unprofiled one.
+
 Example:  .venv/bin/python bench/e2e.py --reports 3000 --rate 100 --seconds 20
+Profile:  .venv/bin/python bench/e2e.py --reports 2000 --skip-b --profile /tmp/profiles
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import _profile
 from bench._common import (
     Kafka,
     Postgres,
@@ -97,7 +105,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-a", action="store_true", help="skip phase A")
     p.add_argument("--skip-b", action="store_true", help="skip phase B")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample each service with py-spy during phase A; raw stacks in DIR/<service>.txt",
+    )
+    p.add_argument(
+        "--profile-rate", type=int, default=200, help="py-spy samples per second (default 200)"
+    )
     args = p.parse_args(argv)
+    if args.profile is not None:
+        if args.skip_a:
+            p.error("--profile samples phase A: it cannot go with --skip-a")
+        if _profile.py_spy() is None:
+            p.error("--profile needs py-spy (bash scripts/bootstrap.sh installs it)")
+    if not 1 <= args.profile_rate <= 1000:
+        p.error("--profile-rate must be in [1, 1000]")
     if not 1 <= args.reports <= 200_000:
         p.error("--reports must be in [1, 200000]")
     if not 1 <= args.concurrency <= 512:
@@ -394,6 +418,7 @@ async def drive(
     hub_key: str,
     sampler: ResourceSampler,
     procs: dict[str, Proc],
+    profilers: dict[str, _profile.Profiler],
 ) -> dict[str, Any]:
     sink = Sink()
     out: dict[str, Any] = {}
@@ -442,23 +467,36 @@ async def drive(
 
         if not args.skip_a:
             log(f"phase A: {args.reports} reports, {args.concurrency} workers")
-            cpu0 = sampler.cpu()
-            t_cap = time.monotonic() + args.phase_a_timeout
-            starts, res = await post_batch(
-                url,
-                headers,
-                make,
-                args.reports,
-                args.concurrency,
-                next_index,
-                args.phase_a_timeout,
-            )
-            next_index += args.reports
-            posted_at = time.perf_counter()
-            first = min(starts.values()) if starts else posted_at
-            remaining = max(1.0, t_cap - time.monotonic())
-            complete = await sink.wait_for(set(starts), remaining)
-            cpu1 = sampler.cpu()
+            if args.profile is not None:
+                profilers.update(
+                    _profile.start_all(
+                        {n: p.pid for n, p in procs.items()}, args.profile, args.profile_rate
+                    )
+                )
+                await asyncio.sleep(0.5)  # py-spy attaches before the first POST
+                log(f"py-spy sampling {len(profilers)} services at {args.profile_rate}/s")
+            try:
+                cpu0 = sampler.cpu()
+                t_cap = time.monotonic() + args.phase_a_timeout
+                starts, res = await post_batch(
+                    url,
+                    headers,
+                    make,
+                    args.reports,
+                    args.concurrency,
+                    next_index,
+                    args.phase_a_timeout,
+                )
+                next_index += args.reports
+                posted_at = time.perf_counter()
+                first = min(starts.values()) if starts else posted_at
+                remaining = max(1.0, t_cap - time.monotonic())
+                complete = await sink.wait_for(set(starts), remaining)
+                cpu1 = sampler.cpu()
+            finally:
+                if profilers:
+                    await asyncio.to_thread(_profile.stop_all, profilers)
+                    log(f"py-spy stopped; raw stacks in {args.profile}")
             got_at = [sink.received[i] for i in starts if i in sink.received]
             last = max(got_at) if got_at else posted_at
             wall = last - first
@@ -629,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     pg = Postgres()
     procs: dict[str, Proc] = {}
     sampler: ResourceSampler | None = None
+    profilers: dict[str, _profile.Profiler] = {}
     results: dict[str, Any] = {}
     failure: str | None = None
     started = time.monotonic()
@@ -684,7 +723,7 @@ def main(argv: list[str] | None = None) -> int:
             args.startup_timeout,
         )
         log("all four services ready: " + ", ".join(f"{s}:{p}" for s, p in ports.items()))
-        results = asyncio.run(drive(args, ports, police_key, hub_key, sampler, procs))
+        results = asyncio.run(drive(args, ports, police_key, hub_key, sampler, procs, profilers))
     except Exception as exc:
         failure = f"{type(exc).__name__}: {exc}"
         log(f"FAILED: {failure}")
@@ -694,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if sampler is not None:
             sampler.stop()
+        _profile.stop_all(profilers)  # no-op once phase A stopped them
         log("stopping services, Kafka and PostgreSQL")
         stop_all(list(procs.values()))
         for name, proc in procs.items():
@@ -715,6 +755,9 @@ def main(argv: list[str] | None = None) -> int:
     rss = {n: round(v / 2**20, 1) for n, v in (sampler.peak if sampler else {}).items()}
     if results:
         print_report(args, results, rss)
+    if args.profile is not None and profilers:
+        print(f"Where the time goes in phase A (py-spy --gil at {args.profile_rate}/s)")
+        print(_profile.report(args.profile, list(SERVICES), Path(__file__).resolve().parent.parent))
     a, b = results.get("phase_a"), results.get("phase_b")
     passed = (
         failure is None
