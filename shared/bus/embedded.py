@@ -365,10 +365,12 @@ class EmbeddedConsumer(Consumer):
         return await self.bus._waiting(self.group, self.topics)
 
     async def fetch(self, *, timeout: float, max_records: int) -> list[Record]:
+        # Cleared before the read, not after: a publish that lands between an empty
+        # read and the wait has set it again, so the wait does not sleep past it.
+        self._wakeup.clear()
         records = await self._read(max_records)
         if records:
             return records
-        self._wakeup.clear()
         try:
             await asyncio.wait_for(self._wakeup.wait(), timeout)
         except TimeoutError:
