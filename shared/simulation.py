@@ -264,3 +264,94 @@ def changed_csv(difference: Difference) -> str:
 def as_json(difference: Difference, about: Mapping[str, Any]) -> str:
     """The whole difference as JSON, with what was simulated (`about`)."""
     return json.dumps({"about": dict(about), **difference.summary()}, indent=2, default=str)
+
+
+# -- On the wire ---------------------------------------------------------------------
+# The console runs a simulation through the services' APIs (no service reads another's
+# database): triage streams its `Redecided` referrals as NDJSON, routing reads them and
+# streams back one `Compared` each. One JSON object per line, datetimes in ISO 8601.
+
+NDJSON = "application/x-ndjson"
+
+
+def _outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "level": outcome.level,
+        "priority": outcome.priority,
+        "destination": outcome.destination,
+        "decide_by": outcome.decide_by.isoformat() if outcome.decide_by else None,
+        "score": outcome.score,
+        "rules": list(outcome.rules),
+        "factors": list(outcome.factors),
+        "explanation": outcome.explanation,
+    }
+
+
+def _outcome_from_dict(data: Mapping[str, Any]) -> Outcome:
+    decide_by = data.get("decide_by")
+    return Outcome(
+        level=int(data["level"]),
+        priority=str(data["priority"]),
+        destination=str(data["destination"]),
+        decide_by=datetime.fromisoformat(decide_by) if decide_by else None,
+        score=int(data.get("score", 0)),
+        rules=tuple(data.get("rules", ())),
+        factors=tuple(data.get("factors", ())),
+        explanation=str(data.get("explanation", "")),
+    )
+
+
+def redecided_to_dict(one: Redecided) -> dict[str, Any]:
+    """One re-decided referral as a JSON object (a line of triage's NDJSON)."""
+    return {
+        "referral_id": one.referral_id,
+        "received_at": one.received_at.isoformat(),
+        "decided_at": one.decided_at.isoformat(),
+        "stored": _outcome_to_dict(one.stored),
+        "draft": _outcome_to_dict(one.draft),
+        "concern_codes": list(one.concern_codes),
+        "age_years": one.age_years,
+        "postcode_district": one.postcode_district,
+        "suspected_codes": list(one.suspected_codes),
+        "in_period": one.in_period,
+    }
+
+
+def redecided_from_dict(data: Mapping[str, Any]) -> Redecided:
+    """The inverse of `redecided_to_dict`; a KeyError, ValueError or TypeError names
+    what is missing or wrong."""
+    age = data.get("age_years")
+    return Redecided(
+        referral_id=str(data["referral_id"]),
+        received_at=datetime.fromisoformat(data["received_at"]),
+        decided_at=datetime.fromisoformat(data["decided_at"]),
+        stored=_outcome_from_dict(data["stored"]),
+        draft=_outcome_from_dict(data["draft"]),
+        concern_codes=tuple(data.get("concern_codes", ())),
+        age_years=None if age is None else int(age),
+        postcode_district=data.get("postcode_district"),
+        suspected_codes=tuple(data.get("suspected_codes", ())),
+        in_period=bool(data["in_period"]),
+    )
+
+
+def compared_to_dict(one: Compared) -> dict[str, Any]:
+    """One referral's two decisions as a JSON object (a line of routing's NDJSON)."""
+    return {
+        "referral_id": one.referral_id,
+        "received_at": one.received_at.isoformat(),
+        "decided_at": one.decided_at.isoformat(),
+        "stored": _outcome_to_dict(one.stored),
+        "draft": _outcome_to_dict(one.draft),
+    }
+
+
+def compared_from_dict(data: Mapping[str, Any]) -> Compared:
+    """The inverse of `compared_to_dict`."""
+    return Compared(
+        referral_id=str(data["referral_id"]),
+        received_at=datetime.fromisoformat(data["received_at"]),
+        decided_at=datetime.fromisoformat(data["decided_at"]),
+        stored=_outcome_from_dict(data["stored"]),
+        draft=_outcome_from_dict(data["draft"]),
+    )

@@ -10,7 +10,19 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
-from shared.simulation import Compared, Difference, Outcome, as_json, changed_csv, drivers_of
+from shared.simulation import (
+    Compared,
+    Difference,
+    Outcome,
+    Redecided,
+    as_json,
+    changed_csv,
+    compared_from_dict,
+    compared_to_dict,
+    drivers_of,
+    redecided_from_dict,
+    redecided_to_dict,
+)
 
 AT = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
@@ -145,3 +157,33 @@ def test_only_so_many_changed_referrals_are_kept_but_every_safety_case_is() -> N
     assert len(summary["safety_review"]) == 3
     assert summary["about"] == {"draft_policy": "demoshire@draft"}
     assert summary["changed"]["level"] == 8  # every one counted, kept or not
+
+
+def test_a_redecided_and_a_compared_referral_cross_the_wire_unchanged() -> None:
+    stored = Outcome(
+        3,
+        "amber",
+        "agency:safe-homes",
+        AT + timedelta(days=1),
+        12,
+        ("r1",),
+        ("domestic_abuse",),
+        "scored 12",
+    )
+    draft = Outcome(4, "red", "mash", None, 20, (), ("domestic_abuse", "neglect"), "scored 20")
+    redecided = Redecided(
+        referral_id="ref_1",
+        received_at=AT,
+        decided_at=AT + timedelta(minutes=5),
+        stored=stored,
+        draft=draft,
+        concern_codes=("domestic_abuse",),
+        age_years=None,
+        postcode_district="EX1",
+        suspected_codes=(),
+        in_period=False,
+    )
+    line = json.loads(json.dumps(redecided_to_dict(redecided)))
+    assert redecided_from_dict(line) == redecided
+    compared = Compared("ref_1", AT, AT + timedelta(minutes=5), stored, draft)
+    assert compared_from_dict(json.loads(json.dumps(compared_to_dict(compared)))) == compared
