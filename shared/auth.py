@@ -93,6 +93,14 @@ SCOPES: dict[str, str] = {
         "Read the partnership measures (counts, rates and timeliness over referrals; "
         "nothing about any one child)"
     ),
+    "policy:simulate": (
+        "Draft a threshold policy and simulate what it would have changed (counts, and "
+        "each changed referral's levels, destinations and reasons; never a child's details)"
+    ),
+    "policy:approve": (
+        "Approve a simulated threshold policy and set the date it takes effect (a person "
+        "other than the one who drafted it)"
+    ),
     "admin": "Everything",
 }
 

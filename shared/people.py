@@ -20,13 +20,16 @@ Why each role holds what it holds:
 - `referrer` (police): a police officer submits and follows reports, and sees whether
   each school was told of an incident in time (`encompass:read`: status only).
 - `hub_manager` (hub): a hub practitioner who also answers to the board for the front
-  door: the practitioner's scopes and the partnership measures (`measures:read`).
-- `partnership_analyst` (hub): the partnership measures (`measures:read`) and nothing
-  else: counts, rates and timeliness, never a child. Being of the hub's kind oversees
+  door: the practitioner's scopes, the partnership measures (`measures:read`), and the
+  threshold policy: drafting and simulating a new one (`policy:simulate`) and approving
+  another person's draft (`policy:approve`).
+- `partnership_analyst` (hub): the partnership measures (`measures:read`) and drafting
+  and simulating a threshold policy (`policy:simulate`), nothing else: counts, rates,
+  timeliness and a draft's effect on referrals, never a child. Being of the hub's kind oversees
   nothing by itself: every route that shows a referral, a report, a triage decision or
   a notice asks for `referrals:read`, `reports:read` or `encompass:read` first.
 - `admin` (admin): manages the agency directory and the organisation's webhook
-  subscriptions. Not the `admin` scope: `Principal.has` treats that scope as every
+  subscriptions, and drafts, simulates and approves threshold policies. Not the `admin` scope: `Principal.has` treats that scope as every
   scope, so an administrator would read every child's report and override triage.
   Administering the partnership's configuration is not casework; a person who does
   both holds both roles.
@@ -110,8 +113,16 @@ ROLES: dict[str, Role] = {
             "encompass:read",
             "subscriptions:read",
             "measures:read",
+            "policy:simulate",
+            "policy:approve",
         ),
-        _role("partnership_analyst", "Partnership analyst", ClientKind.HUB, "measures:read"),
+        _role(
+            "partnership_analyst",
+            "Partnership analyst",
+            ClientKind.HUB,
+            "measures:read",
+            "policy:simulate",
+        ),
         _role(
             "admin",
             "Administrator",
@@ -119,6 +130,8 @@ ROLES: dict[str, Role] = {
             "directory:write",
             "subscriptions:read",
             "subscriptions:write",
+            "policy:simulate",
+            "policy:approve",
         ),
     )
 }

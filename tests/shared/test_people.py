@@ -41,12 +41,20 @@ def test_the_eight_roles_act_as_the_kinds_and_hold_the_scopes_the_issues_name() 
                 "encompass:read",
                 "subscriptions:read",
                 "measures:read",
+                "policy:simulate",
+                "policy:approve",
             },
         ),
-        "partnership_analyst": (ClientKind.HUB, {"measures:read"}),
+        "partnership_analyst": (ClientKind.HUB, {"measures:read", "policy:simulate"}),
         "admin": (
             ClientKind.ADMIN,
-            {"directory:write", "subscriptions:read", "subscriptions:write"},
+            {
+                "directory:write",
+                "subscriptions:read",
+                "subscriptions:write",
+                "policy:simulate",
+                "policy:approve",
+            },
         ),
     }
     assert all(role.name == name and role.label for name, role in ROLES.items())
@@ -113,7 +121,7 @@ def test_no_role_or_an_unknown_one_has_no_kind() -> None:
 
 def test_the_scopes_of_several_roles_are_their_union() -> None:
     assert scopes_of(["partnership_analyst", "hub_practitioner"]) == (
-        ROLES["hub_practitioner"].scopes | {"measures:read"}
+        ROLES["hub_practitioner"].scopes | {"measures:read", "policy:simulate"}
     )
     assert scopes_of(["admin", "hub_practitioner"]) == (
         ROLES["admin"].scopes | ROLES["hub_practitioner"].scopes
