@@ -1,17 +1,20 @@
 """What routing's API reads and answers: directory versions and imports, referrals as
-their destination sees them, their routing records, and the requests agencies and
-the hub send to move a referral on. No personal data about the child."""
+their destination sees them, their routing records, the requests agencies and the hub
+send to move a referral on, and the lines of a policy simulation. No personal data
+about the child."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from services.routing.directory import Directory
 from services.routing.lifecycle import DECLINE_REASONS, OUTCOMES, DeclineReason, OutcomeCode
+from shared.events import Priority
 from shared.people import MAX_NAME, PERSON_ID
+from shared.simulation import Outcome, Redecided
 from shared.text import CheckedText
 
 MIN_RATIONALE = 10
@@ -219,3 +222,95 @@ class AssignRequest(ActionRequest):
 
     person_id: str = Field(pattern=PERSON_ID.pattern, description="The colleague's person id.")
     person_name: str = Field(min_length=1, max_length=MAX_NAME)
+
+
+# ---------------------------------------------------------------- the policy simulator
+# `POST /v1/simulations/reroute` reads NDJSON: a first line `{"about": ...}`, then one
+# referral triage decided again per line (`shared.simulation.redecided_to_dict`).
+
+SimulationCode = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class SimulatedOutcome(CheckedText):
+    """One decision on a referral as triage's lines carry it (`shared.simulation.Outcome`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    multiline = frozenset({"explanation"})
+
+    level: int = Field(ge=1, le=5)
+    priority: Priority
+    destination: str = Field(max_length=200, description="Empty: left for routing to fill in.")
+    decide_by: AwareDatetime | None = None
+    score: int = 0
+    rules: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    factors: list[SimulationCode] = []
+    explanation: str = Field(default="", max_length=100_000)
+
+    def outcome(self) -> Outcome:
+        return Outcome(
+            level=self.level,
+            priority=self.priority,
+            destination=self.destination,
+            decide_by=self.decide_by,
+            score=self.score,
+            rules=tuple(self.rules),
+            factors=tuple(self.factors),
+            explanation=self.explanation,
+        )
+
+
+class SimulatedReferral(CheckedText):
+    """One referral as triage decided it and as the draft decides it, with what routing
+    needs to route it again (`shared.simulation.Redecided`): a line after the first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    referral_id: str = Field(min_length=1, max_length=40)
+    received_at: AwareDatetime
+    decided_at: AwareDatetime
+    stored: SimulatedOutcome
+    draft: SimulatedOutcome
+    concern_codes: list[SimulationCode] = []
+    age_years: int | None = Field(default=None, ge=0, le=150)
+    postcode_district: str | None = Field(default=None, max_length=8)
+    suspected_codes: list[SimulationCode] = []
+    in_period: StrictBool = Field(
+        description="False for an earlier referral the period's history needs (not routed again)."
+    )
+
+    def redecided(self) -> Redecided:
+        return Redecided(
+            referral_id=self.referral_id,
+            received_at=self.received_at,
+            decided_at=self.decided_at,
+            stored=self.stored.outcome(),
+            draft=self.draft.outcome(),
+            concern_codes=tuple(self.concern_codes),
+            age_years=self.age_years,
+            postcode_district=self.postcode_district,
+            suspected_codes=tuple(self.suspected_codes),
+            in_period=self.in_period,
+        )
+
+
+class SimulationAbout(CheckedText):
+    """What is simulated: the period's start, the policy's top level, and a draft
+    directory to route by (null: each referral by the directory version it was)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime = Field(description="The period's start.")
+    top_level: int = Field(ge=4, le=5, description="The live policy's top (statutory) level.")
+    directory: dict[str, Any] | None = Field(
+        default=None,
+        description="A draft directory: the directory's JSON, with or without a `version` "
+        "(a draft is called `draft`, whatever it says).",
+    )
+
+
+class SimulationHeader(CheckedText):
+    """The first line of a simulation's NDJSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    about: SimulationAbout

@@ -13,12 +13,17 @@ the same in the draft.
 Only a referral's first routing is simulated (the decision at arrival). Later
 practitioner changes (reassignments, overrides, declines) are what people did, and
 stay as they were.
+
+`rerouted` is the use case behind `POST /v1/simulations/reroute` (the console's
+simulation, through the API): triage's decisions in, every referral of the period
+routed again, read only, on a unit of work that is never committed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,13 +33,17 @@ from services.routing.directory import Directory
 from services.routing.lifecycle import OPEN_STATUSES
 from services.routing.service.directory import as_directory
 from shared.clock import as_utc
+from shared.problems import Problem
 from shared.simulation import Compared, Outcome, Redecided
+from shared.uow import UnitOfWork
 
 # Triage decides a referral before routing routes it; on separate machines their clocks
 # can differ by a little.
 CLOCK_SKEW = timedelta(minutes=10)
 NOT_ROUTED = "not routed"
 OPEN = frozenset(OPEN_STATUSES)
+# What a draft directory is called: it has no version until it is stored.
+DRAFT = "draft"
 
 
 def destination_of(kind: str | None, destination_id: str | None) -> str:
@@ -198,3 +207,84 @@ def _compared(item: Redecided, real: str, drafted: str, why: str = "") -> Compar
             explanation,
         ),
     )
+
+
+def draft_directory(document: Mapping[str, Any]) -> Directory:
+    """A draft directory: the directory's JSON, with or without a `version` (a draft is
+    called "draft" whatever it says). A pydantic ValidationError names what is wrong."""
+    return Directory.model_validate({**document, "version": DRAFT})
+
+
+def capacity_of(directory: Directory) -> dict[str, int | None]:
+    """Each agency's capacity, keyed as the simulator names destinations."""
+    return {f"{a.kind}:{a.id}": a.capacity for a in directory.agencies if a.kind == "agency"}
+
+
+@dataclass(frozen=True)
+class Rerouted:
+    """A period's referrals routed again: the directory the draft is routed by (its
+    version, "draft" for a draft, and each agency's capacity), and one `Compared` for
+    each referral of the period, in the order `reroute` gives them."""
+
+    directory_version: str | None
+    capacity: dict[str, int | None]
+    compared: list[Compared]
+
+
+class DirectoryVersionMissing(Problem):
+    """A referral of the period was routed by a directory version no longer stored."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            409,
+            "A directory version is not stored",
+            f"{message}: the period cannot be routed again by the directory its referrals "
+            "were routed by. Simulate with a draft directory instead.",
+            type="directory-version-missing",
+        )
+
+
+async def rerouted(
+    *,
+    uow: UnitOfWork,
+    redecided: Iterable[Redecided],
+    start: datetime,
+    top_level: int,
+    draft: Directory | None = None,
+) -> Rerouted:
+    """Every referral triage decided again (`redecided`, in the order decided, the
+    look-back referrals with `in_period` false) routed again under `draft` (None: by
+    the directory version each was routed by), beside where it really went; with the
+    directory the draft is routed by (the draft, or the newest stored version). Read
+    only: the caller's unit is never committed. A version not stored is a 409."""
+    session = uow.session
+    routed_by = draft or await _newest(session)
+
+    async def each() -> AsyncIterator[Redecided]:
+        for one in redecided:
+            yield one
+
+    try:
+        compared = [
+            one
+            async for one in reroute(
+                session, each(), start=start, top_level=top_level, draft_directory=draft
+            )
+        ]
+    except LookupError as exc:
+        if type(exc) is not LookupError:  # a KeyError or an IndexError is a bug
+            raise
+        raise DirectoryVersionMissing(str(exc)) from None
+    if routed_by is None:
+        return Rerouted(directory_version=None, capacity={}, compared=compared)
+    return Rerouted(
+        directory_version=DRAFT if draft is not None else routed_by.version,
+        capacity=capacity_of(routed_by),
+        compared=compared,
+    )
+
+
+async def _newest(session: Any) -> Directory | None:
+    seq = await repository.latest_version_seq(session)
+    row = None if seq is None else await repository.version_numbered(session, seq)
+    return as_directory(row) if row is not None else None
