@@ -578,10 +578,17 @@ async def _simulate(args: argparse.Namespace) -> int:
     JSON, or the referrals that change as CSV."""
     from fastapi.exceptions import RequestValidationError
 
-    from services.simulate import Draft, load_draft_directory, referrals_in, simulate
+    from services.simulate import (
+        Draft,
+        load_draft_directory,
+        policy_in_force,
+        referrals_in,
+        simulate,
+    )
     from services.triage.policy import load_policy
     from services.triage.settings import TriageSettings
     from shared.cli import progress
+    from shared.clock import Clock
     from shared.measures import period_of
     from shared.simulation import as_json, changed_csv
 
@@ -602,8 +609,12 @@ async def _simulate(args: argparse.Namespace) -> int:
     settings = _stored_data(args.data_dir, ("triage", "routing"))
     if settings is None:
         return 2
-    live = load_policy(settings.service_settings(TriageSettings).triage_policy_path)
     triage_url = settings.service_database_url("triage")
+    live = await policy_in_force(
+        triage_url,
+        load_policy(settings.service_settings(TriageSettings).triage_policy_path),
+        Clock(settings.clock_start, running=True).now(),
+    )
     total = await referrals_in(triage_url, period)
     try:
         with progress(total, "referrals re-decided", "referrals") as bar:

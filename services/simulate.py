@@ -16,14 +16,16 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from services.routing import repository as routing_repository
 from services.routing.directory import Directory
 from services.routing.service.directory import as_directory
-from services.routing.service.simulation import reroute
+from services.routing.service.simulation import capacity_of, reroute
 from services.triage import repository as triage_repository
 from services.triage.policy import ThresholdPolicy
+from services.triage.service.policies import PolicySchedule
 from services.triage.service.simulation import redecide, weight_changes
 from shared.db import Database
 from shared.measures import Period
@@ -54,6 +56,22 @@ async def referrals_in(triage_url: str, period: Period) -> int:
             return await triage_repository.count_received(conn, period.start_at, period.end_at)
     finally:
         await db.dispose()
+
+
+async def policy_in_force(
+    triage_url: str, file_policy: ThresholdPolicy, at: datetime
+) -> ThresholdPolicy:
+    """The policy a draft is measured against: the one in force at `at`, as triage would
+    decide with it (the newest approved version whose time has come, else the file)."""
+    db = Database(triage_url, pool_size=1)
+    try:
+        async with db.session() as session:
+            rows = await triage_repository.approved_policy_versions(session)
+    finally:
+        await db.dispose()
+    schedule = PolicySchedule(file_policy)
+    schedule.replace(schedule.scheduled(row) for row in rows)
+    return schedule.in_force(at)
 
 
 @asynccontextmanager
@@ -118,8 +136,3 @@ async def simulate(
         async for one in each:
             difference.add(one)
     return difference
-
-
-def capacity_of(directory: Directory) -> dict[str, int | None]:
-    """Each agency's capacity, keyed as the simulator names destinations."""
-    return {f"{a.kind}:{a.id}": a.capacity for a in directory.agencies if a.kind == "agency"}

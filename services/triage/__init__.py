@@ -6,6 +6,9 @@ from services.triage.handlers import subscriptions
 from services.triage.loops import LOOPS
 from services.triage.models import (
     MatchVerdict,
+    PolicyAct,
+    PolicySimulation,
+    PolicyVersion,
     Subject,
     SubjectIdentity,
     TriageDecision,
@@ -28,6 +31,9 @@ definition = ServiceDefinition(
         TriageOverride,
         TriageOverrideRequest,
         MatchVerdict,
+        PolicyVersion,
+        PolicySimulation,
+        PolicyAct,
         ReadAudit,
     ],
     subscriptions=subscriptions,

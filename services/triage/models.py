@@ -1,12 +1,13 @@
 """Triage's tables: the subject index (child, household), one decision per referral
-with its explanation, and every practitioner override beside the original."""
+with its explanation, every practitioner override beside the original, and the
+threshold policy versions drafted, simulated and approved through the API."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -160,3 +161,76 @@ class MatchVerdict(SQLModel, table=True):
     by_person_id: str = Field(max_length=40)
     by_name: str = Field(max_length=200)
     at: datetime
+
+
+class PolicyVersion(SQLModel, table=True):
+    """A threshold policy drafted through the API, and what became of it: approved by a
+    second person to take effect from `activates_at` (with the simulation they saw), or
+    withdrawn. The file policy (TRIAGE_POLICY_PATH) is in force until an approved
+    version's time comes; the newest approved version whose time has come is.
+
+    `drafted_by`, `approved_by` and `withdrawn_by` are `Principal.actor`: the
+    organisation for a system's key, `<organisation>/<person id>` for a person."""
+
+    __tablename__ = "triage_policy_version"
+    __table_args__ = (
+        UniqueConstraint("policy_id", "version", name="uq_triage_policy_version_policy_version"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    # The document's own id and version (`ThresholdPolicy.id`, `.version`).
+    policy_id: str = Field(max_length=64)
+    version: str = Field(max_length=40)
+    # The policy as drafted (checked then: valid and sound).
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    state: str = Field(max_length=10)  # draft, approved, withdrawn
+    drafted_by: str = Field(max_length=100)
+    drafted_by_name: str = Field(max_length=200)
+    drafted_at: datetime
+    approved_by: str | None = Field(default=None, max_length=100)
+    approved_by_name: str | None = Field(default=None, max_length=200)
+    approved_at: datetime | None = None
+    activates_at: datetime | None = None
+    # The simulation the approver saw (a `PolicySimulation` of this version).
+    approved_simulation_id: str | None = Field(default=None, max_length=40)
+    withdrawn_by: str | None = Field(default=None, max_length=100)
+    withdrawn_by_name: str | None = Field(default=None, max_length=200)
+    withdrawn_at: datetime | None = None
+
+
+class PolicySimulation(SQLModel, table=True):
+    """What a drafted version would have done to the referrals received in a period, as
+    the console summed it (`shared.simulation.Difference.summary()`) and recorded it for
+    the approver to see: who ran it, when, over which period and directory version."""
+
+    __tablename__ = "triage_policy_simulation"
+
+    id: str = Field(primary_key=True, max_length=40)
+    version_id: str = Field(index=True, max_length=40)
+    # The period's first UK date and the date it ends before (`shared.measures.Period`).
+    period_start: date
+    period_end: date
+    # The directory version the referrals were routed by (None: none was stored).
+    directory_version: str | None = Field(default=None, max_length=64)
+    # The summary as JSON text: a few MB for a year's changed referrals, read only when
+    # one simulation is opened.
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    simulated_by: str = Field(max_length=100)
+    simulated_by_name: str = Field(max_length=200)
+    simulated_at: datetime
+
+
+class PolicyAct(SQLModel, table=True):
+    """The audit trail of policy versions: one row per act (drafted, simulated, approved,
+    withdrawn), with who, when, and what it concerned (`detail`: the simulation's id,
+    the time a version activates...)."""
+
+    __tablename__ = "triage_policy_act"
+
+    id: str = Field(primary_key=True, max_length=40)
+    version_id: str = Field(index=True, max_length=40)
+    act: str = Field(max_length=10)
+    by: str = Field(max_length=100)
+    by_name: str = Field(max_length=200)
+    at: datetime
+    detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -1,5 +1,6 @@
 """Triage's queries and statements: the subject index (children, how each report named
-them, their households), the decided history, decisions and overrides.
+them, their households), the decided history, decisions and overrides, and the
+threshold policy versions with their simulations and acts.
 
 No rules here: which identities are one child, which household key wins and what a
 decision says are the service's. The consumer's statements (`referral.received` is the
@@ -22,6 +23,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.triage.models import (
     MatchVerdict,
+    PolicyAct,
+    PolicySimulation,
+    PolicyVersion,
     Subject,
     SubjectIdentity,
     TriageDecision,
@@ -386,3 +390,93 @@ async def overrides_since(
     for referral_id, at, level in (await conn.execute(query)).all():
         found.setdefault(referral_id, []).append((at, level))
     return found
+
+
+# ---- threshold policy versions ------------------------------------------------------
+
+_SIMULATIONS = table_of(PolicySimulation)
+# A simulation as a version lists it: everything but its summary (a few MB each).
+_SIMULATIONS_LISTED = core_select(
+    *(column for column in _SIMULATIONS.c if column.name != "summary")
+)
+
+
+async def policy_version(
+    session: AsyncSession, version_id: str, *, lock: bool = False
+) -> PolicyVersion | None:
+    """One policy version; with `lock`, held until the transaction ends, so two people
+    approving or withdrawing it at once take turns (PostgreSQL; SQLite serialises
+    writers on its one connection)."""
+    query = select(PolicyVersion).where(PolicyVersion.id == version_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def policy_version_named(
+    session: AsyncSession, policy_id: str, version: str
+) -> PolicyVersion | None:
+    """The version drafted with this policy id and version, if any."""
+    query = select(PolicyVersion).where(
+        PolicyVersion.policy_id == policy_id, PolicyVersion.version == version
+    )
+    return (await session.exec(query)).first()
+
+
+async def policy_versions(session: AsyncSession) -> list[PolicyVersion]:
+    """Every policy version, the newest drafted first."""
+    query = select(PolicyVersion).order_by(
+        col(PolicyVersion.drafted_at).desc(), col(PolicyVersion.id).desc()
+    )
+    return list((await session.exec(query)).all())
+
+
+async def approved_policy_versions(session: AsyncSession) -> list[PolicyVersion]:
+    """The approved policy versions in the order they take effect (at one instant, the
+    later approval last)."""
+    query = (
+        select(PolicyVersion)
+        .where(PolicyVersion.state == "approved")
+        .order_by(
+            col(PolicyVersion.activates_at),
+            col(PolicyVersion.approved_at),
+            col(PolicyVersion.id),
+        )
+    )
+    return list((await session.exec(query)).all())
+
+
+async def policy_acts(session: AsyncSession, version_id: str) -> list[PolicyAct]:
+    """The acts on a version (the audit trail), in the order they were made."""
+    query = (
+        select(PolicyAct)
+        .where(PolicyAct.version_id == version_id)
+        .order_by(col(PolicyAct.at), col(PolicyAct.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def policy_simulations(session: AsyncSession, version_id: str) -> Sequence[AnyRow]:
+    """The simulations recorded with a version, newest first, without their summaries."""
+    query = _SIMULATIONS_LISTED.where(_SIMULATIONS.c.version_id == version_id).order_by(
+        _SIMULATIONS.c.simulated_at.desc(), _SIMULATIONS.c.id.desc()
+    )
+    return (await (await session.connection()).execute(query)).all()
+
+
+async def policy_simulation(
+    session: AsyncSession, version_id: str, simulation_id: str
+) -> PolicySimulation | None:
+    """One simulation of a version, with its summary."""
+    query = select(PolicySimulation).where(
+        PolicySimulation.id == simulation_id, PolicySimulation.version_id == version_id
+    )
+    return (await session.exec(query)).first()
+
+
+async def has_policy_simulation(session: AsyncSession, version_id: str, simulation_id: str) -> bool:
+    """Whether this simulation was recorded with this version."""
+    query = core_select(_SIMULATIONS.c.id).where(
+        _SIMULATIONS.c.id == simulation_id, _SIMULATIONS.c.version_id == version_id
+    )
+    return (await (await session.connection()).execute(query)).first() is not None

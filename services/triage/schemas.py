@@ -1,12 +1,13 @@
 """Triage's public answers and requests: a referral's threshold decision explained, with
-any practitioner overrides, and the override a hub practitioner asks for."""
+any practitioner overrides, and the override a hub practitioner asks for; and the
+threshold policy versions drafted, simulated and approved through the API."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.clock import as_utc
 from shared.override_reasons import OverrideReason, described
@@ -308,3 +309,158 @@ class WorkingWeekView(BaseModel):
     closes: str = Field(description="Local time the working day ends, HH:MM")
     weekdays: list[int] = Field(description="Working weekdays, Monday = 0")
     closed_days: list[str] = Field(description="The area's own closure days (ISO dates)")
+
+
+# ---- threshold policy versions: drafted, simulated, approved from a date -------------
+
+PolicyVersionState = Literal["draft", "approved", "withdrawn"]
+PolicyActKind = Literal["drafted", "simulated", "approved", "withdrawn"]
+# Who acted, as a policy version records it.
+ACTOR = "An organisation (a system's key) or `<organisation>/<person id>` (a person)."
+
+
+class PolicyActView(BaseModel):
+    """One act on a policy version, as the audit trail keeps it."""
+
+    id: str
+    act: PolicyActKind
+    by: str = Field(description=ACTOR)
+    by_name: str
+    at: UtcTime
+    detail: dict[str, Any] = Field(
+        description="What the act concerned: `policy` (drafted: its id@version); "
+        "`simulation_id`, `from`, `to`, `directory_version` (simulated); `simulation_id` "
+        "and `activates_at` (approved: the simulation the approver saw); `was` and any "
+        "`note` (withdrawn)."
+    )
+
+
+class PolicySimulationView(BaseModel):
+    """A simulation recorded with a policy version: who ran it, when, over which period
+    (without its summary: `GET .../simulations/{id}` has it)."""
+
+    id: str
+    version_id: str
+    period_from: date = Field(description="The first UK date of the period (inclusive).")
+    period_to: date = Field(description="The UK date the period ends before (exclusive).")
+    directory_version: str | None = Field(
+        description="The directory version the referrals were routed by (`draft` for a "
+        "draft directory; null: none was stored)."
+    )
+    simulated_by: str = Field(description=ACTOR)
+    simulated_by_name: str
+    simulated_at: UtcTime
+
+
+class PolicySimulationDetail(PolicySimulationView):
+    """A recorded simulation with its summary, as the console computed it."""
+
+    summary: dict[str, Any] = Field(
+        description="`shared.simulation.Difference.summary()` as recorded: counts, the "
+        "transition matrices, the safety review, agency load, drivers and the changed "
+        "referrals (ids, levels, destinations and reasons; never a child's details)."
+    )
+
+
+class PolicyVersionItem(BaseModel):
+    """A threshold policy version and where it stands."""
+
+    id: str
+    policy: PolicyView = Field(description="The document's own id and version.")
+    area: str
+    state: PolicyVersionState = Field(
+        description="draft: waiting for a simulation and a second person's approval; "
+        "approved: decides referrals from `activates_at`; withdrawn: never will."
+    )
+    in_force: bool = Field(
+        description="This version decides the referrals received now (the newest approved "
+        "version whose `activates_at` has passed)."
+    )
+    drafted_by: str = Field(description=ACTOR)
+    drafted_by_name: str
+    drafted_at: UtcTime
+    approved_by: str | None = Field(default=None, description=ACTOR)
+    approved_by_name: str | None = None
+    approved_at: UtcTime | None = None
+    activates_at: UtcTime | None = Field(
+        default=None, description="When an approved version takes effect."
+    )
+    approved_simulation_id: str | None = Field(
+        default=None, description="The simulation the approver saw."
+    )
+    withdrawn_by: str | None = Field(default=None, description=ACTOR)
+    withdrawn_by_name: str | None = None
+    withdrawn_at: UtcTime | None = None
+
+
+class PolicyVersionView(PolicyVersionItem):
+    """A threshold policy version whole: its document, its audit trail (oldest first)
+    and the simulations recorded with it (newest first, without their summaries)."""
+
+    document: dict[str, Any] = Field(description="The policy as drafted.")
+    acts: list[PolicyActView]
+    simulations: list[PolicySimulationView]
+
+
+class PolicyInForce(BaseModel):
+    """The threshold policy that decides the referrals received now."""
+
+    policy: PolicyView
+    version_id: str | None = Field(
+        description="The approved version in force; null: the file policy (TRIAGE_POLICY_PATH)."
+    )
+    since: UtcTime | None = Field(description="When it took effect; null for the file policy.")
+
+
+class PolicyVersionList(BaseModel):
+    """The file policy (the base), what is in force now, and every version, newest first."""
+
+    file_policy: PolicyView = Field(
+        description="The policy of TRIAGE_POLICY_PATH: in force until an approved version is."
+    )
+    in_force: PolicyInForce
+    versions: list[PolicyVersionItem]
+
+
+class PolicyPeriod(CheckedText):
+    """A period of received referrals, as the partnership measures take it: `from` the
+    start of one UK date to the start of another (`to`, exclusive)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    from_: str = Field(
+        alias="from", max_length=10, description="The period's first UK date (YYYY-MM-DD)."
+    )
+    to: str = Field(max_length=10, description="The UK date the period ends before (YYYY-MM-DD).")
+
+
+class PolicySimulationCreate(PolicyPeriod):
+    """A simulation the console ran (triage's `redecide`, routing's `reroute`, summed),
+    recorded with the version for the approver to see. Who ran it is the caller."""
+
+    directory_version: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The directory version the referrals were routed by (`draft` for a "
+        "draft directory; null: none was stored).",
+    )
+    # Explanations are sentences; a partnership's own policy may write them in paragraphs.
+    multiline = frozenset({"summary"})
+    summary: dict[str, Any] = Field(
+        description="`shared.simulation.Difference.summary()` as the console computed it."
+    )
+
+
+class PolicyApproval(CheckedText):
+    """A second person approves a simulated draft to take effect from a future time. Who
+    approves is the caller (a person), never the body's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    simulation_id: str = Field(
+        min_length=1, max_length=40, description="The simulation of this version the approver saw."
+    )
+    activates_at: AwareDatetime = Field(
+        description="When the version takes effect (ISO 8601 with an offset): more than "
+        "60 seconds from now, so every triage replica has it first."
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.runtime import ServiceContext
@@ -16,6 +17,10 @@ class TriageSettings(BaseSettings):
 
     # The area's threshold policy file (TRIAGE_POLICY_PATH); default: the Demoshire example.
     triage_policy_path: Path | None = None
+    # How often each replica reads the approved policy versions again
+    # (TRIAGE_POLICY_REFRESH_SECONDS). At most 30: an approval must leave 60 seconds
+    # before its version takes effect, so that every replica has it by then.
+    triage_policy_refresh_seconds: float = Field(default=15.0, gt=0, le=30)
 
 
 def settings_of(ctx: ServiceContext) -> TriageSettings:

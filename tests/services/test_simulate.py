@@ -12,17 +12,20 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
 
 from services.demo.seed import seed_history
-from services.simulate import Draft, compared, simulate
+from services.simulate import Draft, compared, policy_in_force, simulate
+from services.triage.models import PolicyVersion
 from services.triage.policy import ThresholdPolicy, load_policy
+from shared.db import Database
 from shared.measures import period_of
 from shared.settings import embedded_settings
 from shared.simulation import Compared
@@ -209,3 +212,41 @@ def test_the_cli_writes_the_difference_as_json_and_csv_and_refuses_a_bad_draft(
     assert changed, "the heavier weight changes something"
     assert refused.returncode == 2
     assert "the draft is not one Signpost can use" in refused.stderr
+
+
+async def test_a_draft_is_measured_against_the_approved_version_in_force_not_the_file(
+    history: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "var"
+    shutil.copytree(history, folder)
+    triage_url = urls(folder)["triage_url"]
+    approved = drafted({"version": "2027.04-1"}).model_dump(mode="json")
+    approved["version"] = "2027.04-1"
+    activates = datetime(2027, 4, 1, tzinfo=UTC)
+    db = Database(triage_url, pool_size=1)
+    try:
+        async with db.session() as session:
+            session.add(
+                PolicyVersion(
+                    id="pol_approved",
+                    policy_id=approved["id"],
+                    version="2027.04-1",
+                    document=approved,
+                    state="approved",
+                    drafted_by="demoshire-hub/kim",
+                    drafted_by_name="Kim",
+                    drafted_at=END,
+                    approved_by="demoshire-partnership/ash",
+                    approved_by_name="Ash",
+                    approved_at=END,
+                    activates_at=activates,
+                )
+            )
+            await session.commit()
+    finally:
+        await db.dispose()
+
+    before = await policy_in_force(triage_url, load_policy(), activates - timedelta(seconds=1))
+    after = await policy_in_force(triage_url, load_policy(), activates)
+    assert before.version == load_policy().version
+    assert after.version == "2027.04-1"

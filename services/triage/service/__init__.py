@@ -49,7 +49,8 @@ from services.triage.schemas import (
     TriageView,
 )
 from services.triage.scoring import Decision, PriorReport, ReportFacts, decide
-from services.triage.service import children
+from services.triage.service import children, policies
+from services.triage.service.policies import PolicySchedule
 from services.triage.settings import settings_of
 from shared.auth import Principal
 from shared.clock import as_utc
@@ -69,20 +70,39 @@ MEMBER_FLAGS = (
 )
 
 
+def schedule_of(ctx: ServiceContext) -> PolicySchedule:
+    """This process's policy schedule: the area's file policy (TRIAGE_POLICY_PATH),
+    loaded once per process, and the approved versions as last read
+    (`refresh_policies`)."""
+    schedule = ctx.state.get("policy_schedule")
+    if schedule is None:
+        schedule = PolicySchedule(load_policy(settings_of(ctx).triage_policy_path))
+        ctx.state["policy_schedule"] = schedule
+    assert isinstance(schedule, PolicySchedule)
+    return schedule
+
+
 def policy_of(ctx: ServiceContext) -> ThresholdPolicy:
-    """The area's threshold policy (TRIAGE_POLICY_PATH), loaded once per process."""
-    policy = ctx.state.get("policy")
-    if policy is None:
-        policy = load_policy(settings_of(ctx).triage_policy_path)
-        ctx.state["policy"] = policy
-    assert isinstance(policy, ThresholdPolicy)
-    return policy
+    """The threshold policy in force at the clock's now: the newest approved version
+    whose time has come, else the file policy. From memory: no table is read."""
+    return schedule_of(ctx).in_force(ctx.clock.now())
+
+
+async def refresh_policies(ctx: ServiceContext) -> None:
+    """Read the approved policy versions again into this process's schedule (at start,
+    and every TRIAGE_POLICY_REFRESH_SECONDS: what another replica approved or
+    withdrew)."""
+    schedule = schedule_of(ctx)
+    async with ctx.units.open() as uow:  # read only: never completed, rolled back
+        await policies.refresh_schedule(uow=uow, schedule=schedule)
 
 
 async def on_start(ctx: ServiceContext) -> None:
-    """Load the policy as the service starts: a bad file stops it before it decides
-    anything."""
-    policy_of(ctx)
+    """Load the policy file, then the approved versions, as the service starts (its
+    schema is migrated, or checked at head, by then): a bad file stops it before it
+    decides anything."""
+    schedule_of(ctx)
+    await refresh_policies(ctx)
 
 
 async def triage(

@@ -16,11 +16,14 @@ a batch path with no per-referral I/O and no event, no write, no change to live 
   draft that raises one referral can raise a later one through the cumulative rules).
 
 The decisions stream in, a partition at a time; what is kept between them is the
-look-back window of earlier referrals, a few small tuples each.
+look-back window of earlier referrals, a few small tuples each. Over the API
+(`POST /v1/policy-versions/{id}/redecide`) they leave as NDJSON (`redecided_ndjson`),
+read in a unit of work that is never committed.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from bisect import bisect_right
 from collections import defaultdict, deque
@@ -35,12 +38,15 @@ from services.triage import repository
 from services.triage.policy import ThresholdPolicy
 from services.triage.scoring import Decision, PriorReport, ReportFacts, decide
 from shared.clock import as_utc
-from shared.simulation import Outcome, Redecided
+from shared.simulation import Outcome, Redecided, redecided_to_dict
+from shared.uow import UnitsOfWork
 
 # How far beyond the policy's look-back an earlier referral is kept (a report can be
 # received long after it was reported; its history reaches back from when it was
 # reported).
 KEEP_BEYOND = timedelta(days=366)
+# Re-decided referrals sent in one chunk of an NDJSON answer.
+LINES_PER_CHUNK = 1000
 
 
 @dataclass(slots=True)
@@ -258,3 +264,32 @@ def _forget(
             entries.pop(0)
             if not entries:
                 del index[key]
+
+
+async def redecided_ndjson(
+    units: UnitsOfWork,
+    *,
+    draft: ThresholdPolicy,
+    about: Mapping[str, Any],
+    start: datetime,
+    end: datetime,
+) -> AsyncIterator[bytes]:
+    """`{"about": about}`, then each referral `redecide` yields (look-back referrals
+    included, in order) as `shared.simulation.redecided_to_dict`, one JSON object per
+    line. Read in a unit of its own that is never completed: it rolls back, whatever
+    happens, so nothing is written."""
+    yield _line({"about": dict(about)})
+    async with units.open() as uow:
+        conn = await uow.connection()
+        chunk: list[bytes] = []
+        async for one in redecide(conn, draft=draft, start=start, end=end):
+            chunk.append(_line(redecided_to_dict(one)))
+            if len(chunk) >= LINES_PER_CHUNK:
+                yield b"".join(chunk)
+                chunk.clear()
+        if chunk:
+            yield b"".join(chunk)
+
+
+def _line(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode() + b"\n"
