@@ -29,10 +29,11 @@ Why each role holds what it holds:
   nothing by itself: every route that shows a referral, a report, a triage decision or
   a notice asks for `referrals:read`, `reports:read` or `encompass:read` first.
 - `admin` (admin): manages the agency directory and the organisation's webhook
-  subscriptions, and drafts, simulates and approves threshold policies. Not the `admin` scope: `Principal.has` treats that scope as every
-  scope, so an administrator would read every child's report and override triage.
-  Administering the partnership's configuration is not casework; a person who does
-  both holds both roles.
+  subscriptions, and drafts, simulates and approves threshold policies. Not the
+  `admin` scope: `Principal.has` treats that scope as every scope, so an administrator
+  would read every child's report and override triage. Administering the
+  partnership's configuration is not casework; a person who does both holds both
+  roles.
 
 A person's roles must agree on one kind, except that the hub's and an administrator's
 combine (both oversee; the administrator's kind wins). Any other mixture is refused:

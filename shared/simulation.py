@@ -253,10 +253,21 @@ CSV_HEADER = (
 def changed_csv(difference: Difference) -> str:
     """The referrals the draft would change, the safety review first, as CSV (no cell
     can be a formula: `shared.spreadsheet`)."""
+    return _rows_csv(
+        [row_of(one) for one in difference.safety], [row_of(one) for one in difference.changed]
+    )
+
+
+def summary_csv(summary: Mapping[str, Any]) -> str:
+    """`changed_csv` from a difference as `Difference.summary` gave it (a simulation
+    recorded with its policy version)."""
+    return _rows_csv(summary.get("safety_review", []), summary.get("changed_referrals", []))
+
+
+def _rows_csv(safety: list[Mapping[str, Any]], changed: list[Mapping[str, Any]]) -> str:
     lines: list[list[object]] = []
-    for flagged, ones in ((True, difference.safety), (False, difference.changed)):
-        for one in ones:
-            row = row_of(one)
+    for flagged, rows in ((True, safety), (False, changed)):
+        for row in rows:
             lines.append(["yes" if flagged else "no", *(row[name] for name in CSV_HEADER[1:])])
     return write_csv(CSV_HEADER, lines)
 

@@ -88,7 +88,7 @@ class Services:
             )
         return url.rstrip("/")
 
-    def _client(self, service: str) -> httpx.AsyncClient:
+    def _client(self, service: str, *, timeout: float = 10) -> httpx.AsyncClient:
         token = self._signer.mint(self._person)
         headers = {"Authorization": f"Bearer {token}"}
         if self._embedded:
@@ -96,7 +96,7 @@ class Services:
             return httpx.AsyncClient(
                 transport=transport, base_url=self._base(service), headers=headers
             )
-        return httpx.AsyncClient(base_url=self._base(service), headers=headers, timeout=10)
+        return httpx.AsyncClient(base_url=self._base(service), headers=headers, timeout=timeout)
 
     async def get(self, service: str, path: str, **params: Any) -> httpx.Response:
         async with self._client(service) as client:
@@ -122,6 +122,16 @@ class Services:
         log.warning("list longer than the console reads", extra={"path": path, "rows": len(rows)})
         return httpx.Response(200, json=rows, request=response.request)
 
-    async def post(self, service: str, path: str, body: dict[str, Any]) -> httpx.Response:
-        async with self._client(service) as client:
+    async def post(
+        self, service: str, path: str, body: dict[str, Any], *, timeout: float = 10
+    ) -> httpx.Response:
+        async with self._client(service, timeout=timeout) as client:
             return await client.post(path, json=body)
+
+    async def post_content(
+        self, service: str, path: str, content: bytes, *, media_type: str, timeout: float
+    ) -> httpx.Response:
+        """A POST of a body that is not one JSON object (a simulation's NDJSON lines),
+        with the time a batch may take."""
+        async with self._client(service, timeout=timeout) as client:
+            return await client.post(path, content=content, headers={"Content-Type": media_type})

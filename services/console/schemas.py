@@ -46,3 +46,44 @@ class ActionForm(CheckedText):
     destination: str = Field(default="", max_length=20)
     level: int | None = Field(default=None, ge=1, le=5)
     request_id: str = Field(default="", max_length=40, description="A request to change a level.")
+
+
+class PolicyDraftForm(CheckedText):
+    """A threshold policy drafted in the console: its JSON document, pasted."""
+
+    model_config = ConfigDict(extra="forbid")
+    multiline = frozenset({"document"})
+
+    csrf: str = Field(default="", max_length=100)
+    document: str = Field(min_length=1, max_length=2_000_000)
+
+
+class SimulateForm(CheckedText):
+    """A period to simulate a draft over, and a draft directory if one is rehearsed too."""
+
+    model_config = ConfigDict(extra="forbid")
+    multiline = frozenset({"directory"})
+
+    csrf: str = Field(default="", max_length=100)
+    first: str = Field(alias="from", max_length=10)
+    end: str = Field(alias="to", max_length=10)
+    directory: str = Field(default="", max_length=2_000_000)
+
+
+class ApproveForm(CheckedText):
+    """An approval: the simulation the approver saw, and when the version takes effect
+    (a UK date and time)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    csrf: str = Field(default="", max_length=100)
+    simulation_id: str = Field(min_length=1, max_length=40)
+    activates_at: str = Field(min_length=1, max_length=20, description="2027-04-01T00:00")
+
+
+class CsrfForm(CheckedText):
+    """A form that carries nothing but its CSRF token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    csrf: str = Field(default="", max_length=100)

@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,13 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, ViewportSize
 
 from services.apps import embedded_app
-from services.console.gateway import as_person
+from services.console.gateway import Services, as_person
+from services.console.models import Person as PersonRow
 from services.console.service.people import create_person
+from services.console.service.simulation import simulate
+from services.console.settings import settings_of
 from services.demo.setup import DEMO_PEOPLE
+from services.triage.policy import load_policy
 from shared.auth import ClientKind
 from shared.clock import Clock
 from shared.people import Person
@@ -94,6 +98,8 @@ class Site:
     base_url: str
     # The demo people as the services know them, by role.
     people: dict[str, Person]
+    # The same people as the console holds them, by role.
+    rows: dict[str, PersonRow] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -166,6 +172,27 @@ class Site:
             assert answer.is_success, answer.text
         return str(answer.json()["subject_id"])
 
+    async def policy_simulation(self) -> dict[str, str]:
+        """A draft threshold policy (the demo policy with domestic abuse weighing 6) the
+        demo hub manager drafted through triage's API and simulated over November as
+        the console does: the version's and the simulation's ids."""
+        document = load_policy().model_dump(mode="json")
+        document["weights"]["family_and_environment"]["domestic_abuse"] = 6
+        document["version"] = "2027.04-1"
+        async with self.api("hub_manager") as manager:
+            made = await manager.post("/v1/policy-versions", json=document)
+            assert made.status_code == 201, made.text
+        version_id = str(made.json()["id"])
+        console = settings_of(self.app.state.runtimes["console"].ctx)
+        recorded = await simulate(
+            Services.for_app(self.app, console, self.rows["hub_manager"]),
+            version_id=version_id,
+            first="2026-11-01",
+            end="2026-12-01",
+            directory=None,
+        )
+        return {"policy": version_id, "simulation": recorded.id}
+
     def api(self, role: str) -> httpx.AsyncClient:
         """The services' API as the demo person of `role`, with the token the console
         would mint for them, to read what a page should show or to put a referral in the
@@ -199,6 +226,7 @@ async def serve_console(data_dir: Path) -> AsyncIterator[Site]:
                 raise AssertionError("the console's server stopped before it started")
             await asyncio.sleep(0.05)
         people: dict[str, Person] = {}
+        rows: dict[str, PersonRow] = {}
         async with app.state.runtimes["console"].ctx.units.begin() as uow:
             for member in MEMBERS.values():
                 row = await create_person(
@@ -210,7 +238,8 @@ async def serve_console(data_dir: Path) -> AsyncIterator[Site]:
                     password=PASSWORD,
                 )
                 people[member.role] = as_person(row)
-        yield Site(app, f"http://127.0.0.1:{server.config.port}", people)
+                rows[member.role] = row
+        yield Site(app, f"http://127.0.0.1:{server.config.port}", people, rows)
     finally:
         server.should_exit = True
         await serving

@@ -39,7 +39,8 @@ class Screen:
     (`{requested}`: a referral waiting in the queue; `{in_progress}`: one the MASH is
     working; `{notice}`: the demo school's Encompass notice; `{person}`: Sam Hale;
     `{subscription}`: the partnership's webhook subscription; `{child}`: the waiting
-    referral's child)."""
+    referral's child; `{policy}`, `{simulation}`: a draft threshold policy the hub
+    manager drafted and simulated)."""
 
     name: str
     role: str | None  # None: nobody signed in
@@ -70,6 +71,9 @@ SCREENS = [
     Screen("admin-subscription", "admin", "/console/admin/subscriptions/{subscription}"),
     Screen("admin-directory", "admin", "/console/admin/directory"),
     Screen("dashboard", "partnership_analyst", "/console/dashboard"),
+    Screen("policies", "hub_manager", "/console/policies"),
+    Screen("policy", "admin", "/console/policies/{policy}"),
+    Screen("simulation", "hub_manager", "/console/policies/{policy}/simulations/{simulation}"),
 ]
 
 # Where each role lands after signing in, and the heading it sees there.
@@ -132,6 +136,7 @@ async def screen_ids(site: Site, referrals: dict[str, str]) -> dict[str, str]:
         "person": site.people["hub_practitioner"].id,
         "subscription": await site.subscription(),
         "child": await site.child(referrals["requested"]),
+        **await site.policy_simulation(),
     }
 
 

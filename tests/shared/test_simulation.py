@@ -22,6 +22,7 @@ from shared.simulation import (
     drivers_of,
     redecided_from_dict,
     redecided_to_dict,
+    summary_csv,
 )
 
 AT = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
@@ -187,3 +188,15 @@ def test_a_redecided_and_a_compared_referral_cross_the_wire_unchanged() -> None:
     assert redecided_from_dict(line) == redecided
     compared = Compared("ref_1", AT, AT + timedelta(minutes=5), stored, draft)
     assert compared_from_dict(json.loads(json.dumps(compared_to_dict(compared)))) == compared
+
+
+def test_a_recorded_summary_gives_the_same_csv_as_the_difference_it_came_from() -> None:
+    difference = Difference(top_level=4)
+    difference.add(one("ref_safe", (4, "mash"), (3, "hub")))
+    difference.add(one("ref_moved", (2, "agency:a"), (3, "hub")))
+    summary = json.loads(json.dumps(difference.summary()))
+    assert summary_csv(summary) == changed_csv(difference)
+    assert [line.split(",")[:2] for line in changed_csv(difference).splitlines()[1:]] == [
+        ["yes", "ref_safe"],
+        ["no", "ref_moved"],
+    ]

@@ -10,6 +10,7 @@ from services.console.api.dashboard import router as dashboard
 from services.console.api.notices import router as notices
 from services.console.api.oidc import router as oidc
 from services.console.api.pages import router as pages
+from services.console.api.policies import router as policies
 from services.console.api.preferences import router as preferences
 from services.console.api.queue import router as queue
 from services.console.api.referral import router as referral
@@ -26,3 +27,4 @@ router.include_router(admin)
 router.include_router(preferences)
 router.include_router(child)
 router.include_router(dashboard)
+router.include_router(policies)

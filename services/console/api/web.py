@@ -11,7 +11,7 @@ styles from this origin only, nothing inline), `no-store`, and no framing.
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from services.console.gateway import Services
 from services.console.service.sessions import Lifetimes, SignedIn, resume
 from services.console.settings import ConsoleSettings, settings_of
+from shared.measures import UK
 from shared.people import ROLES, scopes_of
 from shared.problems import Problem
 from shared.runtime import context_of
@@ -40,6 +41,17 @@ STATIC_FILES = {
     if path.is_file() and path.suffix in MEDIA_TYPES
 }
 templates.env.globals["static"] = lambda name: f"/console/static/{name}"
+
+
+def uk_time(value: str | datetime | None) -> str:
+    """An instant a service gave (ISO 8601) as UK wall time, e.g. `1 Dec 2026, 09:00`."""
+    if not value:
+        return ""
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return at.astimezone(UK).strftime("%-d %b %Y, %H:%M")
+
+
+templates.env.filters["uk_time"] = uk_time
 
 SESSION_COOKIE = "signpost_console"
 CSRF_COOKIE = "signpost_console_csrf"
@@ -91,6 +103,7 @@ def page(
             can_see_reports="reports:read" in scopes,
             can_see_notices="encompass:read" in scopes and "reports:read" in scopes,
             can_see_measures="measures:read" in scopes,
+            can_simulate="policy:simulate" in scopes,
             is_admin="admin" in person.roles,
         )
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
