@@ -25,7 +25,8 @@ Why each role holds what it holds:
   another person's draft (`policy:approve`).
 - `partnership_analyst` (hub): the partnership measures (`measures:read`) and drafting
   and simulating a threshold policy (`policy:simulate`), nothing else: counts, rates,
-  timeliness and a draft's effect on referrals, never a child. Being of the hub's kind oversees
+  timeliness and a draft's effect on referrals (each by its id, levels, destinations
+  and rules), never a child's name, report or history. Being of the hub's kind oversees
   nothing by itself: every route that shows a referral, a report, a triage decision or
   a notice asks for `referrals:read`, `reports:read` or `encompass:read` first.
 - `admin` (admin): manages the agency directory and the organisation's webhook

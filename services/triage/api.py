@@ -482,7 +482,7 @@ async def record_policy_simulation(
         version_id=version_id,
         period=_period(body),
         directory_version=body.directory_version,
-        summary=body.summary,
+        summary=body.summary.model_dump(mode="json", by_alias=True),
     )
     response.headers["Location"] = f"{_version_url(version_id)}/simulations/{view.id}"
     return view

@@ -18,7 +18,8 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
 
     async def on_received(uow: UnitOfWork, event: BaseCloudEvent) -> None:
         received = event_data(event, ReferralReceived)
-        await service.triage(uow=uow, policy=service.policy_of(ctx), received=received)
+        policy = await service.policy_for_decision(ctx, uow)
+        await service.triage(uow=uow, policy=policy, received=received)
         ctx.metrics.decision_made(uow, since=received.received_at, after="received")
 
     return [Subscription(group="triage", topics=[Topic.REFERRAL_RECEIVED], handler=on_received)]

@@ -472,11 +472,3 @@ async def policy_simulation(
         PolicySimulation.id == simulation_id, PolicySimulation.version_id == version_id
     )
     return (await session.exec(query)).first()
-
-
-async def has_policy_simulation(session: AsyncSession, version_id: str, simulation_id: str) -> bool:
-    """Whether this simulation was recorded with this version."""
-    query = core_select(_SIMULATIONS.c.id).where(
-        _SIMULATIONS.c.id == simulation_id, _SIMULATIONS.c.version_id == version_id
-    )
-    return (await (await session.connection()).execute(query)).first() is not None

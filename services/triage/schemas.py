@@ -434,6 +434,93 @@ class PolicyPeriod(CheckedText):
     to: str = Field(max_length=10, description="The UK date the period ends before (YYYY-MM-DD).")
 
 
+class _SummaryPart(CheckedText):
+    """A part of a recorded simulation: every field typed and bounded, nothing else
+    (the console and triage ship together)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    multiline = frozenset({"stored_explanation", "draft_explanation"})
+
+
+class SimulatedAbout(_SummaryPart):
+    draft_policy: str = Field(max_length=110)
+    live_policy: str = Field(max_length=110)
+    from_: str = Field(alias="from", max_length=10)
+    to: str = Field(max_length=10)
+    directory_version: str | None = Field(default=None, max_length=64)
+
+
+class SimulatedChanges(_SummaryPart):
+    level: int = Field(ge=0)
+    priority: int = Field(ge=0)
+    destination: int = Field(ge=0)
+
+
+class LevelTransition(_SummaryPart):
+    from_: int = Field(alias="from", ge=1, le=5)
+    to: int = Field(ge=1, le=5)
+    referrals: int = Field(ge=0)
+
+
+class DestinationTransition(_SummaryPart):
+    from_: str = Field(alias="from", max_length=80)
+    to: str = Field(max_length=80)
+    referrals: int = Field(ge=0)
+
+
+class SimulatedReferral(_SummaryPart):
+    """One referral's two decisions, side by side (`shared.simulation.row_of`)."""
+
+    referral_id: str = Field(max_length=40)
+    received_at: datetime
+    stored_level: int = Field(ge=1, le=5)
+    draft_level: int = Field(ge=1, le=5)
+    stored_priority: str = Field(max_length=10)
+    draft_priority: str = Field(max_length=10)
+    stored_destination: str = Field(max_length=80)
+    draft_destination: str = Field(max_length=80)
+    stored_score: int
+    draft_score: int
+    stored_rules: str = Field(max_length=4000)
+    draft_rules: str = Field(max_length=4000)
+    stored_explanation: str = Field(max_length=8000)
+    draft_explanation: str = Field(max_length=8000)
+
+
+class AgencyLoad(_SummaryPart):
+    agency: str = Field(max_length=80)
+    before: int = Field(ge=0)
+    after: int = Field(ge=0)
+    change: int
+    capacity: int | None = None
+
+
+class Driver(_SummaryPart):
+    driver: str = Field(max_length=300)
+    referrals: int = Field(ge=0)
+
+
+class DeadlinesMissed(_SummaryPart):
+    stored: int = Field(ge=0)
+    draft: int = Field(ge=0)
+
+
+class SimulationSummary(_SummaryPart):
+    """`shared.simulation.Difference.summary()`, with what was simulated (`about`)."""
+
+    about: SimulatedAbout
+    referrals: int = Field(ge=0)
+    changed: SimulatedChanges
+    level_transitions: list[LevelTransition] = Field(max_length=25)
+    destination_transitions: list[DestinationTransition] = Field(max_length=10_000)
+    safety_review: list[SimulatedReferral] = Field(max_length=1_000_000)
+    agency_load: list[AgencyLoad] = Field(max_length=10_000)
+    drivers: list[Driver] = Field(max_length=10_000)
+    deadlines_missed: DeadlinesMissed
+    changed_referrals: list[SimulatedReferral] = Field(max_length=5000)
+    changed_referrals_left_out: int = Field(ge=0)
+
+
 class PolicySimulationCreate(PolicyPeriod):
     """A simulation the console ran (triage's `redecide`, routing's `reroute`, summed),
     recorded with the version for the approver to see. Who ran it is the caller."""
@@ -444,11 +531,18 @@ class PolicySimulationCreate(PolicyPeriod):
         description="The directory version the referrals were routed by (`draft` for a "
         "draft directory; null: none was stored).",
     )
-    # Explanations are sentences; a partnership's own policy may write them in paragraphs.
-    multiline = frozenset({"summary"})
-    summary: dict[str, Any] = Field(
-        description="`shared.simulation.Difference.summary()` as the console computed it."
+    summary: SimulationSummary = Field(
+        description="`shared.simulation.Difference.summary()` as the console computed it, "
+        "with `about` (the draft's and the live policy's tags, the period, the directory)."
     )
+
+
+def _this_millennium(value: datetime) -> datetime:
+    """A time a policy can take effect at: in the years 2000 to 2999 (and so always one
+    UTC can hold, whatever its offset)."""
+    if not 2000 <= value.year <= 2999:
+        raise ValueError("must be in the years 2000 to 2999")
+    return value
 
 
 class PolicyApproval(CheckedText):
@@ -460,7 +554,7 @@ class PolicyApproval(CheckedText):
     simulation_id: str = Field(
         min_length=1, max_length=40, description="The simulation of this version the approver saw."
     )
-    activates_at: AwareDatetime = Field(
-        description="When the version takes effect (ISO 8601 with an offset): more than "
-        "60 seconds from now, so every triage replica has it first."
+    activates_at: Annotated[AwareDatetime, AfterValidator(_this_millennium)] = Field(
+        description="When the version takes effect (ISO 8601 with an offset, in the years "
+        "2000 to 2999): more than 60 seconds from now, so every triage replica has it first."
     )

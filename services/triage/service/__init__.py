@@ -88,6 +88,18 @@ def policy_of(ctx: ServiceContext) -> ThresholdPolicy:
     return schedule_of(ctx).in_force(ctx.clock.now())
 
 
+async def policy_for_decision(ctx: ServiceContext, uow: UnitOfWork) -> ThresholdPolicy:
+    """The policy in force now, to decide a referral with: this process's schedule, read
+    again first (in the decision's own unit of work) when it is older than
+    `policies.STALE_AFTER_SECONDS`, so a replica whose refresh loop keeps failing never
+    decides past an approval or a withdrawal it has not read (a failed read fails the
+    decision, which the consumer retries)."""
+    schedule = schedule_of(ctx)
+    if schedule.stale:
+        await policies.refresh_schedule(uow=uow, schedule=schedule)
+    return schedule.in_force(uow.now())
+
+
 async def refresh_policies(ctx: ServiceContext) -> None:
     """Read the approved policy versions again into this process's schedule (at start,
     and every TRIAGE_POLICY_REFRESH_SECONDS: what another replica approved or

@@ -20,6 +20,7 @@ every replica read a version before it decides anything with it.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ from shared.uow import UnitOfWork, UnitsOfWork
 # replica waits between two reads of the approved versions (TRIAGE_POLICY_REFRESH_SECONDS
 # is at most 30), so none decides a referral with the policy it replaces by then.
 MIN_NOTICE = timedelta(seconds=60)
+# The oldest a schedule may be when a referral is decided with it: read again first when
+# it is older (a replica whose refresh loop keeps failing must not decide past an
+# approval or a withdrawal it has not read). Well inside MIN_NOTICE.
+STALE_AFTER_SECONDS = 45.0
 # The order of the acts on a version made at one instant (a stopped clock).
 ACTS = ("drafted", "simulated", "approved", "withdrawn")
 
@@ -82,6 +87,11 @@ class PolicySchedule:
     def __init__(self, file_policy: ThresholdPolicy) -> None:
         self.file_policy = file_policy
         self._versions: tuple[Scheduled, ...] = ()
+        # Moved by every change made in this process, so a read that began before one
+        # does not put back what it changed (`refresh_schedule`).
+        self.generation = 0
+        # When the approved versions were last read (time.monotonic()); None: never.
+        self.read_at: float | None = None
         # Each version's document parsed once per process (a stored version never changes).
         self._parsed: dict[str, ThresholdPolicy] = {}
 
@@ -118,11 +128,18 @@ class PolicySchedule:
 
     def add(self, one: Scheduled) -> None:
         """Hold one more approved version (approved in this process)."""
+        self.generation += 1
         self.replace([*(v for v in self._versions if v.version_id != one.version_id), one])
 
     def remove(self, version_id: str) -> None:
         """Let go of a version (withdrawn in this process)."""
+        self.generation += 1
         self.replace(v for v in self._versions if v.version_id != version_id)
+
+    @property
+    def stale(self) -> bool:
+        """Whether it was read longer ago than a referral may be decided with it."""
+        return self.read_at is None or time.monotonic() - self.read_at > STALE_AFTER_SECONDS
 
 
 async def refresh_schedule(*, uow: UnitOfWork, schedule: PolicySchedule) -> None:
@@ -130,11 +147,17 @@ async def refresh_schedule(*, uow: UnitOfWork, schedule: PolicySchedule) -> None
     one still to come (one read; each document parsed once per process). A version that
     no longer parses stops the refresh (the schedule stays as it was), as a bad file
     stops triage at start."""
+    generation = schedule.generation
+    began = time.monotonic()
     rows = await repository.approved_policy_versions(uow.session)
     now = uow.now()
     due = [row for row in rows if _activates(row) <= now]
     kept = due[-1:] + [row for row in rows if _activates(row) > now]
-    schedule.replace([schedule.scheduled(row) for row in kept])
+    read = [schedule.scheduled(row) for row in kept]
+    if schedule.generation != generation:
+        return  # changed in this process meanwhile: the next read sees both
+    schedule.replace(read)
+    schedule.read_at = began
 
 
 def _activates(row: PolicyVersion) -> datetime:
@@ -186,7 +209,9 @@ async def draft(
 ) -> PolicyVersionView:
     """A new draft version of the policy `document`: valid and sound (422 naming each
     field at fault), with an id and version of its own (409 for one already drafted, or
-    the file policy's)."""
+    the file policy's). A person drafts: who did is on the record, and no one may
+    approve what they drafted."""
+    _person_required(principal, "drafts")
     text_problems = list(_forbidden_text(document, ()))
     if text_problems:
         raise _invalid_policy(text_problems)
@@ -272,6 +297,8 @@ async def redecide(
         "draft_policy": drafted.tag,
         "live_policy": live.tag,
         "top_level": live.top_level,
+        # What the draft routes by (its own top level, as `signpost simulate` routes).
+        "draft_top_level": drafted.top_level,
         "weight_changes": {
             code: list(pair) for code, pair in weight_changes(live, drafted).items()
         },
@@ -294,10 +321,21 @@ async def record_simulation(
     summary: Mapping[str, Any],
 ) -> PolicySimulationView:
     """Keep a simulation of a draft with it, as the console summed it, for the approver
-    to see; the act `simulated` names it. Only a draft is simulated for approval."""
+    to see; the act `simulated` names it. Only a draft is simulated for approval, by a
+    person, and the summary must be of this draft (its `about.draft_policy`)."""
+    _person_required(principal, "records a simulation")
     row = await _version(uow, version_id, lock=True)
     if row.state != "draft":
         raise _not_draft(row, "simulated for approval")
+    drafted = f"{row.policy_id}@{row.version}"
+    if summary.get("about", {}).get("draft_policy") != drafted:
+        raise _field_problem(
+            "Not a simulation of this version",
+            "summary.about.draft_policy",
+            f"the summary is of {summary.get('about', {}).get('draft_policy')!r}, not of "
+            f"{drafted}: simulate this version.",
+            type="simulation-of-another-version",
+        )
     now = uow.now()
     simulation = PolicySimulation(
         id="pls_" + uuid.uuid4().hex[:20],
@@ -354,14 +392,7 @@ async def approve(
 
     Only a person approves, and not the one who drafted it: a key stands for a system,
     never for a second pair of eyes."""
-    if not principal.is_person:
-        raise Problem(
-            403,
-            "A person approves",
-            "A system's key cannot approve a threshold policy: a person with "
-            "policy:approve, other than the one who drafted it, must.",
-            type="person-required",
-        )
+    _person_required(principal, "approves")
     row = await _version(uow, version_id, lock=True)
     if principal.actor == row.drafted_by:
         raise Problem(
@@ -373,7 +404,8 @@ async def approve(
     if row.state != "draft":
         raise _not_draft(row, "approved")
     policy = _checked_again(row)
-    if not await repository.has_policy_simulation(uow.session, row.id, simulation_id):
+    seen = await repository.policy_simulation(uow.session, row.id, simulation_id)
+    if seen is None:
         raise _field_problem(
             "Unknown simulation",
             "simulation_id",
@@ -393,6 +425,21 @@ async def approve(
             "time, so none decides a referral with the old policy after the new one has "
             "taken effect.",
             type="activates-too-soon",
+        )
+    # What the version will replace when it takes effect must be what it was simulated
+    # against: else the approver saw the difference from a policy that will not be the
+    # one it replaces (another version approved to take effect first).
+    await refresh_schedule(uow=uow, schedule=schedule)  # what other replicas approved
+    replaced = schedule.in_force(when - timedelta(microseconds=1)).tag
+    against = json.loads(seen.summary).get("about", {}).get("live_policy")
+    if against != replaced:
+        raise Problem(
+            409,
+            "Simulated against another policy",
+            f"{simulation_id} compared this draft with {against}, but {replaced} will be "
+            f"in force when it takes effect: simulate it again once {replaced} is in "
+            "force, or withdraw the version approved before it.",
+            type="simulated-against-another-policy",
         )
     row.state = "approved"
     row.approved_by = principal.actor
@@ -449,6 +496,15 @@ async def withdraw(
             "replace it.",
             type="policy-version-in-force",
         )
+    if row.state == "approved" and _activates(row) - now <= MIN_NOTICE:
+        raise Problem(
+            409,
+            "Too close to taking effect",
+            f"This version takes effect at {_activates(row).isoformat()}, within a minute: "
+            "another triage replica may not read a withdrawal before then. Draft and "
+            "approve a new version to replace it.",
+            type="policy-version-taking-effect",
+        )
     was = row.state
     row.state = "withdrawn"
     row.withdrawn_by = principal.actor
@@ -461,6 +517,18 @@ async def withdraw(
 
 
 # ---- views and problems ---------------------------------------------------------------
+
+
+def _person_required(principal: Principal, does: str) -> None:
+    if not principal.is_person:
+        raise Problem(
+            403,
+            "A person must do this",
+            f"A person {does}, signed in to the console: a system's key cannot, so who "
+            "drafted, simulated and approved each threshold policy is always a named "
+            "person, and no one approves what they drafted.",
+            type="person-required",
+        )
 
 
 async def _version(uow: UnitOfWork, version_id: str, *, lock: bool = False) -> PolicyVersion:

@@ -18,6 +18,7 @@ from shared.db import Database
 from shared.measures import Period
 from shared.migrations import TRIAGE, upgrade
 from tests.services.conftest import service_context
+from tests.services.triage.helpers import DEMOSHIRE
 from tests.services.triage.service.test_policies import ANN, BO, document
 
 START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -51,7 +52,9 @@ async def test_the_loop_reads_what_another_replica_approved(tmp_path: Path) -> N
                 version_id=drafted.id,
                 period=Period(date(2026, 11, 1), date(2026, 12, 1)),
                 directory_version=None,
-                summary={},
+                summary={
+                    "about": {"draft_policy": "demoshire@2027.1", "live_policy": DEMOSHIRE.tag}
+                },
             )
         async with there.units.begin() as uow:
             await approve(

@@ -22,7 +22,7 @@ from services.apps import embedded_app
 from services.triage import service
 from shared.clock import Clock
 from shared.settings import embedded_settings
-from shared.simulation import NDJSON, redecided_from_dict
+from shared.simulation import NDJSON, Difference, redecided_from_dict
 from tests.services.conftest import Signpost, bearer
 from tests.services.triage.helpers import DEMOSHIRE, POLICIES
 from tests.services.triage.test_api import police_report, post, triage_of
@@ -32,7 +32,22 @@ HUB = "demoshire-hub"
 # The draft raises domestic abuse from 4 to 6: the example police report (domestic abuse
 # alone) moves from early help (2) to level 3.
 DRAFT_VERSION = "2027.1"
-SUMMARY = {"referrals": 1, "changed": {"level": 1, "priority": 1, "destination": 0}}
+
+
+def summary_of(version: dict[str, Any], live: str = DEMOSHIRE.tag) -> dict[str, Any]:
+    """What the console records for a simulation of `version` against `live`: an empty
+    difference, about what was simulated."""
+    policy = version["policy"]
+    return {
+        "about": {
+            "draft_policy": f"{policy['id']}@{policy['version']}",
+            "live_policy": live,
+            "from": "2026-11-01",
+            "to": "2026-12-01",
+            "directory_version": "demo-1",
+        },
+        **Difference(top_level=4).summary(),
+    }
 
 
 @pytest.fixture
@@ -73,14 +88,16 @@ async def drafted(sp: Signpost, body: dict[str, Any] | None = None) -> dict[str,
     return version
 
 
-async def simulated(sp: Signpost, version_id: str) -> dict[str, Any]:
+async def simulated(
+    sp: Signpost, version: dict[str, Any], *, live: str = DEMOSHIRE.tag
+) -> dict[str, Any]:
     answer = await sp.client.post(
-        f"/v1/policy-versions/{version_id}/simulations",
+        f"/v1/policy-versions/{version['id']}/simulations",
         json={
             "from": "2026-11-01",
             "to": "2026-12-01",
             "directory_version": "demo-1",
-            "summary": SUMMARY,
+            "summary": summary_of(version, live),
         },
         headers=ann(sp),
     )
@@ -230,6 +247,7 @@ async def test_redeciding_with_the_live_policy_as_a_draft_gives_every_stored_dec
             "draft_policy": "demoshire@2026.12-1-copy",
             "live_policy": DEMOSHIRE.tag,
             "top_level": 4,
+            "draft_top_level": 4,
             "weight_changes": {},
             "from": "2026-11-30",
             "to": "2026-12-01",
@@ -300,7 +318,7 @@ async def test_recording_a_simulation_adds_a_simulated_act_and_keeps_its_summary
     version = await drafted(sp)
     sp.clock.advance(minutes=5)
 
-    recorded = await simulated(sp, version["id"])
+    recorded = await simulated(sp, version)
 
     assert recorded["id"].startswith("pls_") and "summary" not in recorded
     assert (recorded["period_from"], recorded["period_to"]) == ("2026-11-01", "2026-12-01")
@@ -314,7 +332,7 @@ async def test_recording_a_simulation_adds_a_simulated_act_and_keeps_its_summary
         f"/v1/policy-versions/{version['id']}/simulations/{recorded['id']}", headers=bo(sp)
     )
     assert one.status_code == 200, one.text
-    assert one.json() == {**recorded, "summary": SUMMARY}
+    assert one.json() == {**recorded, "summary": summary_of(version)}
     other = await drafted(sp, document("2027.9"))
     elsewhere = await sp.client.get(
         f"/v1/policy-versions/{other['id']}/simulations/{recorded['id']}", headers=bo(sp)
@@ -326,9 +344,9 @@ async def test_approval_is_refused_to_the_drafter_a_key_a_foreign_simulation_and
     sp: Signpost,
 ) -> None:
     version = await drafted(sp)
-    recorded = await simulated(sp, version["id"])
+    recorded = await simulated(sp, version)
     other = await drafted(sp, document("2027.2"))
-    foreign = await simulated(sp, other["id"])
+    foreign = await simulated(sp, other)
     later = START + timedelta(days=1)
     key = bearer(await sp.key("hub", HUB, "policy:simulate", "policy:approve"))
 
@@ -347,7 +365,7 @@ async def test_approval_is_refused_to_the_drafter_a_key_a_foreign_simulation_and
     assert by_drafter.status_code == 403, by_drafter.text
     assert "Ann Shaw drafted this version" in by_drafter.json()["detail"]
     assert by_key.status_code == 403, by_key.text
-    assert by_key.json()["title"] == "A person approves"
+    assert by_key.json()["type"].endswith("/person-required")
     assert with_foreign.status_code == 422, with_foreign.text
     assert [e["field"] for e in with_foreign.json()["errors"]] == ["simulation_id"]
     assert too_soon.status_code == 422, too_soon.text
@@ -375,7 +393,7 @@ async def test_approval_is_refused_to_the_drafter_a_key_a_foreign_simulation_and
     assert again.status_code == 409, again.text
     late = await sp.client.post(
         f"/v1/policy-versions/{version['id']}/simulations",
-        json={"from": "2026-11-01", "to": "2026-12-01", "summary": SUMMARY},
+        json={"from": "2026-11-01", "to": "2026-12-01", "summary": summary_of(version)},
         headers=ann(sp),
     )
     assert late.status_code == 409, late.text
@@ -386,7 +404,7 @@ async def test_an_approved_version_decides_only_once_the_clock_passes_its_time(
 ) -> None:
     before = await referral(sp, "RMS-POL-10")
     version = await drafted(sp)
-    recorded = await simulated(sp, version["id"])
+    recorded = await simulated(sp, version)
     activates = START + timedelta(minutes=10)
     assert (await approve(sp, bo(sp), version["id"], recorded["id"], activates)).status_code == 200
 
@@ -417,7 +435,7 @@ async def test_an_approved_version_decides_only_once_the_clock_passes_its_time(
 
 async def test_a_version_withdrawn_before_its_time_never_decides(sp: Signpost) -> None:
     version = await drafted(sp)
-    recorded = await simulated(sp, version["id"])
+    recorded = await simulated(sp, version)
     activates = START + timedelta(minutes=10)
     assert (await approve(sp, bo(sp), version["id"], recorded["id"], activates)).status_code == 200
     ctx = sp.app.state.runtimes["triage"].ctx
@@ -472,7 +490,7 @@ async def test_policy_versions_are_for_the_hub_and_administrators_with_the_polic
     version = await sp.client.post("/v1/policy-versions", json=document(), headers=analyst)
     assert version.status_code == 201, version.text
     version_id = version.json()["id"]
-    recorded = await simulated(sp, version_id)
+    recorded = await simulated(sp, version.json())
 
     assert (await sp.client.get("/v1/policy-versions", headers=practitioner)).status_code == 403
     by_agency = await sp.client.get("/v1/policy-versions", headers=agency)
@@ -484,3 +502,89 @@ async def test_policy_versions_are_for_the_hub_and_administrators_with_the_polic
     by_admin = await approve(sp, admin, version_id, recorded["id"], START + timedelta(days=1))
     assert by_admin.status_code == 200, by_admin.text
     assert by_admin.json()["approved_by"] == "demoshire-council/per_di"
+
+
+async def test_only_a_person_drafts_or_records_a_simulation_and_only_of_that_draft(
+    sp: Signpost,
+) -> None:
+    """A key could otherwise draft (or record a made-up simulation) for the person who
+    then approves it as the second pair of eyes."""
+    key = bearer(await sp.key("hub", HUB, "policy:simulate", "policy:approve"))
+    by_key = await sp.client.post("/v1/policy-versions", json=document(), headers=key)
+    version = await drafted(sp)
+    other = await drafted(sp, document("2027.2"))
+    recording = {"from": "2026-11-01", "to": "2026-12-01", "summary": summary_of(version)}
+    key_records = await sp.client.post(
+        f"/v1/policy-versions/{version['id']}/simulations", json=recording, headers=key
+    )
+    of_another = await sp.client.post(
+        f"/v1/policy-versions/{other['id']}/simulations", json=recording, headers=ann(sp)
+    )
+    malformed = await sp.client.post(
+        f"/v1/policy-versions/{version['id']}/simulations",
+        json={**recording, "summary": {"referrals": 1}},
+        headers=ann(sp),
+    )
+
+    assert by_key.status_code == 403 and by_key.json()["type"].endswith("/person-required")
+    assert key_records.status_code == 403, key_records.text
+    assert of_another.status_code == 422, of_another.text
+    assert [e["field"] for e in of_another.json()["errors"]] == ["summary.about.draft_policy"]
+    assert malformed.status_code == 422, malformed.text
+    assert "summary.about" in {e["field"] for e in malformed.json()["errors"]}
+    assert [a["act"] for a in (await shown(sp, version["id"]))["acts"]] == ["drafted"]
+
+
+async def test_an_approval_rests_on_a_simulation_against_the_policy_it_will_replace(
+    sp: Signpost,
+) -> None:
+    first = await drafted(sp)
+    assert (
+        await approve(
+            sp, bo(sp), first["id"], (await simulated(sp, first))["id"], START + timedelta(days=1)
+        )
+    ).status_code == 200
+    second = await drafted(sp, document("2027.2", domestic_abuse=5))
+    # Simulated against the file policy, which 2027.1 replaces before 2027.2's time.
+    recorded = await simulated(sp, second)
+
+    after_first = await approve(sp, bo(sp), second["id"], recorded["id"], START + timedelta(days=2))
+    before_first = await approve(
+        sp, bo(sp), second["id"], recorded["id"], START + timedelta(hours=2)
+    )
+
+    assert after_first.status_code == 409, after_first.text
+    assert "demoshire@2027.1 will be in force" in after_first.json()["detail"]
+    assert before_first.status_code == 200, before_first.text
+
+
+async def test_an_approved_version_cannot_be_withdrawn_within_a_minute_of_its_time(
+    sp: Signpost,
+) -> None:
+    """Another replica might not read the withdrawal before the version decides."""
+    version = await drafted(sp)
+    recorded = await simulated(sp, version)
+    activates = START + timedelta(minutes=10)
+    assert (await approve(sp, bo(sp), version["id"], recorded["id"], activates)).status_code == 200
+    sp.clock.advance(minutes=9, seconds=1)
+
+    late = await sp.client.post(
+        f"/v1/policy-versions/{version['id']}/withdraw", json={}, headers=bo(sp)
+    )
+
+    assert late.status_code == 409, late.text
+    assert late.json()["type"].endswith("/policy-version-taking-effect")
+
+
+async def test_an_approval_time_outside_any_plausible_year_is_a_422_not_a_500(
+    sp: Signpost,
+) -> None:
+    version = await drafted(sp)
+    recorded = await simulated(sp, version)
+    answer = await sp.client.post(
+        f"/v1/policy-versions/{version['id']}/approve",
+        json={"simulation_id": recorded["id"], "activates_at": "0001-01-01T00:00:00+01:00"},
+        headers=bo(sp),
+    )
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["activates_at"]

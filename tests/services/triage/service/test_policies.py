@@ -6,6 +6,7 @@ only once that is committed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -16,13 +17,21 @@ from typing import Any
 import pytest
 
 from services.triage import definition
-from services.triage.service import on_start, policy_of, refresh_policies, schedule_of
+from services.triage.service import (
+    on_start,
+    policy_for_decision,
+    policy_of,
+    refresh_policies,
+    schedule_of,
+)
 from services.triage.service.policies import (
+    STALE_AFTER_SECONDS,
     PolicySchedule,
     Scheduled,
     approve,
     draft,
     record_simulation,
+    refresh_schedule,
     withdraw,
 )
 from shared.auth import Principal
@@ -107,6 +116,12 @@ async def replicas(
         await b.db.dispose()
 
 
+def summary_for(ctx: ServiceContext, version: str, activates: datetime) -> dict[str, Any]:
+    """A simulation of `version` against the policy it will replace at `activates`."""
+    replaced = schedule_of(ctx).in_force(activates - timedelta(microseconds=1))
+    return {"about": {"draft_policy": f"demoshire@{version}", "live_policy": replaced.tag}}
+
+
 async def approved_in(
     ctx: ServiceContext, version: str, activates: datetime, by: Principal = BO
 ) -> str:
@@ -120,7 +135,7 @@ async def approved_in(
             version_id=drafted.id,
             period=Period(date(2026, 11, 1), date(2026, 12, 1)),
             directory_version=None,
-            summary={"referrals": 0},
+            summary=summary_for(ctx, version, activates),
         )
     async with ctx.units.begin() as uow:
         await approve(
@@ -187,7 +202,7 @@ async def test_an_approval_that_is_not_committed_changes_no_schedule(
             version_id=other.id,
             period=Period(date(2026, 11, 1), date(2026, 12, 1)),
             directory_version=None,
-            summary={},
+            summary=summary_for(a, "2027.2", START + timedelta(minutes=3)),
         )
 
     with pytest.raises(RuntimeError):
@@ -238,3 +253,45 @@ async def test_a_starting_replica_keeps_its_configured_file_policy_as_the_base(
 
     assert schedule_of(a).file_policy.tag == CWM.tag
     assert policy_of(a) is schedule_of(a).file_policy
+
+
+async def test_a_read_begun_before_a_change_in_this_process_does_not_undo_it(
+    replicas: tuple[ServiceContext, ServiceContext],
+) -> None:
+    a, _ = replicas
+    await on_start(a)
+    schedule = schedule_of(a)
+    async with a.units.begin() as uow:
+        read = asyncio.create_task(refresh_schedule(uow=uow, schedule=schedule))
+        await asyncio.sleep(0)  # the read has begun: it waits for the database
+        # An approval commits in this process while the read is on its way.
+        schedule.add(scheduled("2027.9", START + timedelta(minutes=5)))
+        await read
+
+    assert [v.version_id for v in schedule.versions] == ["pol_2027.9"]
+
+
+async def test_a_stale_schedule_is_read_again_before_a_referral_is_decided(
+    replicas: tuple[ServiceContext, ServiceContext],
+) -> None:
+    """A replica whose refresh loop keeps failing never decides past a version it has
+    not read: the decision reads the versions first (and fails, to be retried, if it
+    cannot)."""
+    a, b = replicas
+    await on_start(a)
+    version_id = await approved_in(b, "2027.1", START + timedelta(minutes=2))
+    a.clock.advance(minutes=2)
+    schedule = schedule_of(a)
+
+    async with a.units.begin() as uow:
+        fresh = await policy_for_decision(a, uow)
+    assert fresh is schedule.file_policy  # read 0 s ago: not read again
+
+    assert schedule.read_at is not None
+    schedule.read_at -= STALE_AFTER_SECONDS + 1
+    async with a.units.begin() as uow:
+        decided_with = await policy_for_decision(a, uow)
+
+    assert decided_with.tag == "demoshire@2027.1"
+    assert [v.version_id for v in schedule.versions] == [version_id]
+    assert not schedule.stale
