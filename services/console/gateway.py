@@ -11,6 +11,8 @@ the console runs in: `app_of(ctx)`)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -45,6 +47,26 @@ def app_of(ctx: ServiceContext) -> FastAPI:
 
 def as_person(row: PersonRow) -> Person:
     return Person(id=row.id, name=row.name, organisation=row.organisation, roles=tuple(row.roles))
+
+
+@asynccontextmanager
+async def _reaching(service: str) -> AsyncIterator[None]:
+    """A service that cannot be reached (refused, reset, timed out) is a 503 with
+    Retry-After, not a 500: the page says to try again shortly."""
+    try:
+        yield
+    except httpx.TransportError as exc:
+        log.warning(
+            "a service could not be reached",
+            extra={"service": service, "error": type(exc).__name__},
+        )
+        raise Problem(
+            503,
+            "A service could not answer",
+            f"The {service} service could not be reached; try again shortly.",
+            type="dependency-unavailable",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 class Services:
@@ -99,7 +121,7 @@ class Services:
         return httpx.AsyncClient(base_url=self._base(service), headers=headers, timeout=timeout)
 
     async def get(self, service: str, path: str, **params: Any) -> httpx.Response:
-        async with self._client(service) as client:
+        async with self._client(service) as client, _reaching(service):
             return await client.get(path, params={k: v for k, v in params.items() if v})
 
     async def get_all(self, service: str, path: str, **params: Any) -> httpx.Response:
@@ -108,7 +130,7 @@ class Services:
         it came (so `web.answer` treats it as it would one page). A queue is never cut
         short at one page's `limit`."""
         rows: list[Any] = []
-        async with self._client(service) as client:
+        async with self._client(service) as client, _reaching(service):
             response = await client.get(path, params={k: v for k, v in params.items() if v})
             for _ in range(MAX_PAGES):
                 if response.status_code != 200:
@@ -125,7 +147,7 @@ class Services:
     async def post(
         self, service: str, path: str, body: dict[str, Any], *, timeout: float = 10
     ) -> httpx.Response:
-        async with self._client(service, timeout=timeout) as client:
+        async with self._client(service, timeout=timeout) as client, _reaching(service):
             return await client.post(path, json=body)
 
     async def post_content(
@@ -133,5 +155,5 @@ class Services:
     ) -> httpx.Response:
         """A POST of a body that is not one JSON object (a simulation's NDJSON lines),
         with the time a batch may take."""
-        async with self._client(service, timeout=timeout) as client:
+        async with self._client(service, timeout=timeout) as client, _reaching(service):
             return await client.post(path, content=content, headers={"Content-Type": media_type})

@@ -31,8 +31,6 @@ from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/console/policies")
 
-LEVELS = (1, 2, 3, 4)
-
 
 async def _simulator(request: Request, uow: UnitOfWork) -> SignedIn | Response:
     signed = await web.signed_in(request, uow)
@@ -253,6 +251,9 @@ async def simulation(request: Request, uow: UoW, version_id: str, simulation_id:
             request, signed, 404, "No such simulation", "It may have been mistyped."
         )
     summary = found["summary"]
+    # Every level from 1 to the highest either decision reached (an area may have five).
+    top = max([4, *(t[end] for t in summary["level_transitions"] for end in ("from", "to"))])
+    levels = list(range(1, top + 1))
     destinations = sorted(
         {t[end] for t in summary["destination_transitions"] for end in ("from", "to")}
     )
@@ -263,8 +264,8 @@ async def simulation(request: Request, uow: UoW, version_id: str, simulation_id:
         version_id=version_id,
         simulation=found,
         summary=summary,
-        levels=list(LEVELS),
-        level_matrix=_matrix(summary["level_transitions"], list(LEVELS)),
+        levels=levels,
+        level_matrix=_matrix(summary["level_transitions"], levels),
         destinations=destinations,
         destination_matrix=_matrix(summary["destination_transitions"], destinations),
         can_open_referrals="referrals:read" in scopes_of(signed.person.roles),

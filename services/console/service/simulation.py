@@ -11,12 +11,15 @@ Nothing is written but that record: both services answer read-only."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from services.console.gateway import Services
+from shared.problems import Problem
 from shared.simulation import NDJSON, Difference, compared_from_dict
 
 # How long one service may take over a whole period's referrals: a year of a county's
@@ -38,6 +41,23 @@ class Recorded:
 
     id: str
     summary: dict[str, Any]
+
+
+@contextmanager
+def _readable(service: str) -> Iterator[None]:
+    """An answer the console cannot read (cut short, or not the lines agreed) is the
+    service's fault, not the person's: a 503 with Retry-After, never a 500."""
+    try:
+        yield
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise Problem(
+            503,
+            "A service could not answer",
+            f"The {service} service's answer could not be read ({type(exc).__name__}); "
+            "try again shortly.",
+            type="dependency-unavailable",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 def _lines(response: httpx.Response) -> list[dict[str, Any]]:
@@ -64,8 +84,15 @@ async def simulate(
     if redecided.status_code != 200:
         raise Refused(redecided)
     head, _, rows = redecided.content.partition(b"\n")
-    about = json.loads(head)["about"]
-    asked = {"start": about["start"], "top_level": about["top_level"], "directory": directory}
+    with _readable("triage"):
+        about = json.loads(head)["about"]
+    # Routed by the draft's own top level (as `signpost simulate` routes); the safety
+    # review is judged against the live policy's.
+    asked = {
+        "start": about["start"],
+        "top_level": about["draft_top_level"],
+        "directory": directory,
+    }
     rerouted = await services.post_content(
         "routing",
         "/v1/simulations/reroute",
@@ -75,15 +102,16 @@ async def simulate(
     )
     if rerouted.status_code != 200:
         raise Refused(rerouted)
-    routed, *compared = _lines(rerouted)
-    routed_by = routed["about"]
-    difference = Difference(
-        top_level=int(about["top_level"]),
-        capacity=routed_by.get("capacity") or {},
-        weight_changes={code: tuple(pair) for code, pair in about["weight_changes"].items()},
-    )
-    for line in compared:
-        difference.add(compared_from_dict(line))
+    with _readable("routing"):
+        routed, *compared = _lines(rerouted)
+        routed_by = routed["about"]
+        difference = Difference(
+            top_level=int(about["top_level"]),
+            capacity=routed_by.get("capacity") or {},
+            weight_changes={code: tuple(pair) for code, pair in about["weight_changes"].items()},
+        )
+        for line in compared:
+            difference.add(compared_from_dict(line))
     summary = {
         "about": {
             "draft_policy": about["draft_policy"],

@@ -1,5 +1,6 @@
 """The console's calls to the services: `Services.get_all` reads a list to its last page
-by following each `Link: rel="next"`, and hands back a refusal as the service gave it."""
+by following each `Link: rel="next"`, and hands back a refusal as the service gave it;
+a service that cannot be reached is a 503 with Retry-After."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from services.console import gateway
 from services.console.gateway import Services, app_of
 from services.console.service.people import create_person
 from services.console.settings import settings_of
+from shared.problems import Problem
 from shared.runtime import ServiceContext
 from tests.services.conftest import Signpost
 from tests.services.console.conftest import PASSWORD
@@ -62,3 +64,24 @@ async def test_get_all_stops_after_its_most_pages(
     capped = await services.get_all("intake", "/v1/reports", limit=1)
 
     assert capped.status_code == 200 and len(capped.json()) == 2
+
+
+async def test_a_service_that_cannot_be_reached_is_a_503_with_retry_after(sp: Signpost) -> None:
+    """Distributed mode, the intake service's port closed: the page gets a 503 to try
+    again, never a 500."""
+    services = await as_officer(sp)
+    services._embedded = False
+    services._settings = services._settings.model_copy(
+        update={"console_intake_url": "http://127.0.0.1:9"}
+    )
+
+    for call in (
+        services.get("intake", "/v1/reports"),
+        services.get_all("intake", "/v1/reports"),
+        services.post("intake", "/v1/reports", {}),
+        services.post_content("intake", "/v1/x", b"", media_type="text/plain", timeout=5),
+    ):
+        with pytest.raises(Problem) as refused:
+            await call
+        assert refused.value.status == 503
+        assert refused.value.headers == {"Retry-After": "5"}
