@@ -308,8 +308,11 @@ async def test_any_text_as_an_id_is_a_4xx_or_an_answer_never_a_500(
         answer = await notify_api.client.request(
             method, path.format(quote(text, safe="")), headers=key
         )
-        # Not found, not valid, or (a "/" in it) no such route or a slash redirected.
-        assert 300 <= answer.status_code < 500, (method, path, answer.text)
+        # Not found, not valid, or (a "/" in it) no such route or a slash redirected. "."
+        # and ".." are dot segments, removed by every client before a request is sent
+        # (RFC 3986 5.2.4): "/v1/subscriptions/." asks for the list, and may be answered.
+        lowest = 200 if text in {".", ".."} else 300
+        assert lowest <= answer.status_code < 500, (method, path, answer.text)
     for path, name in ID_QUERIES:
         answer = await notify_api.client.get(path, headers=key, params={name: text})
         assert answer.status_code in (200, 422), (path, answer.text)
