@@ -15,6 +15,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -305,6 +306,25 @@ def _uk_instant(text: str) -> datetime | None:
     return local.replace(tzinfo=UK) if local.tzinfo is None else local
 
 
+async def _acted(
+    request: Request, uow: UnitOfWork, signed: SignedIn, version_id: str, answer: httpx.Response
+) -> Response:
+    """Back to the version after triage took an action on it; its refusal on the
+    version's page (403 and 409 kept, else 422), a 5xx a 503 page."""
+    if answer.status_code == 200:
+        return web.to(f"/console/policies/{version_id}")
+    if answer.status_code >= 500:
+        web.answer(answer)  # raises: a 503 page, with Retry-After
+    return await _version_page(
+        request,
+        uow,
+        signed,
+        version_id,
+        error=web.refusal(answer),
+        status_code=answer.status_code if answer.status_code in (403, 409) else 422,
+    )
+
+
 @router.post("/{version_id}/approve")
 async def approve(
     request: Request, uow: UoW, version_id: str, form: Annotated[ApproveForm, Form()]
@@ -337,18 +357,7 @@ async def approve(
         f"/v1/policy-versions/{version_id}/approve",
         {"simulation_id": form.simulation_id, "activates_at": activates.isoformat()},
     )
-    if answer.status_code != 200:
-        if answer.status_code >= 500:
-            web.answer(answer)
-        return await _version_page(
-            request,
-            uow,
-            signed,
-            version_id,
-            error=web.refusal(answer),
-            status_code=answer.status_code if answer.status_code in (403, 409) else 422,
-        )
-    return web.to(f"/console/policies/{version_id}")
+    return await _acted(request, uow, signed, version_id, answer)
 
 
 @router.post("/{version_id}/withdraw")
@@ -361,15 +370,4 @@ async def withdraw(
     answer = await web.services(request, signed).post(
         "triage", f"/v1/policy-versions/{version_id}/withdraw", {}
     )
-    if answer.status_code != 200:
-        if answer.status_code >= 500:
-            web.answer(answer)
-        return await _version_page(
-            request,
-            uow,
-            signed,
-            version_id,
-            error=web.refusal(answer),
-            status_code=answer.status_code if answer.status_code in (403, 409) else 422,
-        )
-    return web.to(f"/console/policies/{version_id}")
+    return await _acted(request, uow, signed, version_id, answer)
