@@ -13,9 +13,10 @@ woken. Time inside a unit comes from `uow.clock`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any, TypeVar
 
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel
@@ -29,6 +30,8 @@ from shared.db import Database, table_of
 from shared.envelope import new_event
 from shared.events import EventType
 from shared.outbox import OutboxMessage, outbox_row
+
+T = TypeVar("T")
 
 _INSERT_OUTBOX = insert(table_of(OutboxMessage))
 _WROTE = "signpost.wrote"
@@ -56,6 +59,7 @@ class UnitOfWork:
         self.source = source
         self._events: list[tuple[CloudEvent, str | None]] = []
         self._after_commit: list[Callable[[], None]] = []
+        self._read: dict[str, Any] = {}
 
     @property
     def session(self) -> AsyncSession:
@@ -96,6 +100,19 @@ class UnitOfWork:
         )
         self._events.append((event, topic))
         return event
+
+    async def read_once(self, name: str, read: Callable[[], Awaitable[T]]) -> T:
+        """What `read()` answers, read at most once in this unit under `name`.
+
+        A consumer handles a whole batch of events in one unit, so a fact each event
+        needs and none changes (notify's live subscriptions, the directory's newest
+        version) costs one round trip per batch instead of one per event. The answer is
+        the database as it was at the first read: only for what the unit itself does not
+        change, and a unit is short (a batch is handled in well under a second)."""
+        if name not in self._read:
+            self._read[name] = await read()
+        answer: T = self._read[name]
+        return answer
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once this unit has committed, never if it rolls back: for what

@@ -101,3 +101,27 @@ async def test_a_unit_that_only_reads_wakes_nothing_and_one_that_writes_a_row_do
     async with units.begin() as uow:
         uow.session.add(UowEffect(note="a delivery to make"))
     assert woken == [True]
+
+
+async def test_a_fact_read_once_is_read_once_per_unit_and_afresh_in_the_next(
+    db: Database,
+) -> None:
+    """What a consumer's batch (one unit) shares: one round trip per unit, and a change
+    committed between units is seen by the next one (a deleted subscription, a new
+    directory version)."""
+    units = units_on(db, [])
+    reads: list[int] = []
+
+    async def notes(uow: UnitOfWork) -> int:
+        reads.append(1)
+        return int((await uow.session.exec(select(func.count()).select_from(UowEffect))).one())
+
+    async with units.begin() as uow:
+        assert await uow.read_once("notes", lambda: notes(uow)) == 0
+        assert await uow.read_once("notes", lambda: notes(uow)) == 0
+    assert len(reads) == 1
+    async with units.begin() as uow:
+        uow.session.add(UowEffect(note="between units"))
+    async with units.begin() as uow:
+        assert await uow.read_once("notes", lambda: notes(uow)) == 1
+    assert len(reads) == 2

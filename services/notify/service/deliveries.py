@@ -98,7 +98,9 @@ async def fan_out(
     organisation may be told of it (anything else is not for partners: ignored)."""
     if event_type not in PARTNER_FACING:
         return
-    subscriptions = await repository.live_subscriptions(uow.session)
+    subscriptions = await uow.read_once(
+        "notify.live_subscriptions", lambda: repository.live_subscriptions(uow.session)
+    )
     queue(
         uow=uow,
         subscriptions=(

@@ -27,17 +27,24 @@ from shared.uow import UnitOfWork
 class DirectoryCache:
     """The current directory as this process last read it.
 
-    Read before every routing decision: one cheap look at the newest version's number,
-    and the version itself only when it changed, so every replica sees a change at its
-    next read. One per running service (`directory_cache`)."""
+    Read before every routing decision: one cheap look at the newest version's number
+    (once per unit of work, so once per batch of events), and the version itself only
+    when it changed, so every replica sees a change at its next unit. One per running
+    service (`directory_cache`)."""
 
     def __init__(self) -> None:
         self._seq: int | None = None
         self._directory: Directory | None = None
 
     async def current(self, uow: UnitOfWork) -> Directory:
-        """The newest directory version, as `uow`'s transaction sees it."""
-        seq = await repository.latest_version_seq(uow.session)
+        """The newest directory version, as `uow`'s transaction first saw it."""
+        seq = await uow.read_once(
+            "routing.directory_seq", lambda: repository.latest_version_seq(uow.session)
+        )
+        return await self.numbered(uow, seq)
+
+    async def numbered(self, uow: UnitOfWork, seq: int | None) -> Directory:
+        """Directory version `seq` (None: none was ever seeded)."""
         if seq is None:
             raise RuntimeError("the agency directory has not been seeded")
         if self._directory is None or self._seq != seq:
@@ -59,7 +66,7 @@ def directory_cache(state: MutableMapping[str, Any]) -> DirectoryCache:
 async def current_directory(uow: UnitOfWork) -> Directory:
     """The newest directory version, read afresh (for a change a person asks for, which
     needs no cache)."""
-    return await DirectoryCache().current(uow)
+    return await DirectoryCache().numbered(uow, await repository.latest_version_seq(uow.session))
 
 
 class NothingToImport(Problem):

@@ -262,8 +262,24 @@ async def _escalate_to_hub(
 
 
 async def open_referrals(*, uow: UnitOfWork) -> dict[str, int]:
-    """How many open referrals each destination holds (its load against capacity)."""
-    return await repository.open_referrals(uow.session, statuses=OPEN_STATUSES)
+    """How many open referrals each destination holds (its load against capacity), as
+    this unit's routing decisions leave it: counted once per unit (a consumer's batch is
+    one unit) and then moved by `_count_move` at each decision the unit makes."""
+    loads: dict[str, int] = await uow.read_once(
+        "routing.open_referrals",
+        lambda: repository.open_referrals(uow.session, statuses=OPEN_STATUSES),
+    )
+    return loads
+
+
+def _count_move(
+    loads: dict[str, int], before: tuple[str | None, str] | None, after: tuple[str | None, str]
+) -> None:
+    """Move a referral's place in `loads` from where it was held (destination, status)
+    to where it is held now; only open referrals with a destination count."""
+    for held, step in ((before, -1), (after, 1)):
+        if held is not None and held[0] is not None and held[1] in OPEN_STATUSES:
+            loads[held[0]] = loads.get(held[0], 0) + step
 
 
 async def record_routing(
@@ -276,6 +292,8 @@ async def record_routing(
     earlier = await repository.decision_for_update(session, triaged.referral_id) if held else None
     if earlier is not None and earlier.triage_revision >= triaged.revision:
         return False  # routed already on this or a later triage decision
+    held_at = (earlier.destination_id, earlier.status) if earlier is not None else None
+    loads = await open_referrals(uow=uow)
     directory = await directories.current(uow)
     routing = route(
         level=triaged.level,
@@ -283,7 +301,7 @@ async def record_routing(
         age=triaged.child_age_years,
         postcode_district=triaged.postcode_district,
         local_authority_code=triaged.local_authority_code,
-        open_referrals=await open_referrals(uow=uow),
+        open_referrals=loads,
         directory=directory,
         top_level=triaged.top_level or 4,
         suspected_codes=triaged.suspected_codes if triaged.needs_review else None,
@@ -342,6 +360,7 @@ async def record_routing(
         reason_code=routing.reason_codes[0],
         new=not again,
     )
+    _count_move(loads, held_at, (row.destination_id, row.status))
     _record_routed(uow, row, routing.reason_codes)
     if needed:
         await _tell_pathways(uow, row, needed, directory=directory, again=again, at=now)

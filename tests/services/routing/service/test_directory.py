@@ -1,5 +1,5 @@
 """The directory's use cases: the per-process cache reads a version once and sees a
-newer one at its next read; each running service keeps its own."""
+newer one in its next unit of work; each running service keeps its own."""
 
 from __future__ import annotations
 
@@ -30,14 +30,19 @@ async def ctx(tmp_path: Path) -> AsyncIterator[ServiceContext]:
         await context.db.dispose()
 
 
-async def test_the_cache_reads_a_version_once_and_a_newer_one_at_the_next_read(
+async def test_the_cache_reads_a_version_once_and_a_newer_one_in_the_next_unit(
     ctx: ServiceContext,
 ) -> None:
     cache = DirectoryCache()
     async with ctx.units.begin() as uow:
         first = await cache.current(uow)
         assert await cache.current(uow) is first  # not read again
+    async with ctx.units.begin() as uow:
+        assert await cache.current(uow) is first
         await remove_agency(uow=uow, principal=PARTNERSHIP, agency_id="asb-unit")
+        # A unit (a consumer's batch) keeps the version it first saw.
+        assert await cache.current(uow) is first
+    async with ctx.units.begin() as uow:
         newer = await cache.current(uow)
     assert (first.version, newer.version) == ("demo-2026-12-1", "demoshire-2")
     assert "asb-unit" not in {a.id for a in newer.agencies}
