@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -63,12 +64,23 @@ def signpost_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [PYTHON, "-m", "services.cli"]
 
 
-def _script_value(script: str, args: Sequence[str], timeout: float, name: str) -> str:
+def _script_value(
+    script: str,
+    args: Sequence[str],
+    timeout: float,
+    name: str,
+    env: dict[str, str] | None = None,
+) -> str:
     """Run scripts/<script> and return the value of its one `NAME=value` stdout line."""
     cmd = ["bash", str(REPO / "scripts" / script), *args]
     try:
         done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            env=None if env is None else {**os.environ, **env},
         )
     except subprocess.TimeoutExpired as exc:
         raise RuntimeError(f"{script} {args[0]} timed out after {timeout:.0f}s") from exc
@@ -82,6 +94,68 @@ def _script_value(script: str, args: Sequence[str], timeout: float, name: str) -
     raise RuntimeError(f"{script} printed no {name}= line; stdout was {done.stdout!r}")
 
 
+# Server options that make PostgreSQL count every statement per database
+# (pg_stat_statements: BEGIN and COMMIT too), for round trips per report.
+COUNT_STATEMENTS = (
+    "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=10000 "
+    "-c pg_stat_statements.track_utility=on"
+)
+
+
+class Statements:
+    """Statements and transactions per database over a stretch of load, read from
+    pg_stat_statements and pg_stat_database on a cluster started with COUNT_STATEMENTS."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self._commits: dict[str, int] = {}
+
+    async def _connect(self) -> Any:
+        import asyncpg
+
+        return await asyncpg.connect(self.admin_url)
+
+    async def reset(self) -> None:
+        conn = await self._connect()
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            await conn.execute("SELECT pg_stat_statements_reset()")
+            self._commits = await self._transactions(conn)
+        finally:
+            await conn.close()
+
+    @staticmethod
+    async def _transactions(conn: Any) -> dict[str, int]:
+        rows = await conn.fetch(
+            "SELECT datname, xact_commit + xact_rollback AS n FROM pg_stat_database "
+            "WHERE datname IS NOT NULL"
+        )
+        return {r["datname"]: int(r["n"]) for r in rows}
+
+    async def since_reset(self, top: int = 8) -> dict[str, Any]:
+        """Per database: statements, transactions and the `top` statements by calls."""
+        conn = await self._connect()
+        try:
+            # The snapshot of pg_stat_database is taken once per transaction: read
+            # the counters outside one so they are current.
+            commits = await self._transactions(conn)
+            rows = await conn.fetch(
+                "SELECT d.datname, s.calls, s.query FROM pg_stat_statements s "
+                "JOIN pg_database d ON d.oid = s.dbid ORDER BY s.calls DESC"
+            )
+        finally:
+            await conn.close()
+        out: dict[str, Any] = {}
+        for r in rows:
+            db = out.setdefault(r["datname"], {"statements": 0, "top": []})
+            db["statements"] += int(r["calls"])
+            if len(db["top"]) < top:
+                db["top"].append((int(r["calls"]), " ".join(str(r["query"]).split())[:110]))
+        for name, db in out.items():
+            db["transactions"] = commits.get(name, 0) - self._commits.get(name, 0)
+        return out
+
+
 class Postgres:
     """A throwaway cluster via scripts/postgres.sh, in its own folder under the system
     temp dir (the `postgres` OS user must reach it); stop() stops it and removes it."""
@@ -91,10 +165,16 @@ class Postgres:
         self.admin_url = ""
         self.started = False
 
-    def start(self, databases: Sequence[str], timeout: float = 120) -> str:
+    def start(self, databases: Sequence[str], timeout: float = 120, options: str = "") -> str:
+        """Start the cluster with `databases`; `options` are more server options
+        (`PG_OPTIONS` of scripts/postgres.sh)."""
         self.started = True  # stop() is idempotent; call it even if start half-failed
         self.admin_url = _script_value(
-            "postgres.sh", ["start", str(self.dir), *databases], timeout, "DATABASE_ADMIN_URL"
+            "postgres.sh",
+            ["start", str(self.dir), *databases],
+            timeout,
+            "DATABASE_ADMIN_URL",
+            env={"PG_OPTIONS": options} if options else None,
         )
         return self.admin_url
 

@@ -52,9 +52,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _profile
 from bench._common import (
+    COUNT_STATEMENTS,
     Kafka,
     Postgres,
     Proc,
+    Statements,
     base_env,
     close_all,
     closed_loop,
@@ -419,6 +421,7 @@ async def drive(
     sampler: ResourceSampler,
     procs: dict[str, Proc],
     profilers: dict[str, _profile.Profiler],
+    statements: Statements,
 ) -> dict[str, Any]:
     sink = Sink()
     out: dict[str, Any] = {}
@@ -475,6 +478,7 @@ async def drive(
                 )
                 await asyncio.sleep(0.5)  # py-spy attaches before the first POST
                 log(f"py-spy sampling {len(profilers)} services at {args.profile_rate}/s")
+            await statements.reset()
             try:
                 cpu0 = sampler.cpu()
                 t_cap = time.monotonic() + args.phase_a_timeout
@@ -514,6 +518,7 @@ async def drive(
                 "latency_p50_ms": round(percentile(lat, 50) * 1000, 1),
                 "latency_p99_ms": round(percentile(lat, 99) * 1000, 1),
                 "cpu_cores": cpu_delta(cpu0, cpu1, wall),
+                "statements": await statements.since_reset(),
             }
             a = out["phase_a"]
             log(
@@ -660,6 +665,38 @@ def print_report(args: argparse.Namespace, res: dict[str, Any], rss: dict[str, f
         )
 
 
+def print_statements(a: dict[str, Any]) -> None:
+    """Round trips to PostgreSQL per report in phase A, per service's database."""
+    counted = a.get("statements") or {}
+    webhooks = a.get("webhooks") or 0
+    if not counted or not webhooks:
+        return
+    rows = []
+    for name in (*SERVICES, "keys"):
+        db = counted.get(f"signpost_{name}")
+        if db is None:
+            continue
+        rows.append(
+            [
+                name,
+                round(db["statements"] / webhooks, 2),
+                round(db["transactions"] / webhooks, 2),
+            ]
+        )
+    print(
+        "PostgreSQL round trips in phase A, per report (pg_stat_statements: every "
+        "statement, BEGIN and COMMIT included; transactions from pg_stat_database)"
+    )
+    print(table(["database", "statements/report", "transactions/report"], rows))
+    for name in SERVICES:
+        db = counted.get(f"signpost_{name}")
+        if db is None:
+            continue
+        print(f"  {name}: the most frequent statements (calls per report, statement)")
+        for calls, query in db["top"]:
+            print(f"    {calls / webhooks:6.2f}  {query}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="signpost-bench-e2e-"))
@@ -676,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         dbs = [f"signpost_{s}" for s in SERVICES] + ["signpost_keys"]
         with ThreadPoolExecutor(2) as pool:
             fk = pool.submit(kafka.start)
-            fp = pool.submit(pg.start, dbs)
+            fp = pool.submit(pg.start, dbs, options=COUNT_STATEMENTS)
             bootstrap, _ = fk.result(), fp.result()
         log(f"Kafka {bootstrap}, PostgreSQL {pg.admin_url}")
         common = base_env(
@@ -723,7 +760,18 @@ def main(argv: list[str] | None = None) -> int:
             args.startup_timeout,
         )
         log("all four services ready: " + ", ".join(f"{s}:{p}" for s, p in ports.items()))
-        results = asyncio.run(drive(args, ports, police_key, hub_key, sampler, procs, profilers))
+        results = asyncio.run(
+            drive(
+                args,
+                ports,
+                police_key,
+                hub_key,
+                sampler,
+                procs,
+                profilers,
+                Statements(pg.admin_url),
+            )
+        )
     except Exception as exc:
         failure = f"{type(exc).__name__}: {exc}"
         log(f"FAILED: {failure}")
@@ -755,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
     rss = {n: round(v / 2**20, 1) for n, v in (sampler.peak if sampler else {}).items()}
     if results:
         print_report(args, results, rss)
+        if results.get("phase_a"):
+            print_statements(results["phase_a"])
     if args.profile is not None and profilers:
         print(f"Where the time goes in phase A (py-spy --gil at {args.profile_rate}/s)")
         print(_profile.report(args.profile, list(SERVICES), Path(__file__).resolve().parent.parent))

@@ -19,6 +19,8 @@
 #   PG_USER     OS user to run the server as when invoked as root
 #               (default postgres; root cannot run postgres)
 #   PG_PORT     the port to listen on (default: a free one)
+#   PG_OPTIONS  more server options for `start`, e.g. the benchmarks'
+#               "-c shared_preload_libraries=pg_stat_statements"
 #
 # Authentication is "trust" for everything; the server listens on 127.0.0.1
 # only. All diagnostics go to stderr.
@@ -28,7 +30,7 @@ log() { printf 'postgres.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -144,7 +146,7 @@ cmd_start() {
         sockdir=""
     fi
     if ! as_pg "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 60 \
-        -o "-p $port -k '$sockdir' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        -o "-p $port -k '$sockdir' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 ${PG_OPTIONS:-}" \
         start >&2; then
         log "---- last 40 lines of $dir/pg.log ----"
         tail -n 40 "$dir/pg.log" >&2 || true
