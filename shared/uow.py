@@ -13,14 +13,18 @@ woken. Time inside a unit comes from `uow.clock`.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel
-from sqlalchemy import event, insert
+from sqlalchemy import Insert, event, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +36,7 @@ from shared.events import EventType
 from shared.outbox import OutboxMessage, outbox_row
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _INSERT_OUTBOX = insert(table_of(OutboxMessage))
 _WROTE = "signpost.wrote"
@@ -60,6 +65,7 @@ class UnitOfWork:
         self._events: list[tuple[CloudEvent, str | None]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._read: dict[str, Any] = {}
+        self._inserts: dict[Insert, list[dict[str, Any]]] = {}
 
     @property
     def session(self) -> AsyncSession:
@@ -101,6 +107,26 @@ class UnitOfWork:
         self._events.append((event, topic))
         return event
 
+    def insert(self, statement: Insert, row: dict[str, Any]) -> None:
+        """Insert `row` with `statement` when the unit completes, together with every
+        other row of the same statement: one round trip for all the rows a consumer's
+        batch or a group of requests (`UnitsOfWork.together`) adds to a table.
+
+        Statements are written in the order of their first use, after the session's
+        rows and before the outbox. Nothing in the unit reads such a row before the
+        unit commits, so use it only for rows whose later reads in the same unit would
+        find them only in a conflict a constraint refuses at `complete()` (the whole
+        unit then rolls back, and a shared one runs each of its works alone)."""
+        self._inserts.setdefault(statement, []).append(row)
+
+    async def write_inserts(self) -> bool:
+        """Write the rows `insert` holds now, before a read that must see them; whether
+        there were any."""
+        inserts, self._inserts = self._inserts, {}
+        for statement, rows in inserts.items():
+            await self._conn.execute(statement, rows)
+        return bool(inserts)
+
     async def read_once(self, name: str, read: Callable[[], Awaitable[T]]) -> T:
         """What `read()` answers, read at most once in this unit under `name`.
 
@@ -133,6 +159,7 @@ class UnitOfWork:
         if self._session is not None:
             await self._session.flush()
             wrote = bool(self._session.sync_session.info.pop(_WROTE, False))
+        inserts = await self.write_inserts()
         events, self._events = self._events, []
         if events:
             await self._conn.execute(_INSERT_OUTBOX, [outbox_row(e, t) for e, t in events])
@@ -140,7 +167,7 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
-        return bool(events) or wrote
+        return bool(events) or inserts or wrote
 
     async def close(self) -> None:
         """Let go of the session (the connection's owner ends the transaction)."""
@@ -159,11 +186,15 @@ class UnitsOfWork:
         clock: Clock,
         source: str,
         on_committed: Callable[[], None] | None = None,
+        most_together: int = 64,
     ) -> None:
         self.db = db
         self.clock = clock
         self.source = source
         self.on_committed = on_committed
+        self.most_together = most_together
+        self._waiting: list[_Waiting] = []
+        self._leader: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[UnitOfWork]:
@@ -187,3 +218,89 @@ class UnitsOfWork:
             wrote = await unit.complete()
         if wrote and self.on_committed is not None:
             self.on_committed()
+
+    async def together(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """`work`'s answer once the unit it ran in has committed: a unit it may share with
+        the work of other callers that arrived meanwhile (a group commit: one BEGIN, one
+        COMMIT and one outbox write for the lot, where requests arrive together).
+
+        `work` changes rows and records events in the unit it is given and never
+        completes it. The works of a shared unit run one after another in arrival order,
+        each in its caller's context (its trace, so the events it records carry its own),
+        and each sees what those before it wrote, as if each had committed alone in that
+        order. When anything in a shared unit fails, nothing of it is kept and each of
+        its works runs again alone in its own unit (`begin`): a failure, a refusal or a
+        lost race is only ever its own work's, exactly as without sharing. A caller that
+        goes away after its work started does not stop it: it commits with the rest.
+        """
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(work, done, contextvars.copy_context()))
+        if self._leader is None or self._leader.done():
+            self._leader = asyncio.create_task(self._lead())
+        answer: T = await done
+        return answer
+
+    async def _lead(self) -> None:
+        """Run what waits, a unit at a time, until nothing does."""
+        group: list[_Waiting] = []
+        try:
+            while self._waiting:
+                group = self._waiting[: self.most_together]
+                del self._waiting[: self.most_together]
+                group = [w for w in group if not w.done.done()]  # callers gone before
+                if len(group) > 1 and await self._shared(group):
+                    continue
+                for waiting in group:
+                    await self._alone(waiting)
+        finally:
+            # Only when this task itself is cancelled (shutdown): nobody waits forever.
+            for waiting in (*group, *self._waiting):
+                if not waiting.done.done():
+                    waiting.done.set_exception(RuntimeError("the service is stopping"))
+
+    async def _shared(self, group: list[_Waiting]) -> bool:
+        """Run `group` in one unit; False (nothing kept) when anything in it failed."""
+        try:
+            async with self.open() as unit:
+                answers = [await waiting.run(unit) for waiting in group]
+                wrote = await unit.complete()
+        except Exception as exc:
+            log.info(
+                "a shared unit of work failed; its works run alone",
+                extra={"works": len(group), "error": type(exc).__name__},
+            )
+            return False
+        if wrote and self.on_committed is not None:
+            self.on_committed()
+        for waiting, answer in zip(group, answers, strict=True):
+            if not waiting.done.done():
+                waiting.done.set_result(answer)
+        return True
+
+    async def _alone(self, waiting: _Waiting) -> None:
+        try:
+            async with self.begin() as unit:
+                answer = await waiting.run(unit)
+        except Exception as exc:
+            if not waiting.done.done():
+                waiting.done.set_exception(exc)
+            return
+        if not waiting.done.done():
+            waiting.done.set_result(answer)
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """A caller's work waiting for a unit, how to answer it, and its context."""
+
+    work: Callable[[UnitOfWork], Awaitable[Any]]
+    done: asyncio.Future[Any]
+    context: contextvars.Context
+
+    async def run(self, unit: UnitOfWork) -> Any:
+        """The work, in its caller's context (a task: a coroutine cannot switch contexts)."""
+        return await asyncio.create_task(_call(self.work, unit), context=self.context)
+
+
+async def _call(work: Callable[[UnitOfWork], Awaitable[Any]], unit: UnitOfWork) -> Any:
+    return await work(unit)

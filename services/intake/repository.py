@@ -28,6 +28,7 @@ from services.intake.models import (
 )
 from shared.db import table_of
 from shared.pagination import PageRequest, newest_first
+from shared.uow import UnitOfWork
 
 _REPORTS = table_of(Report)
 _VERSIONS = table_of(ReportVersion)
@@ -63,19 +64,20 @@ async def status_of(conn: AsyncConnection, referral_id: str) -> str | None:
     return None if status is None else str(status)
 
 
-async def add_report(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    """Insert a report (the columns of `Report`)."""
-    await conn.execute(_INSERT_REPORT, row)
+def add_report(uow: UnitOfWork, row: dict[str, Any]) -> None:
+    """Insert a report (the columns of `Report`) when `uow` completes."""
+    uow.insert(_INSERT_REPORT, row)
 
 
-async def add_version(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    """Insert a report version (the columns of `ReportVersion`); raises IntegrityError
-    when another version already follows the one it supersedes."""
-    await conn.execute(_INSERT_VERSION, row)
+def add_version(uow: UnitOfWork, row: dict[str, Any]) -> None:
+    """Insert a report version (the columns of `ReportVersion`) when `uow` completes,
+    which then raises IntegrityError when another version already follows the one it
+    supersedes (one stored since `versions` was read, even in the same unit)."""
+    uow.insert(_INSERT_VERSION, row)
 
 
-async def add_step(
-    conn: AsyncConnection,
+def add_step(
+    uow: UnitOfWork,
     *,
     referral_id: str,
     status: str,
@@ -83,8 +85,8 @@ async def add_step(
     summary: str,
     ce_id: str | None,
 ) -> None:
-    """Add a step to a referral's journey."""
-    await conn.execute(
+    """Add a step to a referral's journey when `uow` completes."""
+    uow.insert(
         _INSERT_STEP,
         {
             "referral_id": referral_id,

@@ -169,39 +169,44 @@ async def _once(
     write: Write,
 ) -> Answer:
     """Run `write` in one unit of work with the Idempotency-Key's answer, or replay the
-    answer stored under that key (409 when it was given for another body). A unit that
-    loses a race is rolled back whole and started again."""
+    answer stored under that key (409 when it was given for another body). The unit may
+    be shared with other requests that arrive together (`UnitsOfWork.together`: one
+    commit for them all). A unit that loses a race is rolled back whole and started
+    again."""
+
+    async def attempt(uow: UnitOfWork) -> Answer:
+        conn = await uow.connection()
+        if idempotency_key is not None:
+            stored = await repository.stored_answer(
+                conn, client_id=principal.client_id, key=idempotency_key
+            )
+            if stored is not None:
+                if stored.request_sha256 != request_sha256:
+                    raise Problem(
+                        409,
+                        "Conflict",
+                        "This Idempotency-Key was already used with a different body.",
+                        type="idempotency-conflict",
+                    )
+                return Answer(stored.status_code, stored.response, replayed=True)
+        now = uow.now()
+        status, answer = await write(uow, now)
+        body = answer.model_dump(mode="json")
+        if idempotency_key is not None:
+            await repository.remember_answer(
+                conn,
+                client_id=principal.client_id,
+                key=idempotency_key,
+                request_sha256=request_sha256,
+                status_code=status,
+                response=body,
+                created_at=now,
+            )
+        return Answer(status, body)
+
     for _ in range(ATTEMPTS):
         try:
-            async with units.begin() as uow:
-                conn = await uow.connection()
-                if idempotency_key is not None:
-                    stored = await repository.stored_answer(
-                        conn, client_id=principal.client_id, key=idempotency_key
-                    )
-                    if stored is not None:
-                        if stored.request_sha256 != request_sha256:
-                            raise Problem(
-                                409,
-                                "Conflict",
-                                "This Idempotency-Key was already used with a different body.",
-                                type="idempotency-conflict",
-                            )
-                        return Answer(stored.status_code, stored.response, replayed=True)
-                now = uow.now()
-                status, answer = await write(uow, now)
-                body = answer.model_dump(mode="json")
-                if idempotency_key is not None:
-                    await repository.remember_answer(
-                        conn,
-                        client_id=principal.client_id,
-                        key=idempotency_key,
-                        request_sha256=request_sha256,
-                        status_code=status,
-                        response=body,
-                        created_at=now,
-                    )
-                return Answer(status, body)
+            return await units.together(attempt)
         except IntegrityError:
             continue
     raise Problem(409, "Conflict", "The report conflicts with one being stored; retry.")
@@ -224,6 +229,10 @@ def _accepted(
     )
 
 
+async def _no_references() -> set[tuple[str, str]]:
+    return set()
+
+
 async def _store(
     uow: UnitOfWork,
     *,
@@ -240,6 +249,13 @@ async def _store(
     starts its whole unit again."""
     conn = await uow.connection()
     source = report.source
+    # Its rows are written when the unit completes (`uow.insert`): a reference stored
+    # earlier in this unit (a batch's rows, requests sharing a unit) is written first,
+    # so this one is read as its resubmission.
+    references = await uow.read_once("intake.references", _no_references)
+    if (source.organisation, source.reference) in references:
+        await uow.write_inserts()
+    references.add((source.organisation, source.reference))
     history = newest_first(
         await repository.versions(
             conn, organisation=source.organisation, reference=source.reference
@@ -259,8 +275,8 @@ async def _store(
         date_of_birth=child.date_of_birth,
     )
     previous = latest.referral_id if latest is not None else None
-    await repository.add_report(
-        conn,
+    repository.add_report(
+        uow,
         {
             "referral_id": referral_id,
             "client_id": principal.client_id,
@@ -274,8 +290,8 @@ async def _store(
             "updated_at": now,
         },
     )
-    await repository.add_version(
-        conn,
+    repository.add_version(
+        uow,
         {
             "referral_id": referral_id,
             "organisation": source.organisation,
@@ -285,8 +301,8 @@ async def _store(
             "received_at": now,
         },
     )
-    await repository.add_step(
-        conn,
+    repository.add_step(
+        uow,
         referral_id=referral_id,
         status="received",
         at=now,
@@ -576,8 +592,8 @@ async def follow_journey(
         summary = status_summary(news.status, name, news.reason_code)
     report.updated_at = when
     session.add(report)
-    await repository.add_step(
-        await uow.connection(),
+    repository.add_step(
+        uow,
         referral_id=report.referral_id,
         status=status,
         at=when,

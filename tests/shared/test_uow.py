@@ -1,9 +1,12 @@
 """The unit of work: a state change and its events commit together or not at all, and
-only a unit that wrote something wakes the relay and the loops."""
+only a unit that wrote something wakes the relay and the loops. Works that arrive
+together share one unit (a group commit) without sharing a failure."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -125,3 +128,83 @@ async def test_a_fact_read_once_is_read_once_per_unit_and_afresh_in_the_next(
     async with units.begin() as uow:
         assert await uow.read_once("notes", lambda: notes(uow)) == 1
     assert len(reads) == 2
+
+
+async def test_works_arriving_together_share_one_unit_and_each_gets_its_answer(
+    db: Database,
+) -> None:
+    woken: list[bool] = []
+    units = units_on(db, woken)
+
+    def note(text: str) -> Callable[[UnitOfWork], Awaitable[int]]:
+        async def work(uow: UnitOfWork) -> int:
+            uow.session.add(UowEffect(note=text))
+            record_status(uow)
+            # Each sees what the works before it wrote, as if each had committed alone.
+            return int((await uow.session.exec(select(func.count()).select_from(UowEffect))).one())
+
+        return work
+
+    answers = await asyncio.gather(*(units.together(note(f"n{i}")) for i in range(5)))
+    assert answers == [1, 2, 3, 4, 5]
+    assert woken == [True]  # one commit for the five
+    assert await count(db, UowEffect) == 5 and await count(db, OutboxMessage) == 5
+
+
+async def test_a_work_that_fails_in_a_shared_unit_fails_alone_and_the_rest_commit(
+    db: Database,
+) -> None:
+    units = units_on(db, [])
+
+    async def fine(uow: UnitOfWork) -> str:
+        uow.session.add(UowEffect(note="fine"))
+        record_status(uow)
+        return "stored"
+
+    async def broken(uow: UnitOfWork) -> str:
+        uow.session.add(UowEffect(note="half-done"))
+        record_status(uow)
+        await uow.session.flush()
+        raise ValueError("refused")
+
+    answers = await asyncio.gather(
+        units.together(fine), units.together(broken), units.together(fine), return_exceptions=True
+    )
+    assert answers[0] == answers[2] == "stored"
+    assert isinstance(answers[1], ValueError)
+    async with db.session() as session:
+        notes = (await session.exec(select(UowEffect.note))).all()
+    assert sorted(notes) == ["fine", "fine"]  # nothing of the broken work
+    assert await count(db, OutboxMessage) == 2
+
+
+async def test_each_work_runs_in_its_callers_context(db: Database) -> None:
+    units = units_on(db, [])
+    caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller")
+
+    async def as_caller(name: str) -> str:
+        caller.set(name)
+
+        async def work(uow: UnitOfWork) -> str:
+            return caller.get()
+
+        return await units.together(work)
+
+    assert await asyncio.gather(*(as_caller(n) for n in ("a", "b", "c"))) == ["a", "b", "c"]
+
+
+async def test_a_caller_gone_before_its_unit_began_has_nothing_stored(db: Database) -> None:
+    units = units_on(db, [])
+    ran: list[str] = []
+
+    def work(name: str) -> Callable[[UnitOfWork], Awaitable[None]]:
+        async def run(uow: UnitOfWork) -> None:
+            ran.append(name)
+
+        return run
+
+    kept = asyncio.ensure_future(units.together(work("kept")))
+    gone = asyncio.ensure_future(units.together(work("gone")))
+    gone.cancel()
+    await kept
+    assert ran == ["kept"]

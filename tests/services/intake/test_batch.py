@@ -192,6 +192,18 @@ async def test_a_batch_row_repeating_an_earlier_row_is_its_duplicate(signpost: S
     assert await outbox_count(signpost) == 1
 
 
+async def test_a_batch_row_changing_an_earlier_row_supersedes_it(signpost: Signpost) -> None:
+    key = await school_key(signpost)
+    row = school_rows(1)[0]
+    changed = copy.deepcopy(row)
+    changed["narrative"] = row.get("narrative", "") + " Seen again on Friday."
+    answer = await post_json(signpost, key, [row, changed])
+    assert answer.status_code == 200, answer.text
+    first, second = answer.json()["accepted"]
+    assert second["supersedes"] == first["referral_id"] and second["duplicate_of"] is None
+    assert await outbox_count(signpost) == 2
+
+
 def csv_with_booleans(immediate_risk: str, permanent: str) -> bytes:
     header = CSV_HEADER.rstrip("\n") + ",immediate_risk,school.exclusions.permanent\n"
     return (
