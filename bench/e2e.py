@@ -42,6 +42,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,9 @@ class Sink:
 
     def __init__(self) -> None:
         self.received: dict[str, float] = {}
+        # Per referral: seconds from routing's decision (the event's routed_at, wall
+        # clock) to the webhook's receipt here: notify's part of the journey.
+        self.after_routing: dict[str, float] = {}
         self.duplicates = 0
         self.bad_signatures = 0
         self.other = Counter[str]()
@@ -192,6 +196,8 @@ class Sink:
                         self.duplicates += 1
                     else:
                         self.received[rid] = now
+                        routed_at = datetime.fromisoformat(payload["data"]["routed_at"])
+                        self.after_routing[rid] = time.time() - routed_at.timestamp()
         except Exception as exc:  # never let the sink 500 on an odd body
             self.other[f"unreadable: {type(exc).__name__}"] += 1
         await send({"type": "http.response.start", "status": status, "headers": []})
@@ -460,7 +466,11 @@ async def drive(
                     f"warm-up: only {got}/{len(starts)} webhooks within {args.drain_timeout:.0f}s"
                 )
             lat = [sink.received[i] - s for i, s in starts.items()]
-            log(f"warm-up done: p50 {percentile(lat, 50) * 1000:.0f} ms")
+            notify = [sink.after_routing[i] for i in starts if i in sink.after_routing]
+            log(
+                f"warm-up done: p50 {percentile(lat, 50) * 1000:.0f} ms, of which routed to "
+                f"webhook (notify) p50 {percentile(notify, 50) * 1000:.0f} ms"
+            )
             check_alive()
 
         log("idle: 3 s without traffic")
