@@ -13,11 +13,15 @@ when each referral_id first arrives.
            reports/s = N / (first POST start -> last webhook received)
   phase B  latency: a fixed rate (100/s) for a fixed time (20 s), open loop;
            per report, scheduled POST start -> webhook receipt: p50, p99
+  phase E  embedded: `signpost run --no-demo` (the four services in one process on
+           SQLite and the in-process bus, the README's default), N reports posted by
+           the same workers: reports/s = N / (first POST start -> last webhook)
 Each service's RSS is sampled every 0.5 s (psutil); the peak is printed.
 
 Everything is stopped at the end (services, Kafka, PostgreSQL), whatever happens.
 Prints tables and, last, one JSON line of results.
-Targets: >= 300 reports/s; p99 <= 500 ms at 100/s; each service <= 150 MB RSS.
+Targets: >= 300 reports/s; p99 <= 500 ms at 100/s; each service <= 150 MB RSS;
+embedded >= 150 reports/s.
 
 With --profile DIR, py-spy samples each service process for the length of phase A
 (DIR/<service>.txt, py-spy's raw collapsed stacks) and the run ends by printing, per
@@ -79,6 +83,7 @@ ROUTED = "org.signpost.referral.routed.v1"
 TARGET_RPS = 300.0
 TARGET_P99_MS = 500.0
 TARGET_RSS_MB = 150.0
+TARGET_EMBEDDED_RPS = 150.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -107,6 +112,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--startup-timeout", type=float, default=120.0)
     p.add_argument("--skip-a", action="store_true", help="skip phase A")
     p.add_argument("--skip-b", action="store_true", help="skip phase B")
+    p.add_argument(
+        "--skip-embedded", action="store_true", help="skip phase E (the embedded process)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     p.add_argument(
         "--profile",
@@ -596,6 +604,134 @@ def stop_all(procs: list[Proc], timeout: float = 20) -> None:
         p.stop(timeout)
 
 
+async def drive_embedded(
+    args: argparse.Namespace, port: int, police_key: str, hub_key: str, proc: Proc
+) -> dict[str, Any]:
+    """Phase E: warm-up, then `--reports` reports through the one embedded process."""
+    sink = Sink()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        sink_url = await sink.start()
+        async with httpx.AsyncClient(timeout=15) as client:
+            r = await client.post(
+                f"{base}/v1/subscriptions",
+                json={"url": sink_url, "event_types": [ROUTED]},
+                headers={"Authorization": f"Bearer {hub_key}"},
+            )
+        if r.status_code != 201:
+            raise RuntimeError(f"embedded: subscription failed: {r.status_code} {r.text[:500]}")
+        sink.set_secret(r.json()["secret"])
+        url = f"{base}/v1/reports"
+        headers = {"Authorization": f"Bearer {police_key}", "Content-Type": "application/json"}
+        make = report_factory(f"EMB-{secrets.token_hex(3)}")
+        if args.warmup:
+            starts, res = await post_batch(url, headers, make, args.warmup, 8, 0, 60)
+            if res.ok == 0 or not await sink.wait_for(set(starts), args.drain_timeout):
+                raise RuntimeError(f"embedded warm-up failed: {fmt_errors(res.errors)}")
+        if not proc.alive():
+            raise RuntimeError(f"the embedded process died:\n{proc.tail()}")
+        log(f"phase E: {args.reports} reports, {args.concurrency} workers, embedded")
+        cpu = psutil.Process(proc.pid)
+        cpu0 = sum(cpu.cpu_times()[:2])
+        t_cap = time.monotonic() + args.phase_a_timeout
+        starts, res = await post_batch(
+            url, headers, make, args.reports, args.concurrency, args.warmup, args.phase_a_timeout
+        )
+        first = min(starts.values()) if starts else time.perf_counter()
+        complete = await sink.wait_for(set(starts), max(1.0, t_cap - time.monotonic()))
+        cpu1 = sum(cpu.cpu_times()[:2])
+        got_at = [sink.received[i] for i in starts if i in sink.received]
+        wall = (max(got_at) if got_at else time.perf_counter()) - first
+        lat = [sink.received[i] - s for i, s in starts.items() if i in sink.received]
+        out = {
+            "reports": args.reports,
+            "accepted": res.ok,
+            "post_errors": dict(res.errors),
+            "webhooks": len(got_at),
+            "missing": len(starts) - len(got_at),
+            "complete": complete,
+            "intake_accept_rps": round(res.ok / res.elapsed, 1) if res.elapsed else 0,
+            "seconds": round(wall, 2),
+            "e2e_rps": round(len(got_at) / wall, 1) if wall > 0 else 0,
+            "latency_p50_ms": round(percentile(lat, 50) * 1000, 1),
+            "latency_p99_ms": round(percentile(lat, 99) * 1000, 1),
+            "cpu_ms_per_report": round(1000 * (cpu1 - cpu0) / len(got_at), 2) if got_at else None,
+            "duplicates": sink.duplicates,
+            "bad_signatures": sink.bad_signatures,
+        }
+        log(
+            f"phase E: {out['webhooks']}/{out['accepted']} webhooks in {out['seconds']}s = "
+            f"{out['e2e_rps']}/s (intake accepted at {out['intake_accept_rps']}/s)"
+        )
+        return out
+    finally:
+        await sink.stop()
+
+
+def run_embedded(args: argparse.Namespace, root: Path) -> tuple[dict[str, Any], float]:
+    """Phase E in a folder of its own: its results and the process's peak RSS (MB)."""
+    data = root / "embedded"
+    data.mkdir()
+    env = base_env(
+        PSEUDONYM_SECRET=secrets.token_urlsafe(32),
+        WEBHOOK_ALLOW_PRIVATE="true",
+        WEBHOOK_ALLOW_HTTP="true",
+    )
+    police = create_key(
+        env=env,
+        cwd=root,
+        kind="police",
+        organisation="demo-police",
+        scopes="reports:write",
+        data_dir=data,
+    )
+    hub = create_key(
+        env=env,
+        cwd=root,
+        kind="hub",
+        organisation="demoshire-hub",
+        scopes="subscriptions:write",
+        data_dir=data,
+    )
+    port = free_port()
+    proc = Proc(
+        "embedded",
+        [
+            *signpost_cmd(),
+            "run",
+            "--no-demo",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
+        env,
+        root,
+    )
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        watched = psutil.Process(proc.pid)
+        while not stop.wait(0.5):
+            try:
+                peak[0] = max(peak[0], watched.memory_info().rss)
+            except psutil.Error:
+                return
+
+    sampler = threading.Thread(target=sample, name="rss-embedded", daemon=True)
+    try:
+        wait_ready([(proc, f"http://127.0.0.1:{port}/readyz")], args.startup_timeout)
+        sampler.start()
+        log(f"embedded Signpost ready on :{port}")
+        return asyncio.run(drive_embedded(args, port, police, hub, proc)), round(peak[0] / 2**20, 1)
+    finally:
+        stop.set()
+        stop_all([proc])
+
+
 def print_report(args: argparse.Namespace, res: dict[str, Any], rss: dict[str, float]) -> None:
     print()
     a, b = res.get("phase_a"), res.get("phase_b")
@@ -619,6 +755,17 @@ def print_report(args: argparse.Namespace, res: dict[str, Any], rss: dict[str, f
                 "PASS" if b["p99_ms"] <= TARGET_P99_MS and b["complete"] else "MISS",
             ]
         )
+    e = res.get("embedded")
+    if e:
+        rows.append(
+            [
+                "E embedded throughput",
+                f"{e['e2e_rps']} reports/s",
+                f">= {TARGET_EMBEDDED_RPS:g}/s",
+                "PASS" if e["e2e_rps"] >= TARGET_EMBEDDED_RPS and e["complete"] else "MISS",
+            ]
+        )
+        rows.append(["E peak RSS (one process)", f"{e.get('peak_rss_mb')} MB", "-", "-"])
     for name, mb in rss.items():
         rows.append(
             [
@@ -805,10 +952,20 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault("log_warnings", {})[name] = len(noisy)
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda f: f(), [kafka.stop, pg.stop]))
-        if args.keep:
-            log(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+
+    embedded_rss: float | None = None
+    if not args.skip_embedded and failure is None:
+        # Phase E, with Kafka and PostgreSQL stopped: the embedded process alone.
+        try:
+            results["embedded"], embedded_rss = run_embedded(args, root)
+            results["embedded"]["peak_rss_mb"] = embedded_rss
+        except Exception as exc:
+            failure = f"phase E: {type(exc).__name__}: {exc}"
+            log(f"FAILED: {failure}")
+    if args.keep:
+        log(f"kept {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
 
     rss = {n: round(v / 2**20, 1) for n, v in (sampler.peak if sampler else {}).items()}
     if results:
@@ -818,11 +975,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile is not None and profilers:
         print(f"Where the time goes in phase A (py-spy --gil at {args.profile_rate}/s)")
         print(_profile.report(args.profile, list(SERVICES), Path(__file__).resolve().parent.parent))
-    a, b = results.get("phase_a"), results.get("phase_b")
+    a, b, e = results.get("phase_a"), results.get("phase_b"), results.get("embedded")
     passed = (
         failure is None
         and (a is None or (a["complete"] and a["e2e_rps"] >= TARGET_RPS))
         and (b is None or (b["complete"] and b["p99_ms"] <= TARGET_P99_MS))
+        and (e is None or (e["complete"] and e["e2e_rps"] >= TARGET_EMBEDDED_RPS))
         and all(v <= TARGET_RSS_MB for v in rss.values())
     )
     print(
@@ -835,6 +993,7 @@ def main(argv: list[str] | None = None) -> int:
                     "reports_per_s": TARGET_RPS,
                     "p99_ms": TARGET_P99_MS,
                     "rss_mb": TARGET_RSS_MB,
+                    "embedded_reports_per_s": TARGET_EMBEDDED_RPS,
                 },
                 "failure": failure,
                 "pass": passed,
