@@ -253,10 +253,12 @@ class UnitsOfWork:
                 for waiting in group:
                     await self._alone(waiting)
         finally:
-            # Only when this task itself is cancelled (shutdown): nobody waits forever.
+            # Only when this task itself is cancelled (the loop shutting down): nobody
+            # waits forever. An outage to the caller (a 503 with Retry-After; a retry
+            # with the same Idempotency-Key is safe), since its unit may have committed.
             for waiting in (*group, *self._waiting):
                 if not waiting.done.done():
-                    waiting.done.set_exception(RuntimeError("the service is stopping"))
+                    waiting.done.set_exception(ConnectionError("the service is stopping"))
 
     async def _shared(self, group: list[_Waiting]) -> bool:
         """Run `group` in one unit; False (nothing kept) when anything in it failed."""
