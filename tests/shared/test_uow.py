@@ -205,6 +205,7 @@ async def test_a_caller_gone_before_its_unit_began_has_nothing_stored(db: Databa
 
     kept = asyncio.ensure_future(units.together(work("kept")))
     gone = asyncio.ensure_future(units.together(work("gone")))
+    await asyncio.sleep(0)  # both wait for the unit now, which has not begun
     gone.cancel()
     await kept
     assert ran == ["kept"]
