@@ -109,6 +109,7 @@ class Statements:
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
         self._commits: dict[str, int] = {}
+        self._bytes: dict[str, int] = {}
 
     async def _connect(self) -> Any:
         import asyncpg
@@ -121,6 +122,7 @@ class Statements:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             await conn.execute("SELECT pg_stat_statements_reset()")
             self._commits = await self._transactions(conn)
+            self._bytes = await self._sizes(conn)
         finally:
             await conn.close()
 
@@ -132,13 +134,22 @@ class Statements:
         )
         return {r["datname"]: int(r["n"]) for r in rows}
 
+    @staticmethod
+    async def _sizes(conn: Any) -> dict[str, int]:
+        rows = await conn.fetch(
+            "SELECT datname, pg_database_size(datname) AS n FROM pg_database WHERE datallowconn"
+        )
+        return {r["datname"]: int(r["n"]) for r in rows}
+
     async def since_reset(self, top: int = 8) -> dict[str, Any]:
-        """Per database: statements, transactions and the `top` statements by calls."""
+        """Per database: statements, transactions, bytes grown (tables and indexes,
+        WAL not counted) and the `top` statements by calls."""
         conn = await self._connect()
         try:
             # The snapshot of pg_stat_database is taken once per transaction: read
             # the counters outside one so they are current.
             commits = await self._transactions(conn)
+            sizes = await self._sizes(conn)
             rows = await conn.fetch(
                 "SELECT d.datname, s.calls, s.query FROM pg_stat_statements s "
                 "JOIN pg_database d ON d.oid = s.dbid ORDER BY s.calls DESC"
@@ -153,6 +164,7 @@ class Statements:
                 db["top"].append((int(r["calls"]), " ".join(str(r["query"]).split())[:110]))
         for name, db in out.items():
             db["transactions"] = commits.get(name, 0) - self._commits.get(name, 0)
+            db["bytes"] = sizes.get(name, 0) - self._bytes.get(name, 0)
         return out
 
 

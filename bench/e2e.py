@@ -838,13 +838,16 @@ def print_statements(a: dict[str, Any]) -> None:
                 name,
                 round(db["statements"] / webhooks, 2),
                 round(db["transactions"] / webhooks, 2),
+                round(db.get("bytes", 0) / webhooks / 1024, 1),
             ]
         )
     print(
         "PostgreSQL round trips in phase A, per report (pg_stat_statements: every "
-        "statement, BEGIN and COMMIT included; transactions from pg_stat_database)"
+        "statement, BEGIN and COMMIT included; transactions from pg_stat_database; "
+        "KB grown: pg_database_size, tables and indexes, outbox and inbox rows not yet "
+        "purged, WAL not counted)"
     )
-    print(table(["database", "statements/report", "transactions/report"], rows))
+    print(table(["database", "statements/report", "transactions/report", "KB grown/report"], rows))
     for name in SERVICES:
         db = counted.get(f"signpost_{name}")
         if db is None:
