@@ -5,6 +5,7 @@ pool pings only connections that sat idle, and a dropped connection is never a 5
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, text
@@ -82,6 +83,32 @@ async def test_an_idle_connection_the_server_dropped_is_replaced_before_use(
         assert second != first  # a new connection, and no error reached the caller
     finally:
         await db.dispose()
+
+
+async def test_an_idle_connection_that_still_answers_is_kept(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ping really runs (and answers) at checkout: it does not replace every idle
+    connection with a new one."""
+    db = Database(postgres_url)
+    pinged: list[bool] = []
+    dialect = db.engine.sync_engine.dialect
+    real = dialect.do_ping
+
+    def counted(conn: Any) -> bool:
+        pinged.append(True)
+        return bool(real(conn))
+
+    monkeypatch.setattr(dialect, "do_ping", counted)
+    try:
+        async with db.engine.connect() as conn:
+            first = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        monkeypatch.setattr("shared.db.PING_AFTER_IDLE_SECONDS", 0.0)
+        async with db.engine.connect() as conn:
+            second = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    finally:
+        await db.dispose()
+    assert pinged == [True] and second == first
 
 
 async def test_a_busy_connection_the_server_dropped_fails_once_as_an_outage(
