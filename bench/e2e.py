@@ -243,6 +243,44 @@ class Sink:
             except (TimeoutError, asyncio.CancelledError):
                 self.task.cancel()
 
+    async def subscribe(self, notify: str, hub_key: str) -> str:
+        """Start the sink and subscribe it, as the hub, to referral.routed through the
+        notify API at `notify`; the sink's URL."""
+        sink_url = await self.start()
+        async with httpx.AsyncClient(timeout=15) as client:
+            r = await client.post(
+                f"{notify}/v1/subscriptions",
+                json={"url": sink_url, "event_types": [ROUTED]},
+                headers={"Authorization": f"Bearer {hub_key}"},
+            )
+        if r.status_code != 201:
+            raise RuntimeError(f"subscription failed: {r.status_code} {r.text[:500]}")
+        self.set_secret(r.json()["secret"])
+        return sink_url
+
+    def throughput(
+        self, starts: dict[str, float], res: Any, *, reports: int, complete: bool, posted_at: float
+    ) -> dict[str, Any]:
+        """A closed-loop phase's figures: reports/s from the first POST's start to the
+        last webhook, and each report's POST-to-webhook latency."""
+        first = min(starts.values()) if starts else posted_at
+        got_at = [self.received[i] for i in starts if i in self.received]
+        wall = (max(got_at) if got_at else posted_at) - first
+        lat = [self.received[i] - s for i, s in starts.items() if i in self.received]
+        return {
+            "reports": reports,
+            "accepted": res.ok,
+            "post_errors": dict(res.errors),
+            "webhooks": len(got_at),
+            "missing": len(starts) - len(got_at),
+            "complete": complete,
+            "intake_accept_rps": round(res.ok / res.elapsed, 1) if res.elapsed else 0,
+            "seconds": round(wall, 2),
+            "e2e_rps": round(len(got_at) / wall, 1) if wall > 0 else 0,
+            "latency_p50_ms": round(percentile(lat, 50) * 1000, 1),
+            "latency_p99_ms": round(percentile(lat, 99) * 1000, 1),
+        }
+
     async def wait_for(self, ids: set[str], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
@@ -440,16 +478,7 @@ async def drive(
     sink = Sink()
     out: dict[str, Any] = {}
     try:
-        sink_url = await sink.start()
-        async with httpx.AsyncClient(timeout=15) as client:
-            r = await client.post(
-                f"http://127.0.0.1:{ports['notify']}/v1/subscriptions",
-                json={"url": sink_url, "event_types": [ROUTED]},
-                headers={"Authorization": f"Bearer {hub_key}"},
-            )
-        if r.status_code != 201:
-            raise RuntimeError(f"subscription failed: {r.status_code} {r.text[:500]}")
-        sink.set_secret(r.json()["secret"])
+        sink_url = await sink.subscribe(f"http://127.0.0.1:{ports['notify']}", hub_key)
         log(f"hub subscribed {sink_url}")
 
         url = f"http://127.0.0.1:{ports['intake']}/v1/reports"
@@ -511,7 +540,6 @@ async def drive(
                 )
                 next_index += args.reports
                 posted_at = time.perf_counter()
-                first = min(starts.values()) if starts else posted_at
                 remaining = max(1.0, t_cap - time.monotonic())
                 complete = await sink.wait_for(set(starts), remaining)
                 cpu1 = sampler.cpu()
@@ -519,30 +547,12 @@ async def drive(
                 if profilers:
                     await asyncio.to_thread(_profile.stop_all, profilers)
                     log(f"py-spy stopped; raw stacks in {args.profile}")
-            got_at = [sink.received[i] for i in starts if i in sink.received]
-            last = max(got_at) if got_at else posted_at
-            wall = last - first
-            lat = [sink.received[i] - s for i, s in starts.items() if i in sink.received]
-            out["phase_a"] = {
-                "reports": args.reports,
-                "accepted": res.ok,
-                "post_errors": dict(res.errors),
-                "webhooks": len(got_at),
-                "missing": len(starts) - len(got_at),
-                "complete": complete,
-                "intake_accept_rps": round(res.ok / res.elapsed, 1) if res.elapsed else 0,
-                "seconds": round(wall, 2),
-                "e2e_rps": round(len(got_at) / wall, 1) if wall > 0 else 0,
-                "latency_p50_ms": round(percentile(lat, 50) * 1000, 1),
-                "latency_p99_ms": round(percentile(lat, 99) * 1000, 1),
-                "cpu_cores": cpu_delta(cpu0, cpu1, wall),
-                "statements": await statements.since_reset(),
-            }
-            a = out["phase_a"]
-            log(
-                f"phase A: {a['webhooks']}/{a['accepted']} webhooks in {a['seconds']}s = "
-                f"{a['e2e_rps']}/s (intake accepted at {a['intake_accept_rps']}/s)"
+            a = out["phase_a"] = sink.throughput(
+                starts, res, reports=args.reports, complete=complete, posted_at=posted_at
             )
+            a["cpu_cores"] = cpu_delta(cpu0, cpu1, a["seconds"])
+            a["statements"] = await statements.since_reset()
+            log_throughput("phase A", a)
             if not complete:
                 log(f"phase A: {a['missing']} webhooks still missing; waiting before phase B")
                 await sink.wait_for(set(starts), args.drain_timeout)
@@ -604,6 +614,13 @@ def stop_all(procs: list[Proc], timeout: float = 20) -> None:
         p.stop(timeout)
 
 
+def log_throughput(phase: str, out: dict[str, Any]) -> None:
+    log(
+        f"{phase}: {out['webhooks']}/{out['accepted']} webhooks in {out['seconds']}s = "
+        f"{out['e2e_rps']}/s (intake accepted at {out['intake_accept_rps']}/s)"
+    )
+
+
 async def drive_embedded(
     args: argparse.Namespace, port: int, police_key: str, hub_key: str, proc: Proc
 ) -> dict[str, Any]:
@@ -611,16 +628,7 @@ async def drive_embedded(
     sink = Sink()
     base = f"http://127.0.0.1:{port}"
     try:
-        sink_url = await sink.start()
-        async with httpx.AsyncClient(timeout=15) as client:
-            r = await client.post(
-                f"{base}/v1/subscriptions",
-                json={"url": sink_url, "event_types": [ROUTED]},
-                headers={"Authorization": f"Bearer {hub_key}"},
-            )
-        if r.status_code != 201:
-            raise RuntimeError(f"embedded: subscription failed: {r.status_code} {r.text[:500]}")
-        sink.set_secret(r.json()["secret"])
+        await sink.subscribe(base, hub_key)
         url = f"{base}/v1/reports"
         headers = {"Authorization": f"Bearer {police_key}", "Content-Type": "application/json"}
         make = report_factory(f"EMB-{secrets.token_hex(3)}")
@@ -637,32 +645,16 @@ async def drive_embedded(
         starts, res = await post_batch(
             url, headers, make, args.reports, args.concurrency, args.warmup, args.phase_a_timeout
         )
-        first = min(starts.values()) if starts else time.perf_counter()
+        posted_at = time.perf_counter()
         complete = await sink.wait_for(set(starts), max(1.0, t_cap - time.monotonic()))
         cpu1 = sum(cpu.cpu_times()[:2])
-        got_at = [sink.received[i] for i in starts if i in sink.received]
-        wall = (max(got_at) if got_at else time.perf_counter()) - first
-        lat = [sink.received[i] - s for i, s in starts.items() if i in sink.received]
-        out = {
-            "reports": args.reports,
-            "accepted": res.ok,
-            "post_errors": dict(res.errors),
-            "webhooks": len(got_at),
-            "missing": len(starts) - len(got_at),
-            "complete": complete,
-            "intake_accept_rps": round(res.ok / res.elapsed, 1) if res.elapsed else 0,
-            "seconds": round(wall, 2),
-            "e2e_rps": round(len(got_at) / wall, 1) if wall > 0 else 0,
-            "latency_p50_ms": round(percentile(lat, 50) * 1000, 1),
-            "latency_p99_ms": round(percentile(lat, 99) * 1000, 1),
-            "cpu_ms_per_report": round(1000 * (cpu1 - cpu0) / len(got_at), 2) if got_at else None,
-            "duplicates": sink.duplicates,
-            "bad_signatures": sink.bad_signatures,
-        }
-        log(
-            f"phase E: {out['webhooks']}/{out['accepted']} webhooks in {out['seconds']}s = "
-            f"{out['e2e_rps']}/s (intake accepted at {out['intake_accept_rps']}/s)"
+        out = sink.throughput(
+            starts, res, reports=args.reports, complete=complete, posted_at=posted_at
         )
+        webhooks = out["webhooks"]
+        out["cpu_ms_per_report"] = round(1000 * (cpu1 - cpu0) / webhooks, 2) if webhooks else None
+        out["duplicates"], out["bad_signatures"] = sink.duplicates, sink.bad_signatures
+        log_throughput("phase E", out)
         return out
     finally:
         await sink.stop()

@@ -3,8 +3,6 @@ newer one in its next unit of work; each running service keeps its own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,16 +16,7 @@ from services.routing.service.directory import (
     remove_agency,
 )
 from shared.runtime import ServiceContext
-from tests.services.routing.conftest import PARTNERSHIP, replica
-
-
-@pytest.fixture
-async def ctx(tmp_path: Path) -> AsyncIterator[ServiceContext]:
-    context = await replica(f"sqlite:///{tmp_path / 'routing.db'}", tmp_path / "routing")
-    try:
-        yield context
-    finally:
-        await context.db.dispose()
+from tests.services.routing.conftest import PARTNERSHIP
 
 
 async def test_the_cache_reads_a_version_once_and_a_newer_one_in_the_next_unit(

@@ -4,16 +4,11 @@ an agency past its capacity."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from services.routing.models import RoutingDecision
 from services.routing.service.directory import DirectoryCache, change_agency, current_directory
 from services.routing.service.referrals import _count_move, record_routing
 from shared.runtime import ServiceContext
-from tests.services.routing.conftest import PARTNERSHIP, replica, triaged_event
+from tests.services.routing.conftest import PARTNERSHIP, triaged_event
 
 
 async def decision_in(ctx: ServiceContext, referral_id: str) -> RoutingDecision:
@@ -21,15 +16,6 @@ async def decision_in(ctx: ServiceContext, referral_id: str) -> RoutingDecision:
         row = await session.get(RoutingDecision, referral_id)
     assert row is not None
     return row
-
-
-@pytest.fixture
-async def ctx(tmp_path: Path) -> AsyncIterator[ServiceContext]:
-    context = await replica(f"sqlite:///{tmp_path / 'routing.db'}", tmp_path / "routing")
-    try:
-        yield context
-    finally:
-        await context.db.dispose()
 
 
 async def test_a_batch_counts_its_own_decisions_against_an_agencys_capacity(
