@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel
-from sqlalchemy import Insert, event, insert
+from sqlalchemy import Insert, Update, event, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -65,7 +65,8 @@ class UnitOfWork:
         self._events: list[tuple[CloudEvent, str | None]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._read: dict[str, Any] = {}
-        self._inserts: dict[Insert, list[dict[str, Any]]] = {}
+        self._inserts: dict[Insert | Update, list[dict[str, Any]]] = {}
+        self._held_keys: set[Hashable] = set()
 
     @property
     def session(self) -> AsyncSession:
@@ -107,22 +108,34 @@ class UnitOfWork:
         self._events.append((event, topic))
         return event
 
-    def insert(self, statement: Insert, row: dict[str, Any]) -> None:
-        """Insert `row` with `statement` when the unit completes, together with every
-        other row of the same statement: one round trip for all the rows a consumer's
-        batch or a group of requests (`UnitsOfWork.together`) adds to a table.
+    def insert(
+        self, statement: Insert | Update, row: dict[str, Any], *, keys: Iterable[Hashable] = ()
+    ) -> None:
+        """Run `statement` with `row` when the unit completes, together with every other
+        row of the same statement: one round trip for all the rows a consumer's batch or
+        a group of requests (`UnitsOfWork.together`) adds to a table. An UPDATE by key
+        (its parameters in `row`) is held the same way; rows run in the order given.
 
         Statements are written in the order of their first use, after the session's
-        rows and before the outbox. Nothing in the unit reads such a row before the
-        unit commits, so use it only for rows whose later reads in the same unit would
-        find them only in a conflict a constraint refuses at `complete()` (the whole
-        unit then rolls back, and a shared one runs each of its works alone)."""
+        rows and before the outbox. A held row is not in the database until then, so a
+        read in the same unit that must see it first writes what is held:
+        `write_inserts()` before it, or, cheaper, `write_inserts(touching=...)` with the
+        `keys` the row was held under (the referral, the child, the date of birth it
+        would be found by), which writes only when a row held under one of them waits.
+        Use it without keys only for rows whose later reads in the same unit would find
+        them only in a conflict a constraint refuses at `complete()` (the whole unit then
+        rolls back, and a shared one runs each of its works alone)."""
         self._inserts.setdefault(statement, []).append(row)
+        self._held_keys.update(keys)
 
-    async def write_inserts(self) -> bool:
+    async def write_inserts(self, *, touching: Iterable[Hashable] | None = None) -> bool:
         """Write the rows `insert` holds now, before a read that must see them; whether
-        there were any."""
+        there were any. With `touching`, only when a row was held under one of those
+        keys (else nothing is written, and False)."""
+        if touching is not None and self._held_keys.isdisjoint(touching):
+            return False
         inserts, self._inserts = self._inserts, {}
+        self._held_keys = set()
         for statement, rows in inserts.items():
             await self._conn.execute(statement, rows)
         return bool(inserts)

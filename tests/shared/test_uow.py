@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cloudevents.core.v1.event import CloudEvent
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Field, SQLModel, func, select
 
 from shared.clock import Clock
@@ -128,6 +129,37 @@ async def test_a_fact_read_once_is_read_once_per_unit_and_afresh_in_the_next(
     async with units.begin() as uow:
         assert await uow.read_once("notes", lambda: notes(uow)) == 1
     assert len(reads) == 2
+
+
+async def test_held_rows_are_written_for_a_read_that_touches_their_keys_and_in_order(
+    db: Database,
+) -> None:
+    """Rows held until the unit completes (one statement per table for a batch) are
+    written early only for a read that names one of the keys they were held under;
+    held UPDATEs run in the order they were held, so the last change wins."""
+    effects = table_of(UowEffect)
+    add = insert(effects)
+    rename = update(effects).where(effects.c.id == bindparam("b_id"))
+    units = units_on(db, [])
+
+    async def stored(uow: UnitOfWork) -> list[str]:
+        conn = await uow.connection()
+        return list((await conn.scalars(select(effects.c.note).order_by(effects.c.id))).all())
+
+    async with units.begin() as uow:
+        uow.insert(add, {"id": 1, "note": "first"}, keys=[("effect", 1)])
+        uow.insert(add, {"id": 2, "note": "second"}, keys=[("effect", 2)])
+        assert await uow.write_inserts(touching=[("effect", 3)]) is False
+        assert await stored(uow) == []
+        assert await uow.write_inserts(touching=[("effect", 2)]) is True
+        assert await stored(uow) == ["first", "second"]
+        uow.insert(rename, {"b_id": 1, "note": "renamed"}, keys=[("effect", 1)])
+        uow.insert(rename, {"b_id": 1, "note": "renamed again"}, keys=[("effect", 1)])
+        assert await stored(uow) == ["first", "second"]
+    async with units.begin() as uow:
+        assert await stored(uow) == ["renamed again", "second"]
+        # Nothing held: nothing to write, whatever the keys.
+        assert await uow.write_inserts(touching=[("effect", 1)]) is False
 
 
 async def test_works_arriving_together_share_one_unit_and_each_gets_its_answer(
