@@ -7,6 +7,14 @@ decision says are the service's. The consumer's statements (`referral.received` 
 hot path) are Core, built once: SQLAlchemy compiles each once and caches it (ORM
 selects and unit-of-work flushes cost several times more per referral). They run on
 the unit of work's connection, inside the consumer's transaction.
+
+The consumer's new rows (a subject, an identity, a decision) are held by the unit of
+work and written together when it completes (`UnitOfWork.insert`): one statement per
+table for a whole batch. Each is held under the keys a later read in the same batch
+finds it by (its subject; an identity's date of birth, pupil number and postcode),
+and each read here that could find one writes what is held under its keys first, so
+a child reported twice in one batch is matched, linked and counted exactly as if the
+two reports had come in two batches.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from services.triage.models import (
     TriageOverrideRequest,
 )
 from shared.db import table_of
+from shared.uow import UnitOfWork
 
 # A row of any shape (statements here select whole tables or a few columns).
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -88,50 +97,84 @@ _HISTORY = (
 )
 
 
+def _subject_key(key: str) -> tuple[str, str]:
+    """What a held subject waits under."""
+    return ("triage.subject", key)
+
+
+def _decided_key(subject_key: str) -> tuple[str, str]:
+    """What a held decision about a subject waits under."""
+    return ("triage.decided", subject_key)
+
+
+def _identity_keys(
+    *, dobs: Sequence[date], upn: str | None, postcode: str | None
+) -> list[tuple[str, object]]:
+    """What a held identity waits under, and what `identities_near` looks for."""
+    keys: list[tuple[str, object]] = [("triage.dob", dob) for dob in dobs]
+    if upn is not None:
+        keys.append(("triage.upn", upn))
+    if postcode is not None:
+        keys.append(("triage.postcode", postcode))
+    return keys
+
+
 async def identities_near(
-    conn: AsyncConnection, *, dobs: Sequence[date], upn: str | None, postcode: str | None
+    uow: UnitOfWork, *, dobs: Sequence[date], upn: str | None, postcode: str | None
 ) -> Sequence[AnyRow]:
     """Every identity born on one of `dobs`, or with the pupil number `upn`, or living at
     `postcode` (None matches nothing), in referral order: one read for matching and
-    household linking both."""
+    household linking both. Identities the unit holds are among them."""
+    await uow.write_inserts(touching=_identity_keys(dobs=dobs, upn=upn, postcode=postcode))
     params = {"dobs": list(dobs), "upn": upn, "postcode": postcode}
-    return (await conn.execute(_IDENTITIES_NEAR, params)).all()
+    return (await (await uow.connection()).execute(_IDENTITIES_NEAR, params)).all()
 
 
-async def subject(conn: AsyncConnection, key: str) -> AnyRow | None:
-    """The subject row with this key, if there is one."""
-    return (await conn.execute(_SUBJECT, {"subject_key": key})).first()
+async def subject(uow: UnitOfWork, key: str) -> AnyRow | None:
+    """The subject row with this key, if there is one (held by the unit, too)."""
+    await uow.write_inserts(touching=[_subject_key(key)])
+    return (await (await uow.connection()).execute(_SUBJECT, {"subject_key": key})).first()
 
 
-async def add_subject(conn: AsyncConnection, *, key: str, created_at: datetime) -> None:
-    """A new subject, in no household yet."""
-    await conn.execute(
-        _INSERT_SUBJECT, {"key": key, "household_key": None, "created_at": created_at}
+def add_subject(uow: UnitOfWork, *, key: str, created_at: datetime) -> None:
+    """A new subject, in no household yet, written when `uow` completes."""
+    uow.insert(
+        _INSERT_SUBJECT,
+        {"key": key, "household_key": None, "created_at": created_at},
+        keys=[_subject_key(key)],
     )
 
 
-async def add_identity(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    """How one report named its child (the columns of `SubjectIdentity`)."""
-    await conn.execute(_INSERT_IDENTITY, values)
+def add_identity(uow: UnitOfWork, values: dict[str, Any]) -> None:
+    """How one report named its child (the columns of `SubjectIdentity`), written when
+    `uow` completes."""
+    keys = _identity_keys(
+        dobs=[values["date_of_birth"]], upn=values["upn"], postcode=values["postcode"]
+    )
+    uow.insert(_INSERT_IDENTITY, values, keys=keys)
 
 
-async def set_household(conn: AsyncConnection, *, subject_key: str, household: str) -> None:
-    """Put one subject in `household`."""
-    await conn.execute(_SET_HOUSEHOLD, {"subject_key": subject_key, "household": household})
+async def set_household(uow: UnitOfWork, *, subject_key: str, household: str) -> None:
+    """Put one subject in `household` (a subject the unit holds is written first)."""
+    await uow.write_inserts(touching=[_subject_key(subject_key)])
+    await (await uow.connection()).execute(
+        _SET_HOUSEHOLD, {"subject_key": subject_key, "household": household}
+    )
 
 
-async def move_household(conn: AsyncConnection, *, old: str, household: str) -> None:
-    """Move every subject of household `old` into `household`."""
-    await conn.execute(_MOVE_HOUSEHOLD, {"old": old, "household": household})
+async def move_household(uow: UnitOfWork, *, old: str, household: str) -> None:
+    """Move every subject of household `old` into `household`. (A subject the unit holds
+    is in no household: `set_household` writes it before it joins one.)"""
+    await (await uow.connection()).execute(_MOVE_HOUSEHOLD, {"old": old, "household": household})
 
 
-async def household_members(conn: AsyncConnection, household: str) -> Sequence[str]:
-    """The keys of the subjects in `household`."""
-    return (await conn.scalars(_HOUSEHOLD_KEYS, {"household": household})).all()
+async def household_members(uow: UnitOfWork, household: str) -> Sequence[str]:
+    """The keys of the subjects in `household` (see `move_household`)."""
+    return (await (await uow.connection()).scalars(_HOUSEHOLD_KEYS, {"household": household})).all()
 
 
 async def history(
-    conn: AsyncConnection,
+    uow: UnitOfWork,
     *,
     keys: Sequence[str],
     since: datetime,
@@ -139,14 +182,15 @@ async def history(
     exclude: Sequence[str],
 ) -> Sequence[AnyRow]:
     """The decisions about the subjects `keys` reported between `since` and `until`, but
-    for the referrals in `exclude`, oldest first."""
+    for the referrals in `exclude`, oldest first; decisions the unit holds included."""
+    await uow.write_inserts(touching=[_decided_key(key) for key in keys])
     params = {"keys": list(keys), "since": since, "until": until, "exclude": list(exclude)}
-    return (await conn.execute(_HISTORY, params)).all()
+    return (await (await uow.connection()).execute(_HISTORY, params)).all()
 
 
-async def add_decision(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    """A decision (the columns of `TriageDecision`)."""
-    await conn.execute(_INSERT_DECISION, values)
+def add_decision(uow: UnitOfWork, values: dict[str, Any]) -> None:
+    """A decision (the columns of `TriageDecision`), written when `uow` completes."""
+    uow.insert(_INSERT_DECISION, values, keys=[_decided_key(values["subject_key"])])
 
 
 async def decision(

@@ -22,8 +22,6 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from services.triage import repository
 from services.triage.deadlines import decision_deadline
 from services.triage.matching import (
@@ -124,11 +122,10 @@ async def triage(
     household, gather their history, decide, and record the decision and its
     referral.triaged. Returns the decision as recorded (detached: the row is written)."""
     now = uow.now()
-    conn = await uow.connection()
     report = received.report
-    subject, possible = await _resolve_subject(conn, received=received, now=now)
+    subject, possible = await _resolve_subject(uow, received=received, now=now)
     history, uncounted = await _history_of(
-        conn,
+        uow,
         policy=policy,
         subject=subject,
         possible=[p.subject_key for p in possible],
@@ -187,7 +184,7 @@ async def triage(
         ],
         suspected_concerns=[{"code": s.code, "terms": list(s.terms)} for s in suspected],
     )
-    await repository.add_decision(conn, values)
+    repository.add_decision(uow, values)
     row = TriageDecision(**values)
     _record_triaged(uow, row, policy=policy, decision=decision, decide_by=decision.decide_by)
     return row
@@ -537,7 +534,7 @@ def fresh_subject_key(received: ReferralReceived) -> str:
 
 
 async def _resolve_subject(
-    conn: AsyncConnection, *, received: ReferralReceived, now: datetime
+    uow: UnitOfWork, *, received: ReferralReceived, now: datetime
 ) -> tuple[Subject, list[_Possible]]:
     """The subject this report is about (matched across sources as the same child, or
     new), linked to its household, and the children it is perhaps about (POSSIBLE:
@@ -551,7 +548,7 @@ async def _resolve_subject(
     if swapped is not None:
         dobs.append(swapped)
     near = await repository.identities_near(
-        conn, dobs=dobs, upn=identity.upn or None, postcode=identity.postcode or None
+        uow, dobs=dobs, upn=identity.upn or None, postcode=identity.postcode or None
     )
     superseded = set(received.supersedes)
     rows = [
@@ -560,7 +557,9 @@ async def _resolve_subject(
         if row.referral_id not in superseded
         and (row.date_of_birth in dobs or (identity.upn and row.upn == identity.upn))
     ]
-    verdicts = await children.verdicts_among(conn, [row.referral_id for row in rows])
+    verdicts = await children.verdicts_among(
+        await uow.connection(), [row.referral_id for row in rows]
+    )
     resolution = resolve(
         identity, [(row.subject_key, _identity_row(row)) for row in rows], verdicts
     )
@@ -578,10 +577,10 @@ async def _resolve_subject(
         if any(row.subject_key == key for row in rows):
             # Matching judged the child holding intake's key not (surely) this one.
             key = fresh_subject_key(received)
-    found = await repository.subject(conn, key)
+    found = await repository.subject(uow, key)
     if found is None:
         subject = Subject(key=key, household_key=None, created_at=now)
-        await repository.add_subject(conn, key=subject.key, created_at=now)
+        repository.add_subject(uow, key=subject.key, created_at=now)
     else:
         subject = Subject(
             key=found.key, household_key=found.household_key, created_at=found.created_at
@@ -597,8 +596,8 @@ async def _resolve_subject(
         for row in rows
     ):
         return subject, possible
-    await repository.add_identity(
-        conn,
+    repository.add_identity(
+        uow,
         {
             "referral_id": received.referral_id,
             "subject_key": subject.key,
@@ -618,13 +617,13 @@ async def _resolve_subject(
         },
     )
     subject.household_key = await _link_household(
-        conn, subject, HouseholdView(identity, members), near
+        uow, subject, HouseholdView(identity, members), near
     )
     return subject, possible
 
 
 async def _link_household(
-    conn: AsyncConnection, subject: Subject, view: HouseholdView, near: Sequence[AnyRow]
+    uow: UnitOfWork, subject: Subject, view: HouseholdView, near: Sequence[AnyRow]
 ) -> str | None:
     """Join the child to the household of any child living with them (same postcode and
     a person in common); two households found to be one are merged under one key.
@@ -648,7 +647,7 @@ async def _link_household(
     # key -> household key, as each stands in the database.
     households: dict[str, str | None] = {subject.key: subject.household_key}
     for key in sorted(linked):
-        other = await repository.subject(conn, key)
+        other = await repository.subject(uow, key)
         if other is not None:
             households[other.key] = other.household_key
     keys = {hh for hh in households.values() if hh}
@@ -658,10 +657,10 @@ async def _link_household(
         old = households[member]
         if old == household:
             continue
-        await repository.set_household(conn, subject_key=member, household=household)
+        await repository.set_household(uow, subject_key=member, household=household)
         households[member] = household
         if old is not None:
-            await repository.move_household(conn, old=old, household=household)
+            await repository.move_household(uow, old=old, household=household)
             for moved, was in households.items():
                 if was == old:
                     households[moved] = household
@@ -669,7 +668,7 @@ async def _link_household(
 
 
 async def _history_of(
-    conn: AsyncConnection,
+    uow: UnitOfWork,
     *,
     policy: ThresholdPolicy,
     subject: Subject,
@@ -686,12 +685,12 @@ async def _history_of(
     if subject.household_key:
         keys += [
             key
-            for key in await repository.household_members(conn, subject.household_key)
+            for key in await repository.household_members(uow, subject.household_key)
             if key != subject.key
         ]
     counted = set(keys)
     rows = await repository.history(
-        conn,
+        uow,
         keys=[*keys, *(key for key in possible if key not in counted)],
         since=reported_at - timedelta(days=days),
         until=reported_at,

@@ -10,23 +10,23 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import event, func, select
 
 from services.triage import repository
-from services.triage.models import TriageOverride
-from shared.db import Database
+from services.triage.models import SubjectIdentity, TriageDecision, TriageOverride
+from shared.clock import Clock
+from shared.db import Database, table_of
+from shared.uow import UnitOfWork, UnitsOfWork
 
 AT = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 UPN = "A123456789012"
 
 
 @asynccontextmanager
-async def connection(db: Database) -> AsyncIterator[AsyncConnection]:
-    """A transaction's connection, committed when the block ends."""
-    async with db.session() as session:
-        yield await session.connection()
-        await session.commit()
+async def unit(db: Database) -> AsyncIterator[UnitOfWork]:
+    """A unit of work, committed (with the rows it holds) when the block ends."""
+    async with UnitsOfWork(db, clock=Clock(AT), source="/signpost/triage/test").begin() as uow:
+        yield uow
 
 
 def identity(referral_id: str, born: date, postcode: str, upn: str | None = None) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def decision(referral_id: str, subject_key: str, reported_at: datetime) -> dict[
 async def test_one_read_finds_identities_by_birthday_pupil_number_or_postcode(
     db: Database,
 ) -> None:
-    async with connection(db) as conn:
+    async with unit(db) as uow:
         for values in [
             identity("ref_5", date(2012, 5, 5), "EX9 9ZZ"),  # nothing in common
             identity("ref_4", date(2011, 1, 1), "EX4 6PX"),  # the postcode
@@ -86,29 +86,29 @@ async def test_one_read_finds_identities_by_birthday_pupil_number_or_postcode(
             identity("ref_2", date(2015, 3, 2), "EX1 1AA"),  # the transposed birthday
             identity("ref_1", date(2015, 2, 3), "EX4 6PX"),  # the birthday
         ]:
-            await repository.add_identity(conn, values)
+            repository.add_identity(uow, values)
     dobs = [date(2015, 2, 3), date(2015, 3, 2)]
-    async with connection(db) as conn:
-        near = await repository.identities_near(conn, dobs=dobs, upn=UPN, postcode="EX4 6PX")
-        by_birthday = await repository.identities_near(conn, dobs=dobs, upn=None, postcode=None)
+    async with unit(db) as uow:
+        near = await repository.identities_near(uow, dobs=dobs, upn=UPN, postcode="EX4 6PX")
+        by_birthday = await repository.identities_near(uow, dobs=dobs, upn=None, postcode=None)
     assert [row.referral_id for row in near] == ["ref_1", "ref_2", "ref_3", "ref_4"]
     # No pupil number or postcode matches nothing, not every identity without one.
     assert [row.referral_id for row in by_birthday] == ["ref_1", "ref_2"]
 
 
 async def test_a_household_moves_whole_into_another(db: Database) -> None:
-    async with connection(db) as conn:
+    async with unit(db) as uow:
         for key in ("sub_a", "sub_b", "sub_c"):
-            await repository.add_subject(conn, key=key, created_at=AT)
-        await repository.set_household(conn, subject_key="sub_a", household="hh_a")
-        await repository.set_household(conn, subject_key="sub_b", household="hh_b")
-        await repository.set_household(conn, subject_key="sub_c", household="hh_b")
-        await repository.move_household(conn, old="hh_b", household="hh_a")
-    async with connection(db) as conn:
-        members = await repository.household_members(conn, "hh_a")
-        moved = await repository.subject(conn, "sub_c")
-        assert await repository.subject(conn, "sub_nope") is None
-        assert await repository.household_members(conn, "hh_b") == []
+            repository.add_subject(uow, key=key, created_at=AT)
+        await repository.set_household(uow, subject_key="sub_a", household="hh_a")
+        await repository.set_household(uow, subject_key="sub_b", household="hh_b")
+        await repository.set_household(uow, subject_key="sub_c", household="hh_b")
+        await repository.move_household(uow, old="hh_b", household="hh_a")
+    async with unit(db) as uow:
+        members = await repository.household_members(uow, "hh_a")
+        moved = await repository.subject(uow, "sub_c")
+        assert await repository.subject(uow, "sub_nope") is None
+        assert await repository.household_members(uow, "hh_b") == []
     assert sorted(members) == ["sub_a", "sub_b", "sub_c"]
     assert moved is not None and moved.household_key == "hh_a"
 
@@ -116,7 +116,7 @@ async def test_a_household_moves_whole_into_another(db: Database) -> None:
 async def test_history_is_the_subjects_decisions_within_the_window_oldest_first(
     db: Database,
 ) -> None:
-    async with connection(db) as conn:
+    async with unit(db) as uow:
         for values in [
             decision("ref_late", "sub_a", AT + timedelta(days=1)),  # after the report
             decision("ref_b", "sub_b", AT - timedelta(days=2)),
@@ -126,10 +126,10 @@ async def test_history_is_the_subjects_decisions_within_the_window_oldest_first(
             decision("ref_other", "sub_z", AT - timedelta(days=1)),  # another child
             decision("ref_now", "sub_a", AT),  # the report itself
         ]:
-            await repository.add_decision(conn, values)
-    async with connection(db) as conn:
+            repository.add_decision(uow, values)
+    async with unit(db) as uow:
         rows = await repository.history(
-            conn,
+            uow,
             keys=["sub_a", "sub_b"],
             since=AT - timedelta(days=30),
             until=AT,
@@ -141,8 +141,8 @@ async def test_history_is_the_subjects_decisions_within_the_window_oldest_first(
 async def test_a_decision_is_read_with_its_overrides_in_the_order_they_were_made(
     db: Database,
 ) -> None:
-    async with connection(db) as conn:
-        await repository.add_decision(conn, decision("ref_1", "sub_a", AT))
+    async with unit(db) as uow:
+        repository.add_decision(uow, decision("ref_1", "sub_a", AT))
     async with db.session() as session:
         for revision in (2, 1):
             session.add(
@@ -190,11 +190,11 @@ async def test_the_overrides_of_the_referrals_received_in_a_period_are_read_in_o
     db: Database,
 ) -> None:
     start, end = AT, AT + timedelta(days=30)
-    async with connection(db) as conn:
-        await repository.add_decision(conn, decision("ref_in", "sub_a", AT))
-        await repository.add_decision(conn, decision("ref_last", "sub_b", end - timedelta(1)))
-        await repository.add_decision(conn, decision("ref_before", "sub_c", AT - timedelta(1)))
-        await repository.add_decision(conn, decision("ref_after", "sub_d", end))
+    async with unit(db) as uow:
+        repository.add_decision(uow, decision("ref_in", "sub_a", AT))
+        repository.add_decision(uow, decision("ref_last", "sub_b", end - timedelta(1)))
+        repository.add_decision(uow, decision("ref_before", "sub_c", AT - timedelta(1)))
+        repository.add_decision(uow, decision("ref_after", "sub_d", end))
     async with db.session() as session:
         for referral_id in ("ref_in", "ref_last", "ref_before", "ref_after"):
             for revision in (2, 1):
@@ -222,3 +222,50 @@ async def test_the_overrides_of_the_referrals_received_in_a_period_are_read_in_o
     ]
     assert [o.reason_code for o in made] == ["new_information", None] * 2
     assert len([s for s in statements if "triage_override" in s]) == 1
+
+
+async def test_rows_held_by_a_unit_are_written_for_the_reads_that_would_find_them(
+    db: Database,
+) -> None:
+    """A consumer's batch holds its new subjects, identities and decisions until it
+    completes; a read that could find one (the same birthday, pupil number or postcode;
+    the same subject) writes them first, so a child reported twice in one batch is
+    matched and counted as across two batches. Other reads write nothing."""
+
+    async def stored(uow: UnitOfWork, model: Any) -> int:
+        conn = await uow.connection()
+        return int(await conn.scalar(select(func.count()).select_from(table_of(model))) or 0)
+
+    born = date(2015, 2, 3)
+    async with unit(db) as uow:
+        repository.add_subject(uow, key="sub_a", created_at=AT)
+        repository.add_identity(uow, identity("ref_1", born, "EX4 6PX") | {"subject_key": "sub_a"})
+        repository.add_decision(uow, decision("ref_1", "sub_a", AT - timedelta(days=1)))
+        # Reads that cannot find them leave them held.
+        assert (
+            await repository.identities_near(
+                uow, dobs=[date(2011, 1, 1)], upn=UPN, postcode="EX9 9ZZ"
+            )
+            == []
+        )
+        assert await repository.subject(uow, "sub_other") is None
+        assert await stored(uow, SubjectIdentity) == 0
+        assert await stored(uow, TriageDecision) == 0
+        # The same birthday finds the held identity; the subject is written with it.
+        near = await repository.identities_near(uow, dobs=[born], upn=None, postcode=None)
+        assert [row.referral_id for row in near] == ["ref_1"]
+        found = await repository.subject(uow, "sub_a")
+        assert found is not None and found.household_key is None
+        repository.add_decision(uow, decision("ref_2", "sub_a", AT - timedelta(hours=1)))
+        assert await stored(uow, TriageDecision) == 1
+        # The child's history holds the decision held a moment ago.
+        rows = await repository.history(
+            uow, keys=["sub_a"], since=AT - timedelta(days=30), until=AT, exclude=[]
+        )
+        assert [row.referral_id for row in rows] == ["ref_1", "ref_2"]
+        repository.add_subject(uow, key="sub_b", created_at=AT)
+        await repository.set_household(uow, subject_key="sub_b", household="hh_b")
+        assert await repository.household_members(uow, "hh_b") == ["sub_b"]
+    async with unit(db) as uow:
+        assert await stored(uow, TriageDecision) == 2
+        assert await repository.household_members(uow, "hh_b") == ["sub_b"]

@@ -165,24 +165,42 @@ async def test_a_decision_and_its_event_roll_back_together(db: Database) -> None
     assert await count(db, OutboxMessage) == 0
 
 
-async def test_a_report_about_a_new_child_costs_six_statements(db: Database) -> None:
+async def test_a_sibling_s_report_earlier_in_the_same_batch_is_part_of_the_history(
+    db: Database,
+) -> None:
+    # The consumer holds each decision until the batch commits: the sibling's, held a
+    # report earlier, is still counted (the household read writes it first).
+    _, (row, _) = await triage_together(
+        db, report(1, "a", MOTHER, concern="household_substance_misuse"), report(2, "b", MOTHER)
+    )
+    assert row.household_key == "hh_a"
+    from_sibling = [f for f in row.factors if f["source"].startswith("household: reported")]
+    assert [f["code"] for f in from_sibling] == ["household_substance_misuse"]
+
+
+async def test_a_report_about_a_new_child_costs_three_reads_and_a_write_per_table(
+    db: Database,
+) -> None:
     # The hot path (bench/e2e.py): one identity read serves matching and household
-    # linking, then the subject, its identity, the history and the decision; the
-    # outbox row is the unit's. Nothing is read twice or flushed through the ORM.
+    # linking, then the subject and the history; the subject, its identity, the
+    # decision and the outbox row are written when the unit completes, one statement
+    # per table for a whole batch. Nothing is read twice or flushed through the ORM.
     statements: list[str] = []
 
     def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
         statements.append(statement.split()[0].upper())
 
     sync_engine = db.engine.sync_engine
-    async with units(db, DECIDED).begin() as uow:
-        await uow.connection()  # the transaction begins before counting
-        event.listen(sync_engine, "before_cursor_execute", executed)
-        try:
+    try:
+        async with units(db, DECIDED).begin() as uow:
+            await uow.connection()  # the transaction begins before counting
+            event.listen(sync_engine, "before_cursor_execute", executed)
             await triage(uow=uow, policy=DEMOSHIRE, received=report(1, "a", MOTHER))
-        finally:
-            event.remove(sync_engine, "before_cursor_execute", executed)
-    assert statements == ["SELECT", "SELECT", "INSERT", "INSERT", "SELECT", "INSERT"]
+            assert statements == ["SELECT", "SELECT", "SELECT"]
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", executed)
+    assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
+    assert await count(db, TriageDecision) == 1
 
 
 async def decided(db: Database) -> str:
