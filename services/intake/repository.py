@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, insert, select, tuple_
+from sqlalchemy import Row, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import defer, load_only
 from sqlmodel import col
@@ -43,6 +43,20 @@ _SELECT_VERSIONS = select(_VERSIONS).where(
     _VERSIONS.c.source_reference == bindparam("reference"),
 )
 _SELECT_STATUS = select(_REPORTS.c.status).where(_REPORTS.c.referral_id == bindparam("referral_id"))
+# Where a report stands, as the journey consumer reads and changes it (never the payload).
+_JOURNEY_COLUMNS = (
+    "status",
+    "level",
+    "priority",
+    "destination_kind",
+    "destination_name",
+    "destination_organisation",
+    "destination_routed_at",
+)
+_SELECT_STANDING = select(*(_REPORTS.c[name] for name in _JOURNEY_COLUMNS)).where(
+    _REPORTS.c.referral_id == bindparam("referral_id")
+)
+_UPDATE_STANDING = update(_REPORTS).where(_REPORTS.c.referral_id == bindparam("b_referral_id"))
 _SELECT_ANSWER = select(
     _ANSWERS.c.request_sha256, _ANSWERS.c.status_code, _ANSWERS.c.response
 ).where(_ANSWERS.c.client_id == bindparam("client_id"), _ANSWERS.c.key == bindparam("key"))
@@ -62,6 +76,29 @@ async def status_of(conn: AsyncConnection, referral_id: str) -> str | None:
     """A report's status, or None when it is not stored."""
     status = await conn.scalar(_SELECT_STATUS, {"referral_id": referral_id})
     return None if status is None else str(status)
+
+
+async def standing(uow: UnitOfWork, referral_id: str) -> dict[str, Any] | None:
+    """Where a stored report stands (`_JOURNEY_COLUMNS`: status, level, destination),
+    with the changes `uow` holds for it; None when it is not stored."""
+    await uow.write_inserts(touching=[("intake.report", referral_id)])
+    conn = await uow.connection()
+    row = (await conn.execute(_SELECT_STANDING, {"referral_id": referral_id})).first()
+    return None if row is None else dict(row._mapping)
+
+
+def change_standing(
+    uow: UnitOfWork, referral_id: str, standing: dict[str, Any], *, at: datetime
+) -> None:
+    """Write `standing` (every one of `_JOURNEY_COLUMNS`) to the report, updated `at`,
+    when `uow` completes: one statement for all the reports a consumer's batch moves
+    (`standing` reads it back in the same unit)."""
+    row = {name: standing[name] for name in _JOURNEY_COLUMNS}
+    uow.insert(
+        _UPDATE_STANDING,
+        {"b_referral_id": referral_id, **row, "updated_at": at},
+        keys=[("intake.report", referral_id)],
+    )
 
 
 def add_report(uow: UnitOfWork, row: dict[str, Any]) -> None:

@@ -539,37 +539,40 @@ async def follow_journey(
     """Add what happened to a referral (triaged, routed, an agency's decision) to its
     journey, phrased for the referrer; a referral intake does not hold is ignored (it
     came through another intake deployment)."""
-    session = uow.session
-    report = await repository.report_without_payload(session, referral_id)
+    report = await repository.standing(uow, referral_id)
     if report is None:
         return
     # The journey is ordered by when each step happened, not by when intake heard of
     # it: triaged and routed arrive on different topics, in either order.
     when = at or uow.now()
     if isinstance(news, ReferralTriaged):
-        report.level, report.priority = news.level, news.priority
+        report["level"], report["priority"] = news.level, news.priority
         status = "triaged"
-        report.status = advanced(report.status, status)
+        report["status"] = advanced(report["status"], status)
         summary = triaged_summary(
             news.level, news.priority, suspected=news.suspected_codes if news.needs_review else ()
         )
     elif isinstance(news, ReferralRouted):
-        since = report.destination_routed_at
+        since = report["destination_routed_at"]
         if is_latest_routing(as_utc(since) if since else None, news.routed_at):
             # The latest destination, and the one who may read the report.
             destination = news.destination
-            report.destination_kind, report.destination_name = destination.kind, destination.name
             universal = destination.kind == "universal"
-            report.destination_organisation = None if universal else destination.organisation
-            report.destination_routed_at = news.routed_at
+            report.update(
+                destination_kind=destination.kind,
+                destination_name=destination.name,
+                destination_organisation=None if universal else destination.organisation,
+                destination_routed_at=news.routed_at,
+            )
         status = "routed"
-        report.status = advanced(report.status, status)
+        report["status"] = advanced(report["status"], status)
         summary = routed_summary(
             news.destination.kind,
             news.destination.name,
             review=ReasonCode.NEEDS_REVIEW in news.reason_codes,
         )
     elif isinstance(news, ReferralPathway):
+        session = uow.session
         if await session.get(ReportPathway, (referral_id, news.pathway)) is not None:
             return  # told already (the same pathway is told once)
         session.add(
@@ -585,16 +588,15 @@ async def follow_journey(
         status = PATHWAY_STEP  # beside the referral's own route: its status stays
         summary = pathway_summary(news.pathway, news.destination.kind, news.destination.name)
     else:
-        status = report.status = news.status
+        status = report["status"] = news.status
         # The status event names its own destination: the routed event that named the
         # latest one travels on another topic and may not have arrived yet.
-        name = news.destination.name if news.destination else report.destination_name
+        name = news.destination.name if news.destination else report["destination_name"]
         summary = status_summary(news.status, name, news.reason_code)
-    report.updated_at = when
-    session.add(report)
+    repository.change_standing(uow, referral_id, report, at=when)
     repository.add_step(
         uow,
-        referral_id=report.referral_id,
+        referral_id=referral_id,
         status=status,
         at=when,
         summary=summary,

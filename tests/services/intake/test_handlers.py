@@ -127,6 +127,35 @@ async def test_a_triage_decision_becomes_a_step_with_its_level(replica: ServiceC
     assert steps[-1] == ("triaged", "Assessed at level 3 (amber).")
 
 
+async def test_a_batch_s_events_about_one_report_each_build_on_the_one_before(
+    replica: ServiceContext,
+) -> None:
+    # The consumer handles a batch in one unit, which holds each report's new standing
+    # until it completes: the next event about the same report reads it back.
+    referral_id = await stored(replica)
+    newer = routed(referral_id, "demoshire-families", "Supporting Families", START)
+    older = routed(referral_id, "safe-homes", "Safe Homes", START - timedelta(minutes=5))
+    async with replica.units.begin() as uow:
+        for kind, data in [
+            (EventType.REFERRAL_TRIAGED, triaged(referral_id)),
+            (EventType.REFERRAL_ROUTED, newer),
+            (EventType.REFERRAL_ROUTED, older),
+        ]:
+            event = new_event(
+                type=kind,
+                source="/signpost/test",
+                subject=referral_id,
+                partitionkey="sub_test",
+                data=data,
+                time=replica.clock.now(),
+            )
+            await follow_journey(uow, event)
+    report, steps = await journey_of(replica, referral_id)
+    assert (report.status, report.level, report.priority) == ("routed", 3, "amber")
+    assert report.destination_name == "Supporting Families"
+    assert [status for status, _ in steps] == ["received", "triaged", "routed", "routed"]
+
+
 async def test_a_routing_that_arrives_late_does_not_take_the_report_back(
     replica: ServiceContext,
 ) -> None:
