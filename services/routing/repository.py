@@ -5,7 +5,10 @@ when is the service's.
 Routing a referral is the consumer's hot path, where ORM selects and flushes cost
 several times more: its statements are built once (SQLAlchemy compiles each once and
 caches it) and run on the session's connection, inside its transaction, without
-flushing the session.
+flushing the session. A newly routed referral's rows are not even written one by one:
+`hold_new_decision`, `hold_step`, `hold_pathway` and `hold_deadline` hold them in the
+unit of work, under the referral's key (`held_for`), and the unit writes a whole
+batch's rows with one statement per table when it completes.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from services.routing.models import (
 )
 from shared.db import table_of
 from shared.pagination import PageRequest, newest_first
+from shared.uow import UnitOfWork
 
 _DECISIONS = table_of(RoutingDecision)
 _INSERT_DECISION = insert(_DECISIONS)
@@ -53,6 +57,13 @@ _OPEN_REFERRALS = (
 _LATEST_SEQ = core_select(func.max(table_of(DirectoryVersion).c.seq))
 
 # ---------------------------------------------------------------- routing records
+
+
+def held_for(referral_id: str) -> tuple[str, str]:
+    """The key a referral's rows are held under in a unit of work (`hold_new_decision`
+    and the like): a read in the same unit that must see them writes them first with
+    `uow.write_inserts(touching=[held_for(referral_id)])`."""
+    return ("routing.referral", referral_id)
 
 
 async def hold_decision(session: AsyncSession, referral_id: str) -> bool:
@@ -113,11 +124,19 @@ async def decisions(
     return list((await session.exec(query)).all())
 
 
+def _decision_row(row: RoutingDecision) -> dict[str, Any]:
+    return {c.name: getattr(row, c.name) for c in _DECISIONS.c}
+
+
 async def insert_decision(session: AsyncSession, row: RoutingDecision) -> None:
     """Write a new routing record directly (it is not added to the session)."""
-    await (await session.connection()).execute(
-        _INSERT_DECISION, {c.name: getattr(row, c.name) for c in _DECISIONS.c}
-    )
+    await (await session.connection()).execute(_INSERT_DECISION, _decision_row(row))
+
+
+def hold_new_decision(uow: UnitOfWork, row: RoutingDecision) -> None:
+    """Write a new routing record, as it stands now, when `uow` completes (or earlier,
+    at a `write_inserts` touching its referral); it is not added to the session."""
+    uow.insert(_INSERT_DECISION, _decision_row(row), keys=[held_for(row.referral_id)])
 
 
 async def update_decision(session: AsyncSession, row: RoutingDecision) -> None:
@@ -133,6 +152,31 @@ async def open_referrals(session: AsyncSession, *, statuses: Sequence[str]) -> d
     return {str(agency_id): int(count) for agency_id, count in rows}
 
 
+def _step_row(
+    row: RoutingDecision,
+    *,
+    at: datetime,
+    by: str,
+    summary: str,
+    reason_code: str | None,
+    rationale: str | None,
+    told: tuple[str, str] | None,
+) -> dict[str, Any]:
+    kind, destination_id = told or (row.destination_kind, row.destination_id)
+    return {
+        "referral_id": row.referral_id,
+        "at": at,
+        "status": row.status,
+        "destination_kind": kind,
+        "destination_id": destination_id,
+        "reason_code": reason_code,
+        "by": by,
+        "summary": summary,
+        "rationale": rationale,
+        "directory_version": row.directory_version,
+    }
+
+
 async def insert_step(
     session: AsyncSession,
     row: RoutingDecision,
@@ -146,21 +190,45 @@ async def insert_step(
 ) -> None:
     """Write a step of the referral's history: where `row` stands now, and why; for a
     statutory pathway told, `told` is its destination's (kind, id)."""
-    kind, destination_id = told or (row.destination_kind, row.destination_id)
     await (await session.connection()).execute(
         _INSERT_STEP,
-        {
-            "referral_id": row.referral_id,
-            "at": at,
-            "status": row.status,
-            "destination_kind": kind,
-            "destination_id": destination_id,
-            "reason_code": reason_code,
-            "by": by,
-            "summary": summary,
-            "rationale": rationale,
-            "directory_version": row.directory_version,
-        },
+        _step_row(
+            row,
+            at=at,
+            by=by,
+            summary=summary,
+            reason_code=reason_code,
+            rationale=rationale,
+            told=told,
+        ),
+    )
+
+
+def hold_step(
+    uow: UnitOfWork,
+    row: RoutingDecision,
+    *,
+    at: datetime,
+    by: str,
+    summary: str,
+    reason_code: str | None,
+    rationale: str | None,
+    told: tuple[str, str] | None = None,
+) -> None:
+    """`insert_step` when `uow` completes (or earlier, at a `write_inserts` touching the
+    referral): the step says where `row` stands now, whatever it becomes after."""
+    uow.insert(
+        _INSERT_STEP,
+        _step_row(
+            row,
+            at=at,
+            by=by,
+            summary=summary,
+            reason_code=reason_code,
+            rationale=rationale,
+            told=told,
+        ),
+        keys=[held_for(row.referral_id)],
     )
 
 
@@ -193,15 +261,36 @@ async def pathways_of(session: AsyncSession, referral_id: str) -> list[RoutingPa
     )
 
 
+def _pathway_row(row: RoutingPathway) -> dict[str, Any]:
+    return {c.name: getattr(row, c.name) for c in _PATHWAYS.c if c.name != "id"}
+
+
 async def insert_pathway(session: AsyncSession, row: RoutingPathway) -> None:
     """Write that a referral was told to a pathway (once per referral and pathway: a
     second is refused by the database)."""
-    await (await session.connection()).execute(
-        _INSERT_PATHWAY, {c.name: getattr(row, c.name) for c in _PATHWAYS.c if c.name != "id"}
-    )
+    await (await session.connection()).execute(_INSERT_PATHWAY, _pathway_row(row))
+
+
+def hold_pathway(uow: UnitOfWork, row: RoutingPathway) -> None:
+    """`insert_pathway` when `uow` completes (or earlier, at a `write_inserts` touching
+    the referral); a second for the same referral and pathway is refused then."""
+    uow.insert(_INSERT_PATHWAY, _pathway_row(row), keys=[held_for(row.referral_id)])
 
 
 # ---------------------------------------------------------------- response deadlines
+
+
+def _deadline_row(
+    *, referral_id: str, destination_id: str, due_at: datetime, at: datetime
+) -> dict[str, Any]:
+    return {
+        "referral_id": referral_id,
+        "destination_id": destination_id,
+        "due_at": due_at,
+        "state": "pending",
+        "created_at": at,
+        "closed_at": None,
+    }
 
 
 async def insert_deadline(
@@ -210,14 +299,19 @@ async def insert_deadline(
     """Start a pending response deadline."""
     await (await session.connection()).execute(
         _INSERT_DEADLINE,
-        {
-            "referral_id": referral_id,
-            "destination_id": destination_id,
-            "due_at": due_at,
-            "state": "pending",
-            "created_at": at,
-            "closed_at": None,
-        },
+        _deadline_row(referral_id=referral_id, destination_id=destination_id, due_at=due_at, at=at),
+    )
+
+
+def hold_deadline(
+    uow: UnitOfWork, *, referral_id: str, destination_id: str, due_at: datetime, at: datetime
+) -> None:
+    """`insert_deadline` when `uow` completes (or earlier, at a `write_inserts` touching
+    the referral)."""
+    uow.insert(
+        _INSERT_DEADLINE,
+        _deadline_row(referral_id=referral_id, destination_id=destination_id, due_at=due_at, at=at),
+        keys=[held_for(referral_id)],
     )
 
 

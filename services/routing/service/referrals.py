@@ -142,18 +142,30 @@ async def _save(
     rationale: str | None = None,
     new: bool = False,
 ) -> None:
-    """Write the routing record as it stands now (a `new` one directly), and the step
-    that brought it here, in words, stamped when the record changed."""
+    """Write the routing record as it stands now, and the step that brought it here, in
+    words, stamped when the record changed. A `new` record (`record_routing`) and its
+    step are held in the unit until it completes, a batch's all together: `row` must
+    not change after."""
+    at = row.updated_at or row.routed_at
     if new:
-        await repository.insert_decision(uow.session, row)
-    else:
-        # Written now, as a new record is: the next referral in this transaction counts
-        # open referrals with a statement that does not flush the session.
-        await repository.update_decision(uow.session, row)
+        repository.hold_new_decision(uow, row)
+        repository.hold_step(
+            uow,
+            row,
+            at=at,
+            by=by,
+            summary=summary,
+            reason_code=reason_code,
+            rationale=rationale,
+        )
+        return
+    # Written now: a later statement in this transaction that does not flush the
+    # session (the repository's Core reads) sees it.
+    await repository.update_decision(uow.session, row)
     await repository.insert_step(
         uow.session,
         row,
-        at=row.updated_at or row.routed_at,
+        at=at,
         by=by,
         summary=summary,
         reason_code=reason_code,
@@ -174,7 +186,8 @@ async def _address(
 ) -> None:
     """Point the referral at `agency` (None: universal services) as a new request; an
     agency (not the hub or the MASH, who are the escalation) gets a response clock.
-    A `new` record has no clock running yet, so none is stopped."""
+    A `new` record has no clock running yet, so none is stopped; its clock is held in
+    the unit with the record (see `_save`)."""
     if not new:
         # The agency answered (or the referral moved on): its clock stops.
         await repository.resolve_deadlines(uow.session, row.referral_id, at=at)
@@ -194,7 +207,11 @@ async def _address(
     row.destination_name = agency.name
     row.status = "requested"
     row.respond_by = at + timedelta(hours=agency.response_hours)
-    if agency.kind == "agency":
+    if agency.kind == "agency" and new:
+        repository.hold_deadline(
+            uow, referral_id=row.referral_id, destination_id=agency.id, due_at=row.respond_by, at=at
+        )
+    elif agency.kind == "agency":
         await repository.insert_deadline(
             uow.session,
             referral_id=row.referral_id,
@@ -286,13 +303,27 @@ async def record_routing(
     *, uow: UnitOfWork, directories: DirectoryCache, triaged: ReferralTriaged
 ) -> bool:
     """Route a triaged referral (or route it again on a later triage revision); False
-    when it was routed already on this or a later triage decision (nothing changes)."""
+    when it was routed already on this or a later triage decision (nothing changes).
+
+    A new decision's rows (the record, its steps, its response clock, the pathways
+    told) are held in the unit until it completes: one statement per table for a
+    consumer's whole batch. A referral routed again is rare and written at once."""
     session = uow.session
+    # An earlier event of this unit (a batch) may have routed the referral: its rows,
+    # held until now, are written first, so this one finds them and routes it again.
+    await uow.write_inserts(touching=[repository.held_for(triaged.referral_id)])
     held = await repository.hold_decision(session, triaged.referral_id)
     earlier = await repository.decision_for_update(session, triaged.referral_id) if held else None
     if earlier is not None and earlier.triage_revision >= triaged.revision:
         return False  # routed already on this or a later triage decision
+    if earlier is not None:
+        # Written at once from here on: what the unit holds for other referrals goes
+        # first, so steps keep the order they were taken in (the simulator replays them
+        # in that order to know each agency's load).
+        await uow.write_inserts()
     held_at = (earlier.destination_id, earlier.status) if earlier is not None else None
+    # Counted before the unit held any row (a row is held only after this read) and
+    # moved by `_count_move` at each decision since: held rows need not be written.
     loads = await open_referrals(uow=uow)
     directory = await directories.current(uow)
     routing = route(
@@ -401,17 +432,32 @@ async def _tell_pathways(
             directory_version=directory.version,
             notified_at=at,
         )
-        await repository.insert_pathway(uow.session, record)
-        await repository.insert_step(
-            uow.session,
-            row,
-            at=at,
-            by=SYSTEM,
-            summary=need.explanation,
-            reason_code=need.reason_code.value,
-            rationale=None,
-            told=(destination.kind, destination.id),
-        )
+        told_to = (destination.kind, destination.id)
+        if again:
+            await repository.insert_pathway(uow.session, record)
+            await repository.insert_step(
+                uow.session,
+                row,
+                at=at,
+                by=SYSTEM,
+                summary=need.explanation,
+                reason_code=need.reason_code.value,
+                rationale=None,
+                told=told_to,
+            )
+        else:
+            # A new decision's: held with its record (see `_save`).
+            repository.hold_pathway(uow, record)
+            repository.hold_step(
+                uow,
+                row,
+                at=at,
+                by=SYSTEM,
+                summary=need.explanation,
+                reason_code=need.reason_code.value,
+                rationale=None,
+                told=told_to,
+            )
         _announce(
             uow,
             row,

@@ -22,6 +22,7 @@ async def test_open_referrals_are_counted_per_destination_in_the_statuses_asked_
             for referral_id, level in (("a", 2), ("b", 2), ("c", 3), ("d", 1)):
                 triaged = triaged_event(referral_id, level=level)
                 await record_routing(uow=uow, directories=directories, triaged=triaged)
+        async with ctx.units.begin() as uow:
             held = await repository.open_referrals(uow.session, statuses=OPEN_STATUSES)
             completed = await repository.open_referrals(uow.session, statuses=["completed"])
         # Level 1 makes no referral: universal services hold nothing.
