@@ -43,7 +43,13 @@ def make_bus(settings: Settings, client_id: str) -> Bus:
     )
 
 
-def service_app(name: str, settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+def service_app(
+    name: str,
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    on_started: Callable[[FastAPI], Awaitable[None]] | None = None,
+) -> FastAPI:
     """One service as its own process (distributed mode)."""
     definition = DEFINITIONS[name]
     return build_app(
@@ -51,6 +57,7 @@ def service_app(name: str, settings: Settings, *, clock: Clock | None = None) ->
         definitions=[definition],
         settings=settings,
         bus=make_bus(settings, client_id=f"signpost-{name}"),
+        on_started=on_started,
         clock=clock,
     )
 

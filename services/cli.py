@@ -658,6 +658,7 @@ def _run(args: argparse.Namespace) -> int:
     from services.demo.setup import demo_setup
     from services.notify.settings import settings_of
     from shared.logging import configure_logging
+    from shared.runtime import settle_heap
     from shared.settings import embedded_settings
 
     configure_logging()
@@ -672,6 +673,7 @@ def _run(args: argparse.Namespace) -> int:
     async def announce(app):  # type: ignore[no-untyped-def]
         if setup is not None:
             await setup(app)
+        await settle_heap()
         keys = getattr(app.state, "demo_keys", {})
         lines = [
             "",
@@ -718,11 +720,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     from services.apps import service_app
     from shared.logging import configure_logging
+    from shared.runtime import settle_heap
     from shared.settings import Settings
 
     configure_logging()
     settings = Settings()
-    app = service_app(args.service, settings)
+    app = service_app(args.service, settings, on_started=settle_heap)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
