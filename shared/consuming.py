@@ -40,15 +40,22 @@ log = logging.getLogger(__name__)
 # A handler gets the unit of work of the record (or of its whole batch): it changes
 # rows through `uow.session` and records events with `uow.record`; the consumer commits.
 Handler = Callable[[UnitOfWork, BaseCloudEvent], Awaitable[None]]
+# Called once with the events of a batch that its unit is about to handle (those the
+# group has not handled yet), before the first of them: it may read in one statement
+# what each handler would read alone, and keep it in the unit (`uow.read_once`). It
+# changes nothing; a record handled alone is not prepared (its handler reads itself).
+Prepare = Callable[[UnitOfWork, Sequence[BaseCloudEvent]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """A consumer group: the topics it reads and the handler it runs."""
+    """A consumer group: the topics it reads, the handler it runs, and what it reads
+    ahead for a batch (optional)."""
 
     group: str
     topics: Sequence[str]
     handler: Handler
+    prepare: Prepare | None = None
 
 
 class _Stopped(Exception):
@@ -253,6 +260,10 @@ class EventConsumer:
                 seen = await handled_among(
                     conn, consumer=group, event_ids=[e.get_id() for e in events]
                 )
+                prepare = self.subscription.prepare
+                if prepare is not None:
+                    fresh = [e for e in events if (e.get_source(), e.get_id()) not in seen]
+                    await prepare(uow, fresh)
                 handled: list[tuple[str, str]] = []
                 for index, event in enumerate(events):  # `index` is read in `except` too
                     key = (event.get_source(), event.get_id())

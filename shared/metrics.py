@@ -34,7 +34,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -295,11 +295,7 @@ class ConsumptionMeter:
         self._parked: set[tuple[str, int, int]] = set()
         # The member of the group in this process (None until the consumer starts).
         self.member: Consumer | None = None
-        self.subscription = Subscription(
-            group=subscription.group,
-            topics=subscription.topics,
-            handler=self._watched(subscription.handler),
-        )
+        self.subscription = replace(subscription, handler=self._watched(subscription.handler))
 
     def _watched(self, handler: Handler) -> Handler:
         handled = self._handled

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -246,6 +246,52 @@ async def test_a_batch_commits_effects_inbox_and_events_together_and_duplicates_
     async with db.session() as session:
         inbox = (await session.exec(select(InboxEntry.ce_id))).all()
     assert len(inbox) == 4
+
+
+async def test_a_batch_is_prepared_once_with_its_unhandled_events_before_the_first_is_handled(
+    db: Database,
+) -> None:
+    """A subscription's `prepare` reads ahead for a batch: called once per batch, in the
+    batch's unit, with the events the group has not handled yet, in order, before any
+    handler runs. A record handled alone is not prepared."""
+    calls: list[tuple[str, object]] = []
+    inner = staging_handler(fail_on=set())
+
+    def answer(text: str) -> Callable[[], Awaitable[str]]:
+        async def read() -> str:
+            return text
+
+        return read
+
+    async def prepare(uow: UnitOfWork, events: Sequence[BaseCloudEvent]) -> None:
+        calls.append(("prepare", [e.get_subject() for e in events]))
+        await uow.read_once("ahead", answer("read ahead"))
+
+    async def handler(uow: UnitOfWork, ev: BaseCloudEvent) -> None:
+        # In a batch, the unit it was prepared in: what was read ahead is there.
+        read = await uow.read_once("ahead", answer("read by the handler"))
+        calls.append(("handle", f"{ev.get_subject()}: {read}"))
+        await inner(uow, ev)
+
+    member = EventConsumer(
+        bus=None,  # type: ignore[arg-type]
+        units=units_on(db),
+        subscription=Subscription(group="g", topics=["in"], handler=handler, prepare=prepare),
+    )
+    first = records(2)
+    assert await member._handle_together(first) is None
+    assert await member._handle_together([*first, *records(4, start=2)]) is None
+    assert calls == [
+        ("prepare", ["ref_0", "ref_1"]),
+        ("handle", "ref_0: read ahead"),
+        ("handle", "ref_1: read ahead"),
+        ("prepare", ["ref_2", "ref_3"]),  # ref_0 and ref_1 were handled: not for this batch
+        ("handle", "ref_2: read ahead"),
+        ("handle", "ref_3: read ahead"),
+    ]
+    calls.clear()
+    assert await member.handle(records(5, start=4)[0]) is True
+    assert calls == [("handle", "ref_4: read by the handler")]
 
 
 async def test_an_event_another_member_handled_meanwhile_is_recognised(
