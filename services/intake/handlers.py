@@ -3,6 +3,8 @@ so the referrer can see what happened (the feedback loop)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cloudevents.core.base import BaseCloudEvent
 
 from services.intake import service
@@ -43,6 +45,14 @@ async def follow_journey(uow: UnitOfWork, event: BaseCloudEvent) -> None:
     )
 
 
+async def read_ahead(uow: UnitOfWork, events: Sequence[BaseCloudEvent]) -> None:
+    """Read the reports a batch's journey events are about in one statement."""
+    referral_ids = [
+        subject for e in events if e.get_type() in _NEWS and (subject := e.get_subject())
+    ]
+    await service.prepare_journeys(uow=uow, referral_ids=referral_ids)
+
+
 def subscriptions(ctx: ServiceContext) -> list[Subscription]:
     return [
         Subscription(
@@ -54,5 +64,6 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
                 Topic.REFERRAL_PATHWAY,
             ],
             handler=follow_journey,
+            prepare=read_ahead,
         )
     ]

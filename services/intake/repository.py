@@ -53,9 +53,6 @@ _JOURNEY_COLUMNS = (
     "destination_organisation",
     "destination_routed_at",
 )
-_SELECT_STANDING = select(*(_REPORTS.c[name] for name in _JOURNEY_COLUMNS)).where(
-    _REPORTS.c.referral_id == bindparam("referral_id")
-)
 _UPDATE_STANDING = update(_REPORTS).where(_REPORTS.c.referral_id == bindparam("b_referral_id"))
 _SELECT_ANSWER = select(
     _ANSWERS.c.request_sha256, _ANSWERS.c.status_code, _ANSWERS.c.response
@@ -78,13 +75,44 @@ async def status_of(conn: AsyncConnection, referral_id: str) -> str | None:
     return None if status is None else str(status)
 
 
+_SELECT_STANDINGS = select(
+    _REPORTS.c.referral_id, *(_REPORTS.c[name] for name in _JOURNEY_COLUMNS)
+).where(_REPORTS.c.referral_id.in_(bindparam("referral_ids", expanding=True)))
+_STANDINGS = "intake.standings"
+
+
+async def _known(uow: UnitOfWork) -> dict[str, dict[str, Any] | None]:
+    """The standings this unit has read (None: not stored), as it changes them."""
+
+    async def nothing_yet() -> dict[str, dict[str, Any] | None]:
+        return {}
+
+    return await uow.read_once(_STANDINGS, nothing_yet)
+
+
+async def read_standings(uow: UnitOfWork, referral_ids: Sequence[str]) -> None:
+    """Read where each of these reports stands in one statement, for `standing` to
+    answer from in this unit (a consumer's batch)."""
+    known = await _known(uow)
+    wanted = sorted({r for r in referral_ids if r not in known})
+    if not wanted:
+        return
+    await uow.write_inserts(touching=[("intake.report", r) for r in wanted])
+    conn = await uow.connection()
+    rows = await conn.execute(_SELECT_STANDINGS, {"referral_ids": wanted})
+    found = {
+        row.referral_id: {name: row._mapping[name] for name in _JOURNEY_COLUMNS} for row in rows
+    }
+    for referral_id in wanted:
+        known[referral_id] = found.get(referral_id)
+
+
 async def standing(uow: UnitOfWork, referral_id: str) -> dict[str, Any] | None:
     """Where a stored report stands (`_JOURNEY_COLUMNS`: status, level, destination),
-    with the changes `uow` holds for it; None when it is not stored."""
-    await uow.write_inserts(touching=[("intake.report", referral_id)])
-    conn = await uow.connection()
-    row = (await conn.execute(_SELECT_STANDING, {"referral_id": referral_id})).first()
-    return None if row is None else dict(row._mapping)
+    with the changes made to it in `uow` (the same dict, changed in place by its
+    caller, for every event of the unit about it); None when it is not stored."""
+    await read_standings(uow, [referral_id])
+    return (await _known(uow))[referral_id]
 
 
 def change_standing(
@@ -92,7 +120,7 @@ def change_standing(
 ) -> None:
     """Write `standing` (every one of `_JOURNEY_COLUMNS`) to the report, updated `at`,
     when `uow` completes: one statement for all the reports a consumer's batch moves
-    (`standing` reads it back in the same unit)."""
+    (`standing` answers with the changed dict in the same unit)."""
     row = {name: standing[name] for name in _JOURNEY_COLUMNS}
     uow.insert(
         _UPDATE_STANDING,

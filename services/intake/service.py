@@ -528,6 +528,12 @@ async def report_reads(
     return await reads_of(uow.session, AUDITED, report.referral_id)
 
 
+async def prepare_journeys(*, uow: UnitOfWork, referral_ids: Sequence[str]) -> None:
+    """Read where each of these referrals' reports stands in one statement, before a
+    batch of journey events about them is followed in `uow`."""
+    await repository.read_standings(uow, referral_ids)
+
+
 async def follow_journey(
     *,
     uow: UnitOfWork,

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import event as sa_event
 from sqlmodel import col, select
 
 from services.intake import service
 from services.intake.access import load_access_policy
-from services.intake.handlers import follow_journey
+from services.intake.handlers import follow_journey, read_ahead
 from services.intake.models import JourneyStep, Report
 from shared.auth import ClientKind, Principal
 from shared.envelope import new_event
@@ -49,11 +50,14 @@ async def test_the_journey_outcome_reads_for_the_referrer(signpost: Signpost) ->
     assert view["outcome"].startswith("Passed to children's social care (the MASH)")
 
 
-async def stored(ctx: ServiceContext) -> str:
+async def stored(ctx: ServiceContext, reference: str | None = None) -> str:
+    body = example("police-report.json")
+    if reference is not None:
+        body["source"]["reference"] = reference
     answer = await service.submit_report(
         units=ctx.units,
         principal=POLICE,
-        report=ConcernReport.model_validate(example("police-report.json")),
+        report=ConcernReport.model_validate(body),
         idempotency_key=None,
         pseudonym_secret="test-secret",
     )
@@ -154,6 +158,49 @@ async def test_a_batch_s_events_about_one_report_each_build_on_the_one_before(
     assert (report.status, report.level, report.priority) == ("routed", 3, "amber")
     assert report.destination_name == "Supporting Families"
     assert [status for status, _ in steps] == ["received", "triaged", "routed", "routed"]
+
+
+async def test_a_batch_reads_the_reports_its_journey_events_are_about_in_one_statement(
+    replica: ServiceContext,
+) -> None:
+    first, second = await stored(replica), await stored(replica, "DP-2026-009999")
+    assert first != second
+    events = [
+        new_event(
+            type=kind,
+            source="/signpost/test",
+            subject=referral_id,
+            partitionkey="sub_test",
+            data=data,
+            time=replica.clock.now(),
+        )
+        for kind, referral_id, data in [
+            (EventType.REFERRAL_TRIAGED, first, triaged(first)),
+            (EventType.REFERRAL_TRIAGED, second, triaged(second)),
+            (EventType.REFERRAL_ROUTED, first, routed(first, "safe-homes", "Safe Homes", START)),
+        ]
+    ]
+    selects: list[str] = []
+
+    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    sync_engine = replica.db.engine.sync_engine
+    async with replica.units.begin() as uow:
+        sa_event.listen(sync_engine, "before_cursor_execute", executed)
+        try:
+            await read_ahead(uow, events)
+            for each in events:
+                await follow_journey(uow, each)
+        finally:
+            sa_event.remove(sync_engine, "before_cursor_execute", executed)
+    assert len(selects) == 1  # the reports, read ahead: none per event
+    report, steps = await journey_of(replica, first)
+    assert (report.status, report.level, report.destination_name) == ("routed", 3, "Safe Homes")
+    assert [status for status, _ in steps] == ["received", "triaged", "routed"]
+    report, steps = await journey_of(replica, second)
+    assert (report.status, report.level) == ("triaged", 3)
 
 
 async def test_a_routing_that_arrives_late_does_not_take_the_report_back(
