@@ -5,12 +5,13 @@ directory is seeded."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy.exc import IntegrityError
 
 from services.routing.service.directory import VersionTaken, directory_cache, seed
-from services.routing.service.referrals import record_routing
+from services.routing.service.referrals import prepare_routing, record_routing
 from services.routing.settings import settings_of
 from shared.consuming import Subscription
 from shared.envelope import event_data
@@ -32,7 +33,18 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
             # first decision's, so it would count a practitioner's days as latency.
             ctx.metrics.decision_made(uow, since=triaged.decided_at, after="triaged")
 
-    return [Subscription(group="routing", topics=[Topic.REFERRAL_TRIAGED], handler=route_referral)]
+    async def read_ahead(uow: UnitOfWork, events: Sequence[BaseCloudEvent]) -> None:
+        referral_ids = [subject for e in events if (subject := e.get_subject())]
+        await prepare_routing(uow=uow, referral_ids=referral_ids)
+
+    return [
+        Subscription(
+            group="routing",
+            topics=[Topic.REFERRAL_TRIAGED],
+            handler=route_referral,
+            prepare=read_ahead,
+        )
+    ]
 
 
 async def on_start(ctx: ServiceContext) -> None:

@@ -41,11 +41,14 @@ _INSERT_STEP = insert(_STEPS)
 _INSERT_DEADLINE = insert(table_of(RoutingDeadline))
 _PATHWAYS = table_of(RoutingPathway)
 _INSERT_PATHWAY = insert(_PATHWAYS)
-_DECISION_HELD = (
+_DECISIONS_HELD = (
     core_select(_DECISIONS.c.referral_id)
-    .where(_DECISIONS.c.referral_id == bindparam("referral_id"))
+    .where(_DECISIONS.c.referral_id.in_(bindparam("referral_ids", expanding=True)))
+    .order_by(_DECISIONS.c.referral_id)
     .with_for_update()
 )
+# Per unit of work: whether each referral it has asked about has a routing record.
+_DECIDED = "routing.decided"
 _OPEN_REFERRALS = (
     core_select(_DECISIONS.c.destination_id, func.count())
     .where(_DECISIONS.c.status.in_(bindparam("statuses", expanding=True)))
@@ -66,12 +69,33 @@ def held_for(referral_id: str) -> tuple[str, str]:
     return ("routing.referral", referral_id)
 
 
-async def hold_decision(session: AsyncSession, referral_id: str) -> bool:
+async def _decided(uow: UnitOfWork) -> dict[str, bool]:
+    async def nothing_yet() -> dict[str, bool]:
+        return {}
+
+    return await uow.read_once(_DECIDED, nothing_yet)
+
+
+async def hold_decisions(uow: UnitOfWork, referral_ids: Sequence[str]) -> None:
+    """Lock these referrals' routing records against a concurrent change (PostgreSQL),
+    in one statement and in key order, and note which referrals have one, for
+    `hold_decision` to answer from in this unit (a consumer's batch, read ahead)."""
+    decided = await _decided(uow)
+    wanted = sorted({r for r in referral_ids if r not in decided})
+    if not wanted:
+        return
+    conn = await uow.connection()
+    found = set((await conn.scalars(_DECISIONS_HELD, {"referral_ids": wanted})).all())
+    for referral_id in wanted:
+        decided[referral_id] = referral_id in found
+
+
+async def hold_decision(uow: UnitOfWork, referral_id: str) -> bool:
     """Lock the referral's routing record against a concurrent change (PostgreSQL);
-    False when it has none. Much cheaper than loading the record, which only a
-    referral routed before needs."""
-    held = await (await session.connection()).execute(_DECISION_HELD, {"referral_id": referral_id})
-    return held.first() is not None
+    False when it has none, written or held in this unit. Much cheaper than loading
+    the record, which only a referral routed before needs."""
+    await hold_decisions(uow, [referral_id])
+    return (await _decided(uow))[referral_id]
 
 
 async def decision_for_update(
@@ -133,10 +157,12 @@ async def insert_decision(session: AsyncSession, row: RoutingDecision) -> None:
     await (await session.connection()).execute(_INSERT_DECISION, _decision_row(row))
 
 
-def hold_new_decision(uow: UnitOfWork, row: RoutingDecision) -> None:
+async def hold_new_decision(uow: UnitOfWork, row: RoutingDecision) -> None:
     """Write a new routing record, as it stands now, when `uow` completes (or earlier,
-    at a `write_inserts` touching its referral); it is not added to the session."""
+    at a `write_inserts` touching its referral); it is not added to the session.
+    `hold_decision` knows it from now on."""
     uow.insert(_INSERT_DECISION, _decision_row(row), keys=[held_for(row.referral_id)])
+    (await _decided(uow))[row.referral_id] = True
 
 
 async def update_decision(session: AsyncSession, row: RoutingDecision) -> None:

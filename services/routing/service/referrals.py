@@ -9,6 +9,7 @@ The decisions themselves are the pure functions of `decide` and `lifecycle`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -148,7 +149,7 @@ async def _save(
     not change after."""
     at = row.updated_at or row.routed_at
     if new:
-        repository.hold_new_decision(uow, row)
+        await repository.hold_new_decision(uow, row)
         repository.hold_step(
             uow,
             row,
@@ -299,6 +300,12 @@ def _count_move(
             loads[held[0]] = loads.get(held[0], 0) + step
 
 
+async def prepare_routing(*, uow: UnitOfWork, referral_ids: Sequence[str]) -> None:
+    """Lock and read, in one statement, which of a batch's referrals were routed before
+    (`record_routing` then asks nothing more for a referral never routed)."""
+    await repository.hold_decisions(uow, referral_ids)
+
+
 async def record_routing(
     *, uow: UnitOfWork, directories: DirectoryCache, triaged: ReferralTriaged
 ) -> bool:
@@ -312,7 +319,7 @@ async def record_routing(
     # An earlier event of this unit (a batch) may have routed the referral: its rows,
     # held until now, are written first, so this one finds them and routes it again.
     await uow.write_inserts(touching=[repository.held_for(triaged.referral_id)])
-    held = await repository.hold_decision(session, triaged.referral_id)
+    held = await repository.hold_decision(uow, triaged.referral_id)
     earlier = await repository.decision_for_update(session, triaged.referral_id) if held else None
     if earlier is not None and earlier.triage_revision >= triaged.revision:
         return False  # routed already on this or a later triage decision

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlmodel import col
 from sqlmodel import select as orm_select
 
@@ -19,7 +19,7 @@ from services.routing.models import (
     RoutingStep,
 )
 from services.routing.service.directory import DirectoryCache, change_agency, current_directory
-from services.routing.service.referrals import _count_move, record_routing
+from services.routing.service.referrals import _count_move, prepare_routing, record_routing
 from shared.db import table_of
 from shared.events import ReferralTriaged
 from shared.outbox import OutboxMessage
@@ -136,6 +136,47 @@ async def test_a_later_triage_revision_in_the_same_batch_routes_the_referral_aga
     assert [(d.destination_id, d.state) for d in deadlines] == [("da-support", "resolved")]
     # referral.routed twice, referral.status cancelled nobody (it was only requested).
     assert len(staged) == 2
+
+
+async def test_a_batch_read_ahead_asks_once_which_referrals_were_routed_before(
+    ctx: ServiceContext,
+) -> None:
+    """The consumer's read-ahead locks and reads a batch's routing records in one
+    statement; a referral never routed then costs no read of its own, and one routed
+    before (or earlier in the batch) is still routed again, not twice."""
+    directories = DirectoryCache()
+    async with ctx.units.begin() as uow:
+        assert await record_routing(
+            uow=uow, directories=directories, triaged=triaged_event("ref_old")
+        )
+    selects: list[str] = []
+
+    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "routing_decision.referral_id IN" in statement:  # whether each was routed
+            selects.append(statement)
+
+    sync_engine = ctx.db.engine.sync_engine
+    async with ctx.units.begin() as uow:
+        event.listen(sync_engine, "before_cursor_execute", executed)
+        try:
+            await prepare_routing(uow=uow, referral_ids=["ref_a", "ref_old", "ref_b"])
+            assert len(selects) == 1
+            for triaged in (triaged_event("ref_a"), triaged_event("ref_b")):
+                assert await record_routing(uow=uow, directories=directories, triaged=triaged)
+            assert len(selects) == 1  # never routed: nothing more to ask
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", executed)
+        old_again = triaged_event("ref_old", level=4, revision=1)
+        assert await record_routing(uow=uow, directories=directories, triaged=old_again)
+        a_again = triaged_event("ref_a", level=4, revision=1)
+        assert await record_routing(uow=uow, directories=directories, triaged=a_again)
+    for referral_id, destination in (
+        ("ref_old", "mash"),
+        ("ref_a", "mash"),
+        ("ref_b", "da-support"),
+    ):
+        [row] = await stored(ctx, RoutingDecision, referral_id)
+        assert row.destination_id == destination, referral_id
 
 
 async def test_a_new_decisions_rows_are_written_when_its_unit_completes(
