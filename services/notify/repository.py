@@ -4,17 +4,23 @@ rules: the use cases in `service` decide what to ask for and what to change.
 Claims take their rows FOR UPDATE SKIP LOCKED so that two notify replicas never take
 the same row (PostgreSQL); SQLite renders no FOR UPDATE, and its one connection
 serialises writers anyway.
+
+The dispatcher's statements (claiming due heads, reading back what a round sent) are
+built once, with bound parameters: SQLAlchemy then finds each compiled in its cache
+without building the statement and its cache key again on every round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, func, or_
+from sqlalchemy import BindParameter, ColumnElement, bindparam, case, exists, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from services.notify.models import (
     Delivery,
@@ -74,8 +80,8 @@ async def live_subscriptions(
 async def subscriptions_by_id(
     session: AsyncSession, ids: Collection[str]
 ) -> dict[str, WebhookSubscription]:
-    query = select(WebhookSubscription).where(col(WebhookSubscription.id).in_(ids))
-    return {sub.id: sub for sub in (await session.exec(query)).all()}
+    rows = await session.exec(_SUBSCRIPTIONS_BY_ID, params={"ids": list(ids)})
+    return {sub.id: sub for sub in rows.all()}
 
 
 # --- deliveries ------------------------------------------------------------------------
@@ -119,11 +125,7 @@ async def attempts_of(session: AsyncSession, delivery_id: str) -> Sequence[Deliv
     return (await session.exec(query)).all()
 
 
-async def due_heads(
-    session: AsyncSession, *, now: datetime, limit: int
-) -> list[tuple[Delivery, WebhookSubscription]]:
-    """Take the oldest pending delivery of each (subscription, referral) pair where it is
-    due at `now` and its subscription is active and not throttled, oldest first."""
+def _due_heads() -> Select[Delivery, WebhookSubscription]:
     older = aliased(Delivery)
     earlier_pending = exists().where(
         col(older.subscription_id) == col(Delivery.subscription_id),
@@ -131,7 +133,8 @@ async def due_heads(
         col(older.seq) < col(Delivery.seq),
         func.coalesce(older.referral_id, "") == func.coalesce(Delivery.referral_id, ""),
     )
-    query = (
+    now = bindparam("now", type_=_DELIVERIES.c.next_attempt_at.type)
+    return (
         select(Delivery, WebhookSubscription)
         .join(WebhookSubscription, col(WebhookSubscription.id) == col(Delivery.subscription_id))
         .where(
@@ -145,24 +148,43 @@ async def due_heads(
             ~earlier_pending,
         )
         .order_by(col(Delivery.seq))
-        .limit(limit)
+        .limit(bindparam("limit"))
         .with_for_update(skip_locked=True, of=Delivery)
     )
-    return [(d, s) for d, s in (await session.exec(query)).all()]
+
+
+_DUE_HEADS = _due_heads()
+_SEQS: BindParameter[Any] = bindparam("seqs", expanding=True)
+_POSTPONE = (
+    update(Delivery)
+    .where(col(Delivery.seq).in_(_SEQS))
+    .values(next_attempt_at=bindparam("until", type_=_DELIVERIES.c.next_attempt_at.type))
+)
+_DELIVERIES_BY_SEQ = select(Delivery).where(col(Delivery.seq).in_(_SEQS))
+_SUBSCRIPTIONS_BY_ID = select(WebhookSubscription).where(
+    col(WebhookSubscription.id).in_(bindparam("ids", expanding=True))
+)
+
+
+async def due_heads(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[tuple[Delivery, WebhookSubscription]]:
+    """Take the oldest pending delivery of each (subscription, referral) pair where it is
+    due at `now` and its subscription is active and not throttled, oldest first."""
+    rows = await session.exec(_DUE_HEADS, params={"now": now, "limit": limit})
+    return [(d, s) for d, s in rows.all()]
 
 
 async def postpone(session: AsyncSession, seqs: Collection[int | None], *, until: datetime) -> None:
     """Move these deliveries' next attempt to `until`."""
-    await session.exec(
-        update(Delivery).where(col(Delivery.seq).in_(seqs)).values(next_attempt_at=until)
-    )
+    await session.exec(_POSTPONE, params={"seqs": list(seqs), "until": until})
 
 
 async def deliveries_by_seq(
     session: AsyncSession, seqs: Collection[int | None]
 ) -> dict[int | None, Delivery]:
-    query = select(Delivery).where(col(Delivery.seq).in_(seqs))
-    return {row.seq: row for row in (await session.exec(query)).all()}
+    rows = await session.exec(_DELIVERIES_BY_SEQ, params={"seqs": list(seqs)})
+    return {row.seq: row for row in rows.all()}
 
 
 async def cancel_deliveries(
