@@ -1,10 +1,11 @@
 """Time each Python process spends in the garbage collector (issue 18's measurement).
 
 Put this folder first on PYTHONPATH for a bench run; every Python process it starts
-(the services, the embedded process, the CLI) then writes, every two seconds while it
-collects, one line to `$GCMETER_DIR/gcmeter.<pid>` (default: the temporary folder):
-CPU seconds in collections, collections, CPU seconds of the process, objects frozen
-(`gc.freeze`), and its command line:
+(the services, the embedded process, the CLI) then appends, at most every two seconds
+while it collects, one line to `$GCMETER_DIR/gcmeter.<pid>` (default: the temporary
+folder): the wall-clock time (Unix seconds), CPU seconds spent in collections so far,
+collections so far, CPU seconds of the process so far, objects frozen (`gc.freeze`),
+and its command line. Two lines of one file bracket a phase the bench logs:
 
     PYTHONPATH=bench/gcmeter .venv/bin/python bench/e2e.py --reports 2000 --skip-b
     cat /tmp/gcmeter.*
@@ -41,8 +42,8 @@ def _meter(phase: str, _info: dict[str, Any]) -> None:
         _written = now
         command = " ".join(sys.argv)[:120]
         cpu, frozen = time.process_time(), gc.get_freeze_count()
-        line = f"{_spent:.3f} {_collections} {cpu:.3f} {frozen} {command}\n"
-        with open(_PATH, "w") as out:
+        line = f"{time.time():.1f} {_spent:.3f} {_collections} {cpu:.3f} {frozen} {command}\n"
+        with open(_PATH, "a") as out:
             out.write(line)
 
 
