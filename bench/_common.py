@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from shared.settings import Settings
@@ -440,23 +441,77 @@ class LoadResult:
         return self.ok / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def worker_clients(n: int, timeout: float = 30.0) -> list[httpx.AsyncClient]:
-    """One httpx.AsyncClient (one keep-alive connection) per worker.
+CLIENTS = ("aiohttp", "httpx")
 
-    One shared client with a 32-connection pool costs ~5 ms of client CPU per request
-    (httpcore scans its pool on every request); a client per worker ~1.2 ms. On a
-    2-core machine the load generator shares the CPU with the server, so this matters.
+
+class Poster:
+    """The load generator's HTTP client: `n` keep-alive connections.
+
+    The generator shares the 2-core machine with what it measures, so its own CPU is
+    taken from the servers. With `kind="aiohttp"` (the default) it costs 0.07-0.1 ms
+    of client CPU per request here; with `kind="httpx"`, the generator of the first two
+    rounds of issue 18 (one client per connection), 0.75 ms, and it set the pace of any
+    server cheaper than that (`bench/README.md`, "The generator").
     """
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    return [httpx.AsyncClient(limits=limits, timeout=timeout) for _ in range(n)]
 
+    errors: tuple[type[BaseException], ...] = (
+        aiohttp.ClientError,
+        httpx.HTTPError,
+        TimeoutError,
+    )
 
-async def close_all(clients: Sequence[httpx.AsyncClient]) -> None:
-    await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+    def __init__(self, n: int, *, kind: str = "aiohttp", timeout: float = 30.0) -> None:
+        if kind not in CLIENTS:
+            raise ValueError(f"unknown client {kind!r}: one of {', '.join(CLIENTS)}")
+        self.size = n
+        self.kind = kind
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._pool: asyncio.Queue[httpx.AsyncClient] | None = None
+        self._clients: list[httpx.AsyncClient] = []
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST `body`, waiting for a free connection; the status and the response's
+        body. Raises one of `Poster.errors`."""
+        if self.kind == "httpx":
+            return await self._post_httpx(url, body, headers)
+        if self._session is None:  # made inside the running loop, as aiohttp requires
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.size),
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            )
+        async with self._session.post(url, data=body, headers=headers) as response:
+            return response.status, await response.read()
+
+    async def _post_httpx(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        if self._pool is None:
+            # One client per connection: one shared pooled client cost ~5 ms of CPU per
+            # request (httpcore scans its pool on every request).
+            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            self._pool = asyncio.Queue()
+            for _ in range(self.size):
+                client = httpx.AsyncClient(limits=limits, timeout=self._timeout)
+                self._clients.append(client)
+                self._pool.put_nowait(client)
+        client = await self._pool.get()
+        try:
+            r = await client.post(url, content=body, headers=headers)
+            return r.status_code, r.content
+        finally:
+            self._pool.put_nowait(client)
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+        clients, self._clients, self._pool = self._clients, [], None
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
 
 async def closed_loop(
-    clients: Sequence[httpx.AsyncClient],
+    poster: Poster,
     url: str,
     headers: dict[str, str],
     make_body: Callable[[int], bytes],
@@ -467,17 +522,16 @@ async def closed_loop(
     start_index: int = 0,
     keep_bodies: bool = False,
 ) -> LoadResult:
-    """One worker per client posts back to back until `total` requests or `duration` seconds.
-
-    Only responses with status `expect` count; everything else is an error by kind.
-    """
+    """`poster.size` workers post back to back until `total` requests or `duration`
+    seconds. Only responses with status `expect` count; everything else is an error by
+    kind."""
     result = LoadResult()
     counter = iter(range(start_index, start_index + total))
     t0 = time.perf_counter()
     deadline = t0 + duration
     last_done = t0
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         nonlocal last_done
         for i in counter:
             if time.perf_counter() >= deadline:
@@ -486,21 +540,21 @@ async def closed_loop(
             result.sent += 1
             started = time.perf_counter()
             try:
-                r = await client.post(url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
+                status, content = await poster.post(url, body, headers)
+            except Poster.errors as exc:
                 result.errors[type(exc).__name__] += 1
                 continue
             finished = time.perf_counter()
             last_done = max(last_done, finished)
-            if r.status_code == expect:
+            if status == expect:
                 result.ok += 1
                 result.latencies.append(finished - started)
                 if keep_bodies:
-                    result.bodies.append((started, r.content))
+                    result.bodies.append((started, content))
             else:
-                result.errors[f"HTTP {r.status_code}"] += 1
+                result.errors[f"HTTP {status}"] += 1
 
-    await asyncio.gather(*(worker(c) for c in clients))
+    await asyncio.gather(*(worker() for _ in range(poster.size)))
     result.elapsed = last_done - t0
     return result
 

@@ -57,13 +57,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _profile
 from bench._common import (
+    CLIENTS,
     COUNT_STATEMENTS,
     Kafka,
+    Poster,
     Postgres,
     Proc,
     Statements,
     base_env,
-    close_all,
     closed_loop,
     create_key,
     fmt_errors,
@@ -75,7 +76,6 @@ from bench._common import (
     signpost_cmd,
     table,
     wait_ready,
-    worker_clients,
 )
 
 SERVICES = ("intake", "triage", "routing", "notify")
@@ -94,6 +94,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--reports", type=int, default=3000, help="phase A reports (default 3000)")
     p.add_argument("--concurrency", type=int, default=32, help="phase A workers (default 32)")
+    p.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="aiohttp",
+        help="the load generator's HTTP client (default aiohttp; httpx is the generator "
+        "of the earlier rounds, ten times dearer in CPU: bench/README.md)",
+    )
     p.add_argument("--rate", type=float, default=100.0, help="phase B reports/s (default 100)")
     p.add_argument("--seconds", type=float, default=20.0, help="phase B duration (default 20)")
     p.add_argument("--warmup", type=int, default=30, help="warm-up reports (default 30)")
@@ -387,11 +394,13 @@ async def post_batch(
     concurrency: int,
     start: int,
     duration: float,
+    *,
+    client: str,
 ) -> tuple[dict[str, float], Any]:
-    clients = worker_clients(concurrency)
+    poster = Poster(concurrency, kind=client)
     try:
         result = await closed_loop(
-            clients,
+            poster,
             url,
             headers,
             make,
@@ -401,7 +410,7 @@ async def post_batch(
             keep_bodies=True,
         )
     finally:
-        await close_all(clients)
+        await poster.close()
     starts: dict[str, float] = {}
     for started, content in result.bodies:
         rid = _referral_id(content)
@@ -411,7 +420,14 @@ async def post_batch(
 
 
 async def phase_b(
-    url: str, headers: dict[str, str], make: Any, rate: float, seconds: float, start: int
+    url: str,
+    headers: dict[str, str],
+    make: Any,
+    rate: float,
+    seconds: float,
+    start: int,
+    *,
+    client: str,
 ) -> tuple[dict[str, float], dict[str, float], Counter[str], int, float]:
     """Open loop: report i is due at t0 + i/rate, whatever happened to earlier ones.
 
@@ -419,10 +435,9 @@ async def phase_b(
     queue behind a load generator that waited for it (coordinated omission).
     """
     total = int(rate * seconds)
-    pool: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-    clients = worker_clients(max(16, min(256, int(rate))))
-    for c in clients:
-        pool.put_nowait(c)
+    # At most this many requests in flight: a stalled server makes reports wait here,
+    # from their due time, as they would in a police system's queue.
+    poster = Poster(max(16, min(256, int(rate))), kind=client)
     starts: dict[str, float] = {}
     post_latency: dict[str, float] = {}
     errors: Counter[str] = Counter()
@@ -430,21 +445,19 @@ async def phase_b(
     tasks: list[asyncio.Task[None]] = []
 
     async def one(i: int, due: float) -> None:
-        client = await pool.get()
         try:
-            r = await client.post(url, content=make(i), headers=headers)
-            done = time.perf_counter()
-            if r.status_code != 202:
-                errors[f"HTTP {r.status_code}"] += 1
-                return
-            rid = _referral_id(r.content)
-            if rid is not None:
-                starts[rid] = due
-                post_latency[rid] = done - due
-        except httpx.HTTPError as exc:
+            status, content = await poster.post(url, make(i), headers)
+        except Poster.errors as exc:
             errors[type(exc).__name__] += 1
-        finally:
-            pool.put_nowait(client)
+            return
+        done = time.perf_counter()
+        if status != 202:
+            errors[f"HTTP {status}"] += 1
+            return
+        rid = _referral_id(content)
+        if rid is not None:
+            starts[rid] = due
+            post_latency[rid] = done - due
 
     t0 = time.perf_counter() + 0.05
     try:
@@ -460,7 +473,7 @@ async def phase_b(
     finally:
         for t in tasks:
             t.cancel()
-        await close_all(clients)
+        await poster.close()
     achieved = total / (time.perf_counter() - t0) if total else 0.0
     return starts, post_latency, errors, late, achieved
 
@@ -493,7 +506,9 @@ async def drive(
 
         if args.warmup:
             log(f"warm-up: {args.warmup} reports end to end")
-            starts, res = await post_batch(url, headers, make, args.warmup, 8, next_index, 60)
+            starts, res = await post_batch(
+                url, headers, make, args.warmup, 8, next_index, 60, client=args.client
+            )
             next_index += args.warmup
             if res.ok == 0:
                 raise RuntimeError(f"warm-up posts failed: {fmt_errors(res.errors)}")
@@ -537,6 +552,7 @@ async def drive(
                     args.concurrency,
                     next_index,
                     args.phase_a_timeout,
+                    client=args.client,
                 )
                 next_index += args.reports
                 posted_at = time.perf_counter()
@@ -563,7 +579,7 @@ async def drive(
             cpu0 = sampler.cpu()
             t0 = time.perf_counter()
             starts, post_lat, errors, late, achieved = await phase_b(
-                url, headers, make, args.rate, args.seconds, next_index
+                url, headers, make, args.rate, args.seconds, next_index, client=args.client
             )
             complete = await sink.wait_for(set(starts), args.drain_timeout)
             cpu1 = sampler.cpu()
@@ -633,7 +649,9 @@ async def drive_embedded(
         headers = {"Authorization": f"Bearer {police_key}", "Content-Type": "application/json"}
         make = report_factory(f"EMB-{secrets.token_hex(3)}")
         if args.warmup:
-            starts, res = await post_batch(url, headers, make, args.warmup, 8, 0, 60)
+            starts, res = await post_batch(
+                url, headers, make, args.warmup, 8, 0, 60, client=args.client
+            )
             if res.ok == 0 or not await sink.wait_for(set(starts), args.drain_timeout):
                 raise RuntimeError(f"embedded warm-up failed: {fmt_errors(res.errors)}")
         if not proc.alive():
@@ -643,7 +661,14 @@ async def drive_embedded(
         cpu0 = sum(cpu.cpu_times()[:2])
         t_cap = time.monotonic() + args.phase_a_timeout
         starts, res = await post_batch(
-            url, headers, make, args.reports, args.concurrency, args.warmup, args.phase_a_timeout
+            url,
+            headers,
+            make,
+            args.reports,
+            args.concurrency,
+            args.warmup,
+            args.phase_a_timeout,
+            client=args.client,
         )
         posted_at = time.perf_counter()
         complete = await sink.wait_for(set(starts), max(1.0, t_cap - time.monotonic()))
@@ -982,6 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "bench": "e2e",
+                "client": args.client,
                 "results": results,
                 "peak_rss_mb": rss,
                 "targets": {

@@ -34,11 +34,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
+    CLIENTS,
     LoadResult,
+    Poster,
     Postgres,
     Proc,
     base_env,
-    close_all,
     closed_loop,
     create_key,
     fmt_errors,
@@ -49,7 +50,6 @@ from bench._common import (
     table,
     uvicorn_proc,
     wait_ready,
-    worker_clients,
 )
 
 # intake/bare per database (issue 18).
@@ -64,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     p.add_argument("--concurrency", type=int, default=32, help="concurrent workers (default 32)")
+    p.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="aiohttp",
+        help="the load generator's HTTP client (default aiohttp; httpx is the generator "
+        "of the earlier rounds, ten times dearer in CPU: bench/README.md)",
+    )
     p.add_argument(
         "--requests", type=int, default=2000, help="timed requests per server (default 2000)"
     )
@@ -101,12 +108,12 @@ async def measure(
     """Warm-up, then the timed window; records server and load-generator CPU seconds."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     make = report_factory(prefix)
-    clients = worker_clients(args.concurrency)
+    poster = Poster(args.concurrency, kind=args.client)
     server, me = psutil.Process(server_pid), psutil.Process()
     try:
         if args.warmup:
             warm = await closed_loop(
-                clients,
+                poster,
                 url,
                 headers,
                 make,
@@ -118,7 +125,7 @@ async def measure(
                 raise RuntimeError(f"warm-up against {url} failed: {fmt_errors(warm.errors)}")
         s0, c0 = cpu_seconds(server), cpu_seconds(me)
         result = await closed_loop(
-            clients,
+            poster,
             url,
             headers,
             make,
@@ -130,7 +137,7 @@ async def measure(
         result.client_cpu = cpu_seconds(me) - c0
         return result
     finally:
-        await close_all(clients)
+        await poster.close()
 
 
 def summarise(r: LoadResult) -> dict[str, Any]:
@@ -342,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "bench": "intake",
+                "client": args.client,
                 "concurrency": args.concurrency,
                 "requests": args.requests,
                 "duration_cap_s": args.duration,
