@@ -19,6 +19,7 @@ import logging
 from base64 import b64decode, b64encode
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy import (
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Column,
     Integer,
     LargeBinary,
+    Row,
     bindparam,
     delete,
     func,
@@ -99,7 +101,22 @@ def stage(session: AsyncSession, event: BaseCloudEvent, topic: str | None = None
     session.add(OutboxMessage.model_validate(outbox_row(event, topic)))
 
 
-def _as_record(row: OutboxMessage) -> Record:
+_OUTBOX = table_of(OutboxMessage)
+# The relay's statements, built once (Core: no ORM objects for rows it only reads).
+_UNSENT = (
+    core_select(_OUTBOX.c.id, _OUTBOX.c.topic, _OUTBOX.c.key, _OUTBOX.c.value, _OUTBOX.c.headers)
+    .where(_OUTBOX.c.sent_at.is_(None))
+    .order_by(_OUTBOX.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(sent_at=bindparam("sent_at"))
+)
+
+
+def _as_record(row: Row[*tuple[Any, ...]]) -> Record:
     return Record(
         topic=row.topic,
         key=row.key,
@@ -156,6 +173,7 @@ async def remember_handled(
 
 # Any constant works: it only has to be the same in every replica of one service.
 _RELAY_LOCK = 0x5167_6E70
+_RELAY_LOCK_SQL = text(f"SELECT pg_advisory_xact_lock({_RELAY_LOCK})")
 
 
 class OutboxRelay:
@@ -192,20 +210,12 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
-        async with self.db.session() as session:
+        async with self.db.engine.begin() as conn:
             if not self.db.is_sqlite:
                 # One relay per service at a time across replicas keeps per-key order.
-                await session.exec(text(f"SELECT pg_advisory_xact_lock({_RELAY_LOCK})"))  # type: ignore[call-overload]
-            rows = (
-                await session.exec(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
-                    .order_by(OutboxMessage.id)  # type: ignore[arg-type]
-                    .limit(self.batch_size)
-                )
-            ).all()
+                await conn.execute(_RELAY_LOCK_SQL)
+            rows = (await conn.execute(_UNSENT, {"limit": self.batch_size})).all()
             if not rows:
-                await session.commit()
                 return 0
             records = [_as_record(r) for r in rows]
             # Each record's publish is a short span in the trace its event carries.
@@ -216,12 +226,9 @@ class OutboxRelay:
                 tracing.published(spans, exc)
                 raise
             tracing.published(spans)
-            await session.exec(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_([r.id for r in rows]))  # type: ignore[union-attr]
-                .values(sent_at=self.clock.now())
+            await conn.execute(
+                _MARK_SENT, {"ids": [r.id for r in rows], "sent_at": self.clock.now()}
             )
-            await session.commit()
             return len(rows)
 
     async def pending(self) -> int:
