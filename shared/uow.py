@@ -153,6 +153,16 @@ class UnitOfWork:
         answer: T = self._read[name]
         return answer
 
+    def keep(self, name: str, value: object) -> None:
+        """Keep `value` under `name` for the rest of this unit (`kept`): what a batch read
+        ahead, which its own reads then answer from. Its keeper decides when a kept
+        answer no longer stands (the unit changed what it answers)."""
+        self._read[name] = value
+
+    def kept(self, name: str) -> object | None:
+        """What was kept under `name` in this unit (`keep`, `read_once`), or None."""
+        return self._read.get(name)
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once this unit has committed, never if it rolls back: for what
         must count only work that happened (a metric: a retried unit counts once)."""

@@ -15,11 +15,20 @@ finds it by (its subject; an identity's date of birth, pupil number and postcode
 and each read here that could find one writes what is held under its keys first, so
 a child reported twice in one batch is matched, linked and counted exactly as if the
 two reports had come in two batches.
+
+A batch also reads ahead (`read_ahead`, once, before its first report): the identities
+near all its reports, and the subjects and decided history of the children they name,
+in three statements. A read answers from what was read ahead only when all it asks for
+was read ahead and the batch has changed none of it since: none of its keys was held
+or updated in the unit after the read-ahead (`_Ahead.spent`). Otherwise it reads the
+database as before. Either way its answer is the one the database would give at that
+point of the unit.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeAlias
 
@@ -80,21 +89,46 @@ _MOVE_HOUSEHOLD = (
 _HOUSEHOLD_KEYS = core_select(_SUBJECTS.c.key).where(
     _SUBJECTS.c.household_key == bindparam("household")
 )
+_HISTORY_COLUMNS = (
+    _DECISIONS.c.referral_id,
+    _DECISIONS.c.subject_key,
+    _DECISIONS.c.reported_at,
+    _DECISIONS.c.level,
+    _DECISIONS.c.concern_codes,
+    _DECISIONS.c.member_flags,
+)
 _HISTORY = (
-    core_select(
-        _DECISIONS.c.referral_id,
-        _DECISIONS.c.subject_key,
-        _DECISIONS.c.reported_at,
-        _DECISIONS.c.level,
-        _DECISIONS.c.concern_codes,
-        _DECISIONS.c.member_flags,
-    )
+    core_select(*_HISTORY_COLUMNS)
     .where(_DECISIONS.c.subject_key.in_(bindparam("keys", expanding=True)))
     .where(_DECISIONS.c.reported_at >= bindparam("since"))
     .where(_DECISIONS.c.reported_at <= bindparam("until"))
     .where(_DECISIONS.c.referral_id.not_in(bindparam("exclude", expanding=True)))
     .order_by(_DECISIONS.c.reported_at, _DECISIONS.c.referral_id)
 )
+# A batch's read-ahead: `_IDENTITIES_NEAR`, `_SUBJECT` and `_HISTORY` for all its
+# reports at once (the history over the union of their windows, excluding none).
+_IDENTITIES_AHEAD = (
+    core_select(_IDENTITIES)
+    .where(
+        or_(
+            _IDENTITIES.c.date_of_birth.in_(bindparam("dobs", expanding=True)),
+            _IDENTITIES.c.upn.in_(bindparam("upns", expanding=True)),
+            _IDENTITIES.c.postcode.in_(bindparam("postcodes", expanding=True)),
+        )
+    )
+    .order_by(_IDENTITIES.c.referral_id)
+)
+_SUBJECTS_AHEAD = core_select(_SUBJECTS).where(
+    _SUBJECTS.c.key.in_(bindparam("keys", expanding=True))
+)
+_HISTORY_AHEAD = (
+    core_select(*_HISTORY_COLUMNS)
+    .where(_DECISIONS.c.subject_key.in_(bindparam("keys", expanding=True)))
+    .where(_DECISIONS.c.reported_at >= bindparam("since"))
+    .where(_DECISIONS.c.reported_at <= bindparam("until"))
+    .order_by(_DECISIONS.c.reported_at, _DECISIONS.c.referral_id)
+)
+_AHEAD = "triage.ahead"
 
 
 def _subject_key(key: str) -> tuple[str, str]:
@@ -119,25 +153,132 @@ def _identity_keys(
     return keys
 
 
+@dataclass
+class _Ahead:
+    """What a batch read ahead, as the database stood before its first report: the
+    keys it covers (`read`: an identity's date of birth, pupil number and postcode, a
+    subject, a subject's decisions) and those the batch has changed since (`spent`)."""
+
+    read: set[Hashable]
+    identities: Sequence[AnyRow]  # in referral order, as `_IDENTITIES_NEAR` gives them
+    subjects: dict[str, AnyRow | None]  # by key; None: no such subject
+    since: datetime
+    until: datetime
+    decisions: Sequence[AnyRow]  # oldest first, as `_HISTORY` gives them
+    spent: set[Hashable] = field(default_factory=set)
+
+    def covers(self, since: datetime, until: datetime) -> bool:
+        """Whether the decisions read ahead span `since` to `until`, both as instants
+        (PostgreSQL compares those) and as wall-clock times (SQLite does)."""
+        return (
+            self.since <= since
+            and until <= self.until
+            and self.since.replace(tzinfo=None) <= since.replace(tzinfo=None)
+            and until.replace(tzinfo=None) <= self.until.replace(tzinfo=None)
+        )
+
+    def answers(self, keys: Iterable[Hashable]) -> bool:
+        """Whether a read by these keys finds only what was read ahead: all of them were,
+        and the batch has changed none of them since."""
+        wanted = set(keys)
+        return wanted <= self.read and self.spent.isdisjoint(wanted)
+
+
+def _ahead(uow: UnitOfWork) -> _Ahead | None:
+    """The unit's read-ahead, if its batch read ahead."""
+    ahead = uow.kept(_AHEAD)
+    return ahead if isinstance(ahead, _Ahead) else None
+
+
+def _spend(uow: UnitOfWork, keys: Iterable[Hashable]) -> None:
+    """The unit changes rows found by these keys: reads by them go to the database."""
+    ahead = _ahead(uow)
+    if ahead is not None:
+        ahead.spent.update(keys)
+
+
+async def read_ahead(
+    uow: UnitOfWork,
+    *,
+    dobs: Iterable[date],
+    upns: Iterable[str],
+    postcodes: Iterable[str],
+    subject_keys: Iterable[str],
+    since: datetime,
+    until: datetime,
+) -> None:
+    """Read, before a batch's first report, every identity born on one of `dobs`, with
+    one of `upns` or at one of `postcodes`; the subjects `subject_keys`; and their
+    decisions reported between `since` and `until`: three statements, which
+    `identities_near`, `subject` and `history` answer from (see the module's
+    docstring)."""
+    await uow.write_inserts()  # nothing is held before a batch's first report; if it were
+    dobs, upns, postcodes = sorted(set(dobs)), sorted(set(upns)), sorted(set(postcodes))
+    keys = sorted(set(subject_keys))
+    conn = await uow.connection()
+    params = {"dobs": dobs, "upns": upns, "postcodes": postcodes}
+    identities = (await conn.execute(_IDENTITIES_AHEAD, params)).all()
+    found = {row.key: row for row in await conn.execute(_SUBJECTS_AHEAD, {"keys": keys})}
+    params = {"keys": keys, "since": since, "until": until}
+    decisions = (await conn.execute(_HISTORY_AHEAD, params)).all()
+    read: set[Hashable] = set(_identity_keys(dobs=dobs, upn=None, postcode=None))
+    read.update(("triage.upn", upn) for upn in upns)
+    read.update(("triage.postcode", postcode) for postcode in postcodes)
+    read.update(_subject_key(key) for key in keys)
+    read.update(_decided_key(key) for key in keys)
+    uow.keep(
+        _AHEAD,
+        _Ahead(
+            read=read,
+            identities=identities,
+            subjects={key: found.get(key) for key in keys},
+            since=since,
+            until=until,
+            decisions=decisions,
+        ),
+    )
+
+
+def _as_compared(value: datetime, stored: datetime) -> datetime:
+    """`value` as the database compares it with `stored`, a time it handed back: SQLite
+    keeps a time's wall clock without its offset (and hands it back naive),
+    PostgreSQL the instant."""
+    return value.replace(tzinfo=None) if stored.tzinfo is None else value
+
+
 async def identities_near(
     uow: UnitOfWork, *, dobs: Sequence[date], upn: str | None, postcode: str | None
 ) -> Sequence[AnyRow]:
     """Every identity born on one of `dobs`, or with the pupil number `upn`, or living at
     `postcode` (None matches nothing), in referral order: one read for matching and
     household linking both. Identities the unit holds are among them."""
-    await uow.write_inserts(touching=_identity_keys(dobs=dobs, upn=upn, postcode=postcode))
+    keys = _identity_keys(dobs=dobs, upn=upn, postcode=postcode)
+    ahead = _ahead(uow)
+    if ahead is not None and ahead.answers(keys):
+        return [
+            row
+            for row in ahead.identities
+            if row.date_of_birth in dobs
+            or (upn is not None and row.upn == upn)
+            or (postcode is not None and row.postcode == postcode)
+        ]
+    await uow.write_inserts(touching=keys)
     params = {"dobs": list(dobs), "upn": upn, "postcode": postcode}
     return (await (await uow.connection()).execute(_IDENTITIES_NEAR, params)).all()
 
 
 async def subject(uow: UnitOfWork, key: str) -> AnyRow | None:
     """The subject row with this key, if there is one (held by the unit, too)."""
+    ahead = _ahead(uow)
+    if ahead is not None and ahead.answers([_subject_key(key)]):
+        return ahead.subjects[key]
     await uow.write_inserts(touching=[_subject_key(key)])
     return (await (await uow.connection()).execute(_SUBJECT, {"subject_key": key})).first()
 
 
 def add_subject(uow: UnitOfWork, *, key: str, created_at: datetime) -> None:
     """A new subject, in no household yet, written when `uow` completes."""
+    _spend(uow, [_subject_key(key)])
     uow.insert(
         _INSERT_SUBJECT,
         {"key": key, "household_key": None, "created_at": created_at},
@@ -151,12 +292,14 @@ def add_identity(uow: UnitOfWork, values: dict[str, Any]) -> None:
     keys = _identity_keys(
         dobs=[values["date_of_birth"]], upn=values["upn"], postcode=values["postcode"]
     )
+    _spend(uow, keys)
     uow.insert(_INSERT_IDENTITY, values, keys=keys)
 
 
 async def set_household(uow: UnitOfWork, *, subject_key: str, household: str) -> None:
     """Put one subject in `household` (a subject the unit holds is written first)."""
     await uow.write_inserts(touching=[_subject_key(subject_key)])
+    _spend(uow, [_subject_key(subject_key)])
     await (await uow.connection()).execute(
         _SET_HOUSEHOLD, {"subject_key": subject_key, "household": household}
     )
@@ -165,6 +308,11 @@ async def set_household(uow: UnitOfWork, *, subject_key: str, household: str) ->
 async def move_household(uow: UnitOfWork, *, old: str, household: str) -> None:
     """Move every subject of household `old` into `household`. (A subject the unit holds
     is in no household: `set_household` writes it before it joins one.)"""
+    ahead = _ahead(uow)
+    if ahead is not None:  # which subjects move is not known here: none is answered now
+        ahead.spent.update(
+            k for k in ahead.read if isinstance(k, tuple) and k[0] == "triage.subject"
+        )
     await (await uow.connection()).execute(_MOVE_HOUSEHOLD, {"old": old, "household": household})
 
 
@@ -183,13 +331,26 @@ async def history(
 ) -> Sequence[AnyRow]:
     """The decisions about the subjects `keys` reported between `since` and `until`, but
     for the referrals in `exclude`, oldest first; decisions the unit holds included."""
-    await uow.write_inserts(touching=[_decided_key(key) for key in keys])
+    decided = [_decided_key(key) for key in keys]
+    ahead = _ahead(uow)
+    if ahead is not None and ahead.covers(since, until) and ahead.answers(decided):
+        wanted, left_out = set(keys), set(exclude)
+        return [
+            row
+            for row in ahead.decisions
+            if row.subject_key in wanted
+            and row.referral_id not in left_out
+            and _as_compared(since, row.reported_at) <= row.reported_at
+            and row.reported_at <= _as_compared(until, row.reported_at)
+        ]
+    await uow.write_inserts(touching=decided)
     params = {"keys": list(keys), "since": since, "until": until, "exclude": list(exclude)}
     return (await (await uow.connection()).execute(_HISTORY, params)).all()
 
 
 def add_decision(uow: UnitOfWork, values: dict[str, Any]) -> None:
     """A decision (the columns of `TriageDecision`), written when `uow` completes."""
+    _spend(uow, [_decided_key(values["subject_key"])])
     uow.insert(_INSERT_DECISION, values, keys=[_decided_key(values["subject_key"])])
 
 

@@ -533,6 +533,47 @@ def fresh_subject_key(received: ReferralReceived) -> str:
     return "sub_" + hashlib.sha256(material).hexdigest()[:32]
 
 
+async def prepare_batch(
+    uow: UnitOfWork, *, policy: ThresholdPolicy, batch: Sequence[ReferralReceived]
+) -> None:
+    """Read ahead what deciding each referral of a consumer's batch reads (the identities
+    near each child, the subjects intake named and their history), in three statements
+    for the batch instead of three for each referral (`repository.read_ahead`). Each
+    decision is the same as without it: a read that could find what the batch itself
+    wrote reads the database."""
+    if not batch:
+        return
+    dobs: list[date] = []
+    upns: list[str] = []
+    postcodes: list[str] = []
+    for received in batch:
+        identity = identity_of(received.report)
+        dobs += _dates_of_birth(identity)
+        upns += [identity.upn] if identity.upn else []
+        postcodes += [identity.postcode] if identity.postcode else []
+    window = timedelta(days=_history_days(policy))
+    await repository.read_ahead(
+        uow,
+        dobs=dobs,
+        upns=upns,
+        postcodes=postcodes,
+        subject_keys=[received.subject_key for received in batch],
+        since=min(received.report.reported_at for received in batch) - window,
+        until=max(received.report.reported_at for received in batch),
+    )
+
+
+def _dates_of_birth(identity: Identity) -> list[date]:
+    """The dates of birth a child is matched by: theirs, and with day and month swapped."""
+    swapped = transposed(identity.date_of_birth)
+    return [identity.date_of_birth] if swapped is None else [identity.date_of_birth, swapped]
+
+
+def _history_days(policy: ThresholdPolicy) -> int:
+    """How far back a decision looks: the longest window of the policy's rules."""
+    return max([policy.household.within_days, *(rule.within_days for rule in policy.cumulative)])
+
+
 async def _resolve_subject(
     uow: UnitOfWork, *, received: ReferralReceived, now: datetime
 ) -> tuple[Subject, list[_Possible]]:
@@ -543,10 +584,7 @@ async def _resolve_subject(
     The returned Subject is detached: the rows are already written."""
     report = received.report
     identity = identity_of(report)
-    dobs = [identity.date_of_birth]
-    swapped = transposed(identity.date_of_birth)
-    if swapped is not None:
-        dobs.append(swapped)
+    dobs = _dates_of_birth(identity)
     near = await repository.identities_near(
         uow, dobs=dobs, upn=identity.upn or None, postcode=identity.postcode or None
     )
@@ -680,7 +718,7 @@ async def _history_of(
     within the longest window the policy looks back over; and, read with them but not
     counted, the referrals in that window about the children this report is only
     perhaps about (`possible`), by subject key."""
-    days = max([policy.household.within_days, *(rule.within_days for rule in policy.cumulative)])
+    days = _history_days(policy)
     keys = [subject.key]
     if subject.household_key:
         keys += [

@@ -269,3 +269,71 @@ async def test_rows_held_by_a_unit_are_written_for_the_reads_that_would_find_the
     async with unit(db) as uow:
         assert await stored(uow, TriageDecision) == 2
         assert await repository.household_members(uow, "hh_b") == ["sub_b"]
+
+
+async def test_a_read_ahead_answers_only_what_the_batch_has_not_changed_since(
+    db: Database,
+) -> None:
+    """What a batch read ahead answers a read by keys it covers, with no statement; a
+    read by a key the batch has since held or updated (a birthday, pupil number or
+    postcode of a new identity, a subject, a subject's decisions) reads the database,
+    which then holds the change; so does a read by a key it did not read ahead."""
+    born, other = date(2015, 2, 3), date(2016, 4, 5)
+    async with unit(db) as uow:
+        repository.add_subject(uow, key="sub_a", created_at=AT)
+        repository.add_identity(
+            uow, identity("ref_1", born, "EX4 6PX", UPN) | {"subject_key": "sub_a"}
+        )
+        repository.add_decision(uow, decision("ref_1", "sub_a", AT - timedelta(days=2)))
+        repository.add_subject(uow, key="sub_c", created_at=AT)
+        await repository.set_household(uow, subject_key="sub_c", household="hh_c")
+
+    statements: list[str] = []
+
+    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    window = {"since": AT - timedelta(days=30), "until": AT}
+    sync_engine = db.engine.sync_engine
+    async with unit(db) as uow:
+        await repository.read_ahead(
+            uow,
+            dobs=[born, other],
+            upns=[UPN],
+            postcodes=["EX4 6PX"],
+            subject_keys=["sub_a", "sub_b", "sub_c"],
+            **window,
+        )
+        event.listen(sync_engine, "before_cursor_execute", executed)
+        try:
+            near = await repository.identities_near(uow, dobs=[other], upn=UPN, postcode=None)
+            assert [row.referral_id for row in near] == ["ref_1"]  # by pupil number
+            assert (await repository.subject(uow, "sub_a")) is not None
+            assert await repository.subject(uow, "sub_b") is None
+            rows = await repository.history(uow, keys=["sub_a"], exclude=[], **window)
+            assert [row.referral_id for row in rows] == ["ref_1"]
+            assert statements == []  # all four answered from the read-ahead
+
+            # The batch adds Ben (born `other`, at the same postcode) and a decision
+            # about Amy; moves Cara's household: reads by those keys see the changes.
+            repository.add_subject(uow, key="sub_b", created_at=AT)
+            repository.add_identity(
+                uow, identity("ref_2", other, "EX4 6PX") | {"subject_key": "sub_b"}
+            )
+            repository.add_decision(uow, decision("ref_3", "sub_a", AT - timedelta(hours=1)))
+            await repository.move_household(uow, old="hh_c", household="hh_a")
+            near = await repository.identities_near(uow, dobs=[other], upn=None, postcode=None)
+            assert [row.referral_id for row in near] == ["ref_2"]
+            assert (await repository.subject(uow, "sub_b")) is not None
+            cara = await repository.subject(uow, "sub_c")
+            assert cara is not None and cara.household_key == "hh_a"
+            rows = await repository.history(uow, keys=["sub_a"], exclude=[], **window)
+            assert [row.referral_id for row in rows] == ["ref_1", "ref_3"]
+            # A wider window than was read ahead reads the database too.
+            rows = await repository.history(
+                uow, keys=["sub_a"], since=AT - timedelta(days=60), until=AT, exclude=["ref_1"]
+            )
+            assert [row.referral_id for row in rows] == ["ref_3"]
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", executed)
+        assert statements.count("SELECT") == 5

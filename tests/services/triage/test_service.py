@@ -16,7 +16,14 @@ from sqlmodel import SQLModel, func, select
 from services.triage import definition
 from services.triage.models import Subject, SubjectIdentity, TriageDecision, TriageOverride
 from services.triage.policy import PolicyError
-from services.triage.service import decision_of, on_start, override_level, policy_of, triage
+from services.triage.service import (
+    decision_of,
+    on_start,
+    override_level,
+    policy_of,
+    prepare_batch,
+    triage,
+)
 from shared.auth import ClientKind, Principal
 from shared.db import Database
 from shared.envelope import event_data
@@ -68,11 +75,14 @@ def report(
 
 
 async def triage_together(
-    db: Database, *reports: ReferralReceived
+    db: Database, *reports: ReferralReceived, read_ahead: bool = False
 ) -> list[tuple[TriageDecision, ReferralTriaged]]:
     """Triage `reports` in one unit of work (as the consumer handles a batch) and commit:
-    each decision with the referral.triaged it recorded."""
+    each decision with the referral.triaged it recorded. With `read_ahead`, the batch
+    reads ahead first, as the consumer's batch does."""
     async with units(db, DECIDED).begin() as uow:
+        if read_ahead:
+            await prepare_batch(uow, policy=DEMOSHIRE, batch=reports)
         rows = [await triage(uow=uow, policy=DEMOSHIRE, received=r) for r in reports]
         events = [event_data(e, ReferralTriaged) for e in uow.recorded]
     return list(zip(rows, events, strict=True))
@@ -201,6 +211,136 @@ async def test_a_report_about_a_new_child_costs_three_reads_and_a_write_per_tabl
         event.remove(sync_engine, "before_cursor_execute", executed)
     assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
     assert await count(db, TriageDecision) == 1
+
+
+def about(
+    n: int,
+    subject_key: str,
+    given: str,
+    born: str,
+    postcode: str,
+    *members: dict[str, str],
+    concern: str = "domestic_abuse",
+    supersedes: tuple[str, ...] = (),
+) -> ReferralReceived:
+    """Report `n` (reported `n` hours after REPORTED) about any child."""
+    referral = received(
+        f"ref_b_{n}",
+        subject_key,
+        reported_at=REPORTED + timedelta(hours=n),
+        child={
+            "given_name": given,
+            "family_name": "Stone",
+            "date_of_birth": born,
+            "address": {"postcode": postcode},
+        },
+        household=list(members),
+        concern=concern,
+    )
+    return referral.model_copy(update={"supersedes": list(supersedes)})
+
+
+async def test_a_batch_that_reads_ahead_decides_every_report_as_one_that_does_not(
+    db: Database, twin: Database
+) -> None:
+    """The read-ahead changes no decision: each read it answers is the database's answer
+    at that point of the batch. The batch names children decided before, matched
+    across sources and by a transposed birthday, reported twice in it, joining and
+    merging households in it, and a report superseding one earlier in it."""
+    before = [
+        about(
+            -240,
+            "sub_a",
+            "Amy",
+            "2015-02-03",
+            POSTCODE,
+            MOTHER,
+            concern="household_substance_misuse",
+        ),
+        about(-120, "sub_c", "Cara", "2017-06-07", POSTCODE, FATHER),
+        about(-60, "sub_z", "Zed", "2014-03-04", "EX1 1AA", concern="bullying"),
+    ]
+    batch = [
+        about(1, "sub_n", "Nia", "2019-01-20", "EX2 2BB"),  # a new child
+        about(2, "sub_n", "Nia", "2019-01-20", "EX2 2BB", supersedes=("ref_b_1",)),
+        about(3, "sub_e", "Eve", "2013-05-06", "EX3 3CC", concern="physical_neglect"),
+        about(4, "sub_e", "Eve", "2013-05-06", "EX3 3CC"),  # Eve again: her history
+        about(5, "sub_z2", "Zed", "2014-04-03", "EX1 1AA"),  # Zed, day and month swapped
+        about(6, "sub_b", "Ben", "2016-04-05", POSTCODE, MOTHER),  # joins Amy's household
+        about(7, "sub_a_school", "Amy", "2015-02-03", POSTCODE, MOTHER),  # Amy again
+        about(8, "sub_d", "Dev", "2018-08-09", POSTCODE, FATHER),  # joins Cara's
+        about(9, "sub_c", "Cara", "2017-06-07", POSTCODE, FATHER),  # now in Dev's household
+        about(10, "sub_b", "Ben", "2016-04-05", POSTCODE, MOTHER),  # Ben again, same details
+        about(11, "sub_c", "Cara", "2017-06-07", POSTCODE, MOTHER, FATHER),  # merges the two
+        about(12, "sub_d", "Dev", "2018-08-09", POSTCODE, FATHER),  # Dev after the merge
+    ]
+    outcomes = []
+    for database, read_ahead in ((db, True), (twin, False)):
+        await triage_together(database, *before)
+        decided = await triage_together(database, *batch, read_ahead=read_ahead)
+        async with database.session() as session:
+            identities = sorted(
+                (i.referral_id, i.subject_key)
+                for i in (await session.exec(select(SubjectIdentity))).all()
+            )
+        outcomes.append(
+            (
+                [
+                    (
+                        row.referral_id,
+                        row.subject_key,
+                        row.household_key,
+                        row.level,
+                        row.score,
+                        row.factors,
+                        row.reasons,
+                        row.possible_matches,
+                        event.model_dump(exclude={"decided_at"}),
+                    )
+                    for row, event in decided
+                ],
+                await households(database),
+                identities,
+            )
+        )
+    ahead, alone = outcomes
+    assert ahead == alone
+    # And the batch is the one described: the history and households did their work.
+    rows = {row[0]: row for row in ahead[0]}
+    assert rows["ref_b_7"][1] == "sub_a"  # Amy from another source is Amy
+    assert "cumulative_concern" in [f["code"] for f in rows["ref_b_4"][5]]  # Eve's history
+    assert rows["ref_b_9"][2] == "hh_c"  # Cara, in the household Dev's report made
+    assert set(ahead[1].values()) == {"hh_a", None}  # one household for the Stones
+    from_sibling = [f["code"] for f in rows["ref_b_6"][5] if f["source"].startswith("household")]
+    assert from_sibling == ["household_substance_misuse"]  # Ben's sister's report counts
+
+
+async def test_a_batch_of_new_children_reads_ahead_in_three_statements(db: Database) -> None:
+    # The hot path (bench/e2e.py) under load: the consumer's batch reads the identities,
+    # subjects and history of all its children at once; each child then costs no read.
+    statements: list[str] = []
+
+    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    batch = [
+        about(1, "sub_e", "Eve", "2013-05-06", "EX3 3CC"),
+        about(2, "sub_f", "Fay", "2012-07-25", "EX5 5DD"),
+        about(3, "sub_g", "Gus", "2011-09-30", "EX6 6EE"),
+    ]
+    sync_engine = db.engine.sync_engine
+    try:
+        async with units(db, DECIDED).begin() as uow:
+            await uow.connection()  # the transaction begins before counting
+            event.listen(sync_engine, "before_cursor_execute", executed)
+            await prepare_batch(uow, policy=DEMOSHIRE, batch=batch)
+            for referral in batch:
+                await triage(uow=uow, policy=DEMOSHIRE, received=referral)
+            assert statements == ["SELECT", "SELECT", "SELECT"]
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", executed)
+    assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
+    assert await count(db, TriageDecision) == 3
 
 
 async def decided(db: Database) -> str:
