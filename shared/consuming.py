@@ -93,6 +93,7 @@ class EventConsumer:
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
         batch_size: int = 200,
+        linger_seconds: float = 0.0,
     ) -> None:
         self.bus = bus
         self.units = units
@@ -103,6 +104,7 @@ class EventConsumer:
         self.backoff_seconds = backoff_seconds
         self.on_committed = units.on_committed
         self.batch_size = batch_size
+        self.linger_seconds = linger_seconds
         self._consumer: Consumer | None = None
         self._stopping = asyncio.Event()
         self.handled = 0
@@ -157,7 +159,7 @@ class EventConsumer:
             fetching.cancel()
             await asyncio.gather(fetching, return_exceptions=True)
             return 0
-        records = fetching.result()
+        records = await self._linger(consumer, fetching.result())
         failed_at: int | None = None
         if len(records) > 1:
             failed_at = await self._handle_together(records)
@@ -179,6 +181,19 @@ class EventConsumer:
             if done:
                 await consumer.commit(done)
         return len(records)
+
+    async def _linger(self, consumer: Consumer, records: list[Record]) -> list[Record]:
+        """`records`, and what arrived for the batch while it waited `linger_seconds`
+        (cut short by shutdown), when it was not full. The second fetch continues each
+        partition where the first stopped, so every key keeps its order."""
+        room = self.batch_size - len(records)
+        if not records or room <= 0 or self.linger_seconds <= 0 or self._stopping.is_set():
+            return records
+        try:
+            await asyncio.wait_for(self._stopping.wait(), self.linger_seconds)
+        except TimeoutError:
+            pass
+        return records + await consumer.fetch(timeout=0, max_records=room)
 
     async def _process(self, record: Record, *, attempts_made: int = 0) -> None:
         attempt = attempts_made

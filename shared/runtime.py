@@ -325,6 +325,7 @@ class ServiceRuntime:
                     subscription=meter.subscription,
                     max_attempts=ctx.settings.consumer_max_attempts,
                     backoff_seconds=ctx.settings.consumer_backoff_seconds,
+                    linger_seconds=ctx.settings.consumer_linger_ms / 1000,
                 )
             )
         self._spawn("outbox-relay", lambda: ctx.relay.run(ctx.stopping))

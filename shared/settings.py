@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     person_token_private_key: SecretStr | None = None
     person_token_public_keys: str = ""
 
+    # A consumer whose fetch came back with fewer records than a batch holds waits this
+    # long (CONSUMER_LINGER_MS; 0: never) for more before handling them, as a Kafka
+    # producer lingers before sending: under load its batches, and every later hop's,
+    # are several times larger, each record costs a fraction of the statements,
+    # commits and Kafka requests, and a burst drains sooner; an idle pipeline spends at
+    # most this much more per hop (bench/README.md, "Batches").
+    consumer_linger_ms: int = Field(default=50, ge=0, le=1_000)
     consumer_max_attempts: int = Field(default=5, ge=1, le=50)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
     auth_cache_seconds: float = Field(default=5.0, ge=0)

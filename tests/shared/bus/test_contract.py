@@ -402,3 +402,63 @@ async def test_embedded_log_keeps_its_partition_count_across_restarts(tmp_path: 
 def units_on(db: Database) -> UnitsOfWork:
     """Units of work on `db` for a consumer under test."""
     return UnitsOfWork(db, clock=Clock(), source="/test")
+
+
+@pytest.mark.parametrize("linger", [0.0, 2.0])
+async def test_a_lingering_consumer_takes_what_arrives_meanwhile_into_its_batch(
+    make_bus: BusFactory, db: Database, linger: float
+) -> None:
+    """A fetch that comes back short of a batch waits `linger_seconds` for more: what
+    was published meanwhile is handled in the same unit, after the rest of its key, and
+    committed with it. Without a linger the batch is what the first fetch brought."""
+    bus, name = make_bus(), topic()
+    await prepare(bus, name)
+    first = [status_event(f"ref_{i}", "child-1") for i in range(2)]
+    late = status_event("ref_2", "child-1")
+    await bus.publish(
+        [Record(topic=name, key=r.key, value=r.value, headers=r.headers) for r in first]
+    )
+    handled: list[tuple[int, str]] = []
+
+    async def handler(uow: UnitOfWork, event: Any) -> None:
+        handled.append((id(uow), event.get_subject()))
+        await record_effect(uow, event)
+
+    consumer = EventConsumer(
+        bus=bus,
+        units=units_on(db),
+        subscription=Subscription(group="g-" + name, topics=[name], handler=handler),
+        linger_seconds=linger,
+    )
+    await consumer.start()
+    assert consumer._consumer is not None
+    fetch = consumer._consumer.fetch
+    fetched = asyncio.Event()
+
+    async def fetch_then_tell(*, timeout: float, max_records: int) -> list[Record]:
+        records = await fetch(timeout=timeout, max_records=max_records)
+        if records:
+            fetched.set()
+        return records
+
+    consumer._consumer.fetch = fetch_then_tell  # type: ignore[method-assign]
+    try:
+        async with asyncio.timeout(60):
+            polling = asyncio.create_task(consumer.poll_once(timeout=30))
+            await fetched.wait()  # the first fetch brought the first two
+            await bus.publish(
+                [Record(topic=name, key=late.key, value=late.value, headers=late.headers)]
+            )
+            taken = await polling
+            if linger:
+                assert taken == 3
+                assert [subject for _, subject in handled] == ["ref_0", "ref_1", "ref_2"]
+                assert len({unit for unit, _ in handled}) == 1  # one unit, one commit
+            else:
+                assert taken == 2
+                assert [subject for _, subject in handled] == ["ref_0", "ref_1"]
+                await drain(consumer, expect=3)
+    finally:
+        await consumer.stop()
+        await bus.stop()
+    assert await count_effects(db) == 3
