@@ -117,6 +117,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="wait for the last webhooks after phase B / warm-up (default 60)",
     )
     p.add_argument("--startup-timeout", type=float, default=120.0)
+    p.add_argument(
+        "--consumer-linger-ms",
+        type=int,
+        metavar="MS",
+        help="the services' CONSUMER_LINGER_MS (default: theirs, 50)",
+    )
     p.add_argument("--skip-a", action="store_true", help="skip phase A")
     p.add_argument("--skip-b", action="store_true", help="skip phase B")
     p.add_argument(
@@ -138,6 +144,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error("--profile samples phase A: it cannot go with --skip-a")
         if _profile.py_spy() is None:
             p.error("--profile needs py-spy (bash scripts/bootstrap.sh installs it)")
+    if args.consumer_linger_ms is not None and not 0 <= args.consumer_linger_ms <= 1000:
+        p.error("--consumer-linger-ms must be in [0, 1000]")
     if not 1 <= args.profile_rate <= 1000:
         p.error("--profile-rate must be in [1, 1000]")
     if not 1 <= args.reports <= 200_000:
@@ -685,6 +693,13 @@ async def drive_embedded(
         await sink.stop()
 
 
+def linger_env(args: argparse.Namespace) -> dict[str, str]:
+    """The services' consumer linger, when the bench sets it."""
+    if args.consumer_linger_ms is None:
+        return {}
+    return {"CONSUMER_LINGER_MS": str(args.consumer_linger_ms)}
+
+
 def run_embedded(args: argparse.Namespace, root: Path) -> tuple[dict[str, Any], float]:
     """Phase E in a folder of its own: its results and the process's peak RSS (MB)."""
     data = root / "embedded"
@@ -693,6 +708,7 @@ def run_embedded(args: argparse.Namespace, root: Path) -> tuple[dict[str, Any], 
         PSEUDONYM_SECRET=secrets.token_urlsafe(32),
         WEBHOOK_ALLOW_PRIVATE="true",
         WEBHOOK_ALLOW_HTTP="true",
+        **linger_env(args),
     )
     police = create_key(
         env=env,
@@ -901,6 +917,7 @@ def main(argv: list[str] | None = None) -> int:
             WEBHOOK_ALLOW_PRIVATE="true",
             WEBHOOK_ALLOW_HTTP="true",
             TOPIC_PARTITIONS="3",
+            **linger_env(args),
         )
         police_key = create_key(
             env=common,
@@ -1008,6 +1025,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "bench": "e2e",
                 "client": args.client,
+                "consumer_linger_ms": args.consumer_linger_ms,
                 "results": results,
                 "peak_rss_mb": rss,
                 "targets": {
