@@ -21,8 +21,19 @@ near all its reports, and the subjects and decided history of the children they 
 in three statements. A read answers from what was read ahead only when all it asks for
 was read ahead and the batch has changed none of it since: none of its keys was held
 or updated in the unit after the read-ahead (`_Ahead.spent`). Otherwise it reads the
-database as before. Either way its answer is the one the database would give at that
-point of the unit.
+database as before. Either way the unit's own work is in the answer.
+
+What other transactions commit while a batch runs is not: the read-ahead sees the
+database as the batch began. On PostgreSQL (READ COMMITTED) a read of its own would
+see a commit made meanwhile, such as a report about the same child decided by another
+triage replica in another partition (intake keys children by name, so one child
+spelled two ways lands in two partitions), or a practitioner's verdict. That race is
+not new. Two replicas' batches never see each other's uncommitted decisions, so a
+report decided in one is found by the other only from its next batch. The read-ahead
+widens the race from a report's own read to its batch's start, about a batch's
+length (tens to hundreds of milliseconds). A report missed that way is counted in the
+child's history by every later report. SQLite runs one unit at a time: there is no
+"meanwhile".
 """
 
 from __future__ import annotations
@@ -168,14 +179,9 @@ class _Ahead:
     spent: set[Hashable] = field(default_factory=set)
 
     def covers(self, since: datetime, until: datetime) -> bool:
-        """Whether the decisions read ahead span `since` to `until`, both as instants
-        (PostgreSQL compares those) and as wall-clock times (SQLite does)."""
-        return (
-            self.since <= since
-            and until <= self.until
-            and self.since.replace(tzinfo=None) <= since.replace(tzinfo=None)
-            and until.replace(tzinfo=None) <= self.until.replace(tzinfo=None)
-        )
+        """Whether the decisions read ahead span `since` to `until` (times are stored,
+        bound and compared in UTC on both databases: sqlmodel's `UTCDateTime`)."""
+        return self.since <= since and until <= self.until
 
     def answers(self, keys: Iterable[Hashable]) -> bool:
         """Whether a read by these keys finds only what was read ahead: all of them were,
@@ -237,13 +243,6 @@ async def read_ahead(
             decisions=decisions,
         ),
     )
-
-
-def _as_compared(value: datetime, stored: datetime) -> datetime:
-    """`value` as the database compares it with `stored`, a time it handed back: SQLite
-    keeps a time's wall clock without its offset (and hands it back naive),
-    PostgreSQL the instant."""
-    return value.replace(tzinfo=None) if stored.tzinfo is None else value
 
 
 async def identities_near(
@@ -340,8 +339,7 @@ async def history(
             for row in ahead.decisions
             if row.subject_key in wanted
             and row.referral_id not in left_out
-            and _as_compared(since, row.reported_at) <= row.reported_at
-            and row.reported_at <= _as_compared(until, row.reported_at)
+            and since <= row.reported_at <= until
         ]
     await uow.write_inserts(touching=decided)
     params = {"keys": list(keys), "since": since, "until": until, "exclude": list(exclude)}

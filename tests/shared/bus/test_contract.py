@@ -462,3 +462,50 @@ async def test_a_lingering_consumer_takes_what_arrives_meanwhile_into_its_batch(
         await consumer.stop()
         await bus.stop()
     assert await count_effects(db) == 3
+
+
+async def test_a_failed_fetch_after_the_linger_loses_nothing_the_first_fetch_brought(
+    make_bus: BusFactory, db: Database
+) -> None:
+    """The first fetch moved the group's position past its records: when the fetch
+    after the linger fails, they are handled and committed all the same."""
+    bus, name = make_bus(), topic()
+    await prepare(bus, name)
+    first = [status_event(f"ref_{i}", "child-1") for i in range(2)]
+    await bus.publish(
+        [Record(topic=name, key=r.key, value=r.value, headers=r.headers) for r in first]
+    )
+    consumer = EventConsumer(
+        bus=bus,
+        units=units_on(db),
+        subscription=Subscription(group="g-" + name, topics=[name], handler=record_effect),
+        linger_seconds=0.05,
+    )
+    await consumer.start()
+    assert consumer._consumer is not None
+    fetch = consumer._consumer.fetch
+    fetches = 0
+
+    async def fetch_then_fail(*, timeout: float, max_records: int) -> list[Record]:
+        # The fetch right after the first that brought records fails.
+        nonlocal fetches
+        if fetches == 1:
+            fetches += 1
+            raise RuntimeError("the broker refused the fetch")
+        records = await fetch(timeout=timeout, max_records=max_records)
+        fetches += bool(records)
+        return records
+
+    consumer._consumer.fetch = fetch_then_fail  # type: ignore[method-assign]
+    try:
+        async with asyncio.timeout(60):
+            taken = 0
+            while taken == 0:
+                taken = await consumer.poll_once(timeout=5)
+        assert taken == 2
+        assert fetches == 2  # the fetch after the linger was made, and failed
+        assert consumer.handled == 2
+    finally:
+        await consumer.stop()
+        await bus.stop()
+    assert await count_effects(db) == 2
