@@ -538,9 +538,10 @@ async def prepare_batch(
 ) -> None:
     """Read ahead what deciding each referral of a consumer's batch reads (the identities
     near each child, the subjects intake named and their history), in three statements
-    for the batch instead of three for each referral (`repository.read_ahead`). Each
-    decision is the same as without it: a read that could find what the batch itself
-    wrote reads the database."""
+    for the batch instead of three for each referral (`repository.read_ahead`). A read
+    that could find what the batch itself wrote reads the database, so the batch's own
+    work is always counted; what other transactions commit while it runs is seen from
+    its next batch (the race `repository`'s docstring describes)."""
     if not batch:
         return
     dobs: list[date] = []
