@@ -6,6 +6,7 @@ Everything listens on 127.0.0.1 only, and every wait is bounded.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -442,6 +443,17 @@ class LoadResult:
 
 
 CLIENTS = ("aiohttp", "httpx")
+
+
+def add_client_option(parser: argparse.ArgumentParser) -> None:
+    """`--client`: which HTTP client the load generator posts with (`Poster`)."""
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="aiohttp",
+        help="the load generator's HTTP client (default aiohttp; httpx is the generator "
+        "of the earlier rounds, ten times dearer in CPU: bench/README.md)",
+    )
 
 
 class Poster:

@@ -57,13 +57,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _profile
 from bench._common import (
-    CLIENTS,
     COUNT_STATEMENTS,
     Kafka,
     Poster,
     Postgres,
     Proc,
     Statements,
+    add_client_option,
     base_env,
     closed_loop,
     create_key,
@@ -94,13 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--reports", type=int, default=3000, help="phase A reports (default 3000)")
     p.add_argument("--concurrency", type=int, default=32, help="phase A workers (default 32)")
-    p.add_argument(
-        "--client",
-        choices=CLIENTS,
-        default="aiohttp",
-        help="the load generator's HTTP client (default aiohttp; httpx is the generator "
-        "of the earlier rounds, ten times dearer in CPU: bench/README.md)",
-    )
+    add_client_option(p)
     p.add_argument("--rate", type=float, default=100.0, help="phase B reports/s (default 100)")
     p.add_argument("--seconds", type=float, default=20.0, help="phase B duration (default 20)")
     p.add_argument("--warmup", type=int, default=30, help="warm-up reports (default 30)")

@@ -34,11 +34,11 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
-    CLIENTS,
     LoadResult,
     Poster,
     Postgres,
     Proc,
+    add_client_option,
     base_env,
     closed_loop,
     create_key,
@@ -64,13 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     p.add_argument("--concurrency", type=int, default=32, help="concurrent workers (default 32)")
-    p.add_argument(
-        "--client",
-        choices=CLIENTS,
-        default="aiohttp",
-        help="the load generator's HTTP client (default aiohttp; httpx is the generator "
-        "of the earlier rounds, ten times dearer in CPU: bench/README.md)",
-    )
+    add_client_option(p)
     p.add_argument(
         "--requests", type=int, default=2000, help="timed requests per server (default 2000)"
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import asyncpg
 import pytest
+from sqlalchemy import Engine, event
 
 from tests.infra import start_script, stop_script, unavailable
 
@@ -39,6 +41,27 @@ def kafka_bootstrap() -> Iterator[str]:
 def postgres_admin_url() -> Iterator[str]:
     """A throwaway PostgreSQL 15 cluster on a free loopback port (admin connection URL)."""
     yield from _infrastructure("SIGNPOST_TEST_POSTGRES", "postgres.sh", "PostgreSQL")
+
+
+@contextmanager
+def statements_run(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements `engine` (an async engine's `sync_engine`) sends while the
+    block runs, in order: for tests of how many round trips a path costs."""
+    statements: list[str] = []
+
+    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", executed)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)
+
+
+def verbs(statements: list[str]) -> list[str]:
+    """Each statement's first word, upper-cased (SELECT, INSERT, ...)."""
+    return [statement.split()[0].upper() for statement in statements]
 
 
 async def create_database(admin_url: str, name: str) -> str:

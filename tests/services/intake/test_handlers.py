@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel
-from sqlalchemy import event as sa_event
 from sqlmodel import col, select
 
 from services.intake import service
@@ -29,6 +29,7 @@ from shared.events import (
 from shared.problems import NotFound
 from shared.report import ConcernReport
 from shared.runtime import ServiceContext
+from tests.conftest import statements_run, verbs
 from tests.services.conftest import Signpost, bearer
 from tests.services.intake.conftest import POLICE, START, example, police_key
 
@@ -65,8 +66,11 @@ async def stored(ctx: ServiceContext, reference: str | None = None) -> str:
     return referral_id
 
 
-async def deliver(ctx: ServiceContext, kind: EventType, referral_id: str, data: BaseModel) -> None:
-    event = new_event(
+def journey_event(
+    ctx: ServiceContext, kind: EventType, referral_id: str, data: BaseModel
+) -> CloudEvent:
+    """An event about `referral_id` as another service records it, now."""
+    return new_event(
         type=kind,
         source="/signpost/test",
         subject=referral_id,
@@ -74,8 +78,11 @@ async def deliver(ctx: ServiceContext, kind: EventType, referral_id: str, data: 
         data=data,
         time=ctx.clock.now(),
     )
+
+
+async def deliver(ctx: ServiceContext, kind: EventType, referral_id: str, data: BaseModel) -> None:
     async with ctx.units.begin() as uow:
-        await follow_journey(uow, event)
+        await follow_journey(uow, journey_event(ctx, kind, referral_id, data))
 
 
 async def journey_of(ctx: ServiceContext, referral_id: str) -> tuple[Report, list[Any]]:
@@ -145,15 +152,7 @@ async def test_a_batch_s_events_about_one_report_each_build_on_the_one_before(
             (EventType.REFERRAL_ROUTED, newer),
             (EventType.REFERRAL_ROUTED, older),
         ]:
-            event = new_event(
-                type=kind,
-                source="/signpost/test",
-                subject=referral_id,
-                partitionkey="sub_test",
-                data=data,
-                time=replica.clock.now(),
-            )
-            await follow_journey(uow, event)
+            await follow_journey(uow, journey_event(replica, kind, referral_id, data))
     report, steps = await journey_of(replica, referral_id)
     assert (report.status, report.level, report.priority) == ("routed", 3, "amber")
     assert report.destination_name == "Supporting Families"
@@ -166,36 +165,19 @@ async def test_a_batch_reads_the_reports_its_journey_events_are_about_in_one_sta
     first, second = await stored(replica), await stored(replica, "DP-2026-009999")
     assert first != second
     events = [
-        new_event(
-            type=kind,
-            source="/signpost/test",
-            subject=referral_id,
-            partitionkey="sub_test",
-            data=data,
-            time=replica.clock.now(),
-        )
+        journey_event(replica, kind, referral_id, data)
         for kind, referral_id, data in [
             (EventType.REFERRAL_TRIAGED, first, triaged(first)),
             (EventType.REFERRAL_TRIAGED, second, triaged(second)),
             (EventType.REFERRAL_ROUTED, first, routed(first, "safe-homes", "Safe Homes", START)),
         ]
     ]
-    selects: list[str] = []
-
-    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.append(statement)
-
-    sync_engine = replica.db.engine.sync_engine
     async with replica.units.begin() as uow:
-        sa_event.listen(sync_engine, "before_cursor_execute", executed)
-        try:
+        with statements_run(replica.db.engine.sync_engine) as statements:
             await read_ahead(uow, events)
             for each in events:
                 await follow_journey(uow, each)
-        finally:
-            sa_event.remove(sync_engine, "before_cursor_execute", executed)
-    assert len(selects) == 1  # the reports, read ahead: none per event
+    assert verbs(statements).count("SELECT") == 1  # the reports, read ahead: none per event
     report, steps = await journey_of(replica, first)
     assert (report.status, report.level, report.destination_name) == ("routed", 3, "Safe Homes")
     assert [status for status, _ in steps] == ["received", "triaged", "routed"]

@@ -10,13 +10,14 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from services.triage import repository
 from services.triage.models import SubjectIdentity, TriageDecision, TriageOverride
 from shared.clock import Clock
 from shared.db import Database, table_of
 from shared.uow import UnitOfWork, UnitsOfWork
+from tests.conftest import statements_run, verbs
 
 AT = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 UPN = "A123456789012"
@@ -201,18 +202,10 @@ async def test_the_overrides_of_the_referrals_received_in_a_period_are_read_in_o
                 # Overridden long after: a referral belongs to when it was received.
                 session.add(an_override(referral_id, revision, end + timedelta(days=revision)))
         await session.commit()
-    statements: list[str] = []
-
-    def count_statement(*args: Any) -> None:
-        statements.append(str(args[2]))
-
     async with db.session() as session:
         engine = (await session.connection()).sync_engine
-        event.listen(engine, "before_cursor_execute", count_statement)
-        try:
+        with statements_run(engine) as statements:
             made = await repository.overrides_received(session, start, end)
-        finally:
-            event.remove(engine, "before_cursor_execute", count_statement)
 
     assert [(o.referral_id, o.revision) for o in made] == [
         ("ref_in", 1),
@@ -288,13 +281,7 @@ async def test_a_read_ahead_answers_only_what_the_batch_has_not_changed_since(
         repository.add_subject(uow, key="sub_c", created_at=AT)
         await repository.set_household(uow, subject_key="sub_c", household="hh_c")
 
-    statements: list[str] = []
-
-    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement.split()[0].upper())
-
     window = {"since": AT - timedelta(days=30), "until": AT}
-    sync_engine = db.engine.sync_engine
     async with unit(db) as uow:
         await repository.read_ahead(
             uow,
@@ -304,8 +291,7 @@ async def test_a_read_ahead_answers_only_what_the_batch_has_not_changed_since(
             subject_keys=["sub_a", "sub_b", "sub_c"],
             **window,
         )
-        event.listen(sync_engine, "before_cursor_execute", executed)
-        try:
+        with statements_run(db.engine.sync_engine) as statements:
             near = await repository.identities_near(uow, dobs=[other], upn=UPN, postcode=None)
             assert [row.referral_id for row in near] == ["ref_1"]  # by pupil number
             assert (await repository.subject(uow, "sub_a")) is not None
@@ -334,6 +320,4 @@ async def test_a_read_ahead_answers_only_what_the_batch_has_not_changed_since(
                 uow, keys=["sub_a"], since=AT - timedelta(days=60), until=AT, exclude=["ref_1"]
             )
             assert [row.referral_id for row in rows] == ["ref_3"]
-        finally:
-            event.remove(sync_engine, "before_cursor_execute", executed)
-        assert statements.count("SELECT") == 5
+        assert verbs(statements).count("SELECT") == 5

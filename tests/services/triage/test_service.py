@@ -6,11 +6,11 @@ practitioner's override is kept beside the decision. On SQLite and PostgreSQL.""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import SQLModel, func, select
 
 from services.triage import definition
@@ -30,6 +30,7 @@ from shared.envelope import event_data
 from shared.events import EventType, ReferralReceived, ReferralTriaged
 from shared.outbox import OutboxMessage
 from shared.problems import NotFound, Problem
+from tests.conftest import statements_run, verbs
 from tests.services.conftest import service_context
 from tests.services.triage.helpers import DEMOSHIRE, POLICIES, received, units
 
@@ -59,19 +60,36 @@ def report(
 ) -> ReferralReceived:
     """Report `n` about one of the Stone children at the household's postcode."""
     given, born = CHILDREN[child]
-    return received(
-        f"ref_hh_{n}",
-        f"sub_{child}",
+    return about(n, f"sub_{child}", given, born, POSTCODE, *members, concern=concern, prefix="hh")
+
+
+def about(
+    n: int,
+    subject_key: str,
+    given: str,
+    born: str,
+    postcode: str,
+    *members: dict[str, str],
+    concern: str = "domestic_abuse",
+    supersedes: tuple[str, ...] = (),
+    prefix: str = "b",
+) -> ReferralReceived:
+    """Report `ref_<prefix>_<n>` (reported `n` hours after REPORTED) about any Stone
+    child."""
+    referral = received(
+        f"ref_{prefix}_{n}",
+        subject_key,
         reported_at=REPORTED + timedelta(hours=n),
         child={
             "given_name": given,
             "family_name": "Stone",
             "date_of_birth": born,
-            "address": {"postcode": POSTCODE},
+            "address": {"postcode": postcode},
         },
         household=list(members),
         concern=concern,
     )
+    return referral.model_copy(update={"supersedes": list(supersedes)})
 
 
 async def triage_together(
@@ -195,49 +213,14 @@ async def test_a_report_about_a_new_child_costs_three_reads_and_a_write_per_tabl
     # linking, then the subject and the history; the subject, its identity, the
     # decision and the outbox row are written when the unit completes, one statement
     # per table for a whole batch. Nothing is read twice or flushed through the ORM.
-    statements: list[str] = []
-
-    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement.split()[0].upper())
-
-    sync_engine = db.engine.sync_engine
-    try:
+    with ExitStack() as counting:
         async with units(db, DECIDED).begin() as uow:
             await uow.connection()  # the transaction begins before counting
-            event.listen(sync_engine, "before_cursor_execute", executed)
+            statements = counting.enter_context(statements_run(db.engine.sync_engine))
             await triage(uow=uow, policy=DEMOSHIRE, received=report(1, "a", MOTHER))
-            assert statements == ["SELECT", "SELECT", "SELECT"]
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", executed)
-    assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
+            assert verbs(statements) == ["SELECT", "SELECT", "SELECT"]
+    assert verbs(statements) == ["SELECT"] * 3 + ["INSERT"] * 4
     assert await count(db, TriageDecision) == 1
-
-
-def about(
-    n: int,
-    subject_key: str,
-    given: str,
-    born: str,
-    postcode: str,
-    *members: dict[str, str],
-    concern: str = "domestic_abuse",
-    supersedes: tuple[str, ...] = (),
-) -> ReferralReceived:
-    """Report `n` (reported `n` hours after REPORTED) about any child."""
-    referral = received(
-        f"ref_b_{n}",
-        subject_key,
-        reported_at=REPORTED + timedelta(hours=n),
-        child={
-            "given_name": given,
-            "family_name": "Stone",
-            "date_of_birth": born,
-            "address": {"postcode": postcode},
-        },
-        household=list(members),
-        concern=concern,
-    )
-    return referral.model_copy(update={"supersedes": list(supersedes)})
 
 
 async def test_a_batch_that_reads_ahead_decides_every_report_as_one_that_does_not(
@@ -318,28 +301,20 @@ async def test_a_batch_that_reads_ahead_decides_every_report_as_one_that_does_no
 async def test_a_batch_of_new_children_reads_ahead_in_three_statements(db: Database) -> None:
     # The hot path (bench/e2e.py) under load: the consumer's batch reads the identities,
     # subjects and history of all its children at once; each child then costs no read.
-    statements: list[str] = []
-
-    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement.split()[0].upper())
-
     batch = [
         about(1, "sub_e", "Eve", "2013-05-06", "EX3 3CC"),
         about(2, "sub_f", "Fay", "2012-07-25", "EX5 5DD"),
         about(3, "sub_g", "Gus", "2011-09-30", "EX6 6EE"),
     ]
-    sync_engine = db.engine.sync_engine
-    try:
+    with ExitStack() as counting:
         async with units(db, DECIDED).begin() as uow:
             await uow.connection()  # the transaction begins before counting
-            event.listen(sync_engine, "before_cursor_execute", executed)
+            statements = counting.enter_context(statements_run(db.engine.sync_engine))
             await prepare_batch(uow, policy=DEMOSHIRE, batch=batch)
             for referral in batch:
                 await triage(uow=uow, policy=DEMOSHIRE, received=referral)
-            assert statements == ["SELECT", "SELECT", "SELECT"]
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", executed)
-    assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
+            assert verbs(statements) == ["SELECT", "SELECT", "SELECT"]
+    assert verbs(statements) == ["SELECT"] * 3 + ["INSERT"] * 4
     assert await count(db, TriageDecision) == 3
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlmodel import col
 from sqlmodel import select as orm_select
 
@@ -25,6 +25,7 @@ from shared.events import ReferralTriaged
 from shared.outbox import OutboxMessage
 from shared.runtime import ServiceContext
 from shared.uow import UnitOfWork
+from tests.conftest import statements_run
 from tests.services.routing.conftest import PARTNERSHIP, triaged_event
 
 ROUTING_TABLES = (RoutingDecision, RoutingStep, RoutingDeadline, RoutingPathway)
@@ -149,23 +150,18 @@ async def test_a_batch_read_ahead_asks_once_which_referrals_were_routed_before(
         assert await record_routing(
             uow=uow, directories=directories, triaged=triaged_event("ref_old")
         )
-    selects: list[str] = []
 
-    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if "routing_decision.referral_id IN" in statement:  # whether each was routed
-            selects.append(statement)
+    def selects(statements: list[str]) -> int:
+        """The reads of whether each referral was routed."""
+        return sum("routing_decision.referral_id IN" in s for s in statements)
 
-    sync_engine = ctx.db.engine.sync_engine
     async with ctx.units.begin() as uow:
-        event.listen(sync_engine, "before_cursor_execute", executed)
-        try:
+        with statements_run(ctx.db.engine.sync_engine) as statements:
             await prepare_routing(uow=uow, referral_ids=["ref_a", "ref_old", "ref_b"])
-            assert len(selects) == 1
+            assert selects(statements) == 1
             for triaged in (triaged_event("ref_a"), triaged_event("ref_b")):
                 assert await record_routing(uow=uow, directories=directories, triaged=triaged)
-            assert len(selects) == 1  # never routed: nothing more to ask
-        finally:
-            event.remove(sync_engine, "before_cursor_execute", executed)
+            assert selects(statements) == 1  # never routed: nothing more to ask
         old_again = triaged_event("ref_old", level=4, revision=1)
         assert await record_routing(uow=uow, directories=directories, triaged=old_again)
         a_again = triaged_event("ref_a", level=4, revision=1)
