@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import Engine, event
 
 from tests.infra import start_script, stop_script, unavailable
@@ -35,6 +38,41 @@ def _infrastructure(env_var: str, script: str, what: str) -> Iterator[str]:
 def kafka_bootstrap() -> Iterator[str]:
     """A real single-node KRaft Apache Kafka broker on a free loopback port."""
     yield from _infrastructure("SIGNPOST_TEST_KAFKA", "kafka.sh", "Apache Kafka")
+
+
+@pytest.fixture
+async def empty_kafka(kafka_bootstrap: str) -> str:
+    """The session's broker with none of the topics earlier tests wrote, and so none of
+    their consumer groups' positions: a test whose Signpost services read Signpost's
+    topics (groups `triage`, `notify`, ...) handles only what it raised itself. On the
+    shared broker an earlier test's unconsumed event (a report nobody triaged) would
+    otherwise reach this test's partner as a report it never posted."""
+    await delete_topics(kafka_bootstrap)
+    return kafka_bootstrap
+
+
+async def delete_topics(bootstrap: str, *, within: float = 60.0) -> None:
+    """Delete every topic but Kafka's own, and return once the broker lists none of them
+    and no consumer group holds a position in one (a recreated topic starts afresh)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = {t for t in await admin.list_topics() if not t.startswith("__")}
+        if topics:
+            await admin.delete_topics(sorted(topics))
+        deadline = time.monotonic() + within
+        while True:
+            left = topics & set(await admin.list_topics())
+            for group, *_ in await admin.list_consumer_groups():
+                offsets = await admin.list_consumer_group_offsets(group)
+                left |= {f"{group}@{tp.topic}" for tp in offsets if tp.topic in topics}
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Kafka still has, after {within:.0f} s: {sorted(left)}")
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +120,7 @@ async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
 
 # Fixtures that start real infrastructure, or a whole running Signpost: a test using
 # one is not a fast unit test.
-INFRASTRUCTURE = frozenset({"kafka_bootstrap", "postgres_admin_url", "postgres_url"})
+INFRASTRUCTURE = frozenset({"kafka_bootstrap", "empty_kafka", "postgres_admin_url", "postgres_url"})
 RUNNING_APP = frozenset({"signpost", "sp", "signpost_with", "running"})
 
 

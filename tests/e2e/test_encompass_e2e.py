@@ -22,7 +22,7 @@ ALERT = "org.signpost.encompass.alert.v1"
 
 @pytest.mark.kafka
 async def test_a_police_report_reaches_the_school_and_a_missing_webhook_alerts_the_hub(
-    tmp_path: Path, kafka_bootstrap: str, postgres_admin_url: str
+    tmp_path: Path, empty_kafka: str, postgres_admin_url: str
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
     urls = {
@@ -31,7 +31,7 @@ async def test_a_police_report_reaches_the_school_and_a_missing_webhook_alerts_t
     }
     common = {
         "MODE": "distributed",
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": empty_kafka,
         "KEYS_DATABASE_URL": urls["keys"],
         "PSEUDONYM_SECRET": secrets.token_urlsafe(32),
         "WEBHOOK_ALLOW_PRIVATE": "true",

@@ -28,7 +28,7 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.conftest import create_database
+from tests.conftest import create_database, delete_topics
 from tests.e2e.harness import Process, create_key, free_port, migrate, wait_ready
 
 SUBSCRIPTIONS = 24  # every other one answers at once, the rest hold the request open
@@ -116,6 +116,7 @@ async def embedded_notify(tmp_path: Path) -> Notify:
 
 async def distributed_notify(request: pytest.FixtureRequest) -> Notify:
     kafka: str = request.getfixturevalue("kafka_bootstrap")
+    await delete_topics(kafka)  # as `empty_kafka` does (an async fixture: not from here)
     admin: str = request.getfixturevalue("postgres_admin_url")
     suffix = uuid.uuid4().hex[:6]
     notify_db = await create_database(admin, f"kill_notify_{suffix}")

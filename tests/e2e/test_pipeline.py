@@ -123,7 +123,7 @@ async def test_embedded_mode_delivers_every_report_as_a_signed_webhook(tmp_path:
 @pytest.mark.kafka
 @pytest.mark.postgres
 async def test_distributed_mode_on_kafka_and_postgres_delivers_every_report(
-    tmp_path: Path, kafka_bootstrap: str, postgres_admin_url: str
+    tmp_path: Path, empty_kafka: str, postgres_admin_url: str
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
     urls = {
@@ -132,7 +132,7 @@ async def test_distributed_mode_on_kafka_and_postgres_delivers_every_report(
     }
     common = {
         "MODE": "distributed",
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": empty_kafka,
         "KEYS_DATABASE_URL": urls["keys"],
         "PSEUDONYM_SECRET": secrets.token_urlsafe(32),
         "WEBHOOK_ALLOW_PRIVATE": "true",
@@ -180,7 +180,7 @@ async def test_distributed_mode_on_kafka_and_postgres_delivers_every_report(
         # keyed by the pseudonymous subject, decoded by the SDK.
         consumer = AIOKafkaConsumer(
             "referral.routed",
-            bootstrap_servers=kafka_bootstrap,
+            bootstrap_servers=empty_kafka,
             group_id="e2e-reader-" + suffix,
             auto_offset_reset="earliest",
             enable_auto_commit=False,

@@ -167,7 +167,7 @@ def tree(spans: list[ReceivedSpan]) -> str:
 @pytest.mark.kafka
 @pytest.mark.postgres
 async def test_one_report_is_one_trace_across_four_processes_on_kafka(
-    tmp_path: Path, kafka_bootstrap: str, postgres_admin_url: str
+    tmp_path: Path, empty_kafka: str, postgres_admin_url: str
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
     urls = {
@@ -176,7 +176,7 @@ async def test_one_report_is_one_trace_across_four_processes_on_kafka(
     }
     common = {
         "MODE": "distributed",
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": empty_kafka,
         "KEYS_DATABASE_URL": urls["keys"],
         "PSEUDONYM_SECRET": secrets.token_urlsafe(32),
         "WEBHOOK_ALLOW_PRIVATE": "true",
