@@ -242,10 +242,17 @@ class UnitsOfWork:
         if wrote and self.on_committed is not None:
             self.on_committed()
 
-    async def together(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def together(
+        self, work: Callable[[UnitOfWork], Awaitable[T]], *, ahead: ReadAhead | None = None
+    ) -> T:
         """`work`'s answer once the unit it ran in has committed: a unit it may share with
         the work of other callers that arrived meanwhile (a group commit: one BEGIN, one
         COMMIT and one outbox write for the lot, where requests arrive together).
+
+        `ahead` names what the work will read by key: a shared unit first reads what all
+        its works named in one call of each `ReadAhead.read` (one statement for the group
+        rather than one per work), which keeps it in the unit for the works to answer
+        from. A work alone in its unit reads for itself.
 
         `work` changes rows and records events in the unit it is given and never
         completes it. The works of a shared unit run one after another in arrival order,
@@ -257,7 +264,7 @@ class UnitsOfWork:
         goes away after its work started does not stop it: it commits with the rest.
         """
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(work, done, contextvars.copy_context()))
+        self._waiting.append(_Waiting(work, done, contextvars.copy_context(), ahead))
         if self._leader is None or self._leader.done():
             self._leader = asyncio.create_task(self._lead())
         answer: T = await done
@@ -287,6 +294,7 @@ class UnitsOfWork:
         """Run `group` in one unit; False (nothing kept) when anything in it failed."""
         try:
             async with self.open() as unit:
+                await _read_ahead(unit, group)
                 answers = [await waiting.run(unit) for waiting in group]
                 wrote = await unit.complete()
         except Exception as exc:
@@ -315,12 +323,45 @@ class UnitsOfWork:
 
 
 @dataclass(frozen=True)
+class ReadAhead:
+    """What a work given to `UnitsOfWork.together` will read: the `keys` that `read`
+    (the same function for every work that reads the same thing) reads for a whole
+    group at once. `read(unit, keys)` keeps what it found in the unit (`keep`); the work
+    answers from it only where nothing in the unit has changed it since."""
+
+    read: Callable[[UnitOfWork, list[Hashable]], Awaitable[None]]
+    keys: tuple[Hashable, ...]
+
+
+async def _read_ahead(unit: UnitOfWork, group: list[_Waiting]) -> None:
+    """Each `ReadAhead.read` the group's works named, once, with all their keys, in the
+    context of the first work that named it (its trace holds the statement)."""
+    wanted: dict[Callable[..., Awaitable[None]], tuple[contextvars.Context, list[Hashable]]] = {}
+    for waiting in group:
+        if waiting.ahead is not None:
+            _, keys = wanted.setdefault(waiting.ahead.read, (waiting.context, []))
+            keys.extend(waiting.ahead.keys)
+    for read, (context, keys) in wanted.items():
+        await asyncio.create_task(_read(read, unit, keys), context=context)
+
+
+async def _read(
+    read: Callable[[UnitOfWork, list[Hashable]], Awaitable[None]],
+    unit: UnitOfWork,
+    keys: list[Hashable],
+) -> None:
+    await read(unit, keys)
+
+
+@dataclass(frozen=True)
 class _Waiting:
-    """A caller's work waiting for a unit, how to answer it, and its context."""
+    """A caller's work waiting for a unit, how to answer it, its context, and what it
+    will read (for a shared unit to read for all its works at once)."""
 
     work: Callable[[UnitOfWork], Awaitable[Any]]
     done: asyncio.Future[Any]
     context: contextvars.Context
+    ahead: ReadAhead | None = None
 
     async def run(self, unit: UnitOfWork) -> Any:
         """The work, in its caller's context (a task: a coroutine cannot switch contexts)."""

@@ -42,6 +42,11 @@ _SELECT_VERSIONS = select(_VERSIONS).where(
     _VERSIONS.c.organisation == bindparam("organisation"),
     _VERSIONS.c.source_reference == bindparam("reference"),
 )
+_SELECT_VERSIONS_OF = select(_VERSIONS).where(
+    tuple_(_VERSIONS.c.organisation, _VERSIONS.c.source_reference).in_(
+        bindparam("references", expanding=True)
+    )
+)
 _SELECT_STATUS = select(_REPORTS.c.status).where(_REPORTS.c.referral_id == bindparam("referral_id"))
 # Where a report stands, as the journey consumer reads and changes it (never the payload).
 _JOURNEY_COLUMNS = (
@@ -67,6 +72,20 @@ async def versions(
         _SELECT_VERSIONS, {"organisation": organisation, "reference": reference}
     )
     return [ReportVersion.model_validate(dict(row._mapping)) for row in rows]
+
+
+async def versions_of(
+    conn: AsyncConnection, references: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[ReportVersion]]:
+    """Every stored version under each (organisation, reference), in no order, in one
+    statement; a reference with none maps to an empty list."""
+    found: dict[tuple[str, str], list[ReportVersion]] = {ref: [] for ref in references}
+    if references:
+        rows = await conn.execute(_SELECT_VERSIONS_OF, {"references": sorted(set(references))})
+        for row in rows:
+            version = ReportVersion.model_validate(dict(row._mapping))
+            found[(version.organisation, version.source_reference)].append(version)
+    return found
 
 
 async def status_of(conn: AsyncConnection, referral_id: str) -> str | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ from services.intake.journey import (
     status_summary,
     triaged_summary,
 )
-from services.intake.models import JourneyStep, Report, ReportPathway
+from services.intake.models import JourneyStep, Report, ReportPathway, ReportVersion
 from services.intake.resubmission import is_duplicate, newest_first, report_sha256
 from services.intake.schemas import (
     Accepted,
@@ -68,7 +68,7 @@ from shared.privacy import ReadPublic, audit_read, only_overseers, reads_of
 from shared.problems import NotFound, Problem
 from shared.report import ConcernReport
 from shared.runtime import ServiceContext
-from shared.uow import UnitOfWork, UnitsOfWork
+from shared.uow import ReadAhead, UnitOfWork, UnitsOfWork
 
 # A concurrent request can win a race (same Idempotency-Key, or a resubmission of the
 # same reference); the loser starts again and answers from what the winner stored.
@@ -114,7 +114,7 @@ async def submit_report(
             uow, now=now, principal=principal, report=report, digest=digest, secret=pseudonym_secret
         )
 
-    return await _once(units, principal, idempotency_key, digest, write)
+    return await _once(units, principal, idempotency_key, digest, write, _ahead_of([report]))
 
 
 async def submit_batch(
@@ -158,7 +158,14 @@ async def submit_batch(
             ],
         )
 
-    return await _once(units, principal, idempotency_key, request_sha256, write)
+    return await _once(
+        units,
+        principal,
+        idempotency_key,
+        request_sha256,
+        write,
+        _ahead_of(report for _, report in rows.valid),
+    )
 
 
 async def _once(
@@ -167,12 +174,14 @@ async def _once(
     idempotency_key: str | None,
     request_sha256: str,
     write: Write,
+    ahead: ReadAhead,
 ) -> Answer:
     """Run `write` in one unit of work with the Idempotency-Key's answer, or replay the
     answer stored under that key (409 when it was given for another body). The unit may
     be shared with other requests that arrive together (`UnitsOfWork.together`: one
     commit for them all). A unit that loses a race is rolled back whole and started
-    again."""
+    again. `ahead` names the references `write` reads, for a shared unit to read them
+    for all its requests at once."""
 
     async def attempt(uow: UnitOfWork) -> Answer:
         conn = await uow.connection()
@@ -206,7 +215,7 @@ async def _once(
 
     for _ in range(ATTEMPTS):
         try:
-            return await units.together(attempt)
+            return await units.together(attempt, ahead=ahead)
         except IntegrityError:
             continue
     raise Problem(409, "Conflict", "The report conflicts with one being stored; retry.")
@@ -233,6 +242,28 @@ async def _no_references() -> set[tuple[str, str]]:
     return set()
 
 
+_VERSIONS_AHEAD = "intake.versions_ahead"
+
+
+async def _read_versions_ahead(uow: UnitOfWork, references: list[Hashable]) -> None:
+    """The versions under every reference a group of requests names, in one statement
+    (`ReadAhead`): each request in a shared unit then reads none of its own."""
+    conn = await uow.connection()
+    pairs = cast(list[tuple[str, str]], references)
+    uow.keep(_VERSIONS_AHEAD, await repository.versions_of(conn, pairs))
+
+
+def _versions_read_ahead(uow: UnitOfWork) -> dict[tuple[str, str], list[ReportVersion]] | None:
+    kept = uow.kept(_VERSIONS_AHEAD)
+    return cast(dict[tuple[str, str], list[ReportVersion]], kept) if kept is not None else None
+
+
+def _ahead_of(reports: Iterable[ConcernReport]) -> ReadAhead:
+    return ReadAhead(
+        _read_versions_ahead, tuple((r.source.organisation, r.source.reference) for r in reports)
+    )
+
+
 async def _store(
     uow: UnitOfWork,
     *,
@@ -253,11 +284,16 @@ async def _store(
     # earlier in this unit (a batch's rows, requests sharing a unit) is written first,
     # so this one is read as its resubmission.
     references = await uow.read_once("intake.references", _no_references)
-    if (source.organisation, source.reference) in references:
+    reference = (source.organisation, source.reference)
+    # What the shared unit read ahead stands only for a reference not stored in it yet.
+    ahead = None if reference in references else _versions_read_ahead(uow)
+    if reference in references:
         await uow.write_inserts()
-    references.add((source.organisation, source.reference))
+    references.add(reference)
     history = newest_first(
-        await repository.versions(
+        ahead[reference]
+        if ahead is not None and reference in ahead
+        else await repository.versions(
             conn, organisation=source.organisation, reference=source.reference
         )
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from shared.clock import Clock
 from shared.db import Database, table_of
 from shared.events import EventType, ReferralStatus
 from shared.outbox import InboxEntry, OutboxMessage
-from shared.uow import UnitOfWork, UnitsOfWork
+from shared.uow import ReadAhead, UnitOfWork, UnitsOfWork
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -223,6 +223,34 @@ async def test_each_work_runs_in_its_callers_context(db: Database) -> None:
         return await units.together(work)
 
     assert await asyncio.gather(*(as_caller(n) for n in ("a", "b", "c"))) == ["a", "b", "c"]
+
+
+async def test_a_shared_unit_reads_ahead_once_for_all_its_works_and_a_lone_work_never(
+    db: Database,
+) -> None:
+    units = units_on(db, [])
+    caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="leader")
+    reads: list[tuple[str, list[Hashable]]] = []
+
+    async def read(uow: UnitOfWork, keys: list[Hashable]) -> None:
+        reads.append((caller.get(), keys))
+        uow.keep("ahead", set(keys))
+
+    async def as_caller(name: str) -> object:
+        caller.set(name)
+
+        async def work(uow: UnitOfWork) -> object:
+            return uow.kept("ahead")
+
+        return await units.together(work, ahead=ReadAhead(read, (name, name.upper())))
+
+    answers = await asyncio.gather(*(as_caller(n) for n in ("a", "b", "c")))
+    # One read for the group, with every work's keys, in the first caller's context.
+    assert reads == [("a", ["a", "A", "b", "B", "c", "C"])]
+    assert answers == [{"a", "A", "b", "B", "c", "C"}] * 3
+    reads.clear()
+    assert await as_caller("d") is None  # alone: it reads for itself
+    assert reads == []
 
 
 async def test_a_caller_gone_before_its_unit_began_has_nothing_stored(db: Database) -> None:

@@ -5,6 +5,7 @@ filtered, and followed by anyone of the organisation (nobody else)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from shared.pagination import PageRequest, decode_cursor, encode_cursor
 from shared.problems import NotFound, Problem
 from shared.report import ConcernReport
 from shared.runtime import ServiceContext
+from tests.conftest import statements_run, verbs
 from tests.services.intake.conftest import POLICE, START, example
 from tests.services.intake.test_handlers import deliver, pathway, routed, triaged
 
@@ -89,6 +91,45 @@ async def test_a_retry_after_its_answer_is_forgotten_is_recognised_as_a_resubmis
     assert await answers_kept(replica) == 1  # the new answer is kept for its own retention
 
 
+# ------------------------------------------------------------------ reports arriving together
+
+
+async def test_reports_arriving_together_read_their_earlier_versions_in_one_statement(
+    replica: ServiceContext,
+) -> None:
+    with statements_run(replica.db.engine.sync_engine) as statements:
+        receipts = await asyncio.gather(*(receipt(replica, f"T-{n}") for n in range(5)))
+    assert len({r["referral_id"] for r in receipts}) == 5
+    reads = [s for s in statements if verbs([s]) == ["SELECT"] and "report_version" in s]
+    assert len(reads) == 1, reads  # one for the five, not one each
+
+
+async def test_reports_arriving_together_are_answered_as_if_each_came_alone(
+    replica: ServiceContext,
+) -> None:
+    """What a shared unit read ahead answers only for a reference nothing in the unit
+    stored since: a resubmission of a report earlier in the same group is recognised."""
+    stored = await receipt(replica, "R-repeat")
+    changed = await receipt(replica, "R-change")
+    with statements_run(replica.db.engine.sync_engine) as statements:
+        repeat, change, new, new_changed, other = await asyncio.gather(
+            receipt(replica, "R-repeat"),
+            receipt(replica, "R-change", narrative="A second call: the child was seen again."),
+            receipt(replica, "R-new"),
+            receipt(replica, "R-new", narrative="Corrected within the minute."),
+            receipt(replica, "R-other"),
+        )
+    # One shared unit (not each alone after a conflict): the read ahead, then R-new's
+    # second report reads again, after the first's rows are written.
+    reads = [s for s in statements if verbs([s]) == ["SELECT"] and "report_version" in s]
+    assert len(reads) == 2, reads
+    assert repeat["duplicate_of"] == repeat["referral_id"] == stored["referral_id"]
+    assert change["supersedes"] == changed["referral_id"] != change["referral_id"]
+    assert new["duplicate_of"] is None and new["supersedes"] is None
+    assert new_changed["supersedes"] == new["referral_id"] != new_changed["referral_id"]
+    assert other["duplicate_of"] is None and other["supersedes"] is None
+
+
 # ------------------------------------------------------------------ an organisation's reports
 
 # The force's officer signed in to the console, another force, a school, and a school
@@ -119,10 +160,11 @@ HUB = Principal(
 )
 
 
-async def report(
+async def receipt(
     ctx: ServiceContext, reference: str, *, by: Principal = POLICE, narrative: str | None = None
-) -> str:
-    """A report under `reference`, from `by`'s organisation, received now."""
+) -> dict[str, Any]:
+    """The receipt for a report under `reference`, from `by`'s organisation, received
+    now."""
     body = example("police-report.json" if by.kind is ClientKind.POLICE else "school-report.json")
     body["source"].update(organisation=by.organisation, reference=reference)
     if narrative is not None:
@@ -134,7 +176,14 @@ async def report(
         idempotency_key=None,
         pseudonym_secret="test-secret",
     )
-    referral_id: str = answer.body["referral_id"]
+    return answer.body
+
+
+async def report(
+    ctx: ServiceContext, reference: str, *, by: Principal = POLICE, narrative: str | None = None
+) -> str:
+    """A report under `reference`, from `by`'s organisation, received now: its referral."""
+    referral_id: str = (await receipt(ctx, reference, by=by, narrative=narrative))["referral_id"]
     return referral_id
 
 
