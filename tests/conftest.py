@@ -12,8 +12,10 @@ from contextlib import contextmanager
 import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import UnknownTopicOrPartitionError, for_code
 from sqlalchemy import Engine, event
 
+from shared.events import all_topics
 from tests.infra import start_script, stop_script, unavailable
 
 
@@ -42,24 +44,30 @@ def kafka_bootstrap() -> Iterator[str]:
 
 @pytest.fixture
 async def empty_kafka(kafka_bootstrap: str) -> str:
-    """The session's broker with none of the topics earlier tests wrote, and so none of
-    their consumer groups' positions: a test whose Signpost services read Signpost's
+    """The session's broker without Signpost's topics (`all_topics()`), and so without
+    any consumer group's position in them: a test whose Signpost services read those
     topics (groups `triage`, `notify`, ...) handles only what it raised itself. On the
     shared broker an earlier test's unconsumed event (a report nobody triaged) would
-    otherwise reach this test's partner as a report it never posted."""
+    otherwise reach this test's partner as a report it never posted. Only Signpost's
+    topics are deleted: a broker named by SIGNPOST_TEST_KAFKA keeps every other."""
     await delete_topics(kafka_bootstrap)
     return kafka_bootstrap
 
 
 async def delete_topics(bootstrap: str, *, within: float = 60.0) -> None:
-    """Delete every topic but Kafka's own, and return once the broker lists none of them
-    and no consumer group holds a position in one (a recreated topic starts afresh)."""
+    """Delete Signpost's topics, and return once the broker lists none of them and no
+    consumer group holds a position in one (a recreated topic starts afresh)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        topics = {t for t in await admin.list_topics() if not t.startswith("__")}
+        topics = set(all_topics()) & set(await admin.list_topics())
         if topics:
-            await admin.delete_topics(sorted(topics))
+            response = await admin.delete_topics(sorted(topics))
+            # Answered per topic, not raised: a refusal would otherwise only show as
+            # the wait below running out.
+            for topic, code, *_ in response.topic_error_codes:
+                if code != 0 and for_code(code) is not UnknownTopicOrPartitionError:
+                    raise for_code(code)(f"cannot delete topic {topic}")
         deadline = time.monotonic() + within
         while True:
             left = topics & set(await admin.list_topics())

@@ -47,6 +47,9 @@ _SELECT_VERSIONS_OF = select(_VERSIONS).where(
         bindparam("references", expanding=True)
     )
 )
+# Two parameters a reference: well inside asyncpg's 32,767 however many requests share
+# a unit (64 batches of up to 10,000 rows each), and a statement PostgreSQL plans fast.
+_REFERENCES_PER_READ = 1000
 _SELECT_STATUS = select(_REPORTS.c.status).where(_REPORTS.c.referral_id == bindparam("referral_id"))
 # Where a report stands, as the journey consumer reads and changes it (never the payload).
 _JOURNEY_COLUMNS = (
@@ -78,11 +81,12 @@ async def versions_of(
     conn: AsyncConnection, references: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], list[ReportVersion]]:
     """Every stored version under each (organisation, reference), in no order, in one
-    statement; a reference with none maps to an empty list."""
+    statement per `_REFERENCES_PER_READ`; a reference with none maps to an empty list."""
     found: dict[tuple[str, str], list[ReportVersion]] = {ref: [] for ref in references}
-    if references:
-        rows = await conn.execute(_SELECT_VERSIONS_OF, {"references": sorted(set(references))})
-        for row in rows:
+    wanted = sorted(found)
+    for start in range(0, len(wanted), _REFERENCES_PER_READ):
+        chunk = wanted[start : start + _REFERENCES_PER_READ]
+        for row in await conn.execute(_SELECT_VERSIONS_OF, {"references": chunk}):
             version = ReportVersion.model_validate(dict(row._mapping))
             found[(version.organisation, version.source_reference)].append(version)
     return found

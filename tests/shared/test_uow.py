@@ -253,6 +253,23 @@ async def test_a_shared_unit_reads_ahead_once_for_all_its_works_and_a_lone_work_
     assert reads == []
 
 
+async def test_a_read_ahead_that_fails_leaves_each_work_to_run_alone(db: Database) -> None:
+    units = units_on(db, [])
+
+    async def broken(uow: UnitOfWork, keys: list[Hashable]) -> None:
+        raise ConnectionError("the read ahead failed")
+
+    async def work(uow: UnitOfWork) -> object:
+        uow.session.add(UowEffect(note="stored"))
+        return uow.kept("ahead")
+
+    answers = await asyncio.gather(
+        *(units.together(work, ahead=ReadAhead(broken, (n,))) for n in range(3))
+    )
+    assert answers == [None, None, None]  # each ran alone, reading for itself
+    assert await count(db, UowEffect) == 3
+
+
 async def test_a_caller_gone_before_its_unit_began_has_nothing_stored(db: Database) -> None:
     units = units_on(db, [])
     ran: list[str] = []

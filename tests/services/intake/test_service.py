@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from services.intake import service
+from services.intake import repository, service
 from services.intake.models import IdempotencyRecord
 from shared.auth import ClientKind, Principal
 from shared.db import table_of
@@ -128,6 +128,22 @@ async def test_reports_arriving_together_are_answered_as_if_each_came_alone(
     assert new["duplicate_of"] is None and new["supersedes"] is None
     assert new_changed["supersedes"] == new["referral_id"] != new_changed["referral_id"]
     assert other["duplicate_of"] is None and other["supersedes"] is None
+
+
+async def test_many_references_are_read_ahead_a_bounded_chunk_at_a_time(
+    replica: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = {f"C-{n}": await report(replica, f"C-{n}") for n in range(5)}
+    monkeypatch.setattr(repository, "_REFERENCES_PER_READ", 2)
+    wanted = [(POLICE.organisation, ref) for ref in [*stored, "C-none"]]
+    async with replica.db.engine.connect() as conn:
+        with statements_run(replica.db.engine.sync_engine) as statements:
+            found = await repository.versions_of(conn, wanted)
+    assert len(statements) == 3  # six references, two a statement
+    assert {ref: [v.referral_id for v in found[(org, ref)]] for org, ref in wanted} == {
+        **{ref: [referral_id] for ref, referral_id in stored.items()},
+        "C-none": [],
+    }
 
 
 # ------------------------------------------------------------------ an organisation's reports
