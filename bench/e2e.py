@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from base64 import b64decode
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -605,6 +606,7 @@ async def drive(
                 "cpu_cores": cpu_delta(cpu0, cpu1, time.perf_counter() - t0),
             }
             b = out["phase_b"]
+            b["hops"] = await hops(statements.admin_url, set(starts))
             log(f"phase B: p50 {b['p50_ms']} ms, p99 {b['p99_ms']} ms ({b['webhooks']} webhooks)")
             check_alive()
         out["sink"] = {
@@ -616,6 +618,67 @@ async def drive(
     finally:
         await sink.stop()
     return out
+
+
+async def hops(admin_url: str, referral_ids: set[str]) -> list[dict[str, Any]]:
+    """Where these referrals' time went between POST and webhook, hop by hop, from the
+    services' own rows (one machine, one clock): each outbox row from its unit
+    (`created_at`) to its publish acknowledged (`sent_at`, the relay), then to each
+    consumer's unit that handled it (the inbox's `handled_at`: waiting in the topic,
+    the consumer's linger, the batches before it); notify's delivery from its creation
+    to the partner's 2xx. Milliseconds, p50 and p90, in the pipeline's order."""
+    import asyncpg
+
+    base = admin_url.rsplit("/", 1)[0]
+    sent: dict[str, tuple[str, str, datetime]] = {}  # ce_id -> service, topic, sent_at
+    waits: dict[tuple[int, str], list[float]] = {}
+
+    def note(order: int, hop: str, ms: float) -> None:
+        waits.setdefault((order, hop), []).append(ms)
+
+    inboxes = []
+    for order, svc in enumerate(SERVICES):
+        conn = await asyncpg.connect(f"{base}/signpost_{svc}")
+        try:
+            for row in await conn.fetch(
+                "SELECT topic, headers, created_at, sent_at FROM outbox WHERE sent_at IS NOT NULL"
+            ):
+                header = {k: b64decode(v).decode() for k, v in json.loads(row["headers"])}
+                if header.get("ce_subject") not in referral_ids:
+                    continue
+                sent[header["ce_id"]] = (svc, row["topic"], row["sent_at"])
+                ms = (row["sent_at"] - row["created_at"]).total_seconds() * 1000
+                note(2 * order, f"{svc} publishes {row['topic']}", ms)
+            inboxes.append(
+                (order, await conn.fetch("SELECT consumer, ce_id, handled_at FROM inbox"))
+            )
+            if svc == "notify":
+                for row in await conn.fetch(
+                    "SELECT referral_id, created_at, delivered_at FROM delivery"
+                    " WHERE delivered_at IS NOT NULL"
+                ):
+                    if row["referral_id"] in referral_ids:
+                        ms = (row["delivered_at"] - row["created_at"]).total_seconds() * 1000
+                        note(2 * order + 1, "notify delivers the webhook", ms)
+        finally:
+            await conn.close()
+    for order, rows in inboxes:
+        for row in rows:
+            if row["ce_id"] in sent:
+                _, topic, sent_at = sent[row["ce_id"]]
+                ms = (row["handled_at"] - sent_at).total_seconds() * 1000
+                # Intake follows the journey after the webhook (the referrer's loop).
+                position = 2 * order - 1 if order else 2 * len(SERVICES)
+                note(position, f"{row['consumer']} handles {topic}", ms)
+    return [
+        {
+            "hop": hop,
+            "events": len(ms),
+            "p50_ms": round(percentile(ms, 50), 1),
+            "p90_ms": round(percentile(ms, 90), 1),
+        }
+        for (_, hop), ms in sorted(waits.items())
+    ]
 
 
 # --------------------------------------------------------------------------- main
@@ -819,6 +882,17 @@ def print_report(args: argparse.Namespace, res: dict[str, Any], rss: dict[str, f
             f"generator late {b['generator_late']}), "
             f"{b['webhooks']} webhooks, {b['missing']} missing; POST p50 {b['post_p50_ms']} ms, "
             f"p99 {b['post_p99_ms']} ms; end to end p90 {b['p90_ms']} ms, max {b['max_ms']} ms"
+        )
+    if b and b.get("hops"):
+        print(
+            "Phase B, hop by hop (ms; from each outbox row's unit to its publish, then to "
+            "each consumer's unit that handled it; notify's delivery to the partner's 2xx)"
+        )
+        print(
+            table(
+                ["hop", "events", "p50 ms", "p90 ms"],
+                [[h["hop"], h["events"], h["p50_ms"], h["p90_ms"]] for h in b["hops"]],
+            )
         )
     cpu_rows = []
     idle = res.get("idle_cpu_cores", {})
