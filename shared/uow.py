@@ -342,15 +342,7 @@ async def _read_ahead(unit: UnitOfWork, group: list[_Waiting]) -> None:
             _, keys = wanted.setdefault(waiting.ahead.read, (waiting.context, []))
             keys.extend(waiting.ahead.keys)
     for read, (context, keys) in wanted.items():
-        await asyncio.create_task(_read(read, unit, keys), context=context)
-
-
-async def _read(
-    read: Callable[[UnitOfWork, list[Hashable]], Awaitable[None]],
-    unit: UnitOfWork,
-    keys: list[Hashable],
-) -> None:
-    await read(unit, keys)
+        await asyncio.create_task(_call(read, unit, keys), context=context)
 
 
 @dataclass(frozen=True)
@@ -368,5 +360,6 @@ class _Waiting:
         return await asyncio.create_task(_call(self.work, unit), context=self.context)
 
 
-async def _call(work: Callable[[UnitOfWork], Awaitable[Any]], unit: UnitOfWork) -> Any:
-    return await work(unit)
+async def _call(work: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """`work(*args)` as a coroutine, for a task run in another context."""
+    return await work(*args)

@@ -285,10 +285,11 @@ async def _store(
     # so this one is read as its resubmission.
     references = await uow.read_once("intake.references", _no_references)
     reference = (source.organisation, source.reference)
-    # What the shared unit read ahead stands only for a reference not stored in it yet.
-    ahead = None if reference in references else _versions_read_ahead(uow)
     if reference in references:
         await uow.write_inserts()
+        ahead = None  # what the shared unit read ahead predates this reference's rows
+    else:
+        ahead = _versions_read_ahead(uow)
     references.add(reference)
     history = newest_first(
         ahead[reference]
