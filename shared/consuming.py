@@ -166,7 +166,7 @@ class EventConsumer:
             if failed_at is None:
                 for record in records:
                     consumer.mark_done(record)
-                await consumer.commit(records)
+                await consumer.commit_soon(records)
                 return len(records)
         done: list[Record] = []
         try:
@@ -179,7 +179,7 @@ class EventConsumer:
                 done.append(record)
         finally:
             if done:
-                await consumer.commit(done)
+                await consumer.commit_soon(done)
         return len(records)
 
     async def _linger(self, consumer: Consumer, records: list[Record]) -> list[Record]:

@@ -416,6 +416,10 @@ class _MeteredConsumer(Consumer):
         await self.inner.commit(records)
         self.meter.committed(records)
 
+    async def commit_soon(self, records: Sequence[Record]) -> None:
+        await self.inner.commit_soon(records)
+        self.meter.committed(records)
+
     async def lag(self) -> dict[tuple[str, int], int]:
         return await self.inner.lag()
 

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(default=15_000, ge=6_000, le=300_000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=500, le=60_000)
     kafka_rebalance_timeout_ms: int = Field(default=30_000, ge=1_000, le=600_000)
+    # A consumer commits its group's position at most this often (a crash redelivers
+    # what it handled since, and each handler's inbox makes that a no-op); 0 commits
+    # after every batch. A clean stop and a rebalance commit at once.
+    kafka_commit_interval_ms: int = Field(default=1_000, ge=0, le=60_000)
 
     # Embedded mode: consumed records are deleted from the local event log after this
     # long (EMBEDDED_LOG_RETENTION_HOURS); unconsumed and parked (.dlq) ones are kept.

@@ -99,6 +99,13 @@ class Consumer(ABC):
     async def commit(self, records: Sequence[Record]) -> None:
         """Mark everything up to and including these records as done for the group."""
 
+    async def commit_soon(self, records: Sequence[Record]) -> None:
+        """As `commit`, except that the commit may wait a little to go with later
+        records' (Kafka: `KAFKA_COMMIT_INTERVAL_MS`). Until it goes, a crash
+        redelivers these records, which each handler's inbox makes harmless; a clean
+        stop and a rebalance commit them at once. Here: at once."""
+        await self.commit(records)
+
     def mark_done(self, record: Record) -> None:  # noqa: B027 - optional hook
         """Note that this record's handler committed (saved on a rebalance)."""
 

@@ -1,5 +1,7 @@
 """Apache Kafka through aiokafka: idempotent producer (acks=all), consumer groups with
 manual offset commits, and a rebalance listener that saves finished work on revoke.
+A consumer's handled positions go to the broker together, at most once per
+`commit_interval_ms` (`commit_soon`), and at once on a clean stop or a rebalance.
 
 While the broker is away the bus stays quiet and patient: `start` is one attempt (the
 runtime retries it on a backoff), a failed metadata refresh waits before the next one
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,6 +61,9 @@ log = logging.getLogger(__name__)
 # it is not (a metadata request for no topics: one small round trip).
 WATCH_SECONDS = 2.0
 WATCH_DOWN_SECONDS = 1.0
+# A wait cut to end when waiting positions are due may end this much early (the event
+# loop's timer): they are due then.
+_TIMER_SLACK = 0.005
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,9 @@ class KafkaOptions:
     heartbeat_interval_ms: int = 3_000
     # How long a rebalance waits for the members to rejoin.
     rebalance_timeout_ms: int = 30_000
+    # The most a handled batch's position waits to be committed with later ones
+    # (`commit_soon`); 0 commits each at once.
+    commit_interval_ms: int = 1_000
     # Static membership: this process's stable id (each group adds its name); None
     # for dynamic membership.
     instance_id: str | None = None
@@ -90,6 +100,7 @@ class KafkaOptions:
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
             rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
+            commit_interval_ms=settings.kafka_commit_interval_ms,
             instance_id=instance_id,
         )
 
@@ -460,6 +471,8 @@ class KafkaGroupConsumer(Consumer):
         # Work finished by the handler (its transaction committed) but whose offset
         # is not committed yet; saved on revoke so the next owner skips it.
         self._done: dict[TopicPartition, int] = {}
+        # When `_done` last went to the broker (or began to wait for it).
+        self._committed_at = time.monotonic()
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         options = self.options
@@ -542,7 +555,14 @@ class KafkaGroupConsumer(Consumer):
         consumer = self._consumer
         if consumer is None:
             raise BusUnavailable(f"the consumer of {self.group} is not started")
-        batches = await consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
+        if self._done:
+            # Positions wait to be committed: the fetch ends in time to commit them.
+            timeout = min(timeout, max(0.0, self._commit_due_in()))
+        batches = await consumer.getmany(
+            timeout_ms=math.ceil(timeout * 1000), max_records=max_records
+        )
+        if self._done and self._commit_due_in() <= _TIMER_SLACK:
+            await self._commit_done(None)
         return [
             Record(
                 topic=m.topic,
@@ -558,8 +578,9 @@ class KafkaGroupConsumer(Consumer):
 
     async def lag(self) -> dict[tuple[str, int], int]:
         """Per partition this member owns: the partition's end (its high watermark) less
-        the group's committed offset (or, before the group's first commit, the first
-        offset kept). Round trips to the broker, asked at scrape time."""
+        where it has handled to: the group's committed offset (or, before the group's
+        first commit, the first offset kept), or a handled position still waiting to be
+        committed. Round trips to the broker, asked at scrape time."""
         consumer = self._consumer
         if consumer is None:
             return {}
@@ -572,7 +593,10 @@ class KafkaGroupConsumer(Consumer):
         if any(offset is None for offset in committed):
             firsts = await consumer.beginning_offsets(owned)
         return {
-            (tp.topic, tp.partition): max(0, ends[tp] - (firsts[tp] if offset is None else offset))
+            (tp.topic, tp.partition): max(
+                0,
+                ends[tp] - max(firsts[tp] if offset is None else offset, self._done.get(tp, 0)),
+            )
             for tp, offset in zip(owned, committed, strict=True)
         }
 
@@ -586,6 +610,18 @@ class KafkaGroupConsumer(Consumer):
             self._done[tp] = max(self._done.get(tp, 0), offset)
         await self._commit_done(None)
 
+    async def commit_soon(self, records: Sequence[Record]) -> None:
+        for (topic, partition), offset in next_positions(records).items():
+            tp = TopicPartition(topic, partition)
+            self._done[tp] = max(self._done.get(tp, 0), offset)
+        if self._commit_due_in() <= _TIMER_SLACK:
+            await self._commit_done(None)
+
+    def _commit_due_in(self) -> float:
+        """Seconds until the positions noted in `_done` are due at the broker."""
+        interval = self.options.commit_interval_ms / 1000
+        return self._committed_at + interval - time.monotonic()
+
     async def _commit_done(self, only: set[TopicPartition] | None) -> None:
         consumer = self._consumer
         if consumer is None:
@@ -596,6 +632,8 @@ class KafkaGroupConsumer(Consumer):
             for tp, offset in self._done.items()
             if tp in assigned and (only is None or tp in only)
         }
+        if only is None:
+            self._committed_at = time.monotonic()
         if not offsets:
             return
         try:

@@ -1,7 +1,10 @@
-"""The Kafka bus creates its topics as configured, on the real broker."""
+"""The Kafka bus on the real broker: topics created as configured, and a group's
+positions committed together at most once per interval, never lost on a clean stop."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 import pytest
@@ -9,7 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import InvalidReplicationFactorError
 
-from shared.bus.kafka import KafkaBus
+from shared.bus.base import Record
+from shared.bus.kafka import KafkaBus, KafkaGroupConsumer, KafkaOptions
 
 pytestmark = pytest.mark.kafka
 
@@ -44,3 +48,77 @@ async def test_a_replication_factor_the_cluster_cannot_meet_refuses_to_start(
     with pytest.raises(InvalidReplicationFactorError):
         await bus.start()
     await bus.stop()
+
+
+async def _committed(bootstrap: str, group: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+        return {tp.partition: meta.offset for tp, meta in offsets.items()}
+    finally:
+        await admin.close()
+
+
+async def test_positions_committed_soon_go_to_the_broker_together_within_the_interval(
+    kafka_bootstrap: str,
+) -> None:
+    topic = "soon-" + uuid.uuid4().hex[:8]
+    group = "g-" + topic
+    bus = KafkaBus(kafka_bootstrap, client_id="soon", topics=[topic], partitions=1)
+    await bus.start()
+    await bus.publish([Record(topic=topic, key=b"k", value=b"%d" % i) for i in range(3)])
+    interval = 3.0
+    options = KafkaOptions(commit_interval_ms=int(interval * 1000))
+    member = KafkaGroupConsumer(
+        kafka_bootstrap, group=group, topics=[topic], client_id="soon", options=options
+    )
+    await member.start()
+    try:
+        taken: list[Record] = []
+        async with asyncio.timeout(30):
+            while len(taken) < 3:
+                taken += await member.fetch(timeout=0.5, max_records=1)
+        # The first batch after a quiet interval goes at once...
+        member._committed_at -= interval
+        await member.commit_soon(taken[:1])
+        assert await _committed(kafka_bootstrap, group) == {0: 1}
+        # ...the next ones wait to go with later batches: the broker still says 1, while
+        # the member's lag already counts them as handled.
+        await member.commit_soon(taken[1:2])
+        await member.commit_soon(taken[2:3])
+        assert await _committed(kafka_bootstrap, group) == {0: 1}
+        assert await member.lag() == {(topic, 0): 0}
+        # An idle fetch ends when they are due and commits them, well inside its timeout.
+        began = time.monotonic()
+        assert await member.fetch(timeout=30, max_records=10) == []
+        assert time.monotonic() - began < interval + 2
+        assert await _committed(kafka_bootstrap, group) == {0: 3}
+    finally:
+        await member.stop()
+        await bus.stop()
+
+
+async def test_a_clean_stop_commits_the_positions_still_waiting(kafka_bootstrap: str) -> None:
+    topic = "soon-" + uuid.uuid4().hex[:8]
+    group = "g-" + topic
+    bus = KafkaBus(kafka_bootstrap, client_id="soon", topics=[topic], partitions=1)
+    await bus.start()
+    await bus.publish([Record(topic=topic, key=b"k", value=b"%d" % i) for i in range(2)])
+    options = KafkaOptions(commit_interval_ms=60_000)
+    member = KafkaGroupConsumer(
+        kafka_bootstrap, group=group, topics=[topic], client_id="soon", options=options
+    )
+    await member.start()
+    try:
+        taken: list[Record] = []
+        async with asyncio.timeout(30):
+            while len(taken) < 2:
+                taken += await member.fetch(timeout=0.5, max_records=10)
+        member._committed_at = time.monotonic()  # the interval has just begun
+        await member.commit_soon(taken)
+        assert await _committed(kafka_bootstrap, group) == {}
+    finally:
+        await member.stop()
+        await bus.stop()
+    assert await _committed(kafka_bootstrap, group) == {0: 2}
