@@ -579,6 +579,7 @@ async def drive(
 
         if not args.skip_b:
             log(f"phase B: {args.rate:g}/s for {args.seconds:g}s, open loop")
+            await statements.reset()
             cpu0 = sampler.cpu()
             t0 = time.perf_counter()
             starts, post_lat, errors, late, achieved = await phase_b(
@@ -604,6 +605,7 @@ async def drive(
                 "post_p50_ms": round(percentile(list(post_lat.values()), 50) * 1000, 1),
                 "post_p99_ms": round(percentile(list(post_lat.values()), 99) * 1000, 1),
                 "cpu_cores": cpu_delta(cpu0, cpu1, time.perf_counter() - t0),
+                "statements": await statements.since_reset(),
             }
             b = out["phase_b"]
             b["hops"] = await hops(statements.admin_url, set(starts))
@@ -923,8 +925,8 @@ def print_report(args: argparse.Namespace, res: dict[str, Any], rss: dict[str, f
         )
 
 
-def print_statements(a: dict[str, Any]) -> None:
-    """Round trips to PostgreSQL per report in phase A, per service's database."""
+def print_statements(a: dict[str, Any], phase: str = "A") -> None:
+    """Round trips to PostgreSQL per report in a phase, per service's database."""
     counted = a.get("statements") or {}
     webhooks = a.get("webhooks") or 0
     if not counted or not webhooks:
@@ -943,7 +945,7 @@ def print_statements(a: dict[str, Any]) -> None:
             ]
         )
     print(
-        "PostgreSQL round trips in phase A, per report (pg_stat_statements: every "
+        f"PostgreSQL round trips in phase {phase}, per report (pg_stat_statements: every "
         "statement, BEGIN and COMMIT included; transactions from pg_stat_database; "
         "KB grown: pg_database_size, tables and indexes, outbox and inbox rows not yet "
         "purged, WAL not counted)"
@@ -1075,8 +1077,9 @@ def main(argv: list[str] | None = None) -> int:
     rss = {n: round(v / 2**20, 1) for n, v in (sampler.peak if sampler else {}).items()}
     if results:
         print_report(args, results, rss)
-        if results.get("phase_a"):
-            print_statements(results["phase_a"])
+        for phase in ("phase_a", "phase_b"):
+            if results.get(phase):
+                print_statements(results[phase], phase[-1].upper())
     if args.profile is not None and profilers:
         print(f"Where the time goes in phase A (py-spy --gil at {args.profile_rate}/s)")
         print(_profile.report(args.profile, list(SERVICES), Path(__file__).resolve().parent.parent))
