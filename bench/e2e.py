@@ -17,6 +17,8 @@ when each referral_id first arrives.
            SQLite and the in-process bus, the README's default), N reports posted by
            the same workers: reports/s = N / (first POST start -> last webhook)
 Each service's RSS is sampled every 0.5 s (psutil); the peak is printed.
+The broker's JVM compiles with its first tier only (`--kafka-full-jit`: both); the CPU
+table shows what its JIT compiler threads used, as part of kafka's.
 
 Everything is stopped at the end (services, Kafka, PostgreSQL), whatever happens.
 Prints tables and, last, one JSON line of results.
@@ -124,6 +126,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--skip-embedded", action="store_true", help="skip phase E (the embedded process)"
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    p.add_argument(
+        "--kafka-full-jit",
+        action="store_true",
+        help="let the broker's JVM compile with both tiers (C1 and C2); by default it stops "
+        "at C1, whose compiling a cold broker finishes in seconds",
+    )
     p.add_argument(
         "--profile",
         type=Path,
@@ -372,7 +380,12 @@ class ResourceSampler:
         )
         # Whatever else ran on the machine meanwhile (other test runs, the OS).
         out["other (not this bench)"] = busy - sum(v for v in out.values() if v == v)
+        # Part of kafka's, not added to the others.
+        out[KAFKA_JIT] = self.kafka.jit_cpu()
         return out
+
+
+KAFKA_JIT = "(of kafka: its JIT compiler)"
 
 
 def cpu_delta(a: dict[str, float], b: dict[str, float], wall: float) -> dict[str, float]:
@@ -963,7 +976,7 @@ def print_statements(a: dict[str, Any], phase: str = "A") -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="signpost-bench-e2e-"))
-    kafka = Kafka(root / "kafka")
+    kafka = Kafka(root / "kafka", full_jit=args.kafka_full_jit)
     pg = Postgres()
     procs: dict[str, Proc] = {}
     sampler: ResourceSampler | None = None
@@ -1097,6 +1110,7 @@ def main(argv: list[str] | None = None) -> int:
                 "bench": "e2e",
                 "client": args.client,
                 "consumer_linger_ms": args.consumer_linger_ms,
+                "kafka_jit": "C1 and C2" if args.kafka_full_jit else "C1",
                 "results": results,
                 "peak_rss_mb": rss,
                 "targets": {
