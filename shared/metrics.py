@@ -113,8 +113,8 @@ class ScrapedGauge:
 
 CONSUMER_LAG = ScrapedGauge(
     "signpost_consumer_lag",
-    "Records waiting for a consumer group on a topic: the partitions' ends less the "
-    "group's committed offsets, over the partitions this process's member owns (sum "
+    "Records waiting for a consumer group on a topic: the partitions' ends less where "
+    "the group has handled to, over the partitions this process's member owns (sum "
     "over replicas for the group's whole lag).",
 )
 DLQ_DEPTH = ScrapedGauge(
@@ -280,10 +280,11 @@ class ServiceMetrics:
 class ConsumptionMeter:
     """Counts the records a consumer group commits by how each ended, and reads its lag.
 
-    It watches from outside the consumer (`shared.consuming.EventConsumer`): the handler
-    it wraps notes each event whose unit committed; the bus it wraps notes each record
-    parked on a DLQ; when the consumer commits records, each is counted as handled,
-    dead_lettered, or else a duplicate (the inbox knew it, so the handler never ran).
+        It watches from outside the consumer (`shared.consuming.EventConsumer`): the handler
+        it wraps notes each event whose unit committed; the bus it wraps notes each record
+        parked on a DLQ; when the consumer marks records done (commits them, or notes them
+    for a commit that `commit_soon` puts off), each is counted as handled,
+        dead_lettered, or else a duplicate (the inbox knew it, so the handler never ran).
     """
 
     def __init__(self, service: ServiceMetrics, subscription: Subscription) -> None:

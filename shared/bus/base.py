@@ -110,9 +110,10 @@ class Consumer(ABC):
         """Note that this record's handler committed (saved on a rebalance)."""
 
     async def lag(self) -> dict[tuple[str, int], int]:
-        """How many records wait on each (topic, partition) this member owns: from the
-        group's committed position (where a successor would resume) to the end of the
-        partition. Empty while the member owns nothing. Asked at scrape time."""
+        """How many records wait on each (topic, partition) this member owns: from where
+        it has handled to (the group's committed position, or one `commit_soon` has not
+        sent yet) to the end of the partition. Empty while the member owns nothing.
+        Asked at scrape time."""
         return {}
 
 

@@ -15,9 +15,9 @@ rebalance. A member that stops cleanly leaves the group, so its partitions move 
 the others at once rather than after the session timeout.
 
 For metrics, read at scrape time: a member's lag is its partitions' high watermarks
-less the group's committed offsets; a group's backlog on any topic (a dead-letter
-topic's depth) comes from an admin client and a consumer in no group, both opened at
-the first scrape and kept until the bus stops.
+less where it has handled to (committed, or waiting to be); a group's backlog on any
+topic (a dead-letter topic's depth) comes from an admin client and a consumer in no
+group, both opened at the first scrape and kept until the bus stops.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 # it is not (a metadata request for no topics: one small round trip).
 WATCH_SECONDS = 2.0
 WATCH_DOWN_SECONDS = 1.0
+# The most a clean stop waits to commit the positions still waiting.
+STOP_COMMIT_SECONDS = 5.0
 # A wait cut to end when waiting positions are due may end this much early (the event
 # loop's timer): they are due then.
 _TIMER_SLACK = 0.005
@@ -516,7 +518,15 @@ class KafkaGroupConsumer(Consumer):
         if consumer is None:
             return
         try:
-            await self._commit_done(None)
+            # Bounded: aiokafka retries a commit while the broker is away. What is not
+            # committed is redelivered to the next member, and its inbox ignores it.
+            async with asyncio.timeout(STOP_COMMIT_SECONDS):
+                await self._commit_done(None)
+        except TimeoutError:
+            log.warning(
+                "positions not committed at stop; records will be redelivered",
+                extra={"group": self.group},
+            )
         finally:
             self._consumer = None
             await consumer.stop()
@@ -555,14 +565,19 @@ class KafkaGroupConsumer(Consumer):
         consumer = self._consumer
         if consumer is None:
             raise BusUnavailable(f"the consumer of {self.group} is not started")
-        if self._done:
-            # Positions wait to be committed: the fetch ends in time to commit them.
+        # Positions due go before the fetch: getmany moves the member past what it
+        # returns, so nothing may fail between it and the caller.
+        if self._waiting() and self._commit_due_in() <= _TIMER_SLACK:
+            await self._commit_done(None)
+        waiting = self._waiting()
+        if waiting:
+            # The rest are not due yet: an idle wait ends when they are.
             timeout = min(timeout, max(0.0, self._commit_due_in()))
         batches = await consumer.getmany(
             timeout_ms=math.ceil(timeout * 1000), max_records=max_records
         )
-        if self._done and self._commit_due_in() <= _TIMER_SLACK:
-            await self._commit_done(None)
+        if not batches and waiting and self._commit_due_in() <= _TIMER_SLACK:
+            await self._commit_done(None)  # nothing handed out: nothing to lose
         return [
             Record(
                 topic=m.topic,
@@ -617,6 +632,12 @@ class KafkaGroupConsumer(Consumer):
         if self._commit_due_in() <= _TIMER_SLACK:
             await self._commit_done(None)
 
+    def _waiting(self) -> bool:
+        """Handled positions wait for a commit that `commit_soon` put off (with no
+        interval, every commit goes at once, and one that met an outage waits for
+        the next batch's, as `commit` has it)."""
+        return bool(self._done) and self.options.commit_interval_ms > 0
+
     def _commit_due_in(self) -> float:
         """Seconds until the positions noted in `_done` are due at the broker."""
         interval = self.options.commit_interval_ms / 1000
@@ -627,13 +648,17 @@ class KafkaGroupConsumer(Consumer):
         if consumer is None:
             return
         assigned = consumer.assignment()
+        if only is None:
+            self._committed_at = time.monotonic()
+            # A partition moved to another member after its revoke was saved: the new
+            # owner re-reads from the group's position (its inbox ignores the repeat).
+            for tp in [tp for tp in self._done if tp not in assigned]:
+                del self._done[tp]
         offsets = {
             tp: offset
             for tp, offset in self._done.items()
             if tp in assigned and (only is None or tp in only)
         }
-        if only is None:
-            self._committed_at = time.monotonic()
         if not offsets:
             return
         try:
