@@ -95,15 +95,28 @@ class ServiceContext:
 
     def __post_init__(self) -> None:
         self.units = UnitsOfWork(
-            self.db, clock=self.clock, source=self.source, on_committed=self.published
+            self.db,
+            clock=self.clock,
+            source=self.source,
+            on_committed=self.committed,
+            on_published=self._wake_relay,
         )
 
     def published(self) -> None:
-        """Call after committing a transaction that staged work for a loop (outbox rows,
-        deliveries): wakes the relay and the service's own loops."""
-        self.relay.wake()
+        """Wake the relay and the service's own loops (a stop, a test)."""
+        self._wake_relay()
+        self.committed()
+
+    def committed(self) -> None:
+        """After a commit that may have staged work for a loop (deliveries, deadlines):
+        wakes the service's own loops. The relay is woken by the units that wrote
+        events to the outbox, and only by them: a batch that wrote none sends it
+        looking for nothing."""
         for event in self.wakeups.values():
             event.set()
+
+    def _wake_relay(self) -> None:
+        self.relay.wake()
 
     def config_of(self, model: type[C]) -> C:
         """This service's own settings, as the model its definition names."""

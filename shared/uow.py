@@ -7,8 +7,8 @@ the owner of the unit commits: `UnitsOfWork.begin()` (API dependencies, loops, a
 case that must retry a whole transaction) or the event consumer (one unit per record
 or batch, with the inbox entry). Committing writes the recorded events to the outbox in
 the same transaction, so a state change and its events are durable together or not at
-all (DESIGN.md, delivery guarantees 1-2); then the relay and the service's loops are
-woken. Time inside a unit comes from `uow.clock`.
+all (DESIGN.md, delivery guarantees 1-2); then the relay is woken when the unit wrote
+events, and the service's loops when it wrote anything. Time inside a unit comes from `uow.clock`.
 """
 
 from __future__ import annotations
@@ -57,8 +57,17 @@ class UnitOfWork:
     POST, the consumers' hot paths) pays for no session at all.
     """
 
-    def __init__(self, conn: AsyncConnection, *, clock: Clock, source: str) -> None:
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        *,
+        clock: Clock,
+        source: str,
+        on_published: Callable[[], None] | None = None,
+    ) -> None:
         self._conn = conn
+        # Called once a commit wrote events to the outbox (the relay's wake-up).
+        self._on_published = on_published
         self._session: AsyncSession | None = None
         self.clock = clock
         self.source = source
@@ -190,6 +199,8 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
+        if events and self._on_published is not None:
+            self._on_published()
         return bool(events) or inserts or wrote
 
     async def close(self) -> None:
@@ -209,12 +220,16 @@ class UnitsOfWork:
         clock: Clock,
         source: str,
         on_committed: Callable[[], None] | None = None,
+        on_published: Callable[[], None] | None = None,
         most_together: int = 64,
     ) -> None:
         self.db = db
         self.clock = clock
         self.source = source
+        # After a unit that wrote anything commits (the service's loops' wake-up)...
         self.on_committed = on_committed
+        # ...and, first, after one that wrote events to the outbox (the relay's).
+        self.on_published = on_published
         self.most_together = most_together
         self._waiting: list[_Waiting] = []
         self._leader: asyncio.Task[None] | None = None
@@ -225,7 +240,9 @@ class UnitsOfWork:
         the inbox entry to the same transaction); rolled back unless completed."""
         async with self.db.engine.connect() as conn:
             await conn.begin()
-            unit = UnitOfWork(conn, clock=self.clock, source=self.source)
+            unit = UnitOfWork(
+                conn, clock=self.clock, source=self.source, on_published=self.on_published
+            )
             try:
                 yield unit
             finally:

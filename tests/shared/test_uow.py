@@ -107,6 +107,47 @@ async def test_a_unit_that_only_reads_wakes_nothing_and_one_that_writes_a_row_do
     assert woken == [True]
 
 
+async def test_the_relay_is_woken_by_units_that_wrote_events_and_only_by_them(
+    db: Database,
+) -> None:
+    relay: list[str] = []
+    loops: list[str] = []
+    units = UnitsOfWork(
+        db,
+        clock=Clock(NOW),
+        source="/test",
+        on_committed=lambda: loops.append("woken"),
+        on_published=lambda: relay.append("woken"),
+    )
+    # A unit that writes rows and no event (a journey step, a delivery): loops only.
+    async with units.begin() as uow:
+        uow.session.add(UowEffect(note="a delivery to make"))
+    assert (relay, loops) == ([], ["woken"])
+    # One that records an event, whoever owns it: a use case's, a consumer's batch...
+    async with units.begin() as uow:
+        record_status(uow)
+    async with units.open() as uow:
+        record_status(uow)
+        await uow.complete()
+    assert relay == ["woken", "woken"]
+
+    # ...or a shared unit of works arriving together: once for the unit.
+    async def records(uow: UnitOfWork) -> None:
+        record_status(uow)
+
+    await asyncio.gather(units.together(records), units.together(records))
+    assert relay == ["woken"] * 3
+    # A unit that failed, or only read, wakes neither.
+    with pytest.raises(RuntimeError):
+        async with units.begin() as uow:
+            record_status(uow)
+            raise RuntimeError("the use case failed")
+    async with units.begin() as uow:
+        await uow.session.exec(select(UowEffect))
+    assert relay == ["woken"] * 3 and len(loops) == 3
+    assert await count(db, OutboxMessage) == 4
+
+
 async def test_a_fact_read_once_is_read_once_per_unit_and_afresh_in_the_next(
     db: Database,
 ) -> None:
