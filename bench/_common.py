@@ -143,7 +143,7 @@ class Statements:
         )
         return {r["datname"]: int(r["n"]) for r in rows}
 
-    async def since_reset(self, top: int = 8) -> dict[str, Any]:
+    async def since_reset(self, top: int = 12) -> dict[str, Any]:
         """Per database: statements, transactions, bytes grown (tables and indexes,
         WAL not counted) and the `top` statements by calls."""
         conn = await self._connect()
