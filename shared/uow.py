@@ -8,7 +8,8 @@ case that must retry a whole transaction) or the event consumer (one unit per re
 or batch, with the inbox entry). Committing writes the recorded events to the outbox in
 the same transaction, so a state change and its events are durable together or not at
 all (DESIGN.md, delivery guarantees 1-2); then the relay is woken when the unit wrote
-events, and the service's loops when it wrote anything. Time inside a unit comes from `uow.clock`.
+events, and the service's loops when it wrote anything. Time inside a unit comes from
+`uow.clock`.
 """
 
 from __future__ import annotations
