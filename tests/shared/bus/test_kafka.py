@@ -68,25 +68,51 @@ async def _committed(bootstrap: str, group: str) -> dict[int, int]:
         await admin.close()
 
 
+async def _one_partition(
+    bootstrap: str, count: int, options: KafkaOptions | None = None
+) -> tuple[str, KafkaBus]:
+    """A new one-partition topic holding `count` status events about one child (ref_0,
+    ref_1, ...), and the started bus that published them."""
+    topic = "soon-" + uuid.uuid4().hex[:8]
+    bus = KafkaBus(bootstrap, client_id="soon", topics=[topic], partitions=1, options=options)
+    await bus.start()
+    events = [status_event(f"ref_{i}", "child-1") for i in range(count)]
+    await bus.publish(
+        [Record(topic=topic, key=r.key, value=r.value, headers=r.headers) for r in events]
+    )
+    return topic, bus
+
+
+async def _member(bootstrap: str, topic: str, *, interval_ms: int) -> KafkaGroupConsumer:
+    """A started member of group g-<topic> committing at most every `interval_ms`."""
+    member = KafkaGroupConsumer(
+        bootstrap,
+        group="g-" + topic,
+        topics=[topic],
+        client_id="soon",
+        options=KafkaOptions(commit_interval_ms=interval_ms),
+    )
+    await member.start()
+    return member
+
+
+async def _take(member: KafkaGroupConsumer, count: int, *, per_fetch: int) -> list[Record]:
+    taken: list[Record] = []
+    async with asyncio.timeout(30):
+        while len(taken) < count:
+            taken += await member.fetch(timeout=0.5, max_records=per_fetch)
+    return taken
+
+
 async def test_positions_committed_soon_go_to_the_broker_together_within_the_interval(
     kafka_bootstrap: str,
 ) -> None:
-    topic = "soon-" + uuid.uuid4().hex[:8]
+    topic, bus = await _one_partition(kafka_bootstrap, 3)
     group = "g-" + topic
-    bus = KafkaBus(kafka_bootstrap, client_id="soon", topics=[topic], partitions=1)
-    await bus.start()
-    await bus.publish([Record(topic=topic, key=b"k", value=b"%d" % i) for i in range(3)])
     interval = 60.0
-    options = KafkaOptions(commit_interval_ms=int(interval * 1000))
-    member = KafkaGroupConsumer(
-        kafka_bootstrap, group=group, topics=[topic], client_id="soon", options=options
-    )
-    await member.start()
+    member = await _member(kafka_bootstrap, topic, interval_ms=int(interval * 1000))
     try:
-        taken: list[Record] = []
-        async with asyncio.timeout(30):
-            while len(taken) < 3:
-                taken += await member.fetch(timeout=0.5, max_records=1)
+        taken = await _take(member, 3, per_fetch=1)
         # The first batch after a quiet interval goes at once...
         member._committed_at -= interval
         await member.commit_soon(taken[:1])
@@ -112,29 +138,15 @@ async def test_positions_committed_soon_go_to_the_broker_together_within_the_int
 async def test_with_no_interval_each_commit_goes_at_once_and_an_idle_fetch_waits_its_time(
     kafka_bootstrap: str,
 ) -> None:
-    topic = "soon-" + uuid.uuid4().hex[:8]
-    group = "g-" + topic
-    bus = KafkaBus(kafka_bootstrap, client_id="soon", topics=[topic], partitions=1)
-    await bus.start()
-    await bus.publish([Record(topic=topic, key=b"k", value=b"0")])
-    member = KafkaGroupConsumer(
-        kafka_bootstrap,
-        group=group,
-        topics=[topic],
-        client_id="soon",
-        options=KafkaOptions(commit_interval_ms=0),
-    )
-    await member.start()
+    topic, bus = await _one_partition(kafka_bootstrap, 1)
+    member = await _member(kafka_bootstrap, topic, interval_ms=0)
     try:
-        taken: list[Record] = []
-        async with asyncio.timeout(30):
-            while not taken:
-                taken = await member.fetch(timeout=0.5, max_records=10)
+        taken = await _take(member, 1, per_fetch=10)
         # A partition this member no longer owns (a batch that outlived a rebalance)
         # is not committed, and is forgotten rather than waited for.
         member.mark_done(Record(topic=topic, partition=7, offset=3, key=b"k", value=b""))
         await member.commit_soon(taken)
-        assert await _committed(kafka_bootstrap, group) == {0: 1}
+        assert await _committed(kafka_bootstrap, "g-" + topic) == {0: 1}
         assert member._done == {}
         began = time.monotonic()
         assert await member.fetch(timeout=0.5, max_records=10) == []
@@ -147,15 +159,9 @@ async def test_with_no_interval_each_commit_goes_at_once_and_an_idle_fetch_waits
 async def test_an_event_consumer_puts_off_its_commits_and_sends_them_when_it_stops(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    topic = "soon-" + uuid.uuid4().hex[:8]
-    group = "g-" + topic
     options = KafkaOptions(commit_interval_ms=60_000)
-    bus = KafkaBus(kafka_bootstrap, client_id="soon", topics=[topic], partitions=1, options=options)
-    await bus.start()
-    events = [status_event(f"ref_{i}", "child-1") for i in range(6)]
-    await bus.publish(
-        [Record(topic=topic, key=r.key, value=r.value, headers=r.headers) for r in events]
-    )
+    topic, bus = await _one_partition(kafka_bootstrap, 6, options)
+    group = "g-" + topic
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'service.db'}")
     await db.create_tables([table_of(m) for m in (OutboxMessage, InboxEntry)])
     handled: list[str] = []
@@ -185,25 +191,14 @@ async def test_an_event_consumer_puts_off_its_commits_and_sends_them_when_it_sto
 
 
 async def test_a_clean_stop_commits_the_positions_still_waiting(kafka_bootstrap: str) -> None:
-    topic = "soon-" + uuid.uuid4().hex[:8]
-    group = "g-" + topic
-    bus = KafkaBus(kafka_bootstrap, client_id="soon", topics=[topic], partitions=1)
-    await bus.start()
-    await bus.publish([Record(topic=topic, key=b"k", value=b"%d" % i) for i in range(2)])
-    options = KafkaOptions(commit_interval_ms=60_000)
-    member = KafkaGroupConsumer(
-        kafka_bootstrap, group=group, topics=[topic], client_id="soon", options=options
-    )
-    await member.start()
+    topic, bus = await _one_partition(kafka_bootstrap, 2)
+    member = await _member(kafka_bootstrap, topic, interval_ms=60_000)
     try:
-        taken: list[Record] = []
-        async with asyncio.timeout(30):
-            while len(taken) < 2:
-                taken += await member.fetch(timeout=0.5, max_records=10)
+        taken = await _take(member, 2, per_fetch=10)
         member._committed_at = time.monotonic()  # the interval has just begun
         await member.commit_soon(taken)
-        assert await _committed(kafka_bootstrap, group) == {}
+        assert await _committed(kafka_bootstrap, "g-" + topic) == {}
     finally:
         await member.stop()
         await bus.stop()
-    assert await _committed(kafka_bootstrap, group) == {0: 2}
+    assert await _committed(kafka_bootstrap, "g-" + topic) == {0: 2}
