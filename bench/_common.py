@@ -144,8 +144,10 @@ class Statements:
         return {r["datname"]: int(r["n"]) for r in rows}
 
     async def since_reset(self, top: int = 12) -> dict[str, Any]:
-        """Per database: statements, transactions, bytes grown (tables and indexes,
-        WAL not counted) and the `top` statements by calls."""
+        """Per database: statements, their execution time in the server (ms), transactions,
+        bytes grown (tables and indexes, WAL not counted), the `top` statements by
+        calls and the five that took longest in all, each as (calls, execution ms,
+        statement)."""
         conn = await self._connect()
         try:
             # The snapshot of pg_stat_database is taken once per transaction: read
@@ -153,18 +155,39 @@ class Statements:
             commits = await self._transactions(conn)
             sizes = await self._sizes(conn)
             rows = await conn.fetch(
-                "SELECT d.datname, s.calls, s.query FROM pg_stat_statements s "
+                "SELECT d.datname, s.calls, s.total_exec_time, s.query FROM pg_stat_statements s "
                 "JOIN pg_database d ON d.oid = s.dbid ORDER BY s.calls DESC"
             )
         finally:
             await conn.close()
         out: dict[str, Any] = {}
         for r in rows:
-            db = out.setdefault(r["datname"], {"statements": 0, "top": []})
+            db = out.setdefault(r["datname"], {"statements": 0, "exec_ms": 0.0, "top": []})
             db["statements"] += int(r["calls"])
+            db["exec_ms"] += float(r["total_exec_time"])
             if len(db["top"]) < top:
-                db["top"].append((int(r["calls"]), " ".join(str(r["query"]).split())[:110]))
+                db["top"].append(
+                    (
+                        int(r["calls"]),
+                        round(float(r["total_exec_time"]), 1),
+                        " ".join(str(r["query"]).split())[:110],
+                    )
+                )
         for name, db in out.items():
+            db["exec_ms"] = round(db["exec_ms"], 1)
+            slowest = sorted(
+                (r for r in rows if r["datname"] == name),
+                key=lambda r: float(r["total_exec_time"]),
+                reverse=True,
+            )[:5]
+            db["slowest"] = [
+                (
+                    int(r["calls"]),
+                    round(float(r["total_exec_time"]), 1),
+                    " ".join(str(r["query"]).split())[:110],
+                )
+                for r in slowest
+            ]
             db["transactions"] = commits.get(name, 0) - self._commits.get(name, 0)
             db["bytes"] = sizes.get(name, 0) - self._bytes.get(name, 0)
         return out

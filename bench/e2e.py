@@ -26,13 +26,16 @@ Targets: >= 300 reports/s; p99 <= 500 ms at 100/s; each service <= 150 MB RSS;
 embedded >= 150 reports/s.
 
 With --profile DIR, py-spy samples each service process for the length of phase A
-(DIR/<service>.txt, py-spy's raw collapsed stacks) and the run ends by printing, per
-service, the share of samples (GIL held) per bucket (SQL/DB, JSON/pydantic, Kafka, HTTP,
-Signpost code, other) and the top functions by self time (bench/_profile.py). Sampling
-slows the services a little: a profiled run's reports/s is lower than an unprofiled one.
+(of phase B with --profile-phase b; DIR/<service>.txt, py-spy's raw collapsed stacks)
+and the run ends by printing, per service, the share of samples (GIL held) per bucket
+(SQL/DB, JSON/pydantic, Kafka, HTTP, Signpost code, other) and the top functions by self
+time (bench/_profile.py). Sampling slows the services a little: a profiled run's
+reports/s is lower than an unprofiled one.
 
 Example:  .venv/bin/python bench/e2e.py --reports 3000 --rate 100 --seconds 20
 Profile:  .venv/bin/python bench/e2e.py --reports 2000 --skip-b --profile /tmp/profiles
+          .venv/bin/python bench/e2e.py --skip-a --skip-embedded --profile /tmp/pb \
+              --profile-phase b
 """
 
 from __future__ import annotations
@@ -136,15 +139,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         type=Path,
         metavar="DIR",
-        help="sample each service with py-spy during phase A; raw stacks in DIR/<service>.txt",
+        help="sample each service with py-spy during phase A (or --profile-phase); raw "
+        "stacks in DIR/<service>.txt",
+    )
+    p.add_argument(
+        "--profile-phase",
+        choices=("a", "b"),
+        default="a",
+        help="the phase --profile samples: a (throughput, default) or b (the fixed rate)",
     )
     p.add_argument(
         "--profile-rate", type=int, default=200, help="py-spy samples per second (default 200)"
     )
     args = p.parse_args(argv)
     if args.profile is not None:
-        if args.skip_a:
+        if args.skip_a and args.profile_phase == "a":
             p.error("--profile samples phase A: it cannot go with --skip-a")
+        if args.skip_b and args.profile_phase == "b":
+            p.error("--profile-phase b samples phase B: it cannot go with --skip-b")
         if _profile.py_spy() is None:
             p.error("--profile needs py-spy (bash scripts/bootstrap.sh installs it)")
     if args.consumer_linger_ms is not None and not 0 <= args.consumer_linger_ms <= 1000:
@@ -515,6 +527,21 @@ async def drive(
         make = report_factory(f"E2E-{secrets.token_hex(3)}")
         next_index = 0
 
+        async def start_profiling() -> None:
+            assert args.profile is not None
+            profilers.update(
+                _profile.start_all(
+                    {n: p.pid for n, p in procs.items()}, args.profile, args.profile_rate
+                )
+            )
+            await asyncio.sleep(0.5)  # py-spy attaches before the first POST
+            log(f"py-spy sampling {len(profilers)} services at {args.profile_rate}/s")
+
+        async def stop_profiling() -> None:
+            if profilers:
+                await asyncio.to_thread(_profile.stop_all, profilers)
+                log(f"py-spy stopped; raw stacks in {args.profile}")
+
         def check_alive() -> None:
             for name, proc in procs.items():
                 if not proc.alive():
@@ -548,14 +575,8 @@ async def drive(
 
         if not args.skip_a:
             log(f"phase A: {args.reports} reports, {args.concurrency} workers")
-            if args.profile is not None:
-                profilers.update(
-                    _profile.start_all(
-                        {n: p.pid for n, p in procs.items()}, args.profile, args.profile_rate
-                    )
-                )
-                await asyncio.sleep(0.5)  # py-spy attaches before the first POST
-                log(f"py-spy sampling {len(profilers)} services at {args.profile_rate}/s")
+            if args.profile is not None and args.profile_phase == "a":
+                await start_profiling()
             await statements.reset()
             try:
                 cpu0 = sampler.cpu()
@@ -576,9 +597,7 @@ async def drive(
                 complete = await sink.wait_for(set(starts), remaining)
                 cpu1 = sampler.cpu()
             finally:
-                if profilers:
-                    await asyncio.to_thread(_profile.stop_all, profilers)
-                    log(f"py-spy stopped; raw stacks in {args.profile}")
+                await stop_profiling()
             a = out["phase_a"] = sink.throughput(
                 starts, res, reports=args.reports, complete=complete, posted_at=posted_at
             )
@@ -592,14 +611,19 @@ async def drive(
 
         if not args.skip_b:
             log(f"phase B: {args.rate:g}/s for {args.seconds:g}s, open loop")
+            if args.profile is not None and args.profile_phase == "b":
+                await start_profiling()
             await statements.reset()
-            cpu0 = sampler.cpu()
-            t0 = time.perf_counter()
-            starts, post_lat, errors, late, achieved = await phase_b(
-                url, headers, make, args.rate, args.seconds, next_index, client=args.client
-            )
-            complete = await sink.wait_for(set(starts), args.drain_timeout)
-            cpu1 = sampler.cpu()
+            try:
+                cpu0 = sampler.cpu()
+                t0 = time.perf_counter()
+                starts, post_lat, errors, late, achieved = await phase_b(
+                    url, headers, make, args.rate, args.seconds, next_index, client=args.client
+                )
+                complete = await sink.wait_for(set(starts), args.drain_timeout)
+                cpu1 = sampler.cpu()
+            finally:
+                await stop_profiling()
             lat = [sink.received[i] - s for i, s in starts.items() if i in sink.received]
             out["phase_b"] = {
                 "rate": args.rate,
@@ -954,23 +978,42 @@ def print_statements(a: dict[str, Any], phase: str = "A") -> None:
                 name,
                 round(db["statements"] / webhooks, 2),
                 round(db["transactions"] / webhooks, 2),
+                round(db.get("exec_ms", 0) / webhooks, 3),
                 round(db.get("bytes", 0) / webhooks / 1024, 1),
             ]
         )
     print(
         f"PostgreSQL round trips in phase {phase}, per report (pg_stat_statements: every "
         "statement, BEGIN and COMMIT included; transactions from pg_stat_database; "
-        "KB grown: pg_database_size, tables and indexes, outbox and inbox rows not yet "
+        "server ms: the statements' execution time in PostgreSQL; KB grown: "
+        "pg_database_size, tables and indexes, outbox and inbox rows not yet "
         "purged, WAL not counted)"
     )
-    print(table(["database", "statements/report", "transactions/report", "KB grown/report"], rows))
+    print(
+        table(
+            [
+                "database",
+                "statements/report",
+                "transactions/report",
+                "server ms/report",
+                "KB grown/report",
+            ],
+            rows,
+        )
+    )
     for name in SERVICES:
         db = counted.get(f"signpost_{name}")
         if db is None:
             continue
-        print(f"  {name}: the most frequent statements (calls per report, statement)")
-        for calls, query in db["top"]:
-            print(f"    {calls / webhooks:6.2f}  {query}")
+        print(
+            f"  {name}: the most frequent statements (calls per report, server ms per "
+            "report, statement)"
+        )
+        for calls, ms, query in db["top"]:
+            print(f"    {calls / webhooks:6.2f}  {ms / webhooks:6.3f}  {query}")
+        print(f"  {name}: the statements that took longest in all")
+        for calls, ms, query in db.get("slowest", []):
+            print(f"    {calls / webhooks:6.2f}  {ms / webhooks:6.3f}  {query}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1094,7 +1137,8 @@ def main(argv: list[str] | None = None) -> int:
             if results.get(phase):
                 print_statements(results[phase], phase[-1].upper())
     if args.profile is not None and profilers:
-        print(f"Where the time goes in phase A (py-spy --gil at {args.profile_rate}/s)")
+        phase = args.profile_phase.upper()
+        print(f"Where the time goes in phase {phase} (py-spy --gil at {args.profile_rate}/s)")
         print(_profile.report(args.profile, list(SERVICES), Path(__file__).resolve().parent.parent))
     a, b, e = results.get("phase_a"), results.get("phase_b"), results.get("embedded")
     passed = (
