@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -124,8 +125,37 @@ async def postgres(postgres_admin_url: str) -> AsyncIterator[Databases]:
         await db.dispose()
 
 
+def _index_definitions(conn: Connection) -> list[tuple[str, str]]:
+    """Each index's whole definition as the database keeps it, which the inspector does
+    not give: the expressions it indexes and the condition of a partial index
+    (PostgreSQL's `indexdef`, SQLite's statement without `IF NOT EXISTS`)."""
+    if conn.dialect.name == "postgresql":
+        query = (
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND tablename NOT LIKE 'alembic_version%'"
+        )
+    else:
+        query = (
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            " AND tbl_name NOT LIKE 'alembic_version%'"
+        )
+    found = []
+    for name, definition in conn.execute(text(query)):
+        words = " ".join(str(definition).split()).replace(" IF NOT EXISTS", "")
+        found.append((str(name), words))
+    return sorted(found)
+
+
 def _schema_now(conn: Connection) -> dict[str, Any]:
     """Everything a schema promises, as the database reports it (version tables aside)."""
+    with warnings.catch_warnings():
+        # SQLite's inspector skips an index on an expression, saying so; the index
+        # definitions below compare it whole.
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+        return _reflected(conn)
+
+
+def _reflected(conn: Connection) -> dict[str, Any]:
     inspector = inspect(conn)
     schema: dict[str, Any] = {}
     for name in inspector.get_table_names():
@@ -160,6 +190,7 @@ def _schema_now(conn: Connection) -> dict[str, Any]:
         used = {column[0] for table in schema.values() for column in table["columns"].values()}
         enums = inspector.get_enums()  # type: ignore[attr-defined]
         schema["(enum types)"] = [e for e in enums if e["name"] in used]
+    schema["(index definitions)"] = _index_definitions(conn)
     return schema
 
 
@@ -385,7 +416,7 @@ async def test_histories_sharing_one_database_keep_their_own_revisions(
     for history in HISTORIES:
         await check_at_head(db, history)
     tables = {t.name for history in HISTORIES for t in tables_of(history)}
-    assert set(await schema_of(db)) - {"(enum types)"} == tables
+    assert set(await schema_of(db)) - {"(enum types)", "(index definitions)"} == tables
 
 
 async def test_upgrades_started_together_in_one_process_take_turns(
