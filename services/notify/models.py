@@ -9,8 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
+
+# The index of pending deliveries, and the SQL its queries must repeat word for word to
+# use it (both databases match a partial index's condition and an indexed expression
+# only when the query spells them the same way, not through a bound parameter).
+PENDING_INDEX = "ix_delivery_pending"
+PENDING = "status = 'pending'"
+PAIR_REFERRAL = "coalesce(referral_id, '')"
 
 
 class WebhookSubscription(SQLModel, table=True):
@@ -62,6 +69,17 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_pair", "subscription_id", "referral_id", "seq"),
         # `GET /v1/deliveries`: a subscription's deliveries, oldest first, a page at a time.
         Index("ix_delivery_listed", "subscription_id", "created_at", "id"),
+        # The dispatcher's claim (`repository.due_heads`): the pending deliveries alone,
+        # each pair's in order, so a claim reads what waits and never what was sent,
+        # however many deliveries a subscription has had (migration 0006).
+        Index(
+            PENDING_INDEX,
+            "subscription_id",
+            text(PAIR_REFERRAL),
+            "seq",
+            postgresql_where=text(PENDING),
+            sqlite_where=text(PENDING),
+        ),
     )
 
     seq: int | None = Field(default=None, primary_key=True)

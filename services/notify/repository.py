@@ -16,7 +16,16 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, bindparam, case, exists, func, or_
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    or_,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -126,19 +135,26 @@ async def attempts_of(session: AsyncSession, delivery_id: str) -> Sequence[Deliv
 
 
 def _due_heads() -> Select[Delivery, WebhookSubscription]:
+    # Spelled as the partial index of pending deliveries spells them (`PENDING`,
+    # `PAIR_REFERRAL` in the models: literals, not bound parameters), so both the
+    # claim's scan and its look-back for an earlier pending delivery of the pair read
+    # that index: what waits, never every delivery the subscription has had.
+    pending: ColumnElement[str] = literal_column("'pending'")
+    no_referral: ColumnElement[str] = literal_column("''")
     older = aliased(Delivery)
     earlier_pending = exists().where(
         col(older.subscription_id) == col(Delivery.subscription_id),
-        col(older.status) == "pending",
+        col(older.status) == pending,
         col(older.seq) < col(Delivery.seq),
-        func.coalesce(older.referral_id, "") == func.coalesce(Delivery.referral_id, ""),
+        func.coalesce(older.referral_id, no_referral)
+        == func.coalesce(Delivery.referral_id, no_referral),
     )
     now = bindparam("now", type_=_DELIVERIES.c.next_attempt_at.type)
     return (
         select(Delivery, WebhookSubscription)
         .join(WebhookSubscription, col(WebhookSubscription.id) == col(Delivery.subscription_id))
         .where(
-            col(Delivery.status) == "pending",
+            col(Delivery.status) == pending,
             col(Delivery.next_attempt_at) <= now,
             col(WebhookSubscription.status) == "active",
             or_(

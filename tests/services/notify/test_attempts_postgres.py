@@ -1,17 +1,21 @@
 """On PostgreSQL, two notify replicas claiming due deliveries at the same moment never
-claim the same one (FOR UPDATE SKIP LOCKED and a lease), and a claim whose attempt was
-never recorded (the replica died) becomes due again when its lease runs out."""
+claim the same one (FOR UPDATE SKIP LOCKED and a lease), a claim whose attempt was
+never recorded (the replica died) becomes due again when its lease runs out, and a
+claim reads what waits, not every delivery a subscription has had."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 from sqlmodel import SQLModel, col, select, update
 
-from services.notify import definition
+from services.notify import definition, repository
 from services.notify.loops import Dispatcher
 from services.notify.models import Delivery, WebhookSubscription
 from services.notify.settings import settings_of
@@ -106,3 +110,75 @@ async def test_two_replicas_never_claim_the_same_delivery(
             await dispatcher.client.close()
         for ctx in contexts:
             await ctx.db.dispose()
+
+
+def rows_handled(plan: dict[str, Any]) -> int:
+    """Every row a plan node produced or filtered away, over all its loops, summed over
+    the plan (EXPLAIN ANALYZE's JSON): how much the statement read."""
+    loops = plan.get("Actual Loops", 1)
+    own = plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)
+    for removed in ("Index Recheck", "Join Filter"):
+        own += plan.get(f"Rows Removed by {removed}", 0)
+    return own * loops + sum(rows_handled(child) for child in plan.get("Plans", []))
+
+
+async def test_a_claim_reads_the_waiting_deliveries_not_every_one_sent_before(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    ctx = replica(postgres_url, tmp_path, "a")
+    dispatcher = Dispatcher(ctx)
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    ctx.clock.set(now)
+    sent = 3000
+    try:
+        models: list[type[SQLModel]] = [*definition.tables, OutboxMessage, InboxEntry]
+        await ctx.db.create_tables([table_of(m) for m in models])
+        async with ctx.db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO subscription (id, organisation, client_kind, client_id, url,"
+                    " event_types, secret, status, created_at) VALUES ('sub_hub',"
+                    " 'demoshire-hub', 'hub', 'c', 'http://127.0.0.1:9/hooks', '[]',"
+                    " 'whsec_x', 'active', :now)"
+                ),
+                {"now": now},
+            )
+            # A subscription's history: thousands delivered, four waiting (two of one
+            # referral, one with no referral).
+            await conn.execute(
+                text(
+                    "INSERT INTO delivery (id, subscription_id, referral_id, event_type, body,"
+                    " status, attempts, next_attempt_at, created_at, replays)"
+                    " SELECT 'msg_' || g, 'sub_hub', 'ref_' || g, 'e', repeat('x', 800),"
+                    " 'delivered', 1, :then, :then, 0 FROM generate_series(1, :sent) g"
+                ),
+                {"then": now - timedelta(days=1), "sent": sent},
+            )
+            for id_, referral in (("w1", "ref_a"), ("w2", "ref_a"), ("w3", "ref_b"), ("w4", None)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO delivery (id, subscription_id, referral_id, event_type,"
+                        " body, status, attempts, next_attempt_at, created_at, replays)"
+                        " VALUES (:id, 'sub_hub', :referral, 'e', '{}', 'pending', 0, :now,"
+                        " :now, 0)"
+                    ),
+                    {"id": id_, "referral": referral, "now": now},
+                )
+
+        compiled = repository._DUE_HEADS.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[no-untyped-call]
+        params = compiled.construct_params({"now": now, "limit": 500})
+        values = tuple(params[name] for name in compiled.positiontup or ())
+        async with ctx.db.engine.connect() as conn:
+            explained = await conn.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled.string}", values
+            )
+            [plan] = explained.scalar_one()  # the json decoded
+        read = rows_handled(plan["Plan"])
+        assert read < 100, f"the claim read {read} rows for 4 waiting among {sent} sent"
+
+        claimed = await dispatcher.claim_due()
+        # The oldest waiting delivery of each pair, and nothing sent before.
+        assert sorted(d.id for d, _ in claimed) == ["w1", "w3", "w4"]
+    finally:
+        await dispatcher.close()
+        await ctx.db.dispose()
