@@ -6,14 +6,17 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import UnknownTopicOrPartitionError, for_code
-from sqlalchemy import Engine, event
+from sqlalchemy import ClauseElement, Engine, event
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from shared.events import all_topics
 from tests.infra import start_script, stop_script, unavailable
@@ -103,6 +106,31 @@ def statements_run(engine: Engine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", executed)
+
+
+async def rows_read(
+    conn: AsyncConnection, statement: ClauseElement, params: Mapping[str, Any] | None = None
+) -> int:
+    """Run `statement` under PostgreSQL's EXPLAIN ANALYZE and return every row its plan's
+    nodes produced or filtered away, over all their loops: how much it read to answer
+    (for tests that a query reads what it needs, not a whole table)."""
+    compiled = statement.compile(dialect=conn.dialect)
+    assert isinstance(compiled, SQLCompiler)
+    bound = compiled.construct_params(dict(params or {}))
+    values = tuple(bound[name] for name in compiled.positiontup or ())
+    explained = await conn.exec_driver_sql(
+        f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled.string}", values
+    )
+    [plan] = explained.scalar_one()  # json, decoded by the driver
+
+    def handled(node: dict[str, Any]) -> int:
+        own = node.get("Actual Rows", 0)
+        for removed in ("Filter", "Index Recheck", "Join Filter"):
+            own += node.get(f"Rows Removed by {removed}", 0)
+        below = sum(handled(child) for child in node.get("Plans", []))
+        return int(own * node.get("Actual Loops", 1)) + below
+
+    return handled(plan["Plan"])
 
 
 def verbs(statements: list[str]) -> list[str]:

@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.dialects import postgresql
 from sqlmodel import SQLModel, col, select, update
 
 from services.notify import definition, repository
@@ -23,6 +21,7 @@ from shared.clock import as_utc
 from shared.db import table_of
 from shared.outbox import InboxEntry, OutboxMessage
 from shared.runtime import ServiceContext
+from tests.conftest import rows_read
 from tests.services.conftest import service_context
 
 pytestmark = pytest.mark.postgres
@@ -112,16 +111,6 @@ async def test_two_replicas_never_claim_the_same_delivery(
             await ctx.db.dispose()
 
 
-def rows_handled(plan: dict[str, Any]) -> int:
-    """Every row a plan node produced or filtered away, over all its loops, summed over
-    the plan (EXPLAIN ANALYZE's JSON): how much the statement read."""
-    loops = plan.get("Actual Loops", 1)
-    own = plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)
-    for removed in ("Index Recheck", "Join Filter"):
-        own += plan.get(f"Rows Removed by {removed}", 0)
-    return own * loops + sum(rows_handled(child) for child in plan.get("Plans", []))
-
-
 async def test_a_claim_reads_the_waiting_deliveries_not_every_one_sent_before(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -165,15 +154,8 @@ async def test_a_claim_reads_the_waiting_deliveries_not_every_one_sent_before(
                     {"id": id_, "referral": referral, "now": now},
                 )
 
-        compiled = repository._DUE_HEADS.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[no-untyped-call]
-        params = compiled.construct_params({"now": now, "limit": 500})
-        values = tuple(params[name] for name in compiled.positiontup or ())
         async with ctx.db.engine.connect() as conn:
-            explained = await conn.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled.string}", values
-            )
-            [plan] = explained.scalar_one()  # the json decoded
-        read = rows_handled(plan["Plan"])
+            read = await rows_read(conn, repository._DUE_HEADS, {"now": now, "limit": 500})
         assert read < 100, f"the claim read {read} rows for 4 waiting among {sent} sent"
 
         claimed = await dispatcher.claim_due()
