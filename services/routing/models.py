@@ -8,8 +8,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
+
+from services.routing.lifecycle import OPEN_STATUSES
+
+# The open referrals, as the partial index of them and every query that must use it
+# spell them (both databases match a partial index's condition only when the query
+# repeats it, in literals, not through bound parameters).
+OPEN = "status IN (" + ", ".join(f"'{status}'" for status in OPEN_STATUSES) + ")"
 
 
 def _serial() -> Column[Any]:
@@ -32,6 +39,15 @@ class RoutingDecision(SQLModel, table=True):
     __table_args__ = (
         Index(
             "ix_routing_decision_org_routed", "destination_organisation", "routed_at", "referral_id"
+        ),
+        # Each destination's open referrals, counted against its capacity before every
+        # batch of routing decisions: a count of the open ones alone, however many
+        # referrals were closed before (migration 0007).
+        Index(
+            "ix_routing_decision_open",
+            "destination_id",
+            postgresql_where=text(OPEN),
+            sqlite_where=text(OPEN),
         ),
     )
 

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import bindparam, func, insert, text, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.routing.models import (
+    OPEN,
     DirectoryVersion,
     RoutingDeadline,
     RoutingDecision,
@@ -49,9 +50,11 @@ _DECISIONS_HELD = (
 )
 # Per unit of work: whether each referral it has asked about has a routing record.
 _DECIDED = "routing.decided"
+# The condition spelled as the partial index of open referrals spells it (`OPEN`), so the
+# count reads that index alone.
 _OPEN_REFERRALS = (
     core_select(_DECISIONS.c.destination_id, func.count())
-    .where(_DECISIONS.c.status.in_(bindparam("statuses", expanding=True)))
+    .where(text(OPEN))
     .where(_DECISIONS.c.destination_id.is_not(None))
     .group_by(_DECISIONS.c.destination_id)
 )
@@ -172,9 +175,9 @@ async def update_decision(session: AsyncSession, row: RoutingDecision) -> None:
     await session.flush()
 
 
-async def open_referrals(session: AsyncSession, *, statuses: Sequence[str]) -> dict[str, int]:
-    """How many routing records in `statuses` each destination holds."""
-    rows = await (await session.connection()).execute(_OPEN_REFERRALS, {"statuses": list(statuses)})
+async def open_referrals(session: AsyncSession) -> dict[str, int]:
+    """How many open referrals (`OPEN_STATUSES`) each destination holds."""
+    rows = await (await session.connection()).execute(_OPEN_REFERRALS)
     return {str(agency_id): int(count) for agency_id, count in rows}
 
 

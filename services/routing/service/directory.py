@@ -11,7 +11,6 @@ from typing import Any
 
 from services.routing import repository
 from services.routing.directory import Agency, Directory, DirectoryContent, load_directory
-from services.routing.lifecycle import OPEN_STATUSES
 from services.routing.models import DirectoryVersion
 from services.routing.oruk import Progress, agencies_from_oruk, merged
 from services.routing.schemas import DirectoryView, ImportView, SkippedView, VersionSummary
@@ -300,7 +299,7 @@ async def remove_agency(*, uow: UnitOfWork, principal: Principal, agency_id: str
         raise Problem(
             409, "Conflict", f"The {agency.kind} cannot be removed.", type="agency-required"
         )
-    open_now = await repository.open_referrals(uow.session, statuses=OPEN_STATUSES)
+    open_now = await repository.open_referrals(uow.session)
     if holding := open_now.get(agency_id, 0):
         raise Problem(
             409,

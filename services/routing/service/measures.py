@@ -21,7 +21,6 @@ from datetime import datetime
 
 from services.routing import repository
 from services.routing.directory import Agency, Directory
-from services.routing.lifecycle import OPEN_STATUSES
 from services.routing.models import RoutingDeadline, RoutingDecision, RoutingStep
 from services.routing.service.directory import current_directory
 from shared.clock import as_utc
@@ -216,7 +215,7 @@ async def agency_load(uow: UnitOfWork, area: str | None = None) -> list[MeasureR
     """Each agency's open referrals now against its capacity in the directory in force
     (with `area`: the agencies serving that local authority)."""
     directory = await current_directory(uow)
-    held = await repository.open_referrals(uow.session, statuses=sorted(OPEN_STATUSES))
+    held = await repository.open_referrals(uow.session)
     rows: list[MeasureRow] = []
     for agency in directory.agencies:
         if agency.kind != "agency" or (area is not None and not serves(directory, agency, area)):

@@ -285,7 +285,7 @@ async def open_referrals(*, uow: UnitOfWork) -> dict[str, int]:
     one unit) and then moved by `_count_move` at each decision the unit makes."""
     loads: dict[str, int] = await uow.read_once(
         "routing.open_referrals",
-        lambda: repository.open_referrals(uow.session, statuses=OPEN_STATUSES),
+        lambda: repository.open_referrals(uow.session),
     )
     return loads
 
