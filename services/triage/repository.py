@@ -17,11 +17,14 @@ a child reported twice in one batch is matched, linked and counted exactly as if
 two reports had come in two batches.
 
 A batch also reads ahead (`read_ahead`, once, before its first report): the identities
-near all its reports, and the subjects and decided history of the children they name,
-in three statements. A read answers from what was read ahead only when all it asks for
-was read ahead and the batch has changed none of it since: none of its keys was held
-or updated in the unit after the read-ahead (`_Ahead.spent`). Otherwise it reads the
-database as before. Either way the unit's own work is in the answer.
+near all its reports, the subjects and decided history of the children intake named and
+of those the identities name (whom a report may be matched to), and the practitioners'
+verdicts on those identities, in four statements (three when no identity is near). A
+read answers from what was read ahead only when all it asks for was read ahead and the
+batch has changed none of it since: none of its keys was held or updated in the unit
+after the read-ahead (`_Ahead.spent`). Otherwise it reads the database as before.
+Either way the unit's own work is in the answer. (No batch writes a verdict: they are
+the practitioners', and one given while a batch runs is seen from the next.)
 
 What other transactions commit while a batch runs is not: the read-ahead sees the
 database as the batch began. On PostgreSQL (READ COMMITTED) a read of its own would
@@ -140,6 +143,9 @@ _HISTORY_AHEAD = (
     .order_by(_DECISIONS.c.reported_at, _DECISIONS.c.referral_id)
 )
 _AHEAD = "triage.ahead"
+# The most subject keys one read-ahead statement binds (a batch of 200 reports about
+# children with many namesakes stays well inside PostgreSQL's 32,767 parameters).
+AHEAD_KEYS = 1000
 
 
 def _subject_key(key: str) -> tuple[str, str]:
@@ -176,6 +182,10 @@ class _Ahead:
     since: datetime
     until: datetime
     decisions: Sequence[AnyRow]  # oldest first, as `_HISTORY` gives them
+    # The practitioners' verdicts on links of the identities read ahead (by referral
+    # id), in the order given, as `_VERDICTS_ON` gives them. No batch writes one.
+    verdicts: Sequence[AnyRow] = ()
+    judged: frozenset[str] = frozenset()  # the identities whose verdicts were read
     spent: set[Hashable] = field(default_factory=set)
 
     def covers(self, since: datetime, until: datetime) -> bool:
@@ -214,19 +224,34 @@ async def read_ahead(
     until: datetime,
 ) -> None:
     """Read, before a batch's first report, every identity born on one of `dobs`, with
-    one of `upns` or at one of `postcodes`; the subjects `subject_keys`; and their
-    decisions reported between `since` and `until`: three statements, which
-    `identities_near`, `subject` and `history` answer from (see the module's
-    docstring)."""
+    one of `upns` or at one of `postcodes`; the subjects `subject_keys` and those the
+    identities found name (the children a report may be matched to, surely or
+    possibly); their decisions reported between `since` and `until`; and the verdicts
+    on the identities found: four statements (three when none is found; more only for a
+    batch naming over `AHEAD_KEYS` children), which `identities_near`, `subject`,
+    `history` and `verdicts_on` answer from (see the module's docstring)."""
     await uow.write_inserts()  # nothing is held before a batch's first report; if it were
     dobs, upns, postcodes = sorted(set(dobs)), sorted(set(upns)), sorted(set(postcodes))
-    keys = sorted(set(subject_keys))
     conn = await uow.connection()
     params = {"dobs": dobs, "upns": upns, "postcodes": postcodes}
     identities = (await conn.execute(_IDENTITIES_AHEAD, params)).all()
-    found = {row.key: row for row in await conn.execute(_SUBJECTS_AHEAD, {"keys": keys})}
-    params = {"keys": keys, "since": since, "until": until}
-    decisions = (await conn.execute(_HISTORY_AHEAD, params)).all()
+    keys = sorted({*subject_keys, *(row.subject_key for row in identities)})
+    found: dict[str, AnyRow] = {}
+    decisions: list[AnyRow] = []
+    for start in range(0, len(keys), AHEAD_KEYS):
+        some = keys[start : start + AHEAD_KEYS]
+        found.update((row.key, row) for row in await conn.execute(_SUBJECTS_AHEAD, {"keys": some}))
+        params = {"keys": some, "since": since, "until": until}
+        decisions += (await conn.execute(_HISTORY_AHEAD, params)).all()
+    if len(keys) > AHEAD_KEYS:
+        decisions.sort(key=lambda row: (row.reported_at, row.referral_id))
+    judged = sorted({row.referral_id for row in identities})
+    verdicts: list[AnyRow] = []
+    for start in range(0, len(judged), AHEAD_KEYS):
+        ids = judged[start : start + AHEAD_KEYS]
+        verdicts += (await conn.execute(_VERDICTS_ON, {"ids": ids})).all()
+    if len(judged) > AHEAD_KEYS:
+        verdicts.sort(key=lambda row: (row.at, row.id))
     read: set[Hashable] = set(_identity_keys(dobs=dobs, upn=None, postcode=None))
     read.update(("triage.upn", upn) for upn in upns)
     read.update(("triage.postcode", postcode) for postcode in postcodes)
@@ -241,6 +266,8 @@ async def read_ahead(
             since=since,
             until=until,
             decisions=decisions,
+            verdicts=verdicts,
+            judged=frozenset(judged),
         ),
     )
 
@@ -408,9 +435,15 @@ _IDENTITIES_BY_ID = core_select(_IDENTITIES).where(
 )
 
 
-async def verdicts_on(conn: AsyncConnection, identity_ids: Sequence[str]) -> Sequence[AnyRow]:
+async def verdicts_on(uow: UnitOfWork, identity_ids: Sequence[str]) -> Sequence[AnyRow]:
     """The verdicts given on links of these identities (`MatchVerdict.identity_id`), in
-    the order they were given."""
+    the order they were given; from the batch's read-ahead when it read them all (a
+    verdict is a practitioner's, never a batch's: none is held or spent)."""
+    ahead = _ahead(uow)
+    if ahead is not None and ahead.judged.issuperset(identity_ids):
+        wanted = set(identity_ids)
+        return [row for row in ahead.verdicts if row.identity_id in wanted]
+    conn = await uow.connection()
     return (await conn.execute(_VERDICTS_ON, {"ids": list(identity_ids)})).all()
 
 

@@ -537,8 +537,9 @@ async def prepare_batch(
     uow: UnitOfWork, *, policy: ThresholdPolicy, batch: Sequence[ReferralReceived]
 ) -> None:
     """Read ahead what deciding each referral of a consumer's batch reads (the identities
-    near each child, the subjects intake named and their history), in three statements
-    for the batch instead of three for each referral (`repository.read_ahead`). A read
+    near each child, the subjects intake named and those the identities name, their
+    history, the verdicts on those identities), in four statements for the batch
+    instead of up to five for each referral (`repository.read_ahead`). A read
     that could find what the batch itself wrote reads the database, so the batch's own
     work is always counted; what other transactions commit while it runs is seen from
     its next batch (the race `repository`'s docstring describes)."""
@@ -596,9 +597,7 @@ async def _resolve_subject(
         if row.referral_id not in superseded
         and (row.date_of_birth in dobs or (identity.upn and row.upn == identity.upn))
     ]
-    verdicts = await children.verdicts_among(
-        await uow.connection(), [row.referral_id for row in rows]
-    )
+    verdicts = await children.verdicts_among(uow, [row.referral_id for row in rows])
     resolution = resolve(
         identity, [(row.subject_key, _identity_row(row)) for row in rows], verdicts
     )

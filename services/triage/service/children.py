@@ -41,8 +41,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from services.triage import repository
 from services.triage.matching import (
     NO_VERDICTS,
@@ -87,7 +85,7 @@ def _identity(row: Any) -> Identity:
     return Identity(row.given_name, row.family_name, row.date_of_birth, row.postcode, row.upn)
 
 
-async def verdicts_among(conn: AsyncConnection, identity_ids: Sequence[str]) -> Verdicts:
+async def verdicts_among(uow: UnitOfWork, identity_ids: Sequence[str]) -> Verdicts:
     """The practitioners' verdicts that bear on matching a report against these
     identities (referral ids of `SubjectIdentity` rows), for `matching.resolve`.
 
@@ -97,13 +95,13 @@ async def verdicts_among(conn: AsyncConnection, identity_ids: Sequence[str]) -> 
     child's report costs no statement more."""
     if not identity_ids:
         return NO_VERDICTS
-    given = await repository.verdicts_on(conn, identity_ids)
+    given = await repository.verdicts_on(uow, identity_ids)
     if not given:
         return NO_VERDICTS
     ids = {v.identity_id for v in given} | {o for v in given for o in v.other_identity_ids}
     named = {
         row.referral_id: _identity(row)
-        for row in await repository.identities_by_id(conn, sorted(ids))
+        for row in await repository.identities_by_id(await uow.connection(), sorted(ids))
     }
     return Verdicts.given(
         (named[v.identity_id], named[other], Verdict(v.verdict))
@@ -264,7 +262,7 @@ async def _chronology(uow: UnitOfWork, policy: ThresholdPolicy, subject_id: str)
     moved = [v.referral_id for v in given if v.referral_id not in named]
     for row in await repository.identities_by_id(await uow.connection(), moved):
         named[row.referral_id] = (row.subject_key, _identity(row))
-    verdicts = await verdicts_among(await uow.connection(), sorted(named))
+    verdicts = await verdicts_among(uow, sorted(named))
     mine = {ref: identity for ref, (key, identity) in named.items() if key == subject_id}
 
     def best(ref: str | None, candidates: Iterable[Identity]) -> Match | None:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.triage import repository
-from services.triage.models import SubjectIdentity, TriageDecision, TriageOverride
+from services.triage.models import MatchVerdict, SubjectIdentity, TriageDecision, TriageOverride
 from shared.clock import Clock
 from shared.db import Database, table_of
 from shared.uow import UnitOfWork, UnitsOfWork
@@ -270,7 +270,8 @@ async def test_a_read_ahead_answers_only_what_the_batch_has_not_changed_since(
     """What a batch read ahead answers a read by keys it covers, with no statement; a
     read by a key the batch has since held or updated (a birthday, pupil number or
     postcode of a new identity, a subject, a subject's decisions) reads the database,
-    which then holds the change; so does a read by a key it did not read ahead."""
+    which then holds the change; so does a read by a key it did not read ahead. The
+    verdicts on the identities read ahead are read with them."""
     born, other = date(2015, 2, 3), date(2016, 4, 5)
     async with unit(db) as uow:
         repository.add_subject(uow, key="sub_a", created_at=AT)
@@ -280,6 +281,20 @@ async def test_a_read_ahead_answers_only_what_the_batch_has_not_changed_since(
         repository.add_decision(uow, decision("ref_1", "sub_a", AT - timedelta(days=2)))
         repository.add_subject(uow, key="sub_c", created_at=AT)
         await repository.set_household(uow, subject_key="sub_c", household="hh_c")
+        uow.session.add(
+            MatchVerdict(
+                id="ver_1",
+                subject_key="sub_a",
+                referral_id="ref_1",
+                identity_id="ref_1",
+                other_identity_ids=["ref_0"],
+                verdict="split",
+                rationale="Two children.",
+                by_person_id="per_sam",
+                by_name="Sam Hale",
+                at=AT - timedelta(days=1),
+            )
+        )
 
     window = {"since": AT - timedelta(days=30), "until": AT}
     async with unit(db) as uow:
@@ -298,7 +313,9 @@ async def test_a_read_ahead_answers_only_what_the_batch_has_not_changed_since(
             assert await repository.subject(uow, "sub_b") is None
             rows = await repository.history(uow, keys=["sub_a"], exclude=[], **window)
             assert [row.referral_id for row in rows] == ["ref_1"]
-            assert statements == []  # all four answered from the read-ahead
+            verdicts = await repository.verdicts_on(uow, ["ref_1"])
+            assert [row.id for row in verdicts] == ["ver_1"]
+            assert statements == []  # all five answered from the read-ahead
 
             # The batch adds Ben (born `other`, at the same postcode) and a decision
             # about Amy; moves Cara's household: reads by those keys see the changes.
@@ -320,4 +337,7 @@ async def test_a_read_ahead_answers_only_what_the_batch_has_not_changed_since(
                 uow, keys=["sub_a"], since=AT - timedelta(days=60), until=AT, exclude=["ref_1"]
             )
             assert [row.referral_id for row in rows] == ["ref_3"]
-        assert verbs(statements).count("SELECT") == 5
+            # Ben's identity was not read ahead: the verdicts on it are read.
+            verdicts = await repository.verdicts_on(uow, ["ref_1", "ref_2"])
+            assert [row.id for row in verdicts] == ["ver_1"]
+        assert verbs(statements).count("SELECT") == 6

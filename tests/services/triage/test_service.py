@@ -318,6 +318,33 @@ async def test_a_batch_of_new_children_reads_ahead_in_three_statements(db: Datab
     assert await count(db, TriageDecision) == 3
 
 
+async def test_a_batch_naming_children_decided_before_reads_ahead_in_four_statements(
+    db: Database,
+) -> None:
+    # The children a report is matched to, surely or possibly, are read ahead with the
+    # ones intake named, and the practitioners' verdicts on their identities: their
+    # subjects, history and verdicts cost no read of their own.
+    await triage_together(
+        db,
+        about(-60, "sub_z", "Zed", "2014-03-04", "EX1 1AA", concern="bullying"),
+        about(-30, "sub_c", "Cara", "2017-06-07", POSTCODE),
+    )
+    batch = [
+        about(1, "sub_z_away", "Zed", "2014-03-04", "PL4 8AA"),  # perhaps Zed: a namesake?
+        about(2, "sub_c_school", "Cara", "2017-06-07", POSTCODE),  # Cara, from a school
+    ]
+    with ExitStack() as counting:
+        async with units(db, DECIDED).begin() as uow:
+            await uow.connection()  # the transaction begins before counting
+            statements = counting.enter_context(statements_run(db.engine.sync_engine))
+            await prepare_batch(uow, policy=DEMOSHIRE, batch=batch)
+            rows = [await triage(uow=uow, policy=DEMOSHIRE, received=r) for r in batch]
+            assert verbs(statements) == ["SELECT"] * 4
+    zed, cara = rows
+    assert [p["subject_key"] for p in zed.possible_matches or []] == ["sub_z"]
+    assert cara.subject_key == "sub_c"
+
+
 async def decided(db: Database) -> str:
     [(row, _)] = await triage_together(db, report(1, "a", MOTHER))
     return row.referral_id
