@@ -16,8 +16,10 @@ from sqlmodel import Field, SQLModel
 # use it (both databases match a partial index's condition and an indexed expression
 # only when the query spells them the same way, not through a bound parameter).
 PENDING_INDEX = "ix_delivery_pending"
-PENDING = "status = 'pending'"
-PAIR_REFERRAL = "coalesce(referral_id, '')"
+PENDING_LITERAL = "'pending'"
+NO_REFERRAL_LITERAL = "''"
+PENDING = f"status = {PENDING_LITERAL}"
+PAIR_REFERRAL = f"coalesce(referral_id, {NO_REFERRAL_LITERAL})"
 
 
 class WebhookSubscription(SQLModel, table=True):

@@ -32,6 +32,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from services.notify.models import (
+    NO_REFERRAL_LITERAL,
+    PENDING_LITERAL,
     Delivery,
     DeliveryAttempt,
     EncompassNoticeRecord,
@@ -139,8 +141,8 @@ def _due_heads() -> Select[Delivery, WebhookSubscription]:
     # `PAIR_REFERRAL` in the models: literals, not bound parameters), so both the
     # claim's scan and its look-back for an earlier pending delivery of the pair read
     # that index: what waits, never every delivery the subscription has had.
-    pending: ColumnElement[str] = literal_column("'pending'")
-    no_referral: ColumnElement[str] = literal_column("''")
+    pending: ColumnElement[str] = literal_column(PENDING_LITERAL)
+    no_referral: ColumnElement[str] = literal_column(NO_REFERRAL_LITERAL)
     older = aliased(Delivery)
     earlier_pending = exists().where(
         col(older.subscription_id) == col(Delivery.subscription_id),

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, text, update
+from sqlalchemy import bindparam, func, insert, literal_column, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.routing.lifecycle import OPEN_STATUSES
 from services.routing.models import (
-    OPEN,
     DirectoryVersion,
     RoutingDeadline,
     RoutingDecision,
@@ -50,11 +50,11 @@ _DECISIONS_HELD = (
 )
 # Per unit of work: whether each referral it has asked about has a routing record.
 _DECIDED = "routing.decided"
-# The condition spelled as the partial index of open referrals spells it (`OPEN`), so the
-# count reads that index alone.
+# The condition spelled as the partial index of open referrals spells it (`OPEN` in the
+# models: literals, not bound parameters), so the count reads that index alone.
 _OPEN_REFERRALS = (
     core_select(_DECISIONS.c.destination_id, func.count())
-    .where(text(OPEN))
+    .where(_DECISIONS.c.status.in_([literal_column(f"'{s}'") for s in OPEN_STATUSES]))
     .where(_DECISIONS.c.destination_id.is_not(None))
     .group_by(_DECISIONS.c.destination_id)
 )
