@@ -104,7 +104,9 @@ class EmbeddedBus(Bus):
         self.retention_seconds = retention_seconds
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log")
         self._conn: sqlite3.Connection | None = None
-        self._wakeups: set[asyncio.Event] = set()
+        # Each member's wake-up, and the topics it reads: a publish wakes only the
+        # members reading a topic it wrote to.
+        self._wakeups: dict[asyncio.Event, frozenset[str]] = {}
         self._groups: set[str] = set()
         # The topics of each group with a member in this process.
         self._subscribed: dict[str, list[str]] = {}
@@ -272,8 +274,10 @@ class EmbeddedBus(Bus):
                 raise
 
         await self._run(append)
-        for wakeup in self._wakeups:
-            wakeup.set()
+        written = {record.topic for record in records}
+        for wakeup, topics in self._wakeups.items():
+            if not topics.isdisjoint(written):
+                wakeup.set()
 
     def consumer(self, *, group: str, topics: Sequence[str]) -> Consumer:
         self._subscribed[group] = list(topics)
@@ -315,17 +319,17 @@ class EmbeddedBus(Bus):
 
     # -- used by EmbeddedConsumer ------------------------------------------------
 
-    def _join(self, group: str, wakeup: asyncio.Event) -> None:
+    def _join(self, group: str, wakeup: asyncio.Event, topics: Sequence[str]) -> None:
         # One process owns the log, so a group has one member: a second member
         # would read the same partitions twice.
         if group in self._groups:
             raise RuntimeError(f"consumer group {group!r} already has a member in this process")
         self._groups.add(group)
-        self._wakeups.add(wakeup)
+        self._wakeups[wakeup] = frozenset(topics)
 
     def _leave(self, group: str, wakeup: asyncio.Event) -> None:
         self._groups.discard(group)
-        self._wakeups.discard(wakeup)
+        self._wakeups.pop(wakeup, None)
 
 
 class EmbeddedConsumer(Consumer):
@@ -340,7 +344,7 @@ class EmbeddedConsumer(Consumer):
         self._started = False
 
     async def start(self) -> None:
-        self.bus._join(self.group, self._wakeup)
+        self.bus._join(self.group, self._wakeup, self.topics)
         self._started = True
         self._wakeup.set()
 
