@@ -1,13 +1,17 @@
-"""Building the apps: one service alone (distributed) or all four in one process."""
+"""Building the apps: one service alone (distributed) or all four in one process.
+
+A process serving one service imports that service's parts alone (`definition_of`):
+before, each of the five service processes loaded all five, about 25 MB of modules
+it never ran (bench/README.md, "The seventh round")."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from fastapi import FastAPI
 
-from services import console, intake, notify, routing, triage
-from services.demo import sink as demo_sink
 from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus
@@ -16,13 +20,15 @@ from shared.events import all_topics
 from shared.runtime import ServiceDefinition, build_app
 from shared.settings import Settings
 
-DEFINITIONS: dict[str, ServiceDefinition] = {
-    "intake": intake.definition,
-    "triage": triage.definition,
-    "routing": routing.definition,
-    "notify": notify.definition,
-    "console": console.definition,
-}
+# Each is a package under services/: its `definition` and its `cli.register`.
+SERVICES = ("intake", "triage", "routing", "notify", "console")
+
+
+def definition_of(name: str) -> ServiceDefinition:
+    """The named service's definition, its parts imported now (`services.<name>`)."""
+    if name not in SERVICES:
+        raise ValueError(f"no service {name!r}; one of: {', '.join(SERVICES)}")
+    return cast(ServiceDefinition, importlib.import_module(f"services.{name}").definition)
 
 
 def make_bus(settings: Settings, client_id: str) -> Bus:
@@ -51,7 +57,7 @@ def service_app(
     on_started: Callable[[FastAPI], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """One service as its own process (distributed mode)."""
-    definition = DEFINITIONS[name]
+    definition = definition_of(name)
     return build_app(
         title=f"Signpost {name}",
         definitions=[definition],
@@ -70,9 +76,11 @@ def embedded_app(
 ) -> FastAPI:
     """All four services in one process on one port, on the embedded log, reading one
     clock (`app.state.clock`)."""
+    from services.demo import sink as demo_sink
+
     return build_app(
         title="Signpost",
-        definitions=list(DEFINITIONS.values()),
+        definitions=[definition_of(name) for name in SERVICES],
         settings=settings,
         bus=make_bus(settings, client_id="signpost"),
         extra_routers=[demo_sink.router],
@@ -81,4 +89,4 @@ def embedded_app(
     )
 
 
-__all__ = ["DEFINITIONS", "embedded_app", "make_bus", "service_app"]
+__all__ = ["SERVICES", "definition_of", "embedded_app", "make_bus", "service_app"]

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from services.apps import DEFINITIONS
+from services.apps import SERVICES
 from shared.cli import Handler
 from shared.settings import Settings
 
-SERVICES = tuple(DEFINITIONS)
 KEY_KINDS = ["police", "school", "agency", "hub", "admin"]
 
 
@@ -223,9 +223,10 @@ def _parser() -> argparse.ArgumentParser:
         "--output", "-o", type=Path, default=None, help="a file (default: standard output)"
     )
     asyncapi.set_defaults(handler=_asyncapi)
-    for definition in DEFINITIONS.values():
-        if definition.commands is not None:
-            definition.commands(sub)
+    # Each service's own commands (`services.<name>.cli`), without its routes, models
+    # and handlers: `signpost serve intake` loads intake alone.
+    for name in SERVICES:
+        importlib.import_module(f"services.{name}.cli").register(sub)
     return parser
 
 

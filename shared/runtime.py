@@ -32,7 +32,6 @@ from sqlmodel import SQLModel
 
 from shared.auth import NO_KEY, KeyRegistry
 from shared.bus.base import Backoff, Bus, pause
-from shared.cli import Commands
 from shared.clock import Clock
 from shared.consuming import EventConsumer, Subscription
 from shared.db import Database, is_transient
@@ -143,8 +142,6 @@ class ServiceDefinition:
     subscriptions: Callable[[ServiceContext], Sequence[Subscription]] = lambda ctx: ()
     loops: Sequence[tuple[str, Loop]] = ()
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
-    # Registers this service's `signpost` sub-commands (its cli.register).
-    commands: Callable[[Commands], None] | None = None
     # This service's own gauges, read at each scrape of /metrics (cheap counts on its
     # database, see shared.metrics); the outbox, lag and DLQ gauges every service has.
     gauges: Gauges | None = None

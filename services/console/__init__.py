@@ -1,21 +1,38 @@
 """The console: the people-facing half of Signpost. A backend-for-frontend that owns
 people, roles and sessions and no referral data; it reads and acts only through the
-four services' APIs, as the signed-in person."""
+four services' APIs, as the signed-in person.
 
-from services.console.api import router
-from services.console.cli import register as register_commands
-from services.console.handlers import subscriptions
-from services.console.loops import LOOPS
-from services.console.models import ConsoleSession, OidcLogin, Person, QueueAlert
-from services.console.settings import ConsoleSettings
+`definition` is built on first use: importing the package loads none of the service's
+parts, so a process serving another service, and the `signpost` command's parser
+(which registers `cli.register`), never load them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
 from shared.runtime import ServiceDefinition
 
-definition = ServiceDefinition(
-    name="console",
-    settings=ConsoleSettings,
-    router=router,
-    tables=[Person, ConsoleSession, OidcLogin, QueueAlert],
-    subscriptions=subscriptions,
-    loops=LOOPS,
-    commands=register_commands,
-)
+
+@cache
+def _definition() -> ServiceDefinition:
+    from services.console.api import router
+    from services.console.handlers import subscriptions
+    from services.console.loops import LOOPS
+    from services.console.models import ConsoleSession, OidcLogin, Person, QueueAlert
+    from services.console.settings import ConsoleSettings
+
+    return ServiceDefinition(
+        name="console",
+        settings=ConsoleSettings,
+        router=router,
+        tables=[Person, ConsoleSession, OidcLogin, QueueAlert],
+        subscriptions=subscriptions,
+        loops=LOOPS,
+    )
+
+
+def __getattr__(name: str) -> ServiceDefinition:
+    if name == "definition":
+        return _definition()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,29 +1,46 @@
 """Intake: validates concern reports, stores them durably, emits referral.received, and
-lets the partner a referral is addressed to read the report (audited)."""
+lets the partner a referral is addressed to read the report (audited).
 
-from services.intake.api import router
-from services.intake.cli import register as register_commands
-from services.intake.handlers import subscriptions
-from services.intake.loops import LOOPS
-from services.intake.models import (
-    IdempotencyRecord,
-    JourneyStep,
-    Report,
-    ReportPathway,
-    ReportVersion,
-)
-from services.intake.service import load_policy_at_start
-from services.intake.settings import IntakeSettings
-from shared.privacy import ReadAudit
+`definition` is built on first use: importing the package loads none of the service's
+parts, so a process serving another service, and the `signpost` command's parser
+(which registers `cli.register`), never load them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
 from shared.runtime import ServiceDefinition
 
-definition = ServiceDefinition(
-    name="intake",
-    settings=IntakeSettings,
-    router=router,
-    tables=[Report, ReportVersion, JourneyStep, ReportPathway, IdempotencyRecord, ReadAudit],
-    subscriptions=subscriptions,
-    loops=LOOPS,
-    on_start=load_policy_at_start,
-    commands=register_commands,
-)
+
+@cache
+def _definition() -> ServiceDefinition:
+    from services.intake.api import router
+    from services.intake.handlers import subscriptions
+    from services.intake.loops import LOOPS
+    from services.intake.models import (
+        IdempotencyRecord,
+        JourneyStep,
+        Report,
+        ReportPathway,
+        ReportVersion,
+    )
+    from services.intake.service import load_policy_at_start
+    from services.intake.settings import IntakeSettings
+    from shared.privacy import ReadAudit
+
+    return ServiceDefinition(
+        name="intake",
+        settings=IntakeSettings,
+        router=router,
+        tables=[Report, ReportVersion, JourneyStep, ReportPathway, IdempotencyRecord, ReadAudit],
+        subscriptions=subscriptions,
+        loops=LOOPS,
+        on_start=load_policy_at_start,
+    )
+
+
+def __getattr__(name: str) -> ServiceDefinition:
+    if name == "definition":
+        return _definition()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,8 +24,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from services.apps import DEFINITIONS, service_app
-from services.cli import SERVICES
+from services.apps import SERVICES, definition_of, service_app
 from services.console import gateway
 from services.console.settings import ConsoleSettings
 from services.demo.sink_app import create_app
@@ -50,7 +49,10 @@ CONSOLE = "console"
 REFERRAL_SERVICES = tuple(name for name in SERVICES if name != CONSOLE)
 
 # The process's settings and every service's own (services/<name>/settings.py).
-SETTINGS_MODELS: list[type[BaseSettings]] = [Settings, *(d.settings for d in DEFINITIONS.values())]
+SETTINGS_MODELS: list[type[BaseSettings]] = [
+    Settings,
+    *(definition_of(name).settings for name in SERVICES),
+]
 SETTINGS_VARS = {name.upper() for model in SETTINGS_MODELS for name in model.model_fields}
 # Variables a container may carry that are not Signpost settings.
 NON_SETTINGS_VARS = {"DEMO_SINK_SECRET", "DEMO_SINK_LOG_FILE"}

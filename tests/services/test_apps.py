@@ -1,20 +1,39 @@
 """The demo `make run` sets up: keys, and the sink's subscriptions (the school's, which
-carries children's details, only when the sink is reachable from this machine alone)."""
+carries children's details, only when the sink is reachable from this machine alone).
+A process serving one service loads none of the others' parts."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
-from services.apps import embedded_app
+from services.apps import SERVICES, embedded_app
 from services.demo.setup import demo_setup
 from services.notify.models import WebhookSubscription
 from shared.settings import embedded_settings
 
 pytestmark = pytest.mark.app
+
+REPO = Path(__file__).resolve().parents[2]
+# What `signpost serve NAME` does before uvicorn starts, in a fresh interpreter: the
+# command's parser (every service's commands), then the one service's app.
+SERVE = """
+import json, sys
+from services import cli
+cli._parser()
+from services.apps import service_app
+from shared.settings import Settings
+service_app(sys.argv[1], Settings())
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("services."))))
+"""
+# A service's parts the runtime runs, which its `signpost` commands do not need.
+PARTS = ("api", "models", "handlers", "loops", "service", "repository")
 
 
 async def subscriptions_after_demo(tmp_path: Path, base_url: str) -> dict[str, list[str]]:
@@ -135,3 +154,35 @@ async def test_a_later_run_on_another_port_points_the_demo_sink_subscriptions_at
         "sub_demo_sink": "http://127.0.0.1:8010/demo/sink/webhook",
         "sub_demo_school_sink": "http://127.0.0.1:8010/demo/sink/webhook",
     }
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_a_process_serving_one_service_loads_none_of_the_others_parts(
+    name: str, tmp_path: Path
+) -> None:
+    # Each service process loaded all five before: about 25 MB of modules it never ran.
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO),
+        "MODE": "embedded",
+        "DATA_DIR": str(tmp_path / "var"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE, name],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert {f"services.{name}.{part}" for part in ("api", "models")} <= loaded
+    others = {
+        module
+        for module in loaded
+        for other in SERVICES
+        if other != name and module.startswith(f"services.{other}.")
+        if module.split(".")[2] in PARTS
+    }
+    assert others == set()
