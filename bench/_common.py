@@ -504,14 +504,14 @@ class LoadResult:
 CLIENTS = ("aiohttp", "httpx")
 
 
-def add_client_option(parser: argparse.ArgumentParser) -> None:
+def add_client_option(parser: argparse.ArgumentParser, default: str = "aiohttp") -> None:
     """`--client`: which HTTP client the load generator posts with (`Poster`)."""
     parser.add_argument(
         "--client",
         choices=CLIENTS,
-        default="aiohttp",
-        help="the load generator's HTTP client (default aiohttp; httpx is the generator "
-        "of the earlier rounds, ten times dearer in CPU: bench/README.md)",
+        default=default,
+        help=f"the load generator's HTTP client (default {default}; httpx is the generator "
+        "of the first rounds, ten times dearer in CPU than aiohttp: bench/README.md)",
     )
 
 

@@ -10,7 +10,14 @@ embedded event log; with --db postgres its DATABASE_URL and KEYS_DATABASE_URL po
 at a throwaway PostgreSQL started by scripts/postgres.sh (stopped afterwards).
 
 Prints a table and, last, one JSON line of results. Targets (issue 18): intake/bare
->= 0.5 on PostgreSQL and >= 0.35 on SQLite.
+>= 0.5 on PostgreSQL and >= 0.35 on SQLite, in requests per second under the load
+generator the issue measured them with (httpx, the default here). That generator
+costs about 0.6 ms of CPU a request on this machine, so it sets the bare endpoint's
+pace: the ratio says how far intake's durable write falls behind an endpoint that
+only validates, with the same client in front of both. The table also gives the ratio
+of server CPU per request, which no generator moves (about 0.16-0.19: a durable
+write costs five to six times a validation); `--client aiohttp`, the lean generator
+bench/e2e.py uses, reads close to it (bench/README.md, "The seventh round").
 
 Example:  .venv/bin/python bench/intake.py --db both --concurrency 32
 """
@@ -52,8 +59,9 @@ from bench._common import (
     wait_ready,
 )
 
-# intake/bare per database (issue 18).
+# intake/bare per database (issue 18), under the generator the issue measured with.
 TARGET_RATIO = {"sqlite": 0.35, "postgres": 0.5}
+TARGET_CLIENT = "httpx"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     p.add_argument("--concurrency", type=int, default=32, help="concurrent workers (default 32)")
-    add_client_option(p)
+    add_client_option(p, default=TARGET_CLIENT)
     p.add_argument(
         "--requests", type=int, default=2000, help="timed requests per server (default 2000)"
     )
@@ -327,8 +335,16 @@ def main(argv: list[str] | None = None) -> int:
         "srv/gen cores = CPU seconds per wall second of the server / the load generator; "
         "gen cores near 1.0 means the load generator, not the server, set the pace."
     )
+    # The targets were set under one generator: another one's ratio is shown, not judged.
+    judged = args.client == TARGET_CLIENT
     ratio_rows = [
-        [db, r["ratio"], r["cpu_ratio"], f">= {r['target']}", "PASS" if r["pass"] else "MISS"]
+        [
+            db,
+            r["ratio"],
+            r["cpu_ratio"],
+            f">= {r['target']}",
+            ("PASS" if r["pass"] else "MISS") if judged else f"(judged with {TARGET_CLIENT})",
+        ]
         for db, r in results.items()
     ]
     ratio_rows += [[db, "-", "-", f">= {TARGET_RATIO[db]}", "FAILED"] for db in failures]
@@ -338,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             ratio_rows,
         )
     )
-    ok = not failures and all(r["pass"] for r in results.values())
+    ok = not failures and all(r["pass"] for r in results.values()) if judged else None
     print(
         json.dumps(
             {
@@ -350,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                 "results": results,
                 "failures": failures,
                 "target_ratio": TARGET_RATIO,
+                "target_client": TARGET_CLIENT,
                 "pass": ok,
                 "wall_seconds": round(time.monotonic() - started, 1),
             }
