@@ -1,8 +1,8 @@
 """Building the apps: one service alone (distributed) or all four in one process.
 
 A process serving one service imports that service's parts alone (`definition_of`):
-before, each of the five service processes loaded all five, about 25 MB of modules
-it never ran (bench/README.md, "The seventh round")."""
+before, each of the five service processes loaded all five, 22-31 MB of resident
+memory it never used (bench/README.md, "The seventh round")."""
 
 from __future__ import annotations
 

@@ -160,7 +160,7 @@ async def test_a_later_run_on_another_port_points_the_demo_sink_subscriptions_at
 def test_a_process_serving_one_service_loads_none_of_the_others_parts(
     name: str, tmp_path: Path
 ) -> None:
-    # Each service process loaded all five before: about 25 MB of modules it never ran.
+    # Each service process loaded all five before: 22-31 MB it never used.
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO),
