@@ -12,12 +12,13 @@ at a throwaway PostgreSQL started by scripts/postgres.sh (stopped afterwards).
 Prints a table and, last, one JSON line of results. Targets (issue 18): intake/bare
 >= 0.5 on PostgreSQL and >= 0.35 on SQLite, in requests per second under the load
 generator the issue measured them with (httpx, the default here). That generator
-costs about 0.6 ms of CPU a request on this machine, so it sets the bare endpoint's
+costs 0.5-0.75 ms of CPU a request on this machine, so it sets the bare endpoint's
 pace: the ratio says how far intake's durable write falls behind an endpoint that
 only validates, with the same client in front of both. The table also gives the ratio
-of server CPU per request, which no generator moves (about 0.16-0.19: a durable
-write costs five to six times a validation); `--client aiohttp`, the lean generator
-bench/e2e.py uses, reads close to it (bench/README.md, "The seventh round").
+of server CPU per request, which no generator moves (0.15-0.21 in the seventh round:
+a durable write costs five to seven times a validation); `--client aiohttp`, the lean
+generator bench/e2e.py uses, reads close to it. Judging the targets under httpx is
+the seventh round's decision, which the owner may reverse (bench/README.md).
 
 Example:  .venv/bin/python bench/intake.py --db both --concurrency 32
 """
@@ -253,7 +254,8 @@ def run_db(db: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
             "ratio": round(ratio, 3),
             "cpu_ratio": round(cpu_ratio, 3) if cpu_ratio else None,
             "target": TARGET_RATIO[db],
-            "pass": ratio >= TARGET_RATIO[db],
+            # The targets were set under one generator: another one's ratio is not judged.
+            "pass": ratio >= TARGET_RATIO[db] if args.client == TARGET_CLIENT else None,
             "rounds": {k: [round(r.rps, 1) for r in v] for k, v in rounds.items()},
             "intake_log_lines": len(log_lines),
         }
@@ -335,7 +337,6 @@ def main(argv: list[str] | None = None) -> int:
         "srv/gen cores = CPU seconds per wall second of the server / the load generator; "
         "gen cores near 1.0 means the load generator, not the server, set the pace."
     )
-    # The targets were set under one generator: another one's ratio is shown, not judged.
     judged = args.client == TARGET_CLIENT
     ratio_rows = [
         [
@@ -354,7 +355,14 @@ def main(argv: list[str] | None = None) -> int:
             ratio_rows,
         )
     )
-    ok = not failures and all(r["pass"] for r in results.values()) if judged else None
+    ok: bool | None = not failures and all(r["pass"] for r in results.values())
+    if judged:
+        print(
+            f"judged under --client {TARGET_CLIENT}, the generator issue 18 set the targets "
+            "with; the server-CPU ratio beside it does not depend on the generator."
+        )
+    elif not failures:
+        ok = None
     print(
         json.dumps(
             {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import os
 import sys
@@ -14,6 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.apps import SERVICES
+from services.console import cli as console_cli
+from services.intake import cli as intake_cli
+from services.notify import cli as notify_cli
+from services.routing import cli as routing_cli
+from services.triage import cli as triage_cli
 from shared.cli import Handler
 from shared.settings import Settings
 
@@ -223,10 +227,10 @@ def _parser() -> argparse.ArgumentParser:
         "--output", "-o", type=Path, default=None, help="a file (default: standard output)"
     )
     asyncapi.set_defaults(handler=_asyncapi)
-    # Each service's own commands (`services.<name>.cli`), without its routes, models
-    # and handlers: `signpost serve intake` loads intake alone.
-    for name in SERVICES:
-        importlib.import_module(f"services.{name}.cli").register(sub)
+    # Each service's own commands, without its routes, models and handlers (the
+    # packages build those on first use): `signpost serve intake` loads intake alone.
+    for service_cli in (intake_cli, triage_cli, routing_cli, notify_cli, console_cli):
+        service_cli.register(sub)
     return parser
 
 

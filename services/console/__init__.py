@@ -2,9 +2,7 @@
 people, roles and sessions and no referral data; it reads and acts only through the
 four services' APIs, as the signed-in person.
 
-`definition` is built on first use: importing the package loads none of the service's
-parts, so a process serving another service, and the `signpost` command's parser
-(which registers `cli.register`), never load them.
+Its `definition` is built on first use: importing the package loads nothing else.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Intake: validates concern reports, stores them durably, emits referral.received, and
 lets the partner a referral is addressed to read the report (audited).
 
-`definition` is built on first use: importing the package loads none of the service's
-parts, so a process serving another service, and the `signpost` command's parser
-(which registers `cli.register`), never load them.
+Its `definition` is built on first use: importing the package loads nothing else.
 """
 
 from __future__ import annotations

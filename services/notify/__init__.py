@@ -1,9 +1,7 @@
 """Notify: tells partners by signed webhook, retrying until they answer, and carries
 Operation Encompass notices to schools before the next school day.
 
-`definition` is built on first use: importing the package loads none of the service's
-parts, so a process serving another service, and the `signpost` command's parser
-(which registers `cli.register`), never load them.
+Its `definition` is built on first use: importing the package loads nothing else.
 """
 
 from __future__ import annotations

@@ -2,9 +2,7 @@
 directory, and closes the loop: agencies accept, decline and close; the hub reassigns
 and overrides; a scheduler escalates unanswered requests to the hub.
 
-`definition` is built on first use: importing the package loads none of the service's
-parts, so a process serving another service, and the `signpost` command's parser
-(which registers `cli.register`), never load them.
+Its `definition` is built on first use: importing the package loads nothing else.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Triage: scores each referral against the local area's threshold policy.
 
-`definition` is built on first use: importing the package loads none of the service's
-parts, so a process serving another service, and the `signpost` command's parser
-(which registers `cli.register`), never load them.
+Its `definition` is built on first use: importing the package loads nothing else.
 """
 
 from __future__ import annotations
